@@ -1,0 +1,23 @@
+//! tessera: a GPU-composited, LiveKit-compatible egress.
+//!
+//! The crate is laid out as a pure core with IO at the edges:
+//! - [`request`] turns a LiveKit request into an [`request::EgressPlan`] (no IO);
+//! - [`layout`] reads layout template files and computes tile geometry (no GPU);
+//! - [`source`] produces participants' media (synthetic today, LiveKit later);
+//! - [`audio`] mixes participants' audio into fixed blocks;
+//! - [`compositor`] owns the shared wgpu device and composes frames to NV12;
+//! - [`encode`] and [`output`] build the single GStreamer encode and its outputs;
+//! - [`egress`] runs one egress and reports its `EgressInfo`.
+
+pub mod audio;
+pub mod color;
+pub mod compositor;
+#[cfg(feature = "gst")]
+pub mod egress;
+#[cfg(feature = "gst")]
+pub mod encode;
+pub mod info;
+pub mod layout;
+pub mod output;
+pub mod request;
+pub mod source;

@@ -1,0 +1,154 @@
+//! The `tessera` command line: the CLI edge (anyhow lives here only).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use gstreamer as gst;
+use livekit_protocol::EgressStatus;
+use tessera::compositor::GpuContext;
+use tessera::egress::{self, RunOptions};
+use tessera::layout::LayoutLibrary;
+use tessera::request;
+use tessera::source::synthetic::{DEFAULT_SIZE, SyntheticRoom};
+
+/// The request `tessera run` uses when none is given.
+const DEFAULT_REQUEST: &str = include_str!("../examples/room-composite.json");
+/// Participants of the default synthetic room.
+const DEFAULT_ROOM: &str = "synthetic:4";
+
+#[derive(Parser)]
+#[command(name = "tessera", version, about = "GPU-composited, LiveKit-compatible egress")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one egress from a LiveKit RoomCompositeEgressRequest (JSON) and print the final
+    /// EgressInfo as JSON on stdout.
+    Run {
+        /// The request file; without it, an embedded default (room "demo", grid, 720p30, MP4).
+        request: Option<PathBuf>,
+        /// Room source: `synthetic:N` (N synthetic participants). Default: synthetic:4.
+        #[arg(long)]
+        room: Option<String>,
+        /// Stop after this many seconds of media (default: run until SIGINT/SIGTERM).
+        #[arg(long)]
+        duration: Option<f64>,
+        /// Directory local files are written under.
+        #[arg(long, default_value = "out")]
+        out: PathBuf,
+        /// Extra layout templates (`*.toml`), overriding the built-in ones by name.
+        #[arg(long)]
+        layouts: Option<PathBuf>,
+        /// Render as fast as possible instead of pacing to the wall clock.
+        #[arg(long)]
+        fast: bool,
+    },
+    /// Show which GPU adapter and video encoder this machine would use.
+    Probe,
+}
+
+fn parse_room(spec: &str) -> Result<SyntheticRoom> {
+    let Some(n) = spec.strip_prefix("synthetic:") else {
+        bail!("--room: {spec:?} is not available; this version records synthetic rooms only (synthetic:N)");
+    };
+    let n: usize = n.parse().with_context(|| format!("--room: {n:?} is not a participant count"))?;
+    if !(1..=64).contains(&n) {
+        bail!("--room: participant count must be 1..=64, got {n}");
+    }
+    Ok(SyntheticRoom::new(n, DEFAULT_SIZE.0, DEFAULT_SIZE.1))
+}
+
+fn run(
+    request: Option<PathBuf>,
+    room: Option<String>,
+    duration: Option<f64>,
+    out: PathBuf,
+    layouts: Option<PathBuf>,
+    fast: bool,
+) -> Result<bool> {
+    let text = match &request {
+        Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+        None => DEFAULT_REQUEST.to_owned(),
+    };
+    let library = match &layouts {
+        Some(dir) => LayoutLibrary::with_dir(dir)?,
+        None => LayoutLibrary::builtin(),
+    };
+    let (req, raw) = request::parse_room_composite(&text)?;
+    let plan = request::plan_room_composite(req, &raw, &library)?;
+    let duration = match duration {
+        Some(d) if !(d.is_finite() && d > 0.0) => bail!("--duration: must be a positive number of seconds, got {d}"),
+        Some(d) => Some(Duration::from_secs_f64(d)),
+        None => None,
+    };
+    let mut room = parse_room(room.as_deref().unwrap_or(DEFAULT_ROOM))?;
+
+    gst::init().context("initialising GStreamer")?;
+    let gpu = if plan.tracks.video { Some(GpuContext::new()?) } else { None };
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let signal_stop = stop.clone();
+    runtime.spawn(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            _ = term.recv() => {},
+        }
+        tracing::info!("stop requested; finishing the recording");
+        signal_stop.store(true, Ordering::Relaxed);
+    });
+    let opts = RunOptions { out_dir: out, duration, stop, realtime: !fast };
+    let egress_id = tessera::info::new_egress_id();
+    tracing::info!(egress_id = %egress_id, room = %plan.room_name, layout = %plan.layout.requested, "starting egress");
+    let info = runtime.block_on(async {
+        tokio::task::spawn_blocking(move || egress::run(&egress_id, &plan, &mut room, gpu, &opts)).await
+    })?;
+    println!("{}", serde_json::to_string_pretty(&tessera::info::to_json(&info))?);
+    for f in &info.file_results {
+        eprintln!("recorded {} ({} bytes)", f.location, f.size);
+    }
+    Ok(info.status == EgressStatus::EgressComplete as i32)
+}
+
+fn probe() -> Result<bool> {
+    gst::init()?;
+    let gpu = GpuContext::new()?;
+    println!("gpu: {} ({:?}, {:?})", gpu.info.name, gpu.info.device_type, gpu.info.backend);
+    let choice = tessera::encode::probe_video_encoder()?;
+    println!("video encoder: {}", choice.factory);
+    for (f, why) in choice.skipped {
+        println!("  skipped {f}: {why}");
+    }
+    Ok(true)
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,wgpu_core=warn,wgpu_hal=warn,naga=warn".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run { request, room, duration, out, layouts, fast } => run(request, room, duration, out, layouts, fast),
+        Command::Probe => probe(),
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

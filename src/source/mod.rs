@@ -1,0 +1,94 @@
+//! Media sources: where participants' pictures and sounds come from. The synthetic room
+//! is here today; the LiveKit room source slots in beside it behind [`RoomSource`].
+
+pub mod synthetic;
+
+use std::time::Duration;
+
+/// Layout of a raw picture's planes (tightly packed, no row padding).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PixelFormat {
+    /// Y plane, then U and V planes at half width and height.
+    I420,
+    /// Y plane, then one interleaved UV plane at half width and height.
+    Nv12,
+}
+
+/// One decoded picture, BT.709 limited range.
+#[derive(Clone, Debug)]
+pub struct VideoFrame {
+    /// Plane layout.
+    pub format: PixelFormat,
+    /// Width in pixels (even).
+    pub width: u32,
+    /// Height in pixels (even).
+    pub height: u32,
+    /// The planes, packed.
+    pub data: Vec<u8>,
+    /// Presentation time on the egress clock.
+    pub pts: Duration,
+}
+
+impl VideoFrame {
+    /// Bytes a packed 4:2:0 frame of this size needs.
+    pub fn len_for(width: u32, height: u32) -> usize {
+        let (w, h) = (width as usize, height as usize);
+        w * h + 2 * (w / 2) * (h / 2)
+    }
+
+    /// A frame of one colour (limited-range Y'CbCr).
+    pub fn solid(format: PixelFormat, width: u32, height: u32, yuv: [u8; 3]) -> VideoFrame {
+        let luma = width as usize * height as usize;
+        let chroma = (width as usize / 2) * (height as usize / 2);
+        let mut data = vec![yuv[0]; luma];
+        match format {
+            PixelFormat::I420 => {
+                data.extend(std::iter::repeat_n(yuv[1], chroma));
+                data.extend(std::iter::repeat_n(yuv[2], chroma));
+            }
+            PixelFormat::Nv12 => {
+                for _ in 0..chroma {
+                    data.extend([yuv[1], yuv[2]]);
+                }
+            }
+        }
+        VideoFrame { format, width, height, data, pts: Duration::ZERO }
+    }
+
+    /// Width / height.
+    pub fn aspect(&self) -> f32 {
+        self.width as f32 / self.height as f32
+    }
+}
+
+/// Who is in the room.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParticipantInfo {
+    /// The participant's identity.
+    pub identity: String,
+    /// The display name.
+    pub name: String,
+}
+
+/// Sample rate of all audio inside the egress (mono per participant).
+pub const AUDIO_RATE: u32 = 48_000;
+
+/// A room as the compositor and mixer see it. The egress asks, at each tick of its clock,
+/// for the newest picture not later than the tick, and for fixed blocks of audio.
+pub trait RoomSource: Send {
+    /// The room's server id (`{room_id}`).
+    fn room_id(&self) -> String;
+
+    /// The participants shown, in join order.
+    fn participants(&self) -> Vec<ParticipantInfo>;
+
+    /// Moves every participant's picture to the newest one not later than `at`.
+    fn advance_video(&mut self, at: Duration);
+
+    /// Participant `index`'s current picture (as of the last `advance_video`), if any.
+    fn video(&self, index: usize) -> Option<&VideoFrame>;
+
+    /// Adds participant `index`'s audio for samples `first_sample..first_sample+out.len()`
+    /// (mono, [`AUDIO_RATE`]) into `out`.
+    fn mix_audio_into(&mut self, index: usize, first_sample: u64, out: &mut [f32]);
+}
