@@ -55,15 +55,28 @@ enum Command {
     Probe,
 }
 
+/// `synthetic:N` or `synthetic:N,grain=A` (camera-like noise of amplitude A levels).
 fn parse_room(spec: &str) -> Result<SyntheticRoom> {
-    let Some(n) = spec.strip_prefix("synthetic:") else {
+    let Some(rest) = spec.strip_prefix("synthetic:") else {
         bail!("--room: {spec:?} is not available; this version records synthetic rooms only (synthetic:N)");
     };
+    let mut parts = rest.split(',');
+    let n = parts.next().unwrap_or_default();
     let n: usize = n.parse().with_context(|| format!("--room: {n:?} is not a participant count"))?;
     if !(1..=64).contains(&n) {
         bail!("--room: participant count must be 1..=64, got {n}");
     }
-    Ok(SyntheticRoom::new(n, DEFAULT_SIZE.0, DEFAULT_SIZE.1))
+    let mut room = SyntheticRoom::new(n, DEFAULT_SIZE.0, DEFAULT_SIZE.1);
+    for option in parts {
+        match option.split_once('=') {
+            Some(("grain", a)) => {
+                let a: u8 = a.parse().ok().filter(|a| *a <= 64).with_context(|| format!("--room: grain must be 0..=64, got {a:?}"))?;
+                room = room.with_grain(a);
+            }
+            _ => bail!("--room: unknown option {option:?} (known: grain=A)"),
+        }
+    }
+    Ok(room)
 }
 
 fn run(
@@ -132,6 +145,10 @@ fn probe() -> Result<bool> {
 }
 
 fn main() -> ExitCode {
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        // SAFETY: no other thread exists yet. Vulkan's loader warns without this variable.
+        unsafe { std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir()) };
+    }
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(

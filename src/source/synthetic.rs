@@ -69,6 +69,10 @@ pub struct SyntheticRoom {
     width: u32,
     height: u32,
     participants: Vec<Participant>,
+    /// Peak amplitude of per-frame luma noise (camera-like grain); 0 for clean pictures.
+    grain: u8,
+    /// Noise generator state (xorshift64).
+    seed: u64,
 }
 
 impl SyntheticRoom {
@@ -88,7 +92,15 @@ impl SyntheticRoom {
                 }
             })
             .collect();
-        SyntheticRoom { room_id: format!("RM_synthetic{n}"), width, height, participants }
+        SyntheticRoom { room_id: format!("RM_synthetic{n}"), width, height, participants, grain: 0, seed: 0x9E37_79B9_7F4A_7C15 }
+    }
+
+    /// Adds temporal luma noise of peak amplitude `grain` (in 8-bit levels) to every
+    /// picture, as a camera sensor would: encoders then need bits the way they do for real
+    /// video, which clean synthetic pictures never make them spend.
+    pub fn with_grain(mut self, grain: u8) -> SyntheticRoom {
+        self.grain = grain;
+        self
     }
 
     /// Side of the moving square in pixels.
@@ -144,6 +156,23 @@ fn set_pixel(data: &mut [u8], w: usize, h: usize, x: usize, y: usize, yuv: [u8; 
     data[w * h + cw * ch + c] = yuv[2];
 }
 
+/// `dst = base + noise` over a luma plane, noise uniform in `-grain..=grain`.
+fn add_grain(dst: &mut [u8], base: &[u8], grain: u8, seed: &mut u64) {
+    let span = 2 * grain as u64 + 1;
+    for (chunk, base) in dst.chunks_mut(8).zip(base.chunks(8)) {
+        // xorshift64: fast, and random enough to defeat motion compensation.
+        *seed ^= *seed << 13;
+        *seed ^= *seed >> 7;
+        *seed ^= *seed << 17;
+        let mut r = *seed;
+        for (d, b) in chunk.iter_mut().zip(base) {
+            let n = (r & 0xff) % span;
+            r >>= 8;
+            *d = (*b as i32 + n as i32 - grain as i32).clamp(16, 235) as u8;
+        }
+    }
+}
+
 /// Copies (or fills) a square region of an I420 frame.
 fn paint_square(dst: &mut [u8], src: Option<&[u8]>, w: usize, h: usize, (x0, y0): (u32, u32), side: u32) {
     let (x0, y0, side) = (x0 as usize, y0 as usize, side as usize);
@@ -181,7 +210,10 @@ impl RoomSource for SyntheticRoom {
         for index in 0..self.participants.len() {
             let pos = self.square_position(index, at);
             let p = &mut self.participants[index];
-            if let Some(old) = p.square_at.take() {
+            if self.grain > 0 {
+                add_grain(&mut p.frame.data[..w * h], &p.base[..w * h], self.grain, &mut self.seed);
+                p.square_at = None;
+            } else if let Some(old) = p.square_at.take() {
                 paint_square(&mut p.frame.data, Some(&p.base), w, h, old, side);
             }
             paint_square(&mut p.frame.data, None, w, h, pos, side);
@@ -235,6 +267,21 @@ mod tests {
         // Restoring works: only the square differs from the base picture.
         let diff = f0.data.iter().zip(&f1.data).filter(|(a, b)| a != b).count();
         assert!(diff < 2 * 60 * 60 * 3 / 2 + 200, "{diff}");
+    }
+
+    #[test]
+    fn grain_changes_every_frame_within_its_amplitude() {
+        let mut room = SyntheticRoom::new(1, 64, 36).with_grain(4);
+        room.advance_video(Duration::ZERO);
+        let a = room.video(0).unwrap().data.clone();
+        room.advance_video(Duration::from_millis(33));
+        let b = room.video(0).unwrap().data.clone();
+        assert_ne!(a[..64 * 4], b[..64 * 4]);
+        let base = rgb_to_yuv709(participant_color(0))[0] as i32;
+        // Row 35 is below the number and the square.
+        for x in 0..64 {
+            assert!((b[35 * 64 + x] as i32 - base).abs() <= 4);
+        }
     }
 
     #[test]

@@ -1,0 +1,149 @@
+//! Helpers shared by the integration tests: run the real `tessera` binary, inspect its
+//! outputs with ffprobe/ffmpeg (the tools a user would use), and analyse audio.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+/// The result of one `tessera run`.
+pub struct Run {
+    pub output: Output,
+    pub info: Option<Value>,
+    pub dir: tempfile::TempDir,
+}
+
+impl Run {
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+
+    /// The single recorded file (asserting there is exactly one).
+    pub fn file(&self) -> PathBuf {
+        let files = files_under(self.dir.path());
+        assert_eq!(files.len(), 1, "expected one file, got {files:?}\n{}", self.stderr());
+        files[0].clone()
+    }
+}
+
+/// Every regular file under `dir`, recursively.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else { return out };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// Runs `tessera run` on `request` (JSON text) with extra args, writing under a new temp dir.
+pub fn tessera_run(request: &str, args: &[&str]) -> Run {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let req_path = dir.path().join("request.json");
+    std::fs::write(&req_path, request).unwrap();
+    let out_dir = dir.path().join("out");
+    let output = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .arg("run")
+        .arg(&req_path)
+        .arg("--out")
+        .arg(&out_dir)
+        .args(args)
+        .env("RUST_LOG", "info")
+        .output()
+        .expect("tessera runs");
+    std::fs::remove_file(&req_path).unwrap();
+    let info = serde_json::from_slice(&output.stdout).ok();
+    Run { output, info, dir }
+}
+
+/// ffprobe's JSON for streams and format.
+pub fn ffprobe(path: &Path) -> Value {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-show_streams", "-show_format", "-of", "json"])
+        .arg(path)
+        .output()
+        .expect("ffprobe is installed (scripts/setup.sh)");
+    assert!(out.status.success(), "ffprobe failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The first stream of a kind ("video" / "audio").
+pub fn stream<'a>(probe: &'a Value, kind: &str) -> &'a Value {
+    probe["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["codec_type"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} stream in {probe}"))
+}
+
+/// A numeric field that ffprobe prints as a string.
+pub fn num(v: &Value) -> f64 {
+    v.as_str().map(|s| s.parse().unwrap()).or_else(|| v.as_f64()).unwrap_or_else(|| panic!("not a number: {v}"))
+}
+
+/// "30/1" → 30.0
+pub fn rate(v: &Value) -> f64 {
+    let (a, b) = v.as_str().unwrap().split_once('/').unwrap();
+    a.parse::<f64>().unwrap() / b.parse::<f64>().unwrap()
+}
+
+/// The frame at `t` seconds as packed RGB24.
+pub fn frame_rgb(path: &Path, t: f64, width: u32, height: u32) -> Vec<u8> {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-ss", &t.to_string(), "-i"])
+        .arg(path)
+        .args(["-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.stdout.len(), (width * height * 3) as usize);
+    out.stdout
+}
+
+/// The mean colour of a (2r+1)² box around (x, y) in an RGB24 frame.
+pub fn mean_rgb(frame: &[u8], width: u32, x: u32, y: u32, r: u32) -> [f64; 3] {
+    let mut sum = [0.0; 3];
+    let mut n = 0.0;
+    for yy in y - r..=y + r {
+        for xx in x - r..=x + r {
+            let i = ((yy * width + xx) * 3) as usize;
+            for c in 0..3 {
+                sum[c] += frame[i + c] as f64;
+            }
+            n += 1.0;
+        }
+    }
+    sum.map(|s| s / n)
+}
+
+/// The audio as mono f32 at 48 kHz.
+pub fn audio_mono(path: &Path) -> Vec<f32> {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-vn", "-ac", "1", "-ar", "48000", "-f", "f32le", "-"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    out.stdout.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+}
+
+/// Goertzel power of `freq` in `samples` (normalised by length).
+pub fn goertzel(samples: &[f32], freq: f64, rate: f64) -> f64 {
+    let w = 2.0 * std::f64::consts::PI * freq / rate;
+    let coeff = 2.0 * w.cos();
+    let (mut s1, mut s2) = (0.0, 0.0);
+    for &x in samples {
+        let s = x as f64 + coeff * s1 - s2;
+        s2 = s1;
+        s1 = s;
+    }
+    (s1 * s1 + s2 * s2 - coeff * s1 * s2) / (samples.len() as f64).powi(2)
+}
