@@ -39,7 +39,7 @@ enum Command {
         #[arg(long)]
         room: Option<String>,
         /// Stop after this many seconds of media (default: run until SIGINT/SIGTERM).
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         duration: Option<f64>,
         /// Directory local files are written under.
         #[arg(long, default_value = "out")]

@@ -43,6 +43,9 @@ fn check_room(n: usize, secs: f64, centres: &[(u32, u32)]) {
     assert!((rate(&v["avg_frame_rate"]) - 30.0).abs() <= 0.9, "{}", v["avg_frame_rate"]);
     let a = stream(&probe, "audio");
     assert_eq!(a["codec_name"], "aac");
+    // A/V sync: both streams start together (within a frame).
+    let (vs, as_) = (num(&v["start_time"]), num(&a["start_time"]));
+    assert!((vs - as_).abs() < 0.030, "video starts at {vs} s, audio at {as_} s");
     let duration = num(&probe["format"]["duration"]);
     assert!((duration - secs).abs() <= 0.5, "duration {duration} for a {secs} s run");
     let reported = num(&result["duration"]) / 1e9;

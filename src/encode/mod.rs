@@ -112,6 +112,9 @@ pub fn video_encoder(choice: &VideoEncoderChoice, params: &EncodingParams) -> Re
         VideoEncoderKind::X264 => {
             enc.set_property("bitrate", params.video_bitrate_kbps);
             enc.set_property_from_str("speed-preset", "veryfast");
+            // No B-frames: the fragmented MP4 has no edit list, so reordering delay would
+            // start video two frames after audio. (Baseline has none anyway.)
+            enc.set_property("bframes", 0u32);
             if let Some(g) = gop_frames(params) {
                 enc.set_property("key-int-max", g);
             }
