@@ -13,7 +13,7 @@ use gstreamer_app as gst_app;
 use livekit_protocol::{EgressInfo, EgressSourceType, EgressStatus, FileInfo, egress_info};
 
 use crate::audio::Mixer;
-use crate::compositor::{Compositor, CompositorError, GpuContext, Layer, LayerContent, Nv12Frame};
+use crate::compositor::{Compositor, CompositorError, GpuContext, Nv12Frame, scene};
 use crate::encode::{self, EncodeError, VideoEncoderChoice};
 use crate::output::{FileTarget, file::Mp4Branch, file_target};
 use crate::request::EgressPlan;
@@ -300,18 +300,7 @@ fn record(
                 // Pictures first (their borrow of the room ends before audio is mixed).
                 room.advance_video(t);
                 let frames: Vec<_> = (0..participants).map(|i| room.video(i)).collect();
-                let aspects: Vec<f32> = frames.iter().map(|f| f.map_or(16.0 / 9.0, |f| f.aspect())).collect();
-                let tiles = layout.layout.tiles(&aspects, p.width, p.height);
-                let mut layers = Vec::with_capacity(tiles.len() * 2);
-                for tile in &tiles {
-                    layers.push(Layer { dst: tile.cell, content: LayerContent::Solid(layout.theme.tile) });
-                    if let Some(frame) = frames[tile.participant] {
-                        layers.push(Layer {
-                            dst: tile.dst,
-                            content: LayerContent::Picture { slot: tile.participant, frame, src: tile.src },
-                        });
-                    }
-                }
+                let layers = scene::layers(layout, &frames, p.width, p.height);
                 if !comp.can_send() {
                     let done = comp.receive_frame(true)?.expect("a full ring has a frame");
                     push_video(src, done, frame_duration)?;

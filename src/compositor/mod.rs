@@ -8,6 +8,7 @@
 
 pub mod gpu;
 mod readback;
+pub mod scene;
 
 use std::sync::Arc;
 use std::time::Duration;
