@@ -9,7 +9,7 @@ struct Layer {
     src: vec4<f32>,
     // Colour for solid layers (R'G'B'A).
     color: vec4<f32>,
-    // 0 = I420 picture, 1 = NV12 picture, 2 = solid colour.
+    // 0 = I420 picture, 1 = NV12 picture, 2 = solid colour (drawn by fs_solid).
     mode: u32,
     _pad0: u32,
     _pad1: u32,
@@ -48,17 +48,22 @@ fn yuv709_to_rgb(y8: f32, cb8: f32, cr8: f32) -> vec3<f32> {
     return clamp(vec3<f32>(r, g, b), vec3<f32>(0.0), vec3<f32>(1.0));
 }
 
+// Solid layers (cell backgrounds, bars): no texture access at all.
 @fragment
-fn fs_main(in: VsOut) -> @location(0) vec4<f32> {
-    // Sample unconditionally (uniform control flow), then choose.
-    let y = textureSample(tex_y, samp, in.uv).r;
-    let u = textureSample(tex_u, samp, in.uv);
-    let v = textureSample(tex_v, samp, in.uv).r;
-    if layer.mode == 2u {
-        return layer.color;
-    }
+fn fs_solid(in: VsOut) -> @location(0) vec4<f32> {
+    return layer.color;
+}
+
+// Picture layers. Explicit level 0 (no mipmaps): software rasterisers then skip the
+// per-quad LOD computation.
+@fragment
+fn fs_picture(in: VsOut) -> @location(0) vec4<f32> {
+    let y = textureSampleLevel(tex_y, samp, in.uv, 0.0).r;
     if layer.mode == 1u {
-        return vec4<f32>(yuv709_to_rgb(y, u.r, u.g), 1.0);
+        let uv = textureSampleLevel(tex_u, samp, in.uv, 0.0);
+        return vec4<f32>(yuv709_to_rgb(y, uv.r, uv.g), 1.0);
     }
-    return vec4<f32>(yuv709_to_rgb(y, u.r, v), 1.0);
+    let u = textureSampleLevel(tex_u, samp, in.uv, 0.0).r;
+    let v = textureSampleLevel(tex_v, samp, in.uv, 0.0).r;
+    return vec4<f32>(yuv709_to_rgb(y, u, v), 1.0);
 }

@@ -93,3 +93,13 @@ fn bitrates_are_honoured_on_a_ten_second_clip() {
     assert!((video_kbps - 1200.0).abs() <= 120.0, "video {video_kbps} kbit/s for 1200");
     assert!((audio_kbps - 96.0).abs() <= 9.6, "audio {audio_kbps} kbit/s for 96");
 }
+
+#[test]
+fn audio_only_and_video_only() {
+    let (_run, probe) = record(request(json!({"audio_only": true})), "synthetic:2", 1.0);
+    let kinds: Vec<_> = probe["streams"].as_array().unwrap().iter().map(|s| s["codec_type"].clone()).collect();
+    assert_eq!(kinds, vec![json!("audio")]);
+    let (_run, probe) = record(request(json!({"video_only": true})), "synthetic:2", 1.0);
+    let kinds: Vec<_> = probe["streams"].as_array().unwrap().iter().map(|s| s["codec_type"].clone()).collect();
+    assert_eq!(kinds, vec![json!("video")]);
+}

@@ -129,7 +129,8 @@ pub struct Compositor {
     height: u32,
     stride: u32,
     layer_layout: wgpu::BindGroupLayout,
-    render_pipeline: wgpu::RenderPipeline,
+    solid_pipeline: wgpu::RenderPipeline,
+    picture_pipeline: wgpu::RenderPipeline,
     nv12_pipeline: wgpu::ComputePipeline,
     nv12_bind_group: wgpu::BindGroup,
     canvas_view: wgpu::TextureView,
@@ -202,31 +203,36 @@ impl Compositor {
             bind_group_layouts: &[Some(&layer_layout)],
             immediate_size: 0,
         });
-        let render_pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-            label: Some("composite"),
-            layout: Some(&render_layout),
-            vertex: wgpu::VertexState {
-                module: &composite,
-                entry_point: Some("vs_main"),
-                compilation_options: Default::default(),
-                buffers: &[],
-            },
-            primitive: wgpu::PrimitiveState { topology: wgpu::PrimitiveTopology::TriangleStrip, ..Default::default() },
-            depth_stencil: None,
-            multisample: wgpu::MultisampleState::default(),
-            fragment: Some(wgpu::FragmentState {
-                module: &composite,
-                entry_point: Some("fs_main"),
-                compilation_options: Default::default(),
-                targets: &[Some(wgpu::ColorTargetState {
-                    format: wgpu::TextureFormat::Rgba8Unorm,
-                    blend: Some(wgpu::BlendState::ALPHA_BLENDING),
-                    write_mask: wgpu::ColorWrites::ALL,
-                })],
-            }),
-            multiview_mask: None,
-            cache: None,
-        });
+        let pipeline = |entry: &str| {
+            device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+                label: Some(entry),
+                layout: Some(&render_layout),
+                vertex: wgpu::VertexState {
+                    module: &composite,
+                    entry_point: Some("vs_main"),
+                    compilation_options: Default::default(),
+                    buffers: &[],
+                },
+                primitive: wgpu::PrimitiveState { topology: wgpu::PrimitiveTopology::TriangleStrip, ..Default::default() },
+                depth_stencil: None,
+                multisample: wgpu::MultisampleState::default(),
+                fragment: Some(wgpu::FragmentState {
+                    module: &composite,
+                    entry_point: Some(entry),
+                    compilation_options: Default::default(),
+                    // Opaque layers: no blending, no read of the canvas.
+                    targets: &[Some(wgpu::ColorTargetState {
+                        format: wgpu::TextureFormat::Rgba8Unorm,
+                        blend: None,
+                        write_mask: wgpu::ColorWrites::ALL,
+                    })],
+                }),
+                multiview_mask: None,
+                cache: None,
+            })
+        };
+        let solid_pipeline = pipeline("fs_solid");
+        let picture_pipeline = pipeline("fs_picture");
 
         let canvas = device.create_texture(&wgpu::TextureDescriptor {
             label: Some("canvas"),
@@ -331,7 +337,8 @@ impl Compositor {
             height,
             stride,
             layer_layout,
-            render_pipeline,
+            solid_pipeline,
+            picture_pipeline,
             nv12_pipeline,
             nv12_bind_group,
             canvas_view,
@@ -466,12 +473,14 @@ impl Compositor {
                 })],
                 ..Default::default()
             });
-            pass.set_pipeline(&self.render_pipeline);
             for (i, layer) in layers.iter().enumerate() {
-                let bind_group = match layer.content {
-                    LayerContent::Solid(_) => &self.solid_bind_group,
-                    LayerContent::Picture { slot, .. } => &self.slots[slot].as_ref().expect("uploaded above").bind_group,
+                let (pipeline, bind_group) = match layer.content {
+                    LayerContent::Solid(_) => (&self.solid_pipeline, &self.solid_bind_group),
+                    LayerContent::Picture { slot, .. } => {
+                        (&self.picture_pipeline, &self.slots[slot].as_ref().expect("uploaded above").bind_group)
+                    }
                 };
+                pass.set_pipeline(pipeline);
                 pass.set_bind_group(0, bind_group, &[(i as u64 * UNIFORM_STRIDE) as u32]);
                 pass.draw(0..4, 0..1);
             }
