@@ -19,7 +19,10 @@ fn composite(c: &mut Criterion) {
     let gpu = GpuContext::new().expect("a GPU adapter");
     let layout = LayoutLibrary::builtin().resolve("grid").unwrap();
     let mut group = c.benchmark_group(format!("composite+nv12+readback [{}]", gpu.info.name));
-    group.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
     for (name, w, h) in [("720p", 1280u32, 720u32), ("1080p", 1920, 1080)] {
         for tiles in [1usize, 4, 9, 16, 25] {
             let (sw, sh) = if tiles <= 4 { (640, 360) } else { (320, 180) };
@@ -34,7 +37,8 @@ fn composite(c: &mut Criterion) {
                     if !comp.can_send() {
                         black_box(comp.receive_frame(true).unwrap());
                     }
-                    comp.send_frame(layout.theme.background, &layers, Duration::ZERO).unwrap();
+                    comp.send_frame(layout.theme.background, &layers, Duration::ZERO)
+                        .unwrap();
                 });
             });
             while comp.receive_frame(true).unwrap().is_some() {}

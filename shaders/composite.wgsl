@@ -1,6 +1,6 @@
-// Composite pass: draws one quad per layer into the RGBA canvas.
-// A layer is a solid colour (cell backgrounds) or a participant's picture, uploaded as
-// YUV planes (I420: Y, U, V; NV12: Y, UV) and converted to R'G'B' here (BT.709, limited).
+// Composite pass: draws one quad per layer into the RGBA canvas, in order.
+// A layer is a solid colour (cell backgrounds) or a participant's picture, already
+// converted to RGBA by yuv_to_rgba.wgsl, sampled bilinearly (scaled and cropped here).
 
 struct Layer {
     // Destination rectangle in clip space: x0, y0 (top-left), x1, y1 (bottom-right).
@@ -9,18 +9,11 @@ struct Layer {
     src: vec4<f32>,
     // Colour for solid layers (R'G'B'A).
     color: vec4<f32>,
-    // 0 = I420 picture, 1 = NV12 picture, 2 = solid colour (drawn by fs_solid).
-    mode: u32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
 };
 
 @group(0) @binding(0) var<uniform> layer: Layer;
-@group(0) @binding(1) var tex_y: texture_2d<f32>;
-@group(0) @binding(2) var tex_u: texture_2d<f32>;
-@group(0) @binding(3) var tex_v: texture_2d<f32>;
-@group(0) @binding(4) var samp: sampler;
+@group(0) @binding(1) var picture: texture_2d<f32>;
+@group(0) @binding(2) var samp: sampler;
 
 struct VsOut {
     @builtin(position) pos: vec4<f32>,
@@ -37,18 +30,7 @@ fn vs_main(@builtin(vertex_index) vi: u32) -> VsOut {
     return out;
 }
 
-// BT.709 limited range Y'CbCr (each in 0..1 as sampled from 8-bit) to R'G'B'.
-fn yuv709_to_rgb(y8: f32, cb8: f32, cr8: f32) -> vec3<f32> {
-    let y = (y8 * 255.0 - 16.0) / 219.0;
-    let u = (cb8 * 255.0 - 128.0) / 224.0;
-    let v = (cr8 * 255.0 - 128.0) / 224.0;
-    let r = y + 1.5748 * v;
-    let g = y - 0.187324 * u - 0.468124 * v;
-    let b = y + 1.8556 * u;
-    return clamp(vec3<f32>(r, g, b), vec3<f32>(0.0), vec3<f32>(1.0));
-}
-
-// Solid layers (cell backgrounds, bars): no texture access at all.
+// Solid layers: no texture access at all.
 @fragment
 fn fs_solid(in: VsOut) -> @location(0) vec4<f32> {
     return layer.color;
@@ -58,12 +40,5 @@ fn fs_solid(in: VsOut) -> @location(0) vec4<f32> {
 // per-quad LOD computation.
 @fragment
 fn fs_picture(in: VsOut) -> @location(0) vec4<f32> {
-    let y = textureSampleLevel(tex_y, samp, in.uv, 0.0).r;
-    if layer.mode == 1u {
-        let uv = textureSampleLevel(tex_u, samp, in.uv, 0.0);
-        return vec4<f32>(yuv709_to_rgb(y, uv.r, uv.g), 1.0);
-    }
-    let u = textureSampleLevel(tex_u, samp, in.uv, 0.0).r;
-    let v = textureSampleLevel(tex_v, samp, in.uv, 0.0).r;
-    return vec4<f32>(yuv709_to_rgb(y, u, v), 1.0);
+    return vec4<f32>(textureSampleLevel(picture, samp, in.uv, 0.0).rgb, 1.0);
 }

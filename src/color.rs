@@ -47,10 +47,18 @@ mod tests {
 
     #[test]
     fn round_trip_is_close() {
-        for rgb in [[200, 30, 90], [10, 220, 140], [128, 128, 128], [250, 240, 20]] {
+        for rgb in [
+            [200, 30, 90],
+            [10, 220, 140],
+            [128, 128, 128],
+            [250, 240, 20],
+        ] {
             let back = yuv709_to_rgb(rgb_to_yuv709(rgb));
             for c in 0..3 {
-                assert!((back[c] as i32 - rgb[c] as i32).abs() <= 2, "{rgb:?} -> {back:?}");
+                assert!(
+                    (back[c] as i32 - rgb[c] as i32).abs() <= 2,
+                    "{rgb:?} -> {back:?}"
+                );
             }
         }
     }

@@ -59,7 +59,9 @@ pub struct RunOptions {
 }
 
 fn now_ns() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
 }
 
 /// The egress's info at the start, before anything runs.
@@ -90,15 +92,26 @@ struct Graph {
 }
 
 fn link_chain(pipeline: &gst::Pipeline, chain: &[&gst::Element]) -> Result<(), EgressError> {
-    pipeline.add_many(chain.iter().copied()).map_err(|e| EgressError::Pipeline(e.to_string()))?;
-    gst::Element::link_many(chain.iter().copied()).map_err(|e| EgressError::Pipeline(format!("linking: {e}")))
+    pipeline
+        .add_many(chain.iter().copied())
+        .map_err(|e| EgressError::Pipeline(e.to_string()))?;
+    gst::Element::link_many(chain.iter().copied())
+        .map_err(|e| EgressError::Pipeline(format!("linking: {e}")))
 }
 
-fn build_graph(plan: &EgressPlan, encoder: Option<&VideoEncoderChoice>, target: &FileTarget) -> Result<Graph, EgressError> {
+fn build_graph(
+    plan: &EgressPlan,
+    encoder: Option<&VideoEncoderChoice>,
+    target: &FileTarget,
+) -> Result<Graph, EgressError> {
     let p = &plan.encoding;
     let pipeline = gst::Pipeline::with_name("egress");
     let file = Mp4Branch::new(&pipeline, target)?;
-    let mut graph = Graph { pipeline: pipeline.clone(), video: None, audio: None };
+    let mut graph = Graph {
+        pipeline: pipeline.clone(),
+        video: None,
+        audio: None,
+    };
 
     if let Some(choice) = encoder {
         let caps = gst::Caps::builder("video/x-raw")
@@ -122,7 +135,10 @@ fn build_graph(plan: &EgressPlan, encoder: Option<&VideoEncoderChoice>, target: 
         let (enc, profile) = encode::video_encoder(choice, p)?;
         let parse = encode::make("h264parse")?;
         let tee = encode::make("tee")?;
-        link_chain(&pipeline, &[src.upcast_ref(), &queue, &enc, &profile, &parse, &tee])?;
+        link_chain(
+            &pipeline,
+            &[src.upcast_ref(), &queue, &enc, &profile, &parse, &tee],
+        )?;
         file.attach(&pipeline, &tee, "video_%u")?;
         graph.video = Some(src);
     }
@@ -153,14 +169,21 @@ fn build_graph(plan: &EgressPlan, encoder: Option<&VideoEncoderChoice>, target: 
     Ok(graph)
 }
 
-fn push(src: &gst_app::AppSrc, data: Vec<u8>, pts: Duration, duration: Duration) -> Result<(), EgressError> {
+fn push(
+    src: &gst_app::AppSrc,
+    data: Vec<u8>,
+    pts: Duration,
+    duration: Duration,
+) -> Result<(), EgressError> {
     let mut buffer = gst::Buffer::from_mut_slice(data);
     {
         let b = buffer.get_mut().expect("fresh buffer is writable");
         b.set_pts(gst::ClockTime::from_nseconds(pts.as_nanos() as u64));
         b.set_duration(gst::ClockTime::from_nseconds(duration.as_nanos() as u64));
     }
-    src.push_buffer(buffer).map(|_| ()).map_err(|e| EgressError::Pipeline(format!("{}: {e:?}", src.name())))
+    src.push_buffer(buffer)
+        .map(|_| ())
+        .map_err(|e| EgressError::Pipeline(format!("{}: {e:?}", src.name())))
 }
 
 /// Returns the first error GStreamer has posted, if any.
@@ -168,10 +191,19 @@ fn bus_error(bus: &gst::Bus) -> Option<String> {
     while let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error, gst::MessageType::Warning]) {
         match msg.view() {
             gst::MessageView::Error(e) => {
-                let from = msg.src().map(|s| s.path_string().to_string()).unwrap_or_default();
-                return Some(format!("{from}: {} ({})", e.error(), e.debug().unwrap_or_default()));
+                let from = msg
+                    .src()
+                    .map(|s| s.path_string().to_string())
+                    .unwrap_or_default();
+                return Some(format!(
+                    "{from}: {} ({})",
+                    e.error(),
+                    e.debug().unwrap_or_default()
+                ));
             }
-            gst::MessageView::Warning(w) => tracing::warn!(warning = %w.error(), "pipeline warning"),
+            gst::MessageView::Warning(w) => {
+                tracing::warn!(warning = %w.error(), "pipeline warning")
+            }
             _ => {}
         }
     }
@@ -198,17 +230,44 @@ pub fn run(
     let room_id = room.room_id();
     let mut info = initial_info(egress_id, plan, &room_id);
     let started = now_ns();
-    let ctx = NameContext { room_name: &plan.room_name, room_id: &room_id, time: chrono::Utc::now() };
-    let target = match file_target(&opts.out_dir, &plan.file.filepath_template, plan.file.extension, &ctx) {
+    let ctx = NameContext {
+        room_name: &plan.room_name,
+        room_id: &room_id,
+        time: chrono::Utc::now(),
+    };
+    let target = match file_target(
+        &opts.out_dir,
+        &plan.file.filepath_template,
+        plan.file.extension,
+        &ctx,
+    ) {
         Ok(t) => t,
-        Err(e) => return failed(info, EgressError::Output { field: plan.file.field.clone(), reason: e.to_string() }),
+        Err(e) => {
+            return failed(
+                info,
+                EgressError::Output {
+                    field: plan.file.field.clone(),
+                    reason: e.to_string(),
+                },
+            );
+        }
     };
     if let Some(dir) = target.local_path.parent()
         && let Err(e) = std::fs::create_dir_all(dir)
     {
-        return failed(info, EgressError::Output { field: plan.file.field.clone(), reason: format!("{}: {e}", dir.display()) });
+        return failed(
+            info,
+            EgressError::Output {
+                field: plan.file.field.clone(),
+                reason: format!("{}: {e}", dir.display()),
+            },
+        );
     }
-    let mut file_info = FileInfo { filename: target.filename.clone(), location: target.local_path.display().to_string(), ..Default::default() };
+    let mut file_info = FileInfo {
+        filename: target.filename.clone(),
+        location: target.local_path.display().to_string(),
+        ..Default::default()
+    };
 
     let result = record(plan, room, gpu, opts, &target, &mut info);
     file_info.started_at = started;
@@ -255,7 +314,9 @@ fn record(
     let p = &plan.encoding;
     let at_start = |e: EgressError| (Duration::ZERO, e);
     let mut compositor = match (&gpu, plan.tracks.video) {
-        (Some(gpu), true) => Some(Compositor::new(gpu.clone(), p.width, p.height).map_err(|e| at_start(e.into()))?),
+        (Some(gpu), true) => {
+            Some(Compositor::new(gpu.clone(), p.width, p.height).map_err(|e| at_start(e.into()))?)
+        }
         _ => None,
     };
     let encoder = match compositor {
@@ -264,10 +325,11 @@ fn record(
     };
     let graph = build_graph(plan, encoder.as_ref(), target).map_err(at_start)?;
     let bus = graph.pipeline.bus().expect("pipelines have a bus");
-    graph
-        .pipeline
-        .set_state(gst::State::Playing)
-        .map_err(|_| at_start(EgressError::Pipeline(bus_error(&bus).unwrap_or_else(|| "cannot start".into()))))?;
+    graph.pipeline.set_state(gst::State::Playing).map_err(|_| {
+        at_start(EgressError::Pipeline(
+            bus_error(&bus).unwrap_or_else(|| "cannot start".into()),
+        ))
+    })?;
     set_status(info, EgressStatus::EgressActive);
 
     let fps = p.framerate as u64;
@@ -290,7 +352,10 @@ fn record(
             if t > elapsed {
                 std::thread::sleep(t - elapsed);
             } else if elapsed - t > Duration::from_secs(1) && !progress.lag_warned {
-                tracing::warn!(behind_ms = (elapsed - t).as_millis() as u64, "egress is falling behind real time");
+                tracing::warn!(
+                    behind_ms = (elapsed - t).as_millis() as u64,
+                    "egress is falling behind real time"
+                );
                 progress.lag_warned = true;
             }
         }
@@ -316,19 +381,22 @@ fn record(
                 let bytes = mixer.mix_until(room, participants, until);
                 if !bytes.is_empty() {
                     let pts = Duration::from_nanos(from * 1_000_000_000 / AUDIO_RATE as u64);
-                    let dur = Duration::from_nanos((until - from) * 1_000_000_000 / AUDIO_RATE as u64);
+                    let dur =
+                        Duration::from_nanos((until - from) * 1_000_000_000 / AUDIO_RATE as u64);
                     push(src, bytes, pts, dur)?;
                 }
             }
             Ok(())
         })();
-        if let Err(e) = step.and_then(|_| bus_error(&bus).map_or(Ok(()), |m| Err(EgressError::Pipeline(m)))) {
+        if let Err(e) =
+            step.and_then(|_| bus_error(&bus).map_or(Ok(()), |m| Err(EgressError::Pipeline(m))))
+        {
             error = Some(e);
             break;
         }
         progress.frames += 1;
         tick += 1;
-        if tick % (fps * 10) == 0 {
+        if tick.is_multiple_of(fps * 10) {
             tracing::info!(media_s = tick / fps, "recording");
         }
     }
@@ -376,13 +444,21 @@ fn record(
     }
     let _ = graph.pipeline.set_state(gst::State::Null);
     let written = pts_of(progress.frames);
-    tracing::info!(frames = progress.frames, media_s = written.as_secs_f64(), "egress finished");
+    tracing::info!(
+        frames = progress.frames,
+        media_s = written.as_secs_f64(),
+        "egress finished"
+    );
     match error {
         None => Ok(written),
         Some(e) => Err((written, e)),
     }
 }
 
-fn push_video(src: &gst_app::AppSrc, frame: Nv12Frame, duration: Duration) -> Result<(), EgressError> {
+fn push_video(
+    src: &gst_app::AppSrc,
+    frame: Nv12Frame,
+    duration: Duration,
+) -> Result<(), EgressError> {
     push(src, frame.data, frame.pts, duration)
 }

@@ -11,7 +11,9 @@ const ID_ALPHABET: &[u8] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrst
 /// A new egress id: `EG_` and 12 characters, like LiveKit's.
 pub fn new_egress_id() -> String {
     let mut rng = rand::rng();
-    let tail: String = (0..12).map(|_| ID_ALPHABET[rng.random_range(0..ID_ALPHABET.len())] as char).collect();
+    let tail: String = (0..12)
+        .map(|_| ID_ALPHABET[rng.random_range(0..ID_ALPHABET.len())] as char)
+        .collect();
     format!("EG_{tail}")
 }
 
@@ -37,7 +39,11 @@ fn to_proto_names(v: Value) -> Value {
             map.into_iter()
                 .map(|(k, v)| {
                     let k = snake(&k);
-                    let v = if k == "metadata" && v.is_object() { v } else { to_proto_names(v) };
+                    let v = if k == "metadata" && v.is_object() {
+                        v
+                    } else {
+                        to_proto_names(v)
+                    };
                     (k, v)
                 })
                 .collect(),
@@ -69,7 +75,12 @@ mod tests {
         let info = EgressInfo {
             egress_id: "EG_x".into(),
             status: EgressStatus::EgressComplete as i32,
-            file_results: vec![FileInfo { filename: "a.mp4".into(), size: 12, duration: 3, ..Default::default() }],
+            file_results: vec![FileInfo {
+                filename: "a.mp4".into(),
+                size: 12,
+                duration: 3,
+                ..Default::default()
+            }],
             ..Default::default()
         };
         let v = to_json(&info);

@@ -22,7 +22,11 @@ const DEFAULT_REQUEST: &str = include_str!("../examples/room-composite.json");
 const DEFAULT_ROOM: &str = "synthetic:4";
 
 #[derive(Parser)]
-#[command(name = "tessera", version, about = "GPU-composited, LiveKit-compatible egress")]
+#[command(
+    name = "tessera",
+    version,
+    about = "GPU-composited, LiveKit-compatible egress"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -58,11 +62,15 @@ enum Command {
 /// `synthetic:N` or `synthetic:N,grain=A` (camera-like noise of amplitude A levels).
 fn parse_room(spec: &str) -> Result<SyntheticRoom> {
     let Some(rest) = spec.strip_prefix("synthetic:") else {
-        bail!("--room: {spec:?} is not available; this version records synthetic rooms only (synthetic:N)");
+        bail!(
+            "--room: {spec:?} is not available; this version records synthetic rooms only (synthetic:N)"
+        );
     };
     let mut parts = rest.split(',');
     let n = parts.next().unwrap_or_default();
-    let n: usize = n.parse().with_context(|| format!("--room: {n:?} is not a participant count"))?;
+    let n: usize = n
+        .parse()
+        .with_context(|| format!("--room: {n:?} is not a participant count"))?;
     if !(1..=64).contains(&n) {
         bail!("--room: participant count must be 1..=64, got {n}");
     }
@@ -70,7 +78,11 @@ fn parse_room(spec: &str) -> Result<SyntheticRoom> {
     for option in parts {
         match option.split_once('=') {
             Some(("grain", a)) => {
-                let a: u8 = a.parse().ok().filter(|a| *a <= 64).with_context(|| format!("--room: grain must be 0..=64, got {a:?}"))?;
+                let a: u8 = a
+                    .parse()
+                    .ok()
+                    .filter(|a| *a <= 64)
+                    .with_context(|| format!("--room: grain must be 0..=64, got {a:?}"))?;
                 room = room.with_grain(a);
             }
             _ => bail!("--room: unknown option {option:?} (known: grain=A)"),
@@ -88,7 +100,9 @@ fn run(
     fast: bool,
 ) -> Result<bool> {
     let text = match &request {
-        Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+        Some(path) => {
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
+        }
         None => DEFAULT_REQUEST.to_owned(),
     };
     let library = match &layouts {
@@ -98,20 +112,29 @@ fn run(
     let (req, raw) = request::parse_room_composite(&text)?;
     let plan = request::plan_room_composite(req, &raw, &library)?;
     let duration = match duration {
-        Some(d) if !(d.is_finite() && d > 0.0) => bail!("--duration: must be a positive number of seconds, got {d}"),
+        Some(d) if !(d.is_finite() && d > 0.0) => {
+            bail!("--duration: must be a positive number of seconds, got {d}")
+        }
         Some(d) => Some(Duration::from_secs_f64(d)),
         None => None,
     };
     let mut room = parse_room(room.as_deref().unwrap_or(DEFAULT_ROOM))?;
 
     gst::init().context("initialising GStreamer")?;
-    let gpu = if plan.tracks.video { Some(GpuContext::new()?) } else { None };
+    let gpu = if plan.tracks.video {
+        Some(GpuContext::new()?)
+    } else {
+        None
+    };
 
     let stop = Arc::new(AtomicBool::new(false));
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let signal_stop = stop.clone();
     runtime.spawn(async move {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {},
             _ = term.recv() => {},
@@ -119,13 +142,22 @@ fn run(
         tracing::info!("stop requested; finishing the recording");
         signal_stop.store(true, Ordering::Relaxed);
     });
-    let opts = RunOptions { out_dir: out, duration, stop, realtime: !fast };
+    let opts = RunOptions {
+        out_dir: out,
+        duration,
+        stop,
+        realtime: !fast,
+    };
     let egress_id = tessera::info::new_egress_id();
     tracing::info!(egress_id = %egress_id, room = %plan.room_name, layout = %plan.layout.requested, "starting egress");
     let info = runtime.block_on(async {
-        tokio::task::spawn_blocking(move || egress::run(&egress_id, &plan, &mut room, gpu, &opts)).await
+        tokio::task::spawn_blocking(move || egress::run(&egress_id, &plan, &mut room, gpu, &opts))
+            .await
     })?;
-    println!("{}", serde_json::to_string_pretty(&tessera::info::to_json(&info))?);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&tessera::info::to_json(&info))?
+    );
     for f in &info.file_results {
         eprintln!("recorded {} ({} bytes)", f.location, f.size);
     }
@@ -135,7 +167,10 @@ fn run(
 fn probe() -> Result<bool> {
     gst::init()?;
     let gpu = GpuContext::new()?;
-    println!("gpu: {} ({:?}, {:?})", gpu.info.name, gpu.info.device_type, gpu.info.backend);
+    println!(
+        "gpu: {} ({:?}, {:?})",
+        gpu.info.name, gpu.info.device_type, gpu.info.backend
+    );
     let choice = tessera::encode::probe_video_encoder()?;
     println!("video encoder: {}", choice.factory);
     for (f, why) in choice.skipped {
@@ -152,12 +187,20 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,wgpu_core=warn,wgpu_hal=warn,naga=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,wgpu_core=warn,wgpu_hal=warn,naga=warn".into()),
         )
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { request, room, duration, out, layouts, fast } => run(request, room, duration, out, layouts, fast),
+        Command::Run {
+            request,
+            room,
+            duration,
+            out,
+            layouts,
+            fast,
+        } => run(request, room, duration, out, layouts, fast),
         Command::Probe => probe(),
     };
     match result {

@@ -8,53 +8,104 @@ fn rejected(request: &str, args: &[&str], field: &str) {
     let run = tessera_run(request, args);
     let stderr = run.stderr();
     assert!(!run.output.status.success(), "accepted: {request}");
-    assert!(stderr.contains(field), "error does not name {field:?}:\n{stderr}");
-    assert!(files_under(run.dir.path()).is_empty(), "files written for {request}: {:?}", files_under(run.dir.path()));
+    assert!(
+        stderr.contains(field),
+        "error does not name {field:?}:\n{stderr}"
+    );
+    assert!(
+        files_under(run.dir.path()).is_empty(),
+        "files written for {request}: {:?}",
+        files_under(run.dir.path())
+    );
 }
 
 #[test]
 fn malformed_json() {
-    rejected(r#"{"room_name": "r", "file_outputs": [{"filepath": "x.mp4"}"#, &[], "not valid JSON");
+    rejected(
+        r#"{"room_name": "r", "file_outputs": [{"filepath": "x.mp4"}"#,
+        &[],
+        "not valid JSON",
+    );
 }
 
 #[test]
 fn unknown_preset() {
-    rejected(r#"{"room_name": "r", "preset": "H264_8K_240", "file_outputs": [{}]}"#, &[], "preset");
+    rejected(
+        r#"{"room_name": "r", "preset": "H264_8K_240", "file_outputs": [{}]}"#,
+        &[],
+        "preset",
+    );
 }
 
 #[test]
 fn odd_width() {
-    rejected(r#"{"room_name": "r", "advanced": {"width": 1281, "height": 720}, "file_outputs": [{}]}"#, &[], "advanced.width");
+    rejected(
+        r#"{"room_name": "r", "advanced": {"width": 1281, "height": 720}, "file_outputs": [{}]}"#,
+        &[],
+        "advanced.width",
+    );
 }
 
 #[test]
 fn zero_width() {
-    rejected(r#"{"room_name": "r", "advanced": {"width": 0, "height": 720}, "file_outputs": [{}]}"#, &[], "advanced.width");
+    rejected(
+        r#"{"room_name": "r", "advanced": {"width": 0, "height": 720}, "file_outputs": [{}]}"#,
+        &[],
+        "advanced.width",
+    );
 }
 
 #[test]
 fn negative_bitrate() {
-    rejected(r#"{"room_name": "r", "advanced": {"video_bitrate": -3000}, "file_outputs": [{}]}"#, &[], "advanced.video_bitrate");
+    rejected(
+        r#"{"room_name": "r", "advanced": {"video_bitrate": -3000}, "file_outputs": [{}]}"#,
+        &[],
+        "advanced.video_bitrate",
+    );
 }
 
 #[test]
 fn filepath_escaping_the_output_directory() {
-    rejected(r#"{"room_name": "r", "file_outputs": [{"filepath": "../../escape.mp4"}]}"#, &[], "file_outputs[0].filepath");
-    rejected(r#"{"room_name": "r", "file_outputs": [{"filepath": "/tmp/abs.mp4"}]}"#, &[], "file_outputs[0].filepath");
+    rejected(
+        r#"{"room_name": "r", "file_outputs": [{"filepath": "../../escape.mp4"}]}"#,
+        &[],
+        "file_outputs[0].filepath",
+    );
+    rejected(
+        r#"{"room_name": "r", "file_outputs": [{"filepath": "/tmp/abs.mp4"}]}"#,
+        &[],
+        "file_outputs[0].filepath",
+    );
 }
 
 #[test]
 fn unknown_layout() {
-    rejected(r#"{"room_name": "r", "layout": "mosaic-deluxe", "file_outputs": [{}]}"#, &[], "layout");
+    rejected(
+        r#"{"room_name": "r", "layout": "mosaic-deluxe", "file_outputs": [{}]}"#,
+        &[],
+        "layout",
+    );
 }
 
 #[test]
 fn wrong_type() {
-    rejected(r#"{"room_name": "r", "advanced": {"framerate": "fast"}, "file_outputs": [{}]}"#, &[], "advanced.framerate");
+    rejected(
+        r#"{"room_name": "r", "advanced": {"framerate": "fast"}, "file_outputs": [{}]}"#,
+        &[],
+        "advanced.framerate",
+    );
 }
 
 #[test]
 fn bad_room_spec_and_duration() {
-    rejected(r#"{"room_name": "r", "file_outputs": [{}]}"#, &["--room", "synthetic:0"], "--room");
-    rejected(r#"{"room_name": "r", "file_outputs": [{}]}"#, &["--duration", "-1"], "--duration");
+    rejected(
+        r#"{"room_name": "r", "file_outputs": [{}]}"#,
+        &["--room", "synthetic:0"],
+        "--room",
+    );
+    rejected(
+        r#"{"room_name": "r", "file_outputs": [{}]}"#,
+        &["--duration", "-1"],
+        "--duration",
+    );
 }

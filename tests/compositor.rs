@@ -7,14 +7,17 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tessera::color::{rgb_to_yuv709, yuv709_to_rgb};
-use tessera::compositor::{Compositor, CompositorError, GpuContext, Layer, LayerContent, Nv12Frame, RING_SIZE, scene};
+use tessera::compositor::{
+    Compositor, CompositorError, GpuContext, Layer, LayerContent, Nv12Frame, RING_SIZE, scene,
+};
 use tessera::layout::{Color, LayoutLibrary, Rect};
 use tessera::source::synthetic::SyntheticRoom;
 use tessera::source::{PixelFormat, RoomSource, VideoFrame};
 
 fn gpu() -> Arc<GpuContext> {
     static GPU: OnceLock<Arc<GpuContext>> = OnceLock::new();
-    GPU.get_or_init(|| GpuContext::new().expect("a GPU adapter (lavapipe in CI)")).clone()
+    GPU.get_or_init(|| GpuContext::new().expect("a GPU adapter (lavapipe in CI)"))
+        .clone()
 }
 
 fn render(comp: &mut Compositor, background: Color, layers: &[Layer<'_>]) -> Nv12Frame {
@@ -23,7 +26,12 @@ fn render(comp: &mut Compositor, background: Color, layers: &[Layer<'_>]) -> Nv1
 }
 
 fn rgb(c: [u8; 3]) -> Color {
-    Color([c[0] as f32 / 255.0, c[1] as f32 / 255.0, c[2] as f32 / 255.0, 1.0])
+    Color([
+        c[0] as f32 / 255.0,
+        c[1] as f32 / 255.0,
+        c[2] as f32 / 255.0,
+        1.0,
+    ])
 }
 
 fn close(got: [u8; 3], want: [u8; 3], tol: i32) -> bool {
@@ -32,18 +40,38 @@ fn close(got: [u8; 3], want: [u8; 3], tol: i32) -> bool {
 
 #[test]
 fn solid_colours_convert_to_bt709_limited_nv12() {
-    let colours = [[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 255], [0, 0, 0], [128, 128, 128], [200, 120, 40]];
+    let colours = [
+        [255, 0, 0],
+        [0, 255, 0],
+        [0, 0, 255],
+        [255, 255, 255],
+        [0, 0, 0],
+        [128, 128, 128],
+        [200, 120, 40],
+    ];
     let mut comp = Compositor::new(gpu(), 64 * colours.len() as u32, 64).unwrap();
     let layers: Vec<Layer> = colours
         .iter()
         .enumerate()
-        .map(|(i, c)| Layer { dst: Rect { x: 64.0 * i as f32, y: 0.0, w: 64.0, h: 64.0 }, content: LayerContent::Solid(rgb(*c)) })
+        .map(|(i, c)| Layer {
+            dst: Rect {
+                x: 64.0 * i as f32,
+                y: 0.0,
+                w: 64.0,
+                h: 64.0,
+            },
+            content: LayerContent::Solid(rgb(*c)),
+        })
         .collect();
     let frame = render(&mut comp, Color([0.0, 0.0, 0.0, 1.0]), &layers);
     for (i, c) in colours.iter().enumerate() {
         let got = frame.yuv_at(64 * i as u32 + 32, 32);
         // ±1: the shader rounds in float, the reference in f32 too, but on other hardware.
-        assert!(close(got, rgb_to_yuv709(*c), 1), "{c:?}: got {got:?}, want {:?}", rgb_to_yuv709(*c));
+        assert!(
+            close(got, rgb_to_yuv709(*c), 1),
+            "{c:?}: got {got:?}, want {:?}",
+            rgb_to_yuv709(*c)
+        );
     }
     // The canonical values, independent of our reference implementation.
     assert!(close(frame.yuv_at(32, 32), [63, 102, 240], 1));
@@ -56,10 +84,28 @@ fn i420_and_nv12_pictures_survive_the_round_trip() {
     let mut comp = Compositor::new(gpu(), 128, 72).unwrap();
     for format in [PixelFormat::I420, PixelFormat::Nv12] {
         // In-gamut colours (a Y'CbCr triple outside the RGB cube would be clipped).
-        for yuv in [[200, 30, 90], [30, 200, 120], [90, 90, 220], [180, 180, 180]].map(rgb_to_yuv709) {
+        for yuv in [
+            [200, 30, 90],
+            [30, 200, 120],
+            [90, 90, 220],
+            [180, 180, 180],
+        ]
+        .map(rgb_to_yuv709)
+        {
             let pic = VideoFrame::solid(format, 64, 36, yuv);
-            let layers =
-                [Layer { dst: Rect { x: 0.0, y: 0.0, w: 128.0, h: 72.0 }, content: LayerContent::Picture { slot: 0, frame: &pic, src: Rect::UNIT } }];
+            let layers = [Layer {
+                dst: Rect {
+                    x: 0.0,
+                    y: 0.0,
+                    w: 128.0,
+                    h: 72.0,
+                },
+                content: LayerContent::Picture {
+                    slot: 0,
+                    frame: &pic,
+                    src: Rect::UNIT,
+                },
+            }];
             let got = render(&mut comp, Color([0.0, 0.0, 0.0, 1.0]), &layers).yuv_at(64, 36);
             // Through 8-bit RGB and back: within 2 levels.
             assert!(close(got, yuv, 2), "{format:?} {yuv:?} -> {got:?}");
@@ -90,7 +136,11 @@ fn grid_of_four_matches_the_reference_image() {
     room.advance_video(Duration::from_millis(700));
     let frames: Vec<_> = (0..4).map(|i| room.video(i)).collect();
     let mut comp = Compositor::new(gpu(), w, h).unwrap();
-    let frame = render(&mut comp, layout.theme.background, &scene::layers(&layout, &frames, w, h));
+    let frame = render(
+        &mut comp,
+        layout.theme.background,
+        &scene::layers(&layout, &frames, w, h),
+    );
     let mut rgb_image = Vec::with_capacity((w * h * 3) as usize);
     for y in 0..h {
         for x in 0..w {
@@ -102,30 +152,51 @@ fn grid_of_four_matches_the_reference_image() {
         let file = std::fs::File::create(&path).unwrap();
         let mut enc = png::Encoder::new(file, w, h);
         enc.set_color(png::ColorType::Rgb);
-        enc.write_header().unwrap().write_image_data(&rgb_image).unwrap();
+        enc.write_header()
+            .unwrap()
+            .write_image_data(&rgb_image)
+            .unwrap();
     }
-    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&path).expect("reference image")));
+    let decoder = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(&path).expect("reference image"),
+    ));
     let mut reader = decoder.read_info().unwrap();
     let mut reference = vec![0; reader.output_buffer_size().unwrap()];
     reader.next_frame(&mut reference).unwrap();
     assert_eq!(reference.len(), rgb_image.len());
-    let diffs: Vec<i32> = reference.iter().zip(&rgb_image).map(|(a, b)| (*a as i32 - *b as i32).abs()).collect();
+    let diffs: Vec<i32> = reference
+        .iter()
+        .zip(&rgb_image)
+        .map(|(a, b)| (*a as i32 - *b as i32).abs())
+        .collect();
     let mean = diffs.iter().map(|d| *d as f64).sum::<f64>() / diffs.len() as f64;
     let off = diffs.iter().filter(|d| **d > PIXEL_TOLERANCE).count() as f64 / diffs.len() as f64;
-    assert!(mean <= MAX_MEAN_ABS_DIFF && off <= MAX_PIXELS_OFF, "mean diff {mean:.3}, {:.3}% off", off * 100.0);
+    assert!(
+        mean <= MAX_MEAN_ABS_DIFF && off <= MAX_PIXELS_OFF,
+        "mean diff {mean:.3}, {:.3}% off",
+        off * 100.0
+    );
 }
 
 #[test]
 fn the_ring_keeps_order_and_refuses_overrun() {
     let mut comp = Compositor::new(gpu(), 64, 32).unwrap();
     for k in 0..RING_SIZE as u64 {
-        comp.send_frame(rgb([k as u8 * 60, 0, 0]), &[], Duration::from_millis(k)).unwrap();
+        comp.send_frame(rgb([k as u8 * 60, 0, 0]), &[], Duration::from_millis(k))
+            .unwrap();
     }
-    assert!(matches!(comp.send_frame(rgb([0, 0, 0]), &[], Duration::ZERO), Err(CompositorError::RingFull)));
+    assert!(matches!(
+        comp.send_frame(rgb([0, 0, 0]), &[], Duration::ZERO),
+        Err(CompositorError::RingFull)
+    ));
     for k in 0..RING_SIZE as u64 {
         let f = comp.receive_frame(true).unwrap().unwrap();
         assert_eq!(f.pts, Duration::from_millis(k));
-        assert!(close(f.yuv_at(1, 1), rgb_to_yuv709([k as u8 * 60, 0, 0]), 1));
+        assert!(close(
+            f.yuv_at(1, 1),
+            rgb_to_yuv709([k as u8 * 60, 0, 0]),
+            1
+        ));
     }
     assert!(comp.receive_frame(true).unwrap().is_none());
 }
@@ -136,17 +207,33 @@ fn one_device_serves_many_compositors() {
     let mut a = Compositor::new(gpu.clone(), 64, 32).unwrap();
     let mut b = Compositor::new(gpu, 96, 48).unwrap();
     for round in 0..3u8 {
-        a.send_frame(rgb([round * 50, 200, 0]), &[], Duration::ZERO).unwrap();
-        b.send_frame(rgb([0, round * 50, 200]), &[], Duration::ZERO).unwrap();
+        a.send_frame(rgb([round * 50, 200, 0]), &[], Duration::ZERO)
+            .unwrap();
+        b.send_frame(rgb([0, round * 50, 200]), &[], Duration::ZERO)
+            .unwrap();
         let fa = a.receive_frame(true).unwrap().unwrap();
         let fb = b.receive_frame(true).unwrap().unwrap();
-        assert!(close(fa.yuv_at(10, 10), rgb_to_yuv709([round * 50, 200, 0]), 1));
-        assert!(close(fb.yuv_at(90, 40), rgb_to_yuv709([0, round * 50, 200]), 1));
+        assert!(close(
+            fa.yuv_at(10, 10),
+            rgb_to_yuv709([round * 50, 200, 0]),
+            1
+        ));
+        assert!(close(
+            fb.yuv_at(90, 40),
+            rgb_to_yuv709([0, round * 50, 200]),
+            1
+        ));
     }
 }
 
 #[test]
 fn bad_sizes_are_refused() {
-    assert!(matches!(Compositor::new(gpu(), 641, 360), Err(CompositorError::BadSize(..))));
-    assert!(matches!(Compositor::new(gpu(), 0, 360), Err(CompositorError::BadSize(..))));
+    assert!(matches!(
+        Compositor::new(gpu(), 641, 360),
+        Err(CompositorError::BadSize(..))
+    ));
+    assert!(matches!(
+        Compositor::new(gpu(), 0, 360),
+        Err(CompositorError::BadSize(..))
+    ));
 }

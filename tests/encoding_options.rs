@@ -7,7 +7,10 @@ use common::*;
 use serde_json::json;
 
 fn record(request: serde_json::Value, room: &str, secs: f64) -> (Run, serde_json::Value) {
-    let run = tessera_run(&request.to_string(), &["--room", room, "--duration", &secs.to_string(), "--fast"]);
+    let run = tessera_run(
+        &request.to_string(),
+        &["--room", room, "--duration", &secs.to_string(), "--fast"],
+    );
     assert!(run.output.status.success(), "{}", run.stderr());
     let probe = ffprobe(&run.file());
     (run, probe)
@@ -15,7 +18,9 @@ fn record(request: serde_json::Value, room: &str, secs: f64) -> (Run, serde_json
 
 fn request(options: serde_json::Value) -> serde_json::Value {
     let mut r = json!({"room_name": "opts", "file_outputs": [{"filepath": "x.mp4"}]});
-    r.as_object_mut().unwrap().extend(options.as_object().unwrap().clone());
+    r.as_object_mut()
+        .unwrap()
+        .extend(options.as_object().unwrap().clone());
     r
 }
 
@@ -30,8 +35,15 @@ fn small_baseline_opus() {
         2.0,
     );
     let v = stream(&probe, "video");
-    assert_eq!((v["width"].as_u64(), v["height"].as_u64()), (Some(640), Some(360)));
-    assert!((rate(&v["avg_frame_rate"]) - 15.0).abs() <= 0.45, "{}", v["avg_frame_rate"]);
+    assert_eq!(
+        (v["width"].as_u64(), v["height"].as_u64()),
+        (Some(640), Some(360))
+    );
+    assert!(
+        (rate(&v["avg_frame_rate"]) - 15.0).abs() <= 0.45,
+        "{}",
+        v["avg_frame_rate"]
+    );
     assert_eq!(v["profile"], "Constrained Baseline");
     let a = stream(&probe, "audio");
     assert_eq!(a["codec_name"], "opus");
@@ -49,31 +61,60 @@ fn high_profile_aac_32k_with_one_second_key_frames() {
         3.0,
     );
     let v = stream(&probe, "video");
-    assert_eq!((v["width"].as_u64(), v["height"].as_u64()), (Some(854), Some(480)));
+    assert_eq!(
+        (v["width"].as_u64(), v["height"].as_u64()),
+        (Some(854), Some(480))
+    );
     assert!((rate(&v["avg_frame_rate"]) - 24.0).abs() <= 0.72);
     assert_eq!(v["profile"], "High");
     let a = stream(&probe, "audio");
-    assert_eq!((a["codec_name"].as_str(), a["sample_rate"].as_str()), (Some("aac"), Some("32000")));
+    assert_eq!(
+        (a["codec_name"].as_str(), a["sample_rate"].as_str()),
+        (Some("aac"), Some("32000"))
+    );
 
     // Key frames at 0, 1 and 2 s (x264 may add a scene-cut one; none may be missing).
     let run_file = _run.file();
     let out = std::process::Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v", "-skip_frame", "nokey", "-show_entries", "frame=pts_time", "-of", "csv=p=0"])
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v",
+            "-skip_frame",
+            "nokey",
+            "-show_entries",
+            "frame=pts_time",
+            "-of",
+            "csv=p=0",
+        ])
         .arg(&run_file)
         .output()
         .unwrap();
-    let keys: Vec<f64> =
-        String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.trim().trim_end_matches(',').parse().ok()).collect();
+    let keys: Vec<f64> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
+        .collect();
     for want in [0.0, 1.0, 2.0] {
-        assert!(keys.iter().any(|k| (k - want).abs() < 0.05), "no key frame at {want}s: {keys:?}");
+        assert!(
+            keys.iter().any(|k| (k - want).abs() < 0.05),
+            "no key frame at {want}s: {keys:?}"
+        );
     }
 }
 
 #[test]
 fn portrait_preset() {
-    let (_run, probe) = record(request(json!({"preset": "PORTRAIT_H264_720P_30"})), "synthetic:2", 1.0);
+    let (_run, probe) = record(
+        request(json!({"preset": "PORTRAIT_H264_720P_30"})),
+        "synthetic:2",
+        1.0,
+    );
     let v = stream(&probe, "video");
-    assert_eq!((v["width"].as_u64(), v["height"].as_u64()), (Some(720), Some(1280)));
+    assert_eq!(
+        (v["width"].as_u64(), v["height"].as_u64()),
+        (Some(720), Some(1280))
+    );
     assert_eq!(v["profile"], "Main");
 }
 
@@ -90,16 +131,32 @@ fn bitrates_are_honoured_on_a_ten_second_clip() {
     );
     let video_kbps = num(&stream(&probe, "video")["bit_rate"]) / 1000.0;
     let audio_kbps = num(&stream(&probe, "audio")["bit_rate"]) / 1000.0;
-    assert!((video_kbps - 1200.0).abs() <= 120.0, "video {video_kbps} kbit/s for 1200");
-    assert!((audio_kbps - 96.0).abs() <= 9.6, "audio {audio_kbps} kbit/s for 96");
+    assert!(
+        (video_kbps - 1200.0).abs() <= 120.0,
+        "video {video_kbps} kbit/s for 1200"
+    );
+    assert!(
+        (audio_kbps - 96.0).abs() <= 9.6,
+        "audio {audio_kbps} kbit/s for 96"
+    );
 }
 
 #[test]
 fn audio_only_and_video_only() {
     let (_run, probe) = record(request(json!({"audio_only": true})), "synthetic:2", 1.0);
-    let kinds: Vec<_> = probe["streams"].as_array().unwrap().iter().map(|s| s["codec_type"].clone()).collect();
+    let kinds: Vec<_> = probe["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["codec_type"].clone())
+        .collect();
     assert_eq!(kinds, vec![json!("audio")]);
     let (_run, probe) = record(request(json!({"video_only": true})), "synthetic:2", 1.0);
-    let kinds: Vec<_> = probe["streams"].as_array().unwrap().iter().map(|s| s["codec_type"].clone()).collect();
+    let kinds: Vec<_> = probe["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["codec_type"].clone())
+        .collect();
     assert_eq!(kinds, vec![json!("video")]);
 }

@@ -14,7 +14,13 @@ fn start(dir: &std::path::Path) -> std::process::Child {
     let req = dir.join("request.json");
     std::fs::write(&req, REQUEST).unwrap();
     Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args(["run", req.to_str().unwrap(), "--room", "synthetic:2", "--out"])
+        .args([
+            "run",
+            req.to_str().unwrap(),
+            "--room",
+            "synthetic:2",
+            "--out",
+        ])
         .arg(dir.join("out"))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -23,7 +29,10 @@ fn start(dir: &std::path::Path) -> std::process::Child {
 }
 
 fn signal(child: &std::process::Child, sig: &str) {
-    let ok = Command::new("kill").args(["-s", sig, &child.id().to_string()]).status().unwrap();
+    let ok = Command::new("kill")
+        .args(["-s", sig, &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(ok.success());
 }
 
@@ -48,12 +57,20 @@ fn sigterm_and_sigint_stop_gracefully() {
         std::thread::sleep(Duration::from_millis(1500));
         signal(&child, sig);
         let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "SIG{sig}: {:?}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "SIG{sig}: {:?}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
         let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(info["status"], "EGRESS_COMPLETE");
         let reported = num(&info["file_results"][0]["duration"]) / 1e9;
         let probed = num(&ffprobe(&file)["format"]["duration"]);
-        assert!(reported >= 1.0 && (reported - probed).abs() <= 0.2, "SIG{sig}: info {reported} s, file {probed} s");
+        assert!(
+            reported >= 1.0 && (reported - probed).abs() <= 0.2,
+            "SIG{sig}: info {reported} s, file {probed} s"
+        );
     }
 }
 
@@ -69,13 +86,36 @@ fn a_killed_recording_is_still_playable() {
     let probe = ffprobe(&file);
     assert_eq!(stream(&probe, "video")["codec_name"], "h264");
     // Decode it all: every fragment written before the kill plays.
-    let out = Command::new("ffmpeg").args(["-v", "error", "-i"]).arg(&file).args(["-f", "null", "-"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(&file)
+        .args(["-f", "null", "-"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let frames = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v", "-count_frames", "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v",
+            "-count_frames",
+            "-show_entries",
+            "stream=nb_read_frames",
+            "-of",
+            "csv=p=0",
+        ])
         .arg(&file)
         .output()
         .unwrap();
-    let n: u64 = String::from_utf8_lossy(&frames.stdout).trim().trim_end_matches(',').parse().unwrap();
+    let n: u64 = String::from_utf8_lossy(&frames.stdout)
+        .trim()
+        .trim_end_matches(',')
+        .parse()
+        .unwrap();
     assert!(n >= 30, "only {n} frames survived the kill");
 }

@@ -24,7 +24,12 @@ impl Mixer {
 
     /// Mixes samples up to (not including) `until` for the first `participants` of `room`
     /// and returns them as interleaved stereo S16LE bytes; empty if nothing is due.
-    pub fn mix_until(&mut self, room: &mut dyn RoomSource, participants: usize, until: u64) -> Vec<u8> {
+    pub fn mix_until(
+        &mut self,
+        room: &mut dyn RoomSource,
+        participants: usize,
+        until: u64,
+    ) -> Vec<u8> {
         if until <= self.next_sample {
             return Vec::new();
         }
@@ -65,7 +70,11 @@ mod tests {
         let mut room = SyntheticRoom::new(25, 64, 36);
         let mut m = Mixer::new();
         let bytes = m.mix_until(&mut room, 25, 4800);
-        let max = bytes.chunks(2).map(|b| i16::from_le_bytes([b[0], b[1]]).unsigned_abs()).max().unwrap();
+        let max = bytes
+            .chunks(2)
+            .map(|b| i16::from_le_bytes([b[0], b[1]]).unsigned_abs())
+            .max()
+            .unwrap();
         assert!(max <= i16::MAX as u16);
     }
 }

@@ -1,7 +1,9 @@
 //! The process's one wgpu device: a hardware adapter when there is one, Mesa's lavapipe
 //! (a CPU Vulkan driver) otherwise. Shared by every egress of the process.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+
+use super::pipelines::Pipelines;
 
 /// Why no GPU device could be opened.
 #[derive(Debug, thiserror::Error)]
@@ -25,11 +27,16 @@ pub struct GpuContext {
     pub queue: wgpu::Queue,
     /// What the adapter is.
     pub info: wgpu::AdapterInfo,
+    /// Pipelines, compiled on first use and shared by every compositor.
+    pipelines: OnceLock<Pipelines>,
 }
 
 impl std::fmt::Debug for GpuContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GpuContext").field("adapter", &self.info.name).field("backend", &self.info.backend).finish()
+        f.debug_struct("GpuContext")
+            .field("adapter", &self.info.name)
+            .field("backend", &self.info.backend)
+            .finish()
     }
 }
 
@@ -48,14 +55,19 @@ impl GpuContext {
     /// Opens the best adapter: `TESSERA_GPU` (a substring of the adapter name) if set,
     /// else a discrete GPU, an integrated one, ..., and a CPU adapter last.
     pub fn new() -> Result<Arc<GpuContext>, GpuError> {
-        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let instance =
+            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
         let wanted = std::env::var("TESSERA_GPU").ok().filter(|s| !s.is_empty());
         let mut candidates: Vec<_> = adapters
             .into_iter()
             .filter(|a| a.get_info().backend != wgpu::Backend::Noop)
             .collect();
-        let found = candidates.iter().map(|a| a.get_info().name).collect::<Vec<_>>().join(", ");
+        let found = candidates
+            .iter()
+            .map(|a| a.get_info().name)
+            .collect::<Vec<_>>()
+            .join(", ");
         if let Some(w) = &wanted {
             candidates.retain(|a| a.get_info().name.to_lowercase().contains(&w.to_lowercase()));
             if candidates.is_empty() {
@@ -69,14 +81,15 @@ impl GpuContext {
         });
         let adapter = candidates.into_iter().next().ok_or(GpuError::NoAdapter)?;
         let info = adapter.get_info();
-        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-            label: Some("tessera"),
-            required_features: wgpu::Features::empty(),
-            required_limits: wgpu::Limits::default(),
-            experimental_features: wgpu::ExperimentalFeatures::disabled(),
-            memory_hints: wgpu::MemoryHints::Performance,
-            trace: wgpu::Trace::Off,
-        }))?;
+        let (device, queue) =
+            pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+                label: Some("tessera"),
+                required_features: wgpu::Features::empty(),
+                required_limits: wgpu::Limits::default(),
+                experimental_features: wgpu::ExperimentalFeatures::disabled(),
+                memory_hints: wgpu::MemoryHints::Performance,
+                trace: wgpu::Trace::Off,
+            }))?;
         tracing::info!(
             adapter = %info.name,
             kind = ?info.device_type,
@@ -85,7 +98,18 @@ impl GpuContext {
             considered = %found,
             "GPU device opened"
         );
-        Ok(Arc::new(GpuContext { device, queue, info }))
+        Ok(Arc::new(GpuContext {
+            device,
+            queue,
+            info,
+            pipelines: OnceLock::new(),
+        }))
+    }
+
+    /// The shared pipelines (compiled on first call).
+    pub(super) fn pipelines(&self, layer_uniform_size: u64) -> &Pipelines {
+        self.pipelines
+            .get_or_init(|| Pipelines::new(self, layer_uniform_size))
     }
 
     /// Whether this is a software (CPU) adapter such as lavapipe.

@@ -23,7 +23,6 @@ pub(super) struct Ring {
     buffers: Vec<wgpu::Buffer>,
     free: Vec<usize>,
     in_flight: VecDeque<InFlight>,
-    len: u64,
 }
 
 impl Ring {
@@ -38,7 +37,11 @@ impl Ring {
                 })
             })
             .collect();
-        Ring { buffers, free: (0..count).rev().collect(), in_flight: VecDeque::new(), len }
+        Ring {
+            buffers,
+            free: (0..count).rev().collect(),
+            in_flight: VecDeque::new(),
+        }
     }
 
     pub(super) fn has_free(&self) -> bool {
@@ -49,47 +52,83 @@ impl Ring {
         self.in_flight.len()
     }
 
-    /// Finishes `encoder` with a copy of `source` into a free staging buffer, submits it and
-    /// starts mapping. The caller checked `has_free`.
-    pub(super) fn submit(&mut self, gpu: &GpuContext, mut encoder: wgpu::CommandEncoder, source: &wgpu::Buffer, pts: Duration) {
+    /// Finishes `encoder` with `copy` into a free staging buffer, submits it and starts
+    /// mapping. The caller checked `has_free`.
+    pub(super) fn submit(
+        &mut self,
+        gpu: &GpuContext,
+        mut encoder: wgpu::CommandEncoder,
+        pts: Duration,
+        copy: impl FnOnce(&mut wgpu::CommandEncoder, &wgpu::Buffer),
+    ) {
         let slot = self.free.pop().expect("caller checked has_free");
         let buffer = &self.buffers[slot];
-        encoder.copy_buffer_to_buffer(source, 0, buffer, 0, self.len);
+        copy(&mut encoder, buffer);
         let submission = gpu.queue.submit([encoder.finish()]);
         let state = Arc::new(AtomicU8::new(PENDING));
         let done = state.clone();
         buffer.map_async(wgpu::MapMode::Read, .., move |result| {
-            done.store(if result.is_ok() { MAPPED } else { FAILED }, Ordering::Release);
+            done.store(
+                if result.is_ok() { MAPPED } else { FAILED },
+                Ordering::Release,
+            );
         });
-        self.in_flight.push_back(InFlight { slot, pts, submission, state });
+        self.in_flight.push_back(InFlight {
+            slot,
+            pts,
+            submission,
+            state,
+        });
     }
 
-    /// The oldest frame's bytes, if it is ready (or, with `wait`, once it is).
-    pub(super) fn receive(&mut self, gpu: &GpuContext, wait: bool) -> Result<Option<(Vec<u8>, Duration)>, CompositorError> {
-        let Some(front) = self.in_flight.front() else { return Ok(None) };
+    /// The oldest frame's bytes, through `read`, if it is ready (or, with `wait`, once it is).
+    pub(super) fn receive(
+        &mut self,
+        gpu: &GpuContext,
+        wait: bool,
+        read: impl FnOnce(&[u8]) -> Vec<u8>,
+    ) -> Result<Option<(Vec<u8>, Duration)>, CompositorError> {
+        let Some(front) = self.in_flight.front() else {
+            return Ok(None);
+        };
         let poll = if wait {
-            wgpu::PollType::Wait { submission_index: Some(front.submission.clone()), timeout: None }
+            wgpu::PollType::Wait {
+                submission_index: Some(front.submission.clone()),
+                timeout: None,
+            }
         } else {
             wgpu::PollType::Poll
         };
-        gpu.device.poll(poll).map_err(|e| CompositorError::Readback(e.to_string()))?;
+        gpu.device
+            .poll(poll)
+            .map_err(|e| CompositorError::Readback(e.to_string()))?;
         match front.state.load(Ordering::Acquire) {
             PENDING if !wait => return Ok(None),
             PENDING => {
                 // The submission is done; the map callback runs on the next poll.
-                gpu.device.poll(wgpu::PollType::Poll).map_err(|e| CompositorError::Readback(e.to_string()))?;
+                gpu.device
+                    .poll(wgpu::PollType::Poll)
+                    .map_err(|e| CompositorError::Readback(e.to_string()))?;
                 if front.state.load(Ordering::Acquire) != MAPPED {
-                    return Err(CompositorError::Readback("staging buffer not mapped after the GPU finished".into()));
+                    return Err(CompositorError::Readback(
+                        "staging buffer not mapped after the GPU finished".into(),
+                    ));
                 }
             }
-            FAILED => return Err(CompositorError::Readback("mapping the staging buffer failed".into())),
+            FAILED => {
+                return Err(CompositorError::Readback(
+                    "mapping the staging buffer failed".into(),
+                ));
+            }
             _ => {}
         }
         let done = self.in_flight.pop_front().expect("front exists");
         let buffer = &self.buffers[done.slot];
         let data = {
-            let view = buffer.get_mapped_range(..).map_err(|e| CompositorError::Readback(e.to_string()))?;
-            view.to_vec()
+            let view = buffer
+                .get_mapped_range(..)
+                .map_err(|e| CompositorError::Readback(e.to_string()))?;
+            read(&view)
         };
         buffer.unmap();
         self.free.push(done.slot);

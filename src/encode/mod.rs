@@ -49,14 +49,18 @@ const CANDIDATES: [(&str, VideoEncoderKind); 4] = [
 
 /// Creates an element, naming the factory when its plugin is missing.
 pub fn make(factory: &'static str) -> Result<gst::Element, EncodeError> {
-    gst::ElementFactory::make(factory).build().map_err(|_| EncodeError::MissingElement(factory))
+    gst::ElementFactory::make(factory)
+        .build()
+        .map_err(|_| EncodeError::MissingElement(factory))
 }
 
 /// Finds the best H.264 encoder: NVENC, then VA-API, then x264. A hardware element counts
 /// only if it is registered (GStreamer registers them only with a driver and device) and
 /// reaches READY. `TESSERA_VIDEO_ENCODER` forces one factory.
 pub fn probe_video_encoder() -> Result<VideoEncoderChoice, EncodeError> {
-    let forced = std::env::var("TESSERA_VIDEO_ENCODER").ok().filter(|s| !s.is_empty());
+    let forced = std::env::var("TESSERA_VIDEO_ENCODER")
+        .ok()
+        .filter(|s| !s.is_empty());
     let mut skipped = Vec::new();
     for (factory, kind) in CANDIDATES {
         if let Some(f) = &forced
@@ -66,7 +70,10 @@ pub fn probe_video_encoder() -> Result<VideoEncoderChoice, EncodeError> {
             continue;
         }
         if gst::ElementFactory::find(factory).is_none() {
-            skipped.push((factory, "not registered (no plugin, driver or device)".into()));
+            skipped.push((
+                factory,
+                "not registered (no plugin, driver or device)".into(),
+            ));
             continue;
         }
         let element = match gst::ElementFactory::make(factory).build() {
@@ -88,15 +95,24 @@ pub fn probe_video_encoder() -> Result<VideoEncoderChoice, EncodeError> {
             skipped = ?skipped,
             "video encoder chosen"
         );
-        return Ok(VideoEncoderChoice { factory, kind, skipped });
+        return Ok(VideoEncoderChoice {
+            factory,
+            kind,
+            skipped,
+        });
     }
-    let tried = skipped.iter().map(|(f, why)| format!("{f}: {why}")).collect::<Vec<_>>().join("; ");
+    let tried = skipped
+        .iter()
+        .map(|(f, why)| format!("{f}: {why}"))
+        .collect::<Vec<_>>()
+        .join("; ");
     Err(EncodeError::NoVideoEncoder(tried))
 }
 
 /// Key-frame distance in frames, if the options set one.
 fn gop_frames(p: &EncodingParams) -> Option<u32> {
-    p.key_frame_interval_s.map(|s| ((s * p.framerate as f64).round() as u32).max(1))
+    p.key_frame_interval_s
+        .map(|s| ((s * p.framerate as f64).round() as u32).max(1))
 }
 
 fn set_if(element: &gst::Element, name: &str, value: impl Into<gst::glib::Value>) {
@@ -106,7 +122,10 @@ fn set_if(element: &gst::Element, name: &str, value: impl Into<gst::glib::Value>
 }
 
 /// The video encoder and the caps that pin its profile, configured from `params`.
-pub fn video_encoder(choice: &VideoEncoderChoice, params: &EncodingParams) -> Result<(gst::Element, gst::Element), EncodeError> {
+pub fn video_encoder(
+    choice: &VideoEncoderChoice,
+    params: &EncodingParams,
+) -> Result<(gst::Element, gst::Element), EncodeError> {
     let enc = make(choice.factory)?;
     match choice.kind {
         VideoEncoderKind::X264 => {
@@ -136,7 +155,9 @@ pub fn video_encoder(choice: &VideoEncoderChoice, params: &EncodingParams) -> Re
         H264Profile::Baseline => "constrained-baseline",
         other => other.caps_name(),
     };
-    let caps = gst::Caps::builder("video/x-h264").field("profile", profile).build();
+    let caps = gst::Caps::builder("video/x-h264")
+        .field("profile", profile)
+        .build();
     let filter = make("capsfilter")?;
     filter.set_property("caps", &caps);
     Ok((enc, filter))
@@ -150,7 +171,10 @@ pub fn audio_chain(params: &EncodingParams) -> Result<Vec<gst::Element>, EncodeE
     let rate = make("capsfilter")?;
     rate.set_property(
         "caps",
-        gst::Caps::builder("audio/x-raw").field("rate", params.audio_frequency as i32).field("channels", 2).build(),
+        gst::Caps::builder("audio/x-raw")
+            .field("rate", params.audio_frequency as i32)
+            .field("channels", 2)
+            .build(),
     );
     let bps = (params.audio_bitrate_kbps * 1000) as i32;
     let (enc, parse) = match params.audio_codec {

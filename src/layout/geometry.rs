@@ -17,7 +17,12 @@ pub struct Rect {
 
 impl Rect {
     /// The full unit square (a whole source picture).
-    pub const UNIT: Rect = Rect { x: 0.0, y: 0.0, w: 1.0, h: 1.0 };
+    pub const UNIT: Rect = Rect {
+        x: 0.0,
+        y: 0.0,
+        w: 1.0,
+        h: 1.0,
+    };
 
     /// The centre point.
     pub fn center(&self) -> (f32, f32) {
@@ -53,16 +58,31 @@ pub fn fit(cell: Rect, src_aspect: f32, mode: Fit) -> (Rect, Rect) {
             } else {
                 ((cell.h * src_aspect).round(), cell.h)
             };
-            let dst = Rect { x: cell.x + ((cell.w - w) / 2.0).round(), y: cell.y + ((cell.h - h) / 2.0).round(), w, h };
+            let dst = Rect {
+                x: cell.x + ((cell.w - w) / 2.0).round(),
+                y: cell.y + ((cell.h - h) / 2.0).round(),
+                w,
+                h,
+            };
             (dst, Rect::UNIT)
         }
         Fit::Cover => {
             let src = if src_aspect > cell_aspect {
                 let frac = cell_aspect / src_aspect;
-                Rect { x: (1.0 - frac) / 2.0, y: 0.0, w: frac, h: 1.0 }
+                Rect {
+                    x: (1.0 - frac) / 2.0,
+                    y: 0.0,
+                    w: frac,
+                    h: 1.0,
+                }
             } else {
                 let frac = src_aspect / cell_aspect;
-                Rect { x: 0.0, y: (1.0 - frac) / 2.0, w: 1.0, h: frac }
+                Rect {
+                    x: 0.0,
+                    y: (1.0 - frac) / 2.0,
+                    w: 1.0,
+                    h: frac,
+                }
             };
             (cell, src)
         }
@@ -72,7 +92,11 @@ pub fn fit(cell: Rect, src_aspect: f32, mode: Fit) -> (Rect, Rect) {
 impl GridLayout {
     /// Columns and rows for `n` participants; swapped on a portrait canvas.
     pub fn grid_for(&self, n: usize, portrait: bool) -> (u32, u32) {
-        let rule = self.rules.iter().find(|r| r.participants.contains(n)).or(self.rules.last());
+        let rule = self
+            .rules
+            .iter()
+            .find(|r| r.participants.contains(n))
+            .or(self.rules.last());
         let (c, r) = rule.map_or((1, 1), |r| (r.columns, r.rows));
         if portrait { (r, c) } else { (c, r) }
     }
@@ -109,7 +133,12 @@ impl GridLayout {
                 h: cell_h,
             };
             let (dst, src) = fit(cell, *aspect, self.fit);
-            tiles.push(Tile { participant: i, cell, dst, src });
+            tiles.push(Tile {
+                participant: i,
+                cell,
+                dst,
+                src,
+            });
         }
         tiles
     }
@@ -126,7 +155,13 @@ mod tests {
 
     fn assert_disjoint_and_inside(tiles: &[Tile], w: f32, h: f32) {
         for (i, a) in tiles.iter().enumerate() {
-            assert!(a.cell.x >= 0.0 && a.cell.y >= 0.0 && a.cell.x + a.cell.w <= w && a.cell.y + a.cell.h <= h, "{a:?}");
+            assert!(
+                a.cell.x >= 0.0
+                    && a.cell.y >= 0.0
+                    && a.cell.x + a.cell.w <= w
+                    && a.cell.y + a.cell.h <= h,
+                "{a:?}"
+            );
             for b in &tiles[i + 1..] {
                 let overlap = a.cell.x < b.cell.x + b.cell.w
                     && b.cell.x < a.cell.x + a.cell.w
@@ -179,12 +214,33 @@ mod tests {
 
     #[test]
     fn contain_letterboxes_and_cover_crops() {
-        let cell = Rect { x: 0.0, y: 0.0, w: 400.0, h: 400.0 };
+        let cell = Rect {
+            x: 0.0,
+            y: 0.0,
+            w: 400.0,
+            h: 400.0,
+        };
         let (dst, src) = fit(cell, 2.0, Fit::Contain);
-        assert_eq!(dst, Rect { x: 0.0, y: 100.0, w: 400.0, h: 200.0 });
+        assert_eq!(
+            dst,
+            Rect {
+                x: 0.0,
+                y: 100.0,
+                w: 400.0,
+                h: 200.0
+            }
+        );
         assert_eq!(src, Rect::UNIT);
         let (dst, src) = fit(cell, 2.0, Fit::Cover);
         assert_eq!(dst, cell);
-        assert_eq!(src, Rect { x: 0.25, y: 0.0, w: 0.5, h: 1.0 });
+        assert_eq!(
+            src,
+            Rect {
+                x: 0.25,
+                y: 0.0,
+                w: 0.5,
+                h: 1.0
+            }
+        );
     }
 }

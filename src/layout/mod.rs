@@ -68,7 +68,11 @@ impl Color {
         if !(hex.len() == 6 || hex.len() == 8) || !hex.is_ascii() {
             return None;
         }
-        let byte = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).ok().map(|b| b as f32 / 255.0);
+        let byte = |i: usize| {
+            u8::from_str_radix(&hex[i..i + 2], 16)
+                .ok()
+                .map(|b| b as f32 / 255.0)
+        };
         let a = if hex.len() == 8 { byte(6)? } else { 1.0 };
         Some(Color([byte(0)?, byte(2)?, byte(4)?, a]))
     }
@@ -141,14 +145,23 @@ impl CountRange {
     pub fn parse(s: &str) -> Option<CountRange> {
         let s = s.trim();
         if let Some(min) = s.strip_suffix('+') {
-            return Some(CountRange { min: min.trim().parse().ok()?, max: None });
+            return Some(CountRange {
+                min: min.trim().parse().ok()?,
+                max: None,
+            });
         }
         if let Some((a, b)) = s.split_once('-') {
             let (min, max) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
-            return (min <= max).then_some(CountRange { min, max: Some(max) });
+            return (min <= max).then_some(CountRange {
+                min,
+                max: Some(max),
+            });
         }
         let n = s.parse().ok()?;
-        Some(CountRange { min: n, max: Some(n) })
+        Some(CountRange {
+            min: n,
+            max: Some(n),
+        })
     }
 
     /// Whether `n` is inside.
@@ -190,36 +203,75 @@ pub struct GridLayout {
 impl GridLayout {
     /// Parses a layout file's text; `file` names it in errors.
     pub fn parse(file: &str, text: &str) -> Result<GridLayout, LayoutError> {
-        let raw: LayoutFile =
-            toml::from_str(text).map_err(|e| LayoutError::Parse { file: file.into(), message: e.to_string() })?;
-        let invalid = |field: String, reason: String| LayoutError::Invalid { file: file.into(), field, reason };
+        let raw: LayoutFile = toml::from_str(text).map_err(|e| LayoutError::Parse {
+            file: file.into(),
+            message: e.to_string(),
+        })?;
+        let invalid = |field: String, reason: String| LayoutError::Invalid {
+            file: file.into(),
+            field,
+            reason,
+        };
         let mut themes = BTreeMap::new();
         for (name, t) in &raw.theme {
             let color = |field: &str, v: &str| {
-                Color::parse(v).ok_or_else(|| invalid(format!("theme.{name}.{field}"), format!("{v:?} is not #rrggbb")))
+                Color::parse(v).ok_or_else(|| {
+                    invalid(
+                        format!("theme.{name}.{field}"),
+                        format!("{v:?} is not #rrggbb"),
+                    )
+                })
             };
-            themes.insert(name.clone(), Theme { background: color("background", &t.background)?, tile: color("tile", &t.tile)? });
+            themes.insert(
+                name.clone(),
+                Theme {
+                    background: color("background", &t.background)?,
+                    tile: color("tile", &t.tile)?,
+                },
+            );
         }
         if !themes.contains_key("dark") {
-            return Err(invalid("theme.dark".into(), "a dark theme is required (the default)".into()));
+            return Err(invalid(
+                "theme.dark".into(),
+                "a dark theme is required (the default)".into(),
+            ));
         }
-        for (field, v) in [("grid.padding", raw.grid.padding), ("grid.gap", raw.grid.gap)] {
+        for (field, v) in [
+            ("grid.padding", raw.grid.padding),
+            ("grid.gap", raw.grid.gap),
+        ] {
             if !(0.0..0.25).contains(&v) {
-                return Err(invalid(field.into(), format!("must be in [0, 0.25), got {v}")));
+                return Err(invalid(
+                    field.into(),
+                    format!("must be in [0, 0.25), got {v}"),
+                ));
             }
         }
         let mut rules = Vec::new();
         for (i, r) in raw.grid.rules.iter().enumerate() {
             let participants = CountRange::parse(&r.participants).ok_or_else(|| {
-                invalid(format!("grid.rules[{i}].participants"), format!("{:?} is not N, N-M or N+", r.participants))
+                invalid(
+                    format!("grid.rules[{i}].participants"),
+                    format!("{:?} is not N, N-M or N+", r.participants),
+                )
             })?;
             if r.columns == 0 || r.rows == 0 || r.columns > 16 || r.rows > 16 {
-                return Err(invalid(format!("grid.rules[{i}]"), "columns and rows must be 1..=16".into()));
+                return Err(invalid(
+                    format!("grid.rules[{i}]"),
+                    "columns and rows must be 1..=16".into(),
+                ));
             }
-            rules.push(GridRule { participants, columns: r.columns, rows: r.rows });
+            rules.push(GridRule {
+                participants,
+                columns: r.columns,
+                rows: r.rows,
+            });
         }
         if rules.is_empty() {
-            return Err(invalid("grid.rules".into(), "at least one rule is required".into()));
+            return Err(invalid(
+                "grid.rules".into(),
+                "at least one rule is required".into(),
+            ));
         }
         Ok(GridLayout {
             name: raw.name,
@@ -256,7 +308,8 @@ impl LayoutLibrary {
         let layouts = BUILTIN
             .iter()
             .map(|(name, text)| {
-                let l = GridLayout::parse(&format!("layouts/{name}.toml"), text).expect("built-in layouts parse");
+                let l = GridLayout::parse(&format!("layouts/{name}.toml"), text)
+                    .expect("built-in layouts parse");
                 (name.to_string(), Arc::new(l))
             })
             .collect();
@@ -266,13 +319,20 @@ impl LayoutLibrary {
     /// The built-ins, overridden and extended by every `*.toml` in `dir`.
     pub fn with_dir(dir: &Path) -> Result<LayoutLibrary, LayoutError> {
         let mut lib = LayoutLibrary::builtin();
-        let io = |source| LayoutError::Io { dir: dir.display().to_string(), source };
+        let io = |source| LayoutError::Io {
+            dir: dir.display().to_string(),
+            source,
+        };
         for entry in std::fs::read_dir(dir).map_err(io)? {
             let path = entry.map_err(io)?.path();
             if path.extension().is_some_and(|e| e == "toml") {
                 let text = std::fs::read_to_string(&path).map_err(io)?;
                 let layout = GridLayout::parse(&path.display().to_string(), &text)?;
-                let stem = path.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+                let stem = path
+                    .file_stem()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned();
                 lib.layouts.insert(stem, Arc::new(layout));
             }
         }
@@ -287,15 +347,26 @@ impl LayoutLibrary {
     /// Resolves a LiveKit layout name: `NAME`, `NAME-dark` or `NAME-light` (plain names
     /// are dark, as LiveKit's); empty means [`DEFAULT_LAYOUT`].
     pub fn resolve(&self, requested: &str) -> Result<ResolvedLayout, LayoutError> {
-        let name = if requested.is_empty() { DEFAULT_LAYOUT } else { requested };
+        let name = if requested.is_empty() {
+            DEFAULT_LAYOUT
+        } else {
+            requested
+        };
         let (base, theme) = match name.rsplit_once('-') {
             Some((b, t @ ("dark" | "light"))) if self.layouts.contains_key(b) => (b, t),
             _ => (name, "dark"),
         };
-        let unknown = || LayoutError::Unknown { name: requested.to_owned(), available: self.names().join(", ") };
+        let unknown = || LayoutError::Unknown {
+            name: requested.to_owned(),
+            available: self.names().join(", "),
+        };
         let layout = self.layouts.get(base).ok_or_else(unknown)?;
         let theme = *layout.themes.get(theme).ok_or_else(unknown)?;
-        Ok(ResolvedLayout { requested: requested.to_owned(), layout: layout.clone(), theme })
+        Ok(ResolvedLayout {
+            requested: requested.to_owned(),
+            layout: layout.clone(),
+            theme,
+        })
     }
 }
 
@@ -326,7 +397,9 @@ mod tests {
 
     #[test]
     fn parse_errors_have_line_and_column() {
-        let err = GridLayout::parse("bad.toml", "name = \"x\"\n[grid\n").unwrap_err().to_string();
+        let err = GridLayout::parse("bad.toml", "name = \"x\"\n[grid\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("bad.toml") && err.contains("line 2"), "{err}");
     }
 

@@ -31,12 +31,24 @@ impl Mp4Branch {
     }
 
     /// Links a tee's new branch (through a queue) to the muxer's `video_%u`/`audio_%u` pad.
-    pub fn attach(&self, pipeline: &gst::Pipeline, tee: &gst::Element, pad_template: &str) -> Result<(), EncodeError> {
+    pub fn attach(
+        &self,
+        pipeline: &gst::Pipeline,
+        tee: &gst::Element,
+        pad_template: &str,
+    ) -> Result<(), EncodeError> {
         let queue = make("queue")?;
         pipeline.add(&queue).expect("fresh queue");
         tee.link(&queue).expect("tee links to queue");
-        let sink = self.mux.request_pad_simple(pad_template).ok_or(EncodeError::MissingElement("mp4mux pad"))?;
-        queue.static_pad("src").expect("queue has src").link(&sink).expect("queue links to mux");
+        let sink = self
+            .mux
+            .request_pad_simple(pad_template)
+            .ok_or(EncodeError::MissingElement("mp4mux pad"))?;
+        queue
+            .static_pad("src")
+            .expect("queue has src")
+            .link(&sink)
+            .expect("queue links to mux");
         Ok(())
     }
 }

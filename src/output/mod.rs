@@ -19,8 +19,16 @@ pub struct FileTarget {
 }
 
 /// Resolves a file template against the room and start time, inside `out_dir`.
-pub fn file_target(out_dir: &Path, template: &str, extension: &str, ctx: &NameContext<'_>) -> Result<FileTarget, NamingError> {
+pub fn file_target(
+    out_dir: &Path,
+    template: &str,
+    extension: &str,
+    ctx: &NameContext<'_>,
+) -> Result<FileTarget, NamingError> {
     let filename = naming::resolve_filepath(template, ctx, extension)?;
     let local_path = out_dir.join(naming::contained(&filename)?);
-    Ok(FileTarget { filename, local_path })
+    Ok(FileTarget {
+        filename,
+        local_path,
+    })
 }

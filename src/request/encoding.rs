@@ -118,7 +118,10 @@ pub fn default_params() -> EncodingParams {
 
 /// Applies `advanced` options. `raw` is the request's JSON `advanced` object, used to tell an
 /// explicit zero (an error) from an absent field (the default): proto3 cannot tell them apart.
-pub fn from_advanced(adv: &EncodingOptions, raw: Option<&Value>) -> Result<EncodingParams, RequestError> {
+pub fn from_advanced(
+    adv: &EncodingOptions,
+    raw: Option<&Value>,
+) -> Result<EncodingParams, RequestError> {
     let mut p = base();
     let explicit_zero = |name: &str| {
         raw.and_then(|v| v.get(name))
@@ -132,13 +135,22 @@ pub fn from_advanced(adv: &EncodingOptions, raw: Option<&Value>) -> Result<Encod
     ] {
         let field = format!("advanced.{name}");
         if value < 0 || explicit_zero(name) {
-            return Err(RequestError::invalid(&field, format!("must be a positive even number, got {value}")));
+            return Err(RequestError::invalid(
+                &field,
+                format!("must be a positive even number, got {value}"),
+            ));
         }
         if value % 2 != 0 {
-            return Err(RequestError::invalid(&field, format!("must be even (4:2:0 video), got {value}")));
+            return Err(RequestError::invalid(
+                &field,
+                format!("must be even (4:2:0 video), got {value}"),
+            ));
         }
         if value as u32 > max {
-            return Err(RequestError::invalid(&field, format!("must be at most {max}, got {value}")));
+            return Err(RequestError::invalid(
+                &field,
+                format!("must be at most {max}, got {value}"),
+            ));
         }
     }
     if adv.width != 0 {
@@ -148,14 +160,21 @@ pub fn from_advanced(adv: &EncodingOptions, raw: Option<&Value>) -> Result<Encod
         p.height = adv.height as u32;
     }
     if adv.width != 0 && adv.width < 16 || adv.height != 0 && adv.height < 16 {
-        let field = if adv.width != 0 && adv.width < 16 { "advanced.width" } else { "advanced.height" };
+        let field = if adv.width != 0 && adv.width < 16 {
+            "advanced.width"
+        } else {
+            "advanced.height"
+        };
         return Err(RequestError::invalid(field, "must be at least 16"));
     }
 
     if adv.framerate < 0 || explicit_zero("framerate") || adv.framerate as u32 > MAX_FRAMERATE {
         return Err(RequestError::invalid(
             "advanced.framerate",
-            format!("must be between 1 and {MAX_FRAMERATE}, got {}", adv.framerate),
+            format!(
+                "must be between 1 and {MAX_FRAMERATE}, got {}",
+                adv.framerate
+            ),
         ));
     }
     if adv.framerate != 0 {
@@ -165,11 +184,17 @@ pub fn from_advanced(adv: &EncodingOptions, raw: Option<&Value>) -> Result<Encod
     if adv.video_bitrate < 0 || explicit_zero("video_bitrate") || explicit_zero("videoBitrate") {
         return Err(RequestError::invalid(
             "advanced.video_bitrate",
-            format!("must be a positive number of kbit/s, got {}", adv.video_bitrate),
+            format!(
+                "must be a positive number of kbit/s, got {}",
+                adv.video_bitrate
+            ),
         ));
     }
     if adv.video_bitrate > 100_000 {
-        return Err(RequestError::invalid("advanced.video_bitrate", "must be at most 100000 kbit/s"));
+        return Err(RequestError::invalid(
+            "advanced.video_bitrate",
+            "must be at most 100000 kbit/s",
+        ));
     }
     if adv.video_bitrate != 0 {
         p.video_bitrate_kbps = adv.video_bitrate as u32;
@@ -178,7 +203,10 @@ pub fn from_advanced(adv: &EncodingOptions, raw: Option<&Value>) -> Result<Encod
     if adv.audio_bitrate < 0 || adv.audio_bitrate > 512 {
         return Err(RequestError::invalid(
             "advanced.audio_bitrate",
-            format!("must be between 1 and 512 kbit/s, got {}", adv.audio_bitrate),
+            format!(
+                "must be between 1 and 512 kbit/s, got {}",
+                adv.audio_bitrate
+            ),
         ));
     }
     if adv.audio_bitrate != 0 {
@@ -188,7 +216,10 @@ pub fn from_advanced(adv: &EncodingOptions, raw: Option<&Value>) -> Result<Encod
     if !adv.key_frame_interval.is_finite() || adv.key_frame_interval < 0.0 {
         return Err(RequestError::invalid(
             "advanced.key_frame_interval",
-            format!("must be a positive number of seconds, got {}", adv.key_frame_interval),
+            format!(
+                "must be a positive number of seconds, got {}",
+                adv.key_frame_interval
+            ),
         ));
     }
     if adv.key_frame_interval > 0.0 {
@@ -230,10 +261,16 @@ pub fn from_advanced(adv: &EncodingOptions, raw: Option<&Value>) -> Result<Encod
         }
     };
 
-    if adv.audio_frequency < 0 || explicit_zero("audio_frequency") || explicit_zero("audioFrequency") {
+    if adv.audio_frequency < 0
+        || explicit_zero("audio_frequency")
+        || explicit_zero("audioFrequency")
+    {
         return Err(RequestError::invalid(
             "advanced.audio_frequency",
-            format!("must be a positive sample rate in Hz, got {}", adv.audio_frequency),
+            format!(
+                "must be a positive sample rate in Hz, got {}",
+                adv.audio_frequency
+            ),
         ));
     }
     match p.audio_codec {
@@ -269,7 +306,10 @@ mod tests {
     #[test]
     fn default_is_720p30_3000kbps_aac() {
         let p = default_params();
-        assert_eq!((p.width, p.height, p.framerate, p.video_bitrate_kbps), (1280, 720, 30, 3000));
+        assert_eq!(
+            (p.width, p.height, p.framerate, p.video_bitrate_kbps),
+            (1280, 720, 30, 3000)
+        );
         assert_eq!(p.audio_codec, AudioCodecKind::Aac);
         assert_eq!(p.profile, H264Profile::Main);
     }
@@ -286,28 +326,67 @@ mod tests {
         ];
         for (preset, want) in cases {
             let p = from_preset(preset).unwrap();
-            assert_eq!((p.width, p.height, p.framerate, p.video_bitrate_kbps), want, "{preset:?}");
+            assert_eq!(
+                (p.width, p.height, p.framerate, p.video_bitrate_kbps),
+                want,
+                "{preset:?}"
+            );
         }
         assert!(from_preset(P::Passthrough).is_err());
     }
 
     #[test]
     fn advanced_fills_zero_fields_with_base_defaults() {
-        let adv = EncodingOptions { width: 640, height: 360, ..Default::default() };
+        let adv = EncodingOptions {
+            width: 640,
+            height: 360,
+            ..Default::default()
+        };
         let p = from_advanced(&adv, None).unwrap();
-        assert_eq!((p.width, p.height, p.framerate, p.video_bitrate_kbps), (640, 360, 30, 4500));
+        assert_eq!(
+            (p.width, p.height, p.framerate, p.video_bitrate_kbps),
+            (640, 360, 30, 4500)
+        );
         assert_eq!(p.audio_frequency, 44_100);
     }
 
     #[test]
     fn advanced_rejects_bad_values_naming_the_field() {
         let cases: [(EncodingOptions, &str); 5] = [
-            (EncodingOptions { width: 641, ..Default::default() }, "advanced.width"),
-            (EncodingOptions { height: -2, ..Default::default() }, "advanced.height"),
-            (EncodingOptions { video_bitrate: -5, ..Default::default() }, "advanced.video_bitrate"),
-            (EncodingOptions { framerate: 240, ..Default::default() }, "advanced.framerate"),
             (
-                EncodingOptions { audio_codec: AudioCodec::Opus as i32, audio_frequency: 44_100, ..Default::default() },
+                EncodingOptions {
+                    width: 641,
+                    ..Default::default()
+                },
+                "advanced.width",
+            ),
+            (
+                EncodingOptions {
+                    height: -2,
+                    ..Default::default()
+                },
+                "advanced.height",
+            ),
+            (
+                EncodingOptions {
+                    video_bitrate: -5,
+                    ..Default::default()
+                },
+                "advanced.video_bitrate",
+            ),
+            (
+                EncodingOptions {
+                    framerate: 240,
+                    ..Default::default()
+                },
+                "advanced.framerate",
+            ),
+            (
+                EncodingOptions {
+                    audio_codec: AudioCodec::Opus as i32,
+                    audio_frequency: 44_100,
+                    ..Default::default()
+                },
                 "advanced.audio_frequency",
             ),
         ];
@@ -326,8 +405,14 @@ mod tests {
 
     #[test]
     fn opus_defaults_to_48k() {
-        let adv = EncodingOptions { audio_codec: AudioCodec::Opus as i32, ..Default::default() };
+        let adv = EncodingOptions {
+            audio_codec: AudioCodec::Opus as i32,
+            ..Default::default()
+        };
         let p = from_advanced(&adv, None).unwrap();
-        assert_eq!((p.audio_codec, p.audio_frequency), (AudioCodecKind::Opus, 48_000));
+        assert_eq!(
+            (p.audio_codec, p.audio_frequency),
+            (AudioCodecKind::Opus, 48_000)
+        );
     }
 }

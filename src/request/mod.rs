@@ -41,7 +41,10 @@ pub enum RequestError {
 impl RequestError {
     /// An invalid-value error for `field`.
     pub fn invalid(field: &str, reason: impl Into<String>) -> Self {
-        RequestError::Invalid { field: field.to_owned(), reason: reason.into() }
+        RequestError::Invalid {
+            field: field.to_owned(),
+            reason: reason.into(),
+        }
     }
 
     /// The field the error is about, where there is one.
@@ -92,7 +95,9 @@ pub struct EgressPlan {
 
 /// Parses LiveKit's JSON form of a `RoomCompositeEgressRequest` (snake_case or camelCase keys,
 /// enums by name or number), returning the request and the raw JSON.
-pub fn parse_room_composite(text: &str) -> Result<(RoomCompositeEgressRequest, Value), RequestError> {
+pub fn parse_room_composite(
+    text: &str,
+) -> Result<(RoomCompositeEgressRequest, Value), RequestError> {
     let raw: Value = serde_json::from_str(text).map_err(|e| RequestError::Json(e.to_string()))?;
     if !raw.is_object() {
         return Err(RequestError::Json("expected a JSON object".into()));
@@ -100,7 +105,11 @@ pub fn parse_room_composite(text: &str) -> Result<(RoomCompositeEgressRequest, V
     let req: RoomCompositeEgressRequest = serde_path_to_error::deserialize(&raw).map_err(|e| {
         let field = e.path().to_string();
         RequestError::Schema {
-            field: if field == "." { "request".into() } else { field },
+            field: if field == "." {
+                "request".into()
+            } else {
+                field
+            },
             reason: e.into_inner().to_string(),
         }
     })?;
@@ -138,9 +147,15 @@ pub fn plan_room_composite(
     };
 
     if req.audio_only && req.video_only {
-        return Err(RequestError::invalid("video_only", "audio_only and video_only cannot both be set"));
+        return Err(RequestError::invalid(
+            "video_only",
+            "audio_only and video_only cannot both be set",
+        ));
     }
-    let tracks = Tracks { video: !req.audio_only, audio: !req.video_only };
+    let tracks = Tracks {
+        video: !req.audio_only,
+        audio: !req.video_only,
+    };
 
     for (name, count) in [
         ("stream_outputs", req.stream_outputs.len()),
@@ -149,25 +164,46 @@ pub fn plan_room_composite(
         ("webhooks", req.webhooks.len()),
     ] {
         if count > 0 {
-            return Err(RequestError::invalid(name, "not supported yet by this version of tessera"));
+            return Err(RequestError::invalid(
+                name,
+                "not supported yet by this version of tessera",
+            ));
         }
     }
     #[allow(deprecated)]
     let legacy_file = match &req.output {
         None => None,
         Some(Output::File(f)) => Some(f),
-        Some(Output::Stream(_)) => return Err(RequestError::invalid("stream", "not supported yet")),
-        Some(Output::Segments(_)) => return Err(RequestError::invalid("segments", "not supported yet")),
-    };
-    let (file, field): (&EncodedFileOutput, String) = match (req.file_outputs.as_slice(), legacy_file) {
-        ([], None) => return Err(RequestError::invalid("file_outputs", "no output requested: set file_outputs")),
-        ([f], None) => (f, "file_outputs[0]".into()),
-        ([], Some(f)) => (f, "file".into()),
-        ([_, _, ..], _) => {
-            return Err(RequestError::invalid("file_outputs", "only one file output is supported per egress"));
+        Some(Output::Stream(_)) => {
+            return Err(RequestError::invalid("stream", "not supported yet"));
         }
-        ([_], Some(_)) => return Err(RequestError::invalid("file", "use either file or file_outputs, not both")),
+        Some(Output::Segments(_)) => {
+            return Err(RequestError::invalid("segments", "not supported yet"));
+        }
     };
+    let (file, field): (&EncodedFileOutput, String) =
+        match (req.file_outputs.as_slice(), legacy_file) {
+            ([], None) => {
+                return Err(RequestError::invalid(
+                    "file_outputs",
+                    "no output requested: set file_outputs",
+                ));
+            }
+            ([f], None) => (f, "file_outputs[0]".into()),
+            ([], Some(f)) => (f, "file".into()),
+            ([_, _, ..], _) => {
+                return Err(RequestError::invalid(
+                    "file_outputs",
+                    "only one file output is supported per egress",
+                ));
+            }
+            ([_], Some(_)) => {
+                return Err(RequestError::invalid(
+                    "file",
+                    "use either file or file_outputs, not both",
+                ));
+            }
+        };
     if file.output.is_some() {
         return Err(RequestError::invalid(
             &format!("{field}.output"),
@@ -183,18 +219,36 @@ pub fn plan_room_composite(
             ));
         }
         Err(_) => {
-            return Err(RequestError::invalid(&format!("{field}.file_type"), format!("unknown file type {}", file.file_type)));
+            return Err(RequestError::invalid(
+                &format!("{field}.file_type"),
+                format!("unknown file type {}", file.file_type),
+            ));
         }
     };
     let filepath_field = format!("{field}.filepath");
     // Reject escapes now, before anything runs: check the template with the variables
     // replaced by harmless names (the real values are checked again at start).
-    let probe = naming::NameContext { room_name: "room", room_id: "RM_id", time: chrono::Utc::now() };
+    let probe = naming::NameContext {
+        room_name: "room",
+        room_id: "RM_id",
+        time: chrono::Utc::now(),
+    };
     naming::resolve_filepath(&file.filepath, &probe, extension)
         .map_err(|e| RequestError::invalid(&filepath_field, e.to_string()))?;
 
-    let file = FilePlan { filepath_template: file.filepath.clone(), field: filepath_field, extension };
-    Ok(EgressPlan { room_name: req.room_name.clone(), layout, encoding, tracks, file, request: req })
+    let file = FilePlan {
+        filepath_template: file.filepath.clone(),
+        field: filepath_field,
+        extension,
+    };
+    Ok(EgressPlan {
+        room_name: req.room_name.clone(),
+        layout,
+        encoding,
+        tracks,
+        file,
+        request: req,
+    })
 }
 
 #[cfg(test)]
@@ -218,22 +272,45 @@ mod tests {
 
     #[test]
     fn camel_case_and_preset_by_name() {
-        let p = plan(r#"{"roomName":"r","preset":"H264_1080P_60","fileOutputs":[{"filepath":"x"}]}"#).unwrap();
+        let p =
+            plan(r#"{"roomName":"r","preset":"H264_1080P_60","fileOutputs":[{"filepath":"x"}]}"#)
+                .unwrap();
         assert_eq!((p.encoding.width, p.encoding.framerate), (1920, 60));
     }
 
     #[test]
     fn errors_name_the_field() {
         let cases = [
-            (r#"{"room_name":"r","preset":"H264_4K","file_outputs":[{}]}"#, "preset"),
-            (r#"{"room_name":"r","advanced":{"width":1279},"file_outputs":[{}]}"#, "advanced.width"),
-            (r#"{"room_name":"r","advanced":{"width":0},"file_outputs":[{}]}"#, "advanced.width"),
-            (r#"{"room_name":"r","advanced":{"video_bitrate":-1},"file_outputs":[{}]}"#, "advanced.video_bitrate"),
-            (r#"{"room_name":"r","file_outputs":[{"filepath":"../x.mp4"}]}"#, "file_outputs[0].filepath"),
-            (r#"{"room_name":"r","layout":"nope","file_outputs":[{}]}"#, "layout"),
+            (
+                r#"{"room_name":"r","preset":"H264_4K","file_outputs":[{}]}"#,
+                "preset",
+            ),
+            (
+                r#"{"room_name":"r","advanced":{"width":1279},"file_outputs":[{}]}"#,
+                "advanced.width",
+            ),
+            (
+                r#"{"room_name":"r","advanced":{"width":0},"file_outputs":[{}]}"#,
+                "advanced.width",
+            ),
+            (
+                r#"{"room_name":"r","advanced":{"video_bitrate":-1},"file_outputs":[{}]}"#,
+                "advanced.video_bitrate",
+            ),
+            (
+                r#"{"room_name":"r","file_outputs":[{"filepath":"../x.mp4"}]}"#,
+                "file_outputs[0].filepath",
+            ),
+            (
+                r#"{"room_name":"r","layout":"nope","file_outputs":[{}]}"#,
+                "layout",
+            ),
             (r#"{"room_name":"","file_outputs":[{}]}"#, "room_name"),
             (r#"{"room_name":"r"}"#, "file_outputs"),
-            (r#"{"room_name":"r","file_outputs":[{}],"stream_outputs":[{"urls":["rtmp://x"]}]}"#, "stream_outputs"),
+            (
+                r#"{"room_name":"r","file_outputs":[{}],"stream_outputs":[{"urls":["rtmp://x"]}]}"#,
+                "stream_outputs",
+            ),
         ];
         for (json, field) in cases {
             let err = plan(json).unwrap_err();
@@ -244,6 +321,9 @@ mod tests {
 
     #[test]
     fn malformed_json_is_a_json_error() {
-        assert!(matches!(plan("{\"room_name\": "), Err(RequestError::Json(_))));
+        assert!(matches!(
+            plan("{\"room_name\": "),
+            Err(RequestError::Json(_))
+        ));
     }
 }

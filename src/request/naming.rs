@@ -53,7 +53,11 @@ pub fn substitute(template: &str, ctx: &NameContext<'_>) -> String {
 /// Resolves a request's `filepath` into the file name LiveKit would produce:
 /// variables replaced; empty or trailing `/` gets `{room_name}-{time}`; the extension is
 /// added, or a wrong known one replaced. `ext` includes the dot (".mp4").
-pub fn resolve_filepath(template: &str, ctx: &NameContext<'_>, ext: &str) -> Result<String, NamingError> {
+pub fn resolve_filepath(
+    template: &str,
+    ctx: &NameContext<'_>,
+    ext: &str,
+) -> Result<String, NamingError> {
     let mut path = substitute(template, ctx);
     if path.is_empty() || path.ends_with('/') {
         path = format!("{path}{}-{}{ext}", ctx.room_name, format_time(ctx.time));
@@ -78,7 +82,9 @@ pub fn contained(path: &str) -> Result<PathBuf, NamingError> {
     let mut depth = 0usize;
     for c in p.components() {
         match c {
-            Component::Prefix(_) | Component::RootDir => return Err(NamingError::Absolute(path.to_owned())),
+            Component::Prefix(_) | Component::RootDir => {
+                return Err(NamingError::Absolute(path.to_owned()));
+            }
             Component::CurDir => {}
             Component::ParentDir => {
                 if depth == 0 {
@@ -112,13 +118,22 @@ mod tests {
     #[test]
     fn seed_examples() {
         let c = ctx();
-        assert_eq!(resolve_filepath("", &c, ".mp4").unwrap(), "testroom-2022-10-04T011306.mp4");
+        assert_eq!(
+            resolve_filepath("", &c, ".mp4").unwrap(),
+            "testroom-2022-10-04T011306.mp4"
+        );
         assert_eq!(
             resolve_filepath("livekit-recordings/", &c, ".mp4").unwrap(),
             "livekit-recordings/testroom-2022-10-04T011306.mp4"
         );
-        assert_eq!(resolve_filepath("{room_name}/{time}", &c, ".mp4").unwrap(), "testroom/2022-10-04T011306.mp4");
-        assert_eq!(resolve_filepath("{room_id}-x.mp4", &c, ".mp4").unwrap(), "RM_abc-x.mp4");
+        assert_eq!(
+            resolve_filepath("{room_name}/{time}", &c, ".mp4").unwrap(),
+            "testroom/2022-10-04T011306.mp4"
+        );
+        assert_eq!(
+            resolve_filepath("{room_id}-x.mp4", &c, ".mp4").unwrap(),
+            "RM_abc-x.mp4"
+        );
     }
 
     #[test]
@@ -127,7 +142,10 @@ mod tests {
         assert_eq!(resolve_filepath("a", &c, ".mp4").unwrap(), "a.mp4");
         assert_eq!(resolve_filepath("a.ogg", &c, ".mp4").unwrap(), "a.mp4");
         assert_eq!(resolve_filepath("a.v2", &c, ".mp4").unwrap(), "a.v2.mp4");
-        assert_eq!(resolve_filepath("dir.ogg/a", &c, ".mp4").unwrap(), "dir.ogg/a.mp4");
+        assert_eq!(
+            resolve_filepath("dir.ogg/a", &c, ".mp4").unwrap(),
+            "dir.ogg/a.mp4"
+        );
         assert_eq!(resolve_filepath("a.mp4", &c, ".mp4").unwrap(), "a.mp4");
     }
 
@@ -139,15 +157,30 @@ mod tests {
     #[test]
     fn escapes_are_rejected() {
         let c = ctx();
-        assert!(matches!(resolve_filepath("../x.mp4", &c, ".mp4"), Err(NamingError::Escapes(_))));
-        assert!(matches!(resolve_filepath("a/../../x", &c, ".mp4"), Err(NamingError::Escapes(_))));
-        assert!(matches!(resolve_filepath("/etc/x", &c, ".mp4"), Err(NamingError::Absolute(_))));
-        assert_eq!(contained("a/../b/./c.mp4").unwrap(), PathBuf::from("b/c.mp4"));
+        assert!(matches!(
+            resolve_filepath("../x.mp4", &c, ".mp4"),
+            Err(NamingError::Escapes(_))
+        ));
+        assert!(matches!(
+            resolve_filepath("a/../../x", &c, ".mp4"),
+            Err(NamingError::Escapes(_))
+        ));
+        assert!(matches!(
+            resolve_filepath("/etc/x", &c, ".mp4"),
+            Err(NamingError::Absolute(_))
+        ));
+        assert_eq!(
+            contained("a/../b/./c.mp4").unwrap(),
+            PathBuf::from("b/c.mp4")
+        );
     }
 
     #[test]
     fn room_name_cannot_smuggle_an_escape() {
-        let c = NameContext { room_name: "../../etc", ..ctx() };
+        let c = NameContext {
+            room_name: "../../etc",
+            ..ctx()
+        };
         assert!(resolve_filepath("{room_name}.mp4", &c, ".mp4").is_err());
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod synthetic;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Layout of a raw picture's planes (tightly packed, no row padding).
@@ -27,9 +28,18 @@ pub struct VideoFrame {
     pub data: Vec<u8>,
     /// Presentation time on the egress clock.
     pub pts: Duration,
+    /// Identity of the picture: a new value whenever the content changes (see
+    /// [`VideoFrame::next_seq`]). The compositor uploads a picture only when it changes.
+    pub seq: u64,
 }
 
 impl VideoFrame {
+    /// A process-wide fresh picture identity.
+    pub fn next_seq() -> u64 {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    }
+
     /// Bytes a packed 4:2:0 frame of this size needs.
     pub fn len_for(width: u32, height: u32) -> usize {
         let (w, h) = (width as usize, height as usize);
@@ -52,7 +62,14 @@ impl VideoFrame {
                 }
             }
         }
-        VideoFrame { format, width, height, data, pts: Duration::ZERO }
+        VideoFrame {
+            format,
+            width,
+            height,
+            data,
+            pts: Duration::ZERO,
+            seq: VideoFrame::next_seq(),
+        }
     }
 
     /// Width / height.

@@ -15,9 +15,10 @@ pub const TONE_AMPLITUDE: f32 = 0.1;
 
 /// The colour of participant `i` (8-bit R'G'B'): well-separated hues, never near-grey.
 pub fn participant_color(i: usize) -> [u8; 3] {
-    // Golden-ratio hue steps, fixed saturation and value.
+    // Golden-ratio hue steps; every 8 participants another saturation and value, so hues
+    // that come round again stay apart.
     let h = (i as f64 * 0.618_033_988_75 + 0.05).fract() * 6.0;
-    let (s, v) = (0.75, 0.85);
+    let (s, v) = [(0.75, 0.85), (0.55, 0.6), (0.95, 0.7), (0.4, 0.95)][(i / 8) % 4];
     let c = v * s;
     let x = c * (1.0 - ((h % 2.0) - 1.0).abs());
     let m = v - c;
@@ -84,7 +85,10 @@ impl SyntheticRoom {
                 let mut frame = VideoFrame::solid(PixelFormat::I420, width, height, yuv);
                 draw_number(&mut frame.data, width, height, i + 1);
                 Participant {
-                    info: ParticipantInfo { identity: format!("synthetic-{}", i + 1), name: format!("Participant {}", i + 1) },
+                    info: ParticipantInfo {
+                        identity: format!("synthetic-{}", i + 1),
+                        name: format!("Participant {}", i + 1),
+                    },
                     base: frame.data.clone(),
                     frame,
                     square_at: None,
@@ -92,7 +96,14 @@ impl SyntheticRoom {
                 }
             })
             .collect();
-        SyntheticRoom { room_id: format!("RM_synthetic{n}"), width, height, participants, grain: 0, seed: 0x9E37_79B9_7F4A_7C15 }
+        SyntheticRoom {
+            room_id: format!("RM_synthetic{n}"),
+            width,
+            height,
+            participants,
+            grain: 0,
+            seed: 0x9E37_79B9_7F4A_7C15,
+        }
     }
 
     /// Adds temporal luma noise of peak amplitude `grain` (in 8-bit levels) to every
@@ -174,7 +185,14 @@ fn add_grain(dst: &mut [u8], base: &[u8], grain: u8, seed: &mut u64) {
 }
 
 /// Copies (or fills) a square region of an I420 frame.
-fn paint_square(dst: &mut [u8], src: Option<&[u8]>, w: usize, h: usize, (x0, y0): (u32, u32), side: u32) {
+fn paint_square(
+    dst: &mut [u8],
+    src: Option<&[u8]>,
+    w: usize,
+    h: usize,
+    (x0, y0): (u32, u32),
+    side: u32,
+) {
     let (x0, y0, side) = (x0 as usize, y0 as usize, side as usize);
     let (cw, ch) = (w / 2, h / 2);
     for y in y0..(y0 + side).min(h) {
@@ -211,7 +229,12 @@ impl RoomSource for SyntheticRoom {
             let pos = self.square_position(index, at);
             let p = &mut self.participants[index];
             if self.grain > 0 {
-                add_grain(&mut p.frame.data[..w * h], &p.base[..w * h], self.grain, &mut self.seed);
+                add_grain(
+                    &mut p.frame.data[..w * h],
+                    &p.base[..w * h],
+                    self.grain,
+                    &mut self.seed,
+                );
                 p.square_at = None;
             } else if let Some(old) = p.square_at.take() {
                 paint_square(&mut p.frame.data, Some(&p.base), w, h, old, side);
@@ -219,6 +242,7 @@ impl RoomSource for SyntheticRoom {
             paint_square(&mut p.frame.data, None, w, h, pos, side);
             p.square_at = Some(pos);
             p.frame.pts = at;
+            p.frame.seq = VideoFrame::next_seq();
         }
     }
 
@@ -227,7 +251,9 @@ impl RoomSource for SyntheticRoom {
     }
 
     fn mix_audio_into(&mut self, index: usize, first_sample: u64, out: &mut [f32]) {
-        let Some(p) = self.participants.get(index) else { return };
+        let Some(p) = self.participants.get(index) else {
+            return;
+        };
         let rate = AUDIO_RATE as u64;
         let step = TAU * p.tone_hz as f64 / rate as f64;
         // Integer phase (cycles * rate, modulo rate) keeps the tone exact for hours.

@@ -22,7 +22,12 @@ impl Run {
     /// The single recorded file (asserting there is exactly one).
     pub fn file(&self) -> PathBuf {
         let files = files_under(self.dir.path());
-        assert_eq!(files.len(), 1, "expected one file, got {files:?}\n{}", self.stderr());
+        assert_eq!(
+            files.len(),
+            1,
+            "expected one file, got {files:?}\n{}",
+            self.stderr()
+        );
         files[0].clone()
     }
 }
@@ -30,7 +35,9 @@ impl Run {
 /// Every regular file under `dir`, recursively.
 pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else { return out };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
     for e in entries.flatten() {
         let p = e.path();
         if p.is_dir() {
@@ -65,11 +72,22 @@ pub fn tessera_run(request: &str, args: &[&str]) -> Run {
 /// ffprobe's JSON for streams and format.
 pub fn ffprobe(path: &Path) -> Value {
     let out = Command::new("ffprobe")
-        .args(["-v", "error", "-show_streams", "-show_format", "-of", "json"])
+        .args([
+            "-v",
+            "error",
+            "-show_streams",
+            "-show_format",
+            "-of",
+            "json",
+        ])
         .arg(path)
         .output()
         .expect("ffprobe is installed (scripts/setup.sh)");
-    assert!(out.status.success(), "ffprobe failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "ffprobe failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -85,7 +103,10 @@ pub fn stream<'a>(probe: &'a Value, kind: &str) -> &'a Value {
 
 /// A numeric field that ffprobe prints as a string.
 pub fn num(v: &Value) -> f64 {
-    v.as_str().map(|s| s.parse().unwrap()).or_else(|| v.as_f64()).unwrap_or_else(|| panic!("not a number: {v}"))
+    v.as_str()
+        .map(|s| s.parse().unwrap())
+        .or_else(|| v.as_f64())
+        .unwrap_or_else(|| panic!("not a number: {v}"))
 }
 
 /// "30/1" → 30.0
@@ -102,7 +123,11 @@ pub fn frame_rgb(path: &Path, t: f64, width: u32, height: u32) -> Vec<u8> {
         .args(["-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(out.stdout.len(), (width * height * 3) as usize);
     out.stdout
 }
@@ -131,8 +156,15 @@ pub fn audio_mono(path: &Path) -> Vec<f32> {
         .args(["-vn", "-ac", "1", "-ar", "48000", "-f", "f32le", "-"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    out.stdout.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
 }
 
 /// Goertzel power of `freq` in `samples` (normalised by length).

@@ -1,0 +1,239 @@
+//! Shaders, bind group layouts and pipelines: compiled once per device and shared by every
+//! compositor on it (shader compilation is the slow part of starting an egress on a
+//! software rasteriser).
+
+use super::GpuContext;
+
+/// The canvas format: 8-bit R'G'B'A, no sRGB conversion (values are already gamma-coded).
+pub(super) const CANVAS_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
+
+pub(super) struct Pipelines {
+    /// Composite: dynamic-offset layer uniform, one RGBA picture, a sampler.
+    pub layer_layout: wgpu::BindGroupLayout,
+    pub solid: wgpu::RenderPipeline,
+    pub picture: wgpu::RenderPipeline,
+    /// Upload: three planes and params in, an RGBA storage texture out.
+    pub convert_layout: wgpu::BindGroupLayout,
+    pub convert: wgpu::ComputePipeline,
+    /// NV12: the canvas in, a storage buffer and params out (compute: measured cheaper
+    /// than R8/RG8 render targets on lavapipe).
+    pub nv12_layout: wgpu::BindGroupLayout,
+    pub nv12: wgpu::ComputePipeline,
+}
+
+fn shader(gpu: &GpuContext, name: &str, source: &str) -> wgpu::ShaderModule {
+    gpu.device
+        .create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(name),
+            source: wgpu::ShaderSource::Wgsl(source.into()),
+        })
+}
+
+fn texture(binding: u32, visibility: wgpu::ShaderStages) -> wgpu::BindGroupLayoutEntry {
+    wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility,
+        ty: wgpu::BindingType::Texture {
+            sample_type: wgpu::TextureSampleType::Float { filterable: true },
+            view_dimension: wgpu::TextureViewDimension::D2,
+            multisampled: false,
+        },
+        count: None,
+    }
+}
+
+fn buffer(
+    binding: u32,
+    visibility: wgpu::ShaderStages,
+    ty: wgpu::BufferBindingType,
+    dynamic: bool,
+    min: Option<u64>,
+) -> wgpu::BindGroupLayoutEntry {
+    wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility,
+        ty: wgpu::BindingType::Buffer {
+            ty,
+            has_dynamic_offset: dynamic,
+            min_binding_size: min.and_then(wgpu::BufferSize::new),
+        },
+        count: None,
+    }
+}
+
+fn compute(
+    gpu: &GpuContext,
+    name: &str,
+    source: &str,
+    layout: &wgpu::BindGroupLayout,
+) -> wgpu::ComputePipeline {
+    let module = shader(gpu, name, source);
+    let pipeline_layout = gpu
+        .device
+        .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some(name),
+            bind_group_layouts: &[Some(layout)],
+            immediate_size: 0,
+        });
+    gpu.device
+        .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(name),
+            layout: Some(&pipeline_layout),
+            module: &module,
+            entry_point: Some("main"),
+            compilation_options: Default::default(),
+            cache: None,
+        })
+}
+
+fn render_pipeline(
+    gpu: &GpuContext,
+    layout: &wgpu::PipelineLayout,
+    module: &wgpu::ShaderModule,
+    vertex: &str,
+    fragment: &str,
+    format: wgpu::TextureFormat,
+) -> wgpu::RenderPipeline {
+    gpu.device
+        .create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+            label: Some(fragment),
+            layout: Some(layout),
+            vertex: wgpu::VertexState {
+                module,
+                entry_point: Some(vertex),
+                compilation_options: Default::default(),
+                buffers: &[],
+            },
+            primitive: wgpu::PrimitiveState {
+                topology: wgpu::PrimitiveTopology::TriangleStrip,
+                ..Default::default()
+            },
+            depth_stencil: None,
+            multisample: wgpu::MultisampleState::default(),
+            fragment: Some(wgpu::FragmentState {
+                module,
+                entry_point: Some(fragment),
+                compilation_options: Default::default(),
+                // Opaque: no blending, no read of the target.
+                targets: &[Some(wgpu::ColorTargetState {
+                    format,
+                    blend: None,
+                    write_mask: wgpu::ColorWrites::ALL,
+                })],
+            }),
+            multiview_mask: None,
+            cache: None,
+        })
+}
+
+impl Pipelines {
+    pub(super) fn new(gpu: &GpuContext, layer_uniform_size: u64) -> Pipelines {
+        let device = &gpu.device;
+        let layer_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("layer"),
+            entries: &[
+                buffer(
+                    0,
+                    wgpu::ShaderStages::VERTEX_FRAGMENT,
+                    wgpu::BufferBindingType::Uniform,
+                    true,
+                    Some(layer_uniform_size),
+                ),
+                texture(1, wgpu::ShaderStages::FRAGMENT),
+                wgpu::BindGroupLayoutEntry {
+                    binding: 2,
+                    visibility: wgpu::ShaderStages::FRAGMENT,
+                    ty: wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
+                    count: None,
+                },
+            ],
+        });
+        let module = shader(
+            gpu,
+            "composite.wgsl",
+            include_str!("../../shaders/composite.wgsl"),
+        );
+        let layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("composite"),
+            bind_group_layouts: &[Some(&layer_layout)],
+            immediate_size: 0,
+        });
+        let solid = render_pipeline(gpu, &layout, &module, "vs_main", "fs_solid", CANVAS_FORMAT);
+        let picture = render_pipeline(
+            gpu,
+            &layout,
+            &module,
+            "vs_main",
+            "fs_picture",
+            CANVAS_FORMAT,
+        );
+
+        let convert_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("yuv_to_rgba"),
+            entries: &[
+                texture(0, wgpu::ShaderStages::COMPUTE),
+                texture(1, wgpu::ShaderStages::COMPUTE),
+                texture(2, wgpu::ShaderStages::COMPUTE),
+                buffer(
+                    3,
+                    wgpu::ShaderStages::COMPUTE,
+                    wgpu::BufferBindingType::Uniform,
+                    false,
+                    None,
+                ),
+                wgpu::BindGroupLayoutEntry {
+                    binding: 4,
+                    visibility: wgpu::ShaderStages::COMPUTE,
+                    ty: wgpu::BindingType::StorageTexture {
+                        access: wgpu::StorageTextureAccess::WriteOnly,
+                        format: CANVAS_FORMAT,
+                        view_dimension: wgpu::TextureViewDimension::D2,
+                    },
+                    count: None,
+                },
+            ],
+        });
+        let convert = compute(
+            gpu,
+            "yuv_to_rgba.wgsl",
+            include_str!("../../shaders/yuv_to_rgba.wgsl"),
+            &convert_layout,
+        );
+
+        let nv12_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("nv12"),
+            entries: &[
+                texture(0, wgpu::ShaderStages::COMPUTE),
+                buffer(
+                    1,
+                    wgpu::ShaderStages::COMPUTE,
+                    wgpu::BufferBindingType::Storage { read_only: false },
+                    false,
+                    None,
+                ),
+                buffer(
+                    2,
+                    wgpu::ShaderStages::COMPUTE,
+                    wgpu::BufferBindingType::Uniform,
+                    false,
+                    None,
+                ),
+            ],
+        });
+        let nv12 = compute(
+            gpu,
+            "nv12.wgsl",
+            include_str!("../../shaders/nv12.wgsl"),
+            &nv12_layout,
+        );
+        Pipelines {
+            layer_layout,
+            solid,
+            picture,
+            convert_layout,
+            convert,
+            nv12_layout,
+            nv12,
+        }
+    }
+}
