@@ -1,6 +1,8 @@
-//! Frame time of the GPU path: upload + composite + RGBA→NV12 + readback, for 1..25 tiles
-//! at 720p and 1080p. Frames are pipelined through the readback ring as in an egress, so
-//! the figure is the steady-state cost per frame (throughput), not one frame's latency.
+//! Frame time of the GPU path: upload + YUV→RGBA + composite + RGBA→NV12 + readback, for
+//! 1..25 tiles at 720p and 1080p, with a new picture from every participant every frame
+//! (as a live room at the output rate). Frames are pipelined through the readback ring as
+//! in an egress, so the figure is the steady-state cost per frame (throughput), not one
+//! frame's latency.
 //!
 //! Builds without GStreamer: `cargo bench --no-default-features --bench compositor`.
 //! Sources are 640x360 I420 up to 4 tiles and 320x180 beyond, as a simulcast subscriber
@@ -12,8 +14,8 @@ use std::time::Duration;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use tessera::compositor::{Compositor, GpuContext, scene};
 use tessera::layout::LayoutLibrary;
-use tessera::source::RoomSource;
 use tessera::source::synthetic::SyntheticRoom;
+use tessera::source::{RoomSource, VideoFrame};
 
 fn composite(c: &mut Criterion) {
     let gpu = GpuContext::new().expect("a GPU adapter");
@@ -28,12 +30,18 @@ fn composite(c: &mut Criterion) {
             let (sw, sh) = if tiles <= 4 { (640, 360) } else { (320, 180) };
             let mut room = SyntheticRoom::new(tiles, sw, sh);
             room.advance_video(Duration::ZERO);
-            let frames: Vec<_> = (0..tiles).map(|i| room.video(i)).collect();
-            let layers = scene::layers(&layout, &frames, w, h);
+            let mut frames: Vec<VideoFrame> =
+                (0..tiles).map(|i| room.video(i).unwrap().clone()).collect();
             let mut comp = Compositor::new(gpu.clone(), w, h).unwrap();
             group.throughput(Throughput::Elements(1));
             group.bench_with_input(BenchmarkId::new(name, tiles), &tiles, |b, _| {
                 b.iter(|| {
+                    // Every picture is new: uploaded and converted again.
+                    for f in &mut frames {
+                        f.seq = VideoFrame::next_seq();
+                    }
+                    let shown: Vec<_> = frames.iter().map(Some).collect();
+                    let layers = scene::layers(&layout, &shown, w, h);
                     if !comp.can_send() {
                         black_box(comp.receive_frame(true).unwrap());
                     }

@@ -5,5 +5,5 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 cargo fmt --check
 cargo clippy --all-targets --quiet -- -D warnings
-cargo build --no-default-features --benches --quiet   # the GPU bench builds without GStreamer
+cargo check --no-default-features --benches --quiet   # the GPU bench builds without GStreamer
 cargo test
