@@ -6,4 +6,8 @@ bash scripts/setup.sh
 cargo fmt --check
 cargo clippy --all-targets --quiet -- -D warnings
 cargo check --no-default-features --benches --quiet   # the GPU bench builds without GStreamer
-cargo test
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --lib --bins --tests 2>&1 | tee "$log"
+# One closing line for the whole suite.
+awk '/^test result:/ { p += $4; f += $6 } END { printf "all tests: %d passed, %d failed\n", p, f }' "$log"

@@ -92,23 +92,32 @@ fn i420_and_nv12_pictures_survive_the_round_trip() {
         ]
         .map(rgb_to_yuv709)
         {
-            let pic = VideoFrame::solid(format, 64, 36, yuv);
-            let layers = [Layer {
-                dst: Rect {
-                    x: 0.0,
-                    y: 0.0,
-                    w: 128.0,
-                    h: 72.0,
-                },
-                content: LayerContent::Picture {
-                    slot: 0,
-                    frame: &pic,
-                    src: Rect::UNIT,
-                },
-            }];
-            let got = render(&mut comp, Color([0.0, 0.0, 0.0, 1.0]), &layers).yuv_at(64, 36);
-            // Through 8-bit RGB and back: within 2 levels.
-            assert!(close(got, yuv, 2), "{format:?} {yuv:?} -> {got:?}");
+            // 66x38: an odd number of chroma columns and rows exercises the tails.
+            for (pw, ph) in [(64, 36), (66, 38)] {
+                let pic = VideoFrame::solid(format, pw, ph, yuv);
+                let layers = [Layer {
+                    dst: Rect {
+                        x: 0.0,
+                        y: 0.0,
+                        w: 128.0,
+                        h: 72.0,
+                    },
+                    content: LayerContent::Picture {
+                        slot: 0,
+                        frame: &pic,
+                        src: Rect::UNIT,
+                    },
+                }];
+                let frame = render(&mut comp, Color([0.0, 0.0, 0.0, 1.0]), &layers);
+                // Through 8-bit RGB and back: within 2 levels, in the middle and at the edges.
+                for (x, y) in [(64, 36), (126, 70), (0, 0)] {
+                    let got = frame.yuv_at(x, y);
+                    assert!(
+                        close(got, yuv, 2),
+                        "{format:?} {pw}x{ph} {yuv:?} at ({x},{y}) -> {got:?}"
+                    );
+                }
+            }
         }
     }
 }

@@ -126,7 +126,7 @@ struct ConvertParams {
     mode: u32,
     width: u32,
     height: u32,
-    _pad: u32,
+    row_words: u32,
 }
 
 /// One participant's picture on the GPU: its YUV planes and their RGBA conversion.
@@ -136,6 +136,10 @@ struct Slot {
     height: u32,
     planes: Vec<wgpu::Texture>,
     convert_bind_group: wgpu::BindGroup,
+    /// The conversion's output (rows padded to 256 bytes) and the texture it is copied to.
+    rgba_buffer: wgpu::Buffer,
+    rgba: wgpu::Texture,
+    rgba_row_bytes: u32,
     /// Composite bind group (layer uniform + the RGBA texture + sampler).
     bind_group: wgpu::BindGroup,
     /// `seq` of the picture now in the textures (no re-upload while unchanged).
@@ -375,20 +379,24 @@ impl Compositor {
                 w,
                 h,
                 CANVAS_FORMAT,
-                wgpu::TextureUsages::STORAGE_BINDING | wgpu::TextureUsages::TEXTURE_BINDING,
+                wgpu::TextureUsages::COPY_DST | wgpu::TextureUsages::TEXTURE_BINDING,
             );
             let rgba_view = view(&rgba);
+            let rgba_row_bytes = (w * 4).next_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT);
+            let rgba_buffer = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("rgba"),
+                size: rgba_row_bytes as u64 * h as u64,
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            });
             let mode = u32::from(frame.format == PixelFormat::Nv12);
-            let params = uniform_buffer(
-                gpu,
-                "convert params",
-                bytemuck::bytes_of(&ConvertParams {
-                    mode,
-                    width: w,
-                    height: h,
-                    _pad: 0,
-                }),
-            );
+            let params = ConvertParams {
+                mode,
+                width: w,
+                height: h,
+                row_words: rgba_row_bytes / 4,
+            };
+            let params = uniform_buffer(gpu, "convert params", bytemuck::bytes_of(&params));
             let plane_views: Vec<_> = planes.iter().map(view).collect();
             // NV12 has no third plane; the shader does not read binding 2 then.
             let third = plane_views.get(2).unwrap_or(&plane_views[1]);
@@ -401,7 +409,7 @@ impl Compositor {
                     wgpu::BindingResource::TextureView(&plane_views[1]),
                     wgpu::BindingResource::TextureView(third),
                     params.as_entire_binding(),
-                    wgpu::BindingResource::TextureView(&rgba_view),
+                    rgba_buffer.as_entire_binding(),
                 ],
             );
             let bind_group = Self::layer_bind_group(gpu, &self.uniforms, &self.sampler, &rgba_view);
@@ -411,6 +419,9 @@ impl Compositor {
                 height: h,
                 planes,
                 convert_bind_group,
+                rgba_buffer,
+                rgba,
+                rgba_row_bytes,
                 bind_group,
                 seq: None,
             });
@@ -525,11 +536,30 @@ impl Compositor {
                 timestamp_writes: None,
             });
             pass.set_pipeline(&p.convert);
-            for slot in to_convert {
+            for &slot in &to_convert {
                 let s = self.slots[slot].as_ref().expect("uploaded above");
                 pass.set_bind_group(0, &s.convert_bind_group, &[]);
-                pass.dispatch_workgroups((s.width / 2).div_ceil(8), (s.height / 2).div_ceil(8), 1);
+                pass.dispatch_workgroups(
+                    s.width.div_ceil(4).div_ceil(8),
+                    (s.height / 2).div_ceil(8),
+                    1,
+                );
             }
+        }
+        for &slot in &to_convert {
+            let s = self.slots[slot].as_ref().expect("uploaded above");
+            encoder.copy_buffer_to_texture(
+                wgpu::TexelCopyBufferInfo {
+                    buffer: &s.rgba_buffer,
+                    layout: wgpu::TexelCopyBufferLayout {
+                        offset: 0,
+                        bytes_per_row: Some(s.rgba_row_bytes),
+                        rows_per_image: None,
+                    },
+                },
+                s.rgba.as_image_copy(),
+                s.rgba.size(),
+            );
         }
         {
             let [r, g, b, a] = background.0.map(f64::from);

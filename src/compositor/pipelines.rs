@@ -12,7 +12,7 @@ pub(super) struct Pipelines {
     pub layer_layout: wgpu::BindGroupLayout,
     pub solid: wgpu::RenderPipeline,
     pub picture: wgpu::RenderPipeline,
-    /// Upload: three planes and params in, an RGBA storage texture out.
+    /// Upload: three planes and params in, packed RGBA words out.
     pub convert_layout: wgpu::BindGroupLayout,
     pub convert: wgpu::ComputePipeline,
     /// NV12: the canvas in, a storage buffer and params out (compute: measured cheaper
@@ -181,16 +181,13 @@ impl Pipelines {
                     false,
                     None,
                 ),
-                wgpu::BindGroupLayoutEntry {
-                    binding: 4,
-                    visibility: wgpu::ShaderStages::COMPUTE,
-                    ty: wgpu::BindingType::StorageTexture {
-                        access: wgpu::StorageTextureAccess::WriteOnly,
-                        format: CANVAS_FORMAT,
-                        view_dimension: wgpu::TextureViewDimension::D2,
-                    },
-                    count: None,
-                },
+                buffer(
+                    4,
+                    wgpu::ShaderStages::COMPUTE,
+                    wgpu::BufferBindingType::Storage { read_only: false },
+                    false,
+                    None,
+                ),
             ],
         });
         let convert = compute(
