@@ -127,6 +127,9 @@ struct ConvertParams {
     width: u32,
     height: u32,
     row_words: u32,
+    u_offset: u32,
+    v_offset: u32,
+    _pad: [u32; 2],
 }
 
 /// One participant's picture on the GPU: its YUV planes and their RGBA conversion.
@@ -134,7 +137,8 @@ struct Slot {
     format: PixelFormat,
     width: u32,
     height: u32,
-    planes: Vec<wgpu::Texture>,
+    /// The picture as uploaded: its packed planes, bytes in words.
+    planes: wgpu::Buffer,
     convert_bind_group: wgpu::BindGroup,
     /// The conversion's output (rows padded to 256 bytes) and the texture it is copied to.
     rgba_buffer: wgpu::Buffer,
@@ -352,7 +356,8 @@ impl Compositor {
         self.ring.in_flight()
     }
 
-    /// (Re)creates `slot`'s textures for the frame's format and size if they differ.
+    /// (Re)creates `slot`'s buffers and texture for the frame's format and size if they
+    /// differ.
     fn ensure_slot(&mut self, slot: usize, frame: &VideoFrame) -> &mut Slot {
         if self.slots.len() <= slot {
             self.slots.resize_with(slot + 1, || None);
@@ -363,17 +368,13 @@ impl Compositor {
         if !fits {
             let gpu = &self.gpu;
             let (w, h) = (frame.width, frame.height);
-            let planes = match frame.format {
-                PixelFormat::I420 => vec![
-                    plane(gpu, w, h, wgpu::TextureFormat::R8Unorm),
-                    plane(gpu, w / 2, h / 2, wgpu::TextureFormat::R8Unorm),
-                    plane(gpu, w / 2, h / 2, wgpu::TextureFormat::R8Unorm),
-                ],
-                PixelFormat::Nv12 => vec![
-                    plane(gpu, w, h, wgpu::TextureFormat::R8Unorm),
-                    plane(gpu, w / 2, h / 2, wgpu::TextureFormat::Rg8Unorm),
-                ],
-            };
+            let len = VideoFrame::len_for(w, h) as u64;
+            let planes = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("planes"),
+                size: len.next_multiple_of(wgpu::COPY_BUFFER_ALIGNMENT),
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
             let rgba = texture(
                 gpu,
                 w,
@@ -389,25 +390,23 @@ impl Compositor {
                 usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
                 mapped_at_creation: false,
             });
-            let mode = u32::from(frame.format == PixelFormat::Nv12);
+            let luma = w * h;
             let params = ConvertParams {
-                mode,
+                mode: u32::from(frame.format == PixelFormat::Nv12),
                 width: w,
                 height: h,
                 row_words: rgba_row_bytes / 4,
+                u_offset: luma,
+                v_offset: luma + (w / 2) * (h / 2),
+                _pad: [0; 2],
             };
             let params = uniform_buffer(gpu, "convert params", bytemuck::bytes_of(&params));
-            let plane_views: Vec<_> = planes.iter().map(view).collect();
-            // NV12 has no third plane; the shader does not read binding 2 then.
-            let third = plane_views.get(2).unwrap_or(&plane_views[1]);
             let p = gpu.pipelines(size_of::<LayerUniform>() as u64);
             let convert_bind_group = bind_group(
                 gpu,
                 &p.convert_layout,
                 &[
-                    wgpu::BindingResource::TextureView(&plane_views[0]),
-                    wgpu::BindingResource::TextureView(&plane_views[1]),
-                    wgpu::BindingResource::TextureView(third),
+                    planes.as_entire_binding(),
                     params.as_entire_binding(),
                     rgba_buffer.as_entire_binding(),
                 ],
@@ -438,45 +437,15 @@ impl Compositor {
             return false;
         }
         s.seq = Some(frame.seq);
-        let (w, h) = (frame.width as usize, frame.height as usize);
-        let (luma, chroma) = (w * h, (w / 2) * (h / 2));
-        let parts: Vec<(&wgpu::Texture, &[u8], usize)> = match frame.format {
-            PixelFormat::I420 => vec![
-                (&s.planes[0], &frame.data[..luma], w),
-                (&s.planes[1], &frame.data[luma..luma + chroma], w / 2),
-                (
-                    &s.planes[2],
-                    &frame.data[luma + chroma..luma + 2 * chroma],
-                    w / 2,
-                ),
-            ],
-            PixelFormat::Nv12 => {
-                vec![
-                    (&s.planes[0], &frame.data[..luma], w),
-                    (
-                        &s.planes[1],
-                        &frame.data[luma..luma + 2 * chroma],
-                        w / 2 * 2,
-                    ),
-                ]
-            }
-        };
-        for (texture, bytes, row) in parts {
-            queue.write_texture(
-                wgpu::TexelCopyTextureInfo {
-                    texture,
-                    mip_level: 0,
-                    origin: wgpu::Origin3d::ZERO,
-                    aspect: wgpu::TextureAspect::All,
-                },
-                bytes,
-                wgpu::TexelCopyBufferLayout {
-                    offset: 0,
-                    bytes_per_row: Some(row as u32),
-                    rows_per_image: None,
-                },
-                texture.size(),
-            );
+        let len = VideoFrame::len_for(frame.width, frame.height);
+        let bytes = &frame.data[..len];
+        // Buffer writes go in whole words; pad the rare odd-sized tail.
+        let whole = len - len % wgpu::COPY_BUFFER_ALIGNMENT as usize;
+        queue.write_buffer(&s.planes, 0, &bytes[..whole]);
+        if whole < len {
+            let mut tail = [0u8; wgpu::COPY_BUFFER_ALIGNMENT as usize];
+            tail[..len - whole].copy_from_slice(&bytes[whole..]);
+            queue.write_buffer(&s.planes, whole as u64, &tail);
         }
         true
     }

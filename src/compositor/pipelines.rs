@@ -12,7 +12,7 @@ pub(super) struct Pipelines {
     pub layer_layout: wgpu::BindGroupLayout,
     pub solid: wgpu::RenderPipeline,
     pub picture: wgpu::RenderPipeline,
-    /// Upload: three planes and params in, packed RGBA words out.
+    /// Upload: the packed planes (a byte buffer) and params in, packed RGBA words out.
     pub convert_layout: wgpu::BindGroupLayout,
     pub convert: wgpu::ComputePipeline,
     /// NV12: the canvas in, a storage buffer and params out (compute: measured cheaper
@@ -171,18 +171,22 @@ impl Pipelines {
         let convert_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("yuv_to_rgba"),
             entries: &[
-                texture(0, wgpu::ShaderStages::COMPUTE),
-                texture(1, wgpu::ShaderStages::COMPUTE),
-                texture(2, wgpu::ShaderStages::COMPUTE),
                 buffer(
-                    3,
+                    0,
+                    wgpu::ShaderStages::COMPUTE,
+                    wgpu::BufferBindingType::Storage { read_only: true },
+                    false,
+                    None,
+                ),
+                buffer(
+                    1,
                     wgpu::ShaderStages::COMPUTE,
                     wgpu::BufferBindingType::Uniform,
                     false,
                     None,
                 ),
                 buffer(
-                    4,
+                    2,
                     wgpu::ShaderStages::COMPUTE,
                     wgpu::BufferBindingType::Storage { read_only: false },
                     false,
