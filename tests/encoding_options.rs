@@ -52,7 +52,7 @@ fn small_baseline_opus() {
 
 #[test]
 fn high_profile_aac_32k_with_one_second_key_frames() {
-    let (_run, probe) = record(
+    let (run, probe) = record(
         request(json!({"advanced": {
             "width": 854, "height": 480, "framerate": 24, "video_codec": "H264_HIGH",
             "audio_codec": "AAC", "audio_frequency": 32000, "key_frame_interval": 1.0
@@ -74,27 +74,17 @@ fn high_profile_aac_32k_with_one_second_key_frames() {
     );
 
     // Key frames at 0, 1 and 2 s (x264 may add a scene-cut one; none may be missing).
-    let run_file = _run.file();
-    let out = std::process::Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
+    let keys = ffprobe_values(
+        &run.file(),
+        &[
             "-select_streams",
             "v",
             "-skip_frame",
             "nokey",
             "-show_entries",
             "frame=pts_time",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(&run_file)
-        .output()
-        .unwrap();
-    let keys: Vec<f64> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
-        .collect();
+        ],
+    );
     for want in [0.0, 1.0, 2.0] {
         assert!(
             keys.iter().any(|k| (k - want).abs() < 0.05),
@@ -144,19 +134,7 @@ fn bitrates_are_honoured_on_a_ten_second_clip() {
 #[test]
 fn audio_only_and_video_only() {
     let (_run, probe) = record(request(json!({"audio_only": true})), "synthetic:2", 1.0);
-    let kinds: Vec<_> = probe["streams"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["codec_type"].clone())
-        .collect();
-    assert_eq!(kinds, vec![json!("audio")]);
+    assert_eq!(stream_kinds(&probe), ["audio"]);
     let (_run, probe) = record(request(json!({"video_only": true})), "synthetic:2", 1.0);
-    let kinds: Vec<_> = probe["streams"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["codec_type"].clone())
-        .collect();
-    assert_eq!(kinds, vec![json!("video")]);
+    assert_eq!(stream_kinds(&probe), ["video"]);
 }

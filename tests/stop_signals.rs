@@ -86,36 +86,17 @@ fn a_killed_recording_is_still_playable() {
     let probe = ffprobe(&file);
     assert_eq!(stream(&probe, "video")["codec_name"], "h264");
     // Decode it all: every fragment written before the kill plays.
-    let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(&file)
-        .args(["-f", "null", "-"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let frames = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
+    tool("ffmpeg", ["-i", file.to_str().unwrap(), "-f", "null", "-"]);
+    let counted = ffprobe_values(
+        &file,
+        &[
             "-select_streams",
             "v",
             "-count_frames",
             "-show_entries",
             "stream=nb_read_frames",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(&file)
-        .output()
-        .unwrap();
-    let n: u64 = String::from_utf8_lossy(&frames.stdout)
-        .trim()
-        .trim_end_matches(',')
-        .parse()
-        .unwrap();
+        ],
+    );
+    let n = counted[0] as u64;
     assert!(n >= 30, "only {n} frames survived the kill");
 }

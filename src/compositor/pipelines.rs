@@ -42,6 +42,28 @@ fn texture(binding: u32, visibility: wgpu::ShaderStages) -> wgpu::BindGroupLayou
     }
 }
 
+/// A storage buffer of a compute pass (`read_only` or read-write).
+fn storage(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
+    buffer(
+        binding,
+        wgpu::ShaderStages::COMPUTE,
+        wgpu::BufferBindingType::Storage { read_only },
+        false,
+        None,
+    )
+}
+
+/// A plain uniform buffer of a compute pass.
+fn uniform(binding: u32) -> wgpu::BindGroupLayoutEntry {
+    buffer(
+        binding,
+        wgpu::ShaderStages::COMPUTE,
+        wgpu::BufferBindingType::Uniform,
+        false,
+        None,
+    )
+}
+
 fn buffer(
     binding: u32,
     visibility: wgpu::ShaderStages,
@@ -170,29 +192,7 @@ impl Pipelines {
 
         let convert_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("yuv_to_rgba"),
-            entries: &[
-                buffer(
-                    0,
-                    wgpu::ShaderStages::COMPUTE,
-                    wgpu::BufferBindingType::Storage { read_only: true },
-                    false,
-                    None,
-                ),
-                buffer(
-                    1,
-                    wgpu::ShaderStages::COMPUTE,
-                    wgpu::BufferBindingType::Uniform,
-                    false,
-                    None,
-                ),
-                buffer(
-                    2,
-                    wgpu::ShaderStages::COMPUTE,
-                    wgpu::BufferBindingType::Storage { read_only: false },
-                    false,
-                    None,
-                ),
-            ],
+            entries: &[storage(0, true), uniform(1), storage(2, false)],
         });
         let convert = compute(
             gpu,
@@ -205,20 +205,8 @@ impl Pipelines {
             label: Some("nv12"),
             entries: &[
                 texture(0, wgpu::ShaderStages::COMPUTE),
-                buffer(
-                    1,
-                    wgpu::ShaderStages::COMPUTE,
-                    wgpu::BufferBindingType::Storage { read_only: false },
-                    false,
-                    None,
-                ),
-                buffer(
-                    2,
-                    wgpu::ShaderStages::COMPUTE,
-                    wgpu::BufferBindingType::Uniform,
-                    false,
-                    None,
-                ),
+                storage(1, false),
+                uniform(2),
             ],
         });
         let nv12 = compute(

@@ -69,26 +69,59 @@ pub fn tessera_run(request: &str, args: &[&str]) -> Run {
     Run { output, info, dir }
 }
 
-/// ffprobe's JSON for streams and format.
-pub fn ffprobe(path: &Path) -> Value {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_streams",
-            "-show_format",
-            "-of",
-            "json",
-        ])
-        .arg(path)
+/// Runs ffmpeg or ffprobe (quiet but for errors) with `args`, asserts success, returns stdout.
+pub fn tool<I, A>(program: &str, args: I) -> Vec<u8>
+where
+    I: IntoIterator<Item = A>,
+    A: AsRef<std::ffi::OsStr>,
+{
+    let out = Command::new(program)
+        .args(["-v", "error"])
+        .args(args)
         .output()
-        .expect("ffprobe is installed (scripts/setup.sh)");
+        .unwrap_or_else(|e| panic!("{program} (installed by scripts/setup.sh): {e}"));
     assert!(
         out.status.success(),
-        "ffprobe failed: {}",
+        "{program}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).unwrap()
+    out.stdout
+}
+
+/// ffprobe's CSV values (`-of csv=p=0`), one per line, as numbers.
+pub fn ffprobe_values(path: &Path, args: &[&str]) -> Vec<f64> {
+    let mut all: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
+    all.extend([
+        std::ffi::OsStr::new("-of"),
+        std::ffi::OsStr::new("csv=p=0"),
+        path.as_os_str(),
+    ]);
+    String::from_utf8_lossy(&tool("ffprobe", all))
+        .lines()
+        .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
+        .collect()
+}
+
+/// The codec types of the streams, in order ("video", "audio").
+pub fn stream_kinds(probe: &Value) -> Vec<String> {
+    probe["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["codec_type"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// ffprobe's JSON for streams and format.
+pub fn ffprobe(path: &Path) -> Value {
+    let args = [
+        std::ffi::OsStr::new("-show_streams"),
+        "-show_format".as_ref(),
+        "-of".as_ref(),
+        "json".as_ref(),
+        path.as_os_str(),
+    ];
+    serde_json::from_slice(&tool("ffprobe", args)).unwrap()
 }
 
 /// The first stream of a kind ("video" / "audio").
@@ -117,19 +150,23 @@ pub fn rate(v: &Value) -> f64 {
 
 /// The frame at `t` seconds as packed RGB24.
 pub fn frame_rgb(path: &Path, t: f64, width: u32, height: u32) -> Vec<u8> {
-    let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-ss", &t.to_string(), "-i"])
-        .arg(path)
-        .args(["-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(out.stdout.len(), (width * height * 3) as usize);
-    out.stdout
+    let t = t.to_string();
+    let args = [
+        "-ss",
+        &t,
+        "-i",
+        path.to_str().unwrap(),
+        "-frames:v",
+        "1",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgb24",
+        "-",
+    ];
+    let frame = tool("ffmpeg", args);
+    assert_eq!(frame.len(), (width * height * 3) as usize);
+    frame
 }
 
 /// The mean colour of a (2r+1)² box around (x, y) in an RGB24 frame.
@@ -150,18 +187,19 @@ pub fn mean_rgb(frame: &[u8], width: u32, x: u32, y: u32, r: u32) -> [f64; 3] {
 
 /// The audio as mono f32 at 48 kHz.
 pub fn audio_mono(path: &Path) -> Vec<f32> {
-    let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(path)
-        .args(["-vn", "-ac", "1", "-ar", "48000", "-f", "f32le", "-"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
+    let args = [
+        "-i",
+        path.to_str().unwrap(),
+        "-vn",
+        "-ac",
+        "1",
+        "-ar",
+        "48000",
+        "-f",
+        "f32le",
+        "-",
+    ];
+    tool("ffmpeg", args)
         .chunks_exact(4)
         .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         .collect()
