@@ -279,6 +279,12 @@ pub fn run(
     file_info.duration = frames_or_samples_duration.as_nanos() as i64;
     file_info.size = std::fs::metadata(&target.local_path).map_or(0, |m| m.len() as i64);
     if file_info.size > 0 {
+        // The deprecated single-file `file` result too, as LiveKit still fills it for
+        // clients that predate `file_results`.
+        #[allow(deprecated)]
+        {
+            info.result = Some(egress_info::Result::File(file_info.clone()));
+        }
         info.file_results.push(file_info);
     }
     info.started_at = started;

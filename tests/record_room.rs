@@ -53,6 +53,8 @@ fn check_room(n: usize, secs: f64, centres: &[(u32, u32)]) {
         std::fs::metadata(&file).unwrap().len()
     );
     assert!(num(&result["started_at"]) <= num(&result["ended_at"]));
+    // The deprecated single-file result mirrors it, for older clients.
+    assert_eq!(&info["file"], result);
 
     // ffprobe: H.264 at 1280x720, 30 fps (±3%), AAC, duration within ±0.5 s.
     let probe = ffprobe(&file);
