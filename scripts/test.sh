@@ -3,6 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# The Vulkan loader complains on stderr without a runtime directory (the binary sets its own).
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 cargo fmt --check
 cargo clippy --all-targets --quiet -- -D warnings
 cargo check --no-default-features --benches --quiet   # the GPU bench builds without GStreamer

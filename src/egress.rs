@@ -235,6 +235,10 @@ pub fn run(
         room_id: &room_id,
         time: chrono::Utc::now(),
     };
+    let output_error = |reason: String| EgressError::Output {
+        field: plan.file.field.clone(),
+        reason,
+    };
     let target = match file_target(
         &opts.out_dir,
         &plan.file.filepath_template,
@@ -242,26 +246,12 @@ pub fn run(
         &ctx,
     ) {
         Ok(t) => t,
-        Err(e) => {
-            return failed(
-                info,
-                EgressError::Output {
-                    field: plan.file.field.clone(),
-                    reason: e.to_string(),
-                },
-            );
-        }
+        Err(e) => return failed(info, output_error(e.to_string())),
     };
     if let Some(dir) = target.local_path.parent()
         && let Err(e) = std::fs::create_dir_all(dir)
     {
-        return failed(
-            info,
-            EgressError::Output {
-                field: plan.file.field.clone(),
-                reason: format!("{}: {e}", dir.display()),
-            },
-        );
+        return failed(info, output_error(format!("{}: {e}", dir.display())));
     }
     let mut file_info = FileInfo {
         filename: target.filename.clone(),
@@ -272,11 +262,11 @@ pub fn run(
     let result = record(plan, room, gpu, opts, &target, &mut info);
     file_info.started_at = started;
     file_info.ended_at = now_ns();
-    let (frames_or_samples_duration, error) = match result {
+    let (written, error) = match result {
         Ok(d) => (d, None),
         Err((d, e)) => (d, Some(e)),
     };
-    file_info.duration = frames_or_samples_duration.as_nanos() as i64;
+    file_info.duration = written.as_nanos() as i64;
     file_info.size = std::fs::metadata(&target.local_path).map_or(0, |m| m.len() as i64);
     if file_info.size > 0 {
         // The deprecated single-file `file` result too, as LiveKit still fills it for

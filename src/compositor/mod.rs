@@ -596,11 +596,4 @@ impl Compositor {
             pts,
         }))
     }
-
-    /// Frees the textures of a participant slot that is no longer shown.
-    pub fn release_slot(&mut self, slot: usize) {
-        if let Some(s) = self.slots.get_mut(slot) {
-            *s = None;
-        }
-    }
 }
