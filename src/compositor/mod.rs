@@ -27,8 +27,9 @@ use crate::source::{PixelFormat, VideoFrame};
 pub const RING_SIZE: usize = 3;
 /// Uniform slots are this far apart (the WebGPU minimum uniform offset alignment).
 const UNIFORM_STRIDE: u64 = 256;
-/// Most layers one frame may draw (cells and pictures together).
-pub const MAX_LAYERS: usize = 128;
+/// Most layers one frame may draw (cells and pictures together): a 16x16 grid, the most a
+/// layout rule allows, needs up to 768 (a picture and two bars per cell).
+pub const MAX_LAYERS: usize = 1024;
 
 /// Why a frame could not be composited.
 #[derive(Debug, thiserror::Error)]
