@@ -210,13 +210,6 @@ fn bus_error(bus: &gst::Bus) -> Option<String> {
     None
 }
 
-/// Counters of one run.
-#[derive(Default)]
-struct Progress {
-    frames: u64,
-    lag_warned: bool,
-}
-
 /// Runs the egress until `opts.duration`, a stop request, or an error; returns the final
 /// `EgressInfo` (COMPLETE, or FAILED with `error`). Everything recorded up to a failure is
 /// finalised and reported.
@@ -332,7 +325,7 @@ fn record(
     let frame_duration = Duration::from_nanos(1_000_000_000 / fps);
     let pts_of = |k: u64| Duration::from_nanos(k * 1_000_000_000 / fps);
     let mut mixer = Mixer::new();
-    let mut progress = Progress::default();
+    let mut lag_warned = false;
     let clock = Instant::now();
     let mut error = None;
     let layout = &plan.layout;
@@ -347,12 +340,12 @@ fn record(
             let elapsed = clock.elapsed();
             if t > elapsed {
                 std::thread::sleep(t - elapsed);
-            } else if elapsed - t > Duration::from_secs(1) && !progress.lag_warned {
+            } else if elapsed - t > Duration::from_secs(1) && !lag_warned {
                 tracing::warn!(
                     behind_ms = (elapsed - t).as_millis() as u64,
                     "egress is falling behind real time"
                 );
-                progress.lag_warned = true;
+                lag_warned = true;
             }
         }
         let participants = room.participants().len();
@@ -390,7 +383,6 @@ fn record(
             error = Some(e);
             break;
         }
-        progress.frames += 1;
         tick += 1;
         if tick.is_multiple_of(fps * 10) {
             tracing::info!(media_s = tick / fps, "recording");
@@ -439,9 +431,10 @@ fn record(
         }
     }
     let _ = graph.pipeline.set_state(gst::State::Null);
-    let written = pts_of(progress.frames);
+    // Every tick completed sent one frame (and its audio).
+    let written = pts_of(tick);
     tracing::info!(
-        frames = progress.frames,
+        frames = tick,
         media_s = written.as_secs_f64(),
         "egress finished"
     );

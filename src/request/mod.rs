@@ -11,7 +11,7 @@ use livekit_protocol::{
 };
 use serde_json::Value;
 
-use crate::layout::{LayoutError, LayoutLibrary, ResolvedLayout};
+use crate::layout::{LayoutLibrary, ResolvedLayout};
 pub use encoding::{AudioCodecKind, EncodingParams, H264Profile};
 
 /// Why a request cannot be run.
@@ -131,10 +131,9 @@ pub fn plan_room_composite(
             "custom web templates are not supported yet; use a layout template file",
         ));
     }
-    let layout = layouts.resolve(&req.layout).map_err(|e| match e {
-        LayoutError::Unknown { .. } => RequestError::invalid("layout", e.to_string()),
-        other => RequestError::invalid("layout", other.to_string()),
-    })?;
+    let layout = layouts
+        .resolve(&req.layout)
+        .map_err(|e| RequestError::invalid("layout", e.to_string()))?;
 
     let encoding = match &req.options {
         None => encoding::default_params(),
