@@ -107,9 +107,8 @@ impl GpuContext {
     }
 
     /// The shared pipelines (compiled on first call).
-    pub(super) fn pipelines(&self, layer_uniform_size: u64) -> &Pipelines {
-        self.pipelines
-            .get_or_init(|| Pipelines::new(self, layer_uniform_size))
+    pub(super) fn pipelines(&self) -> &Pipelines {
+        self.pipelines.get_or_init(|| Pipelines::new(self))
     }
 
     /// Whether this is a software (CPU) adapter such as lavapipe.

@@ -101,6 +101,9 @@ pub struct Layer<'a> {
     pub content: LayerContent<'a>,
 }
 
+/// Bytes of one layer's uniform block, as the composite bind group layout declares it.
+pub(super) const LAYER_UNIFORM_SIZE: u64 = size_of::<LayerUniform>() as u64;
+
 /// The uniform block of `composite.wgsl`.
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -193,16 +196,6 @@ fn texture(
     })
 }
 
-fn plane(gpu: &GpuContext, width: u32, height: u32, format: wgpu::TextureFormat) -> wgpu::Texture {
-    texture(
-        gpu,
-        width,
-        height,
-        format,
-        wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
-    )
-}
-
 fn uniform_buffer(gpu: &GpuContext, label: &str, bytes: &[u8]) -> wgpu::Buffer {
     let buffer = gpu.device.create_buffer(&wgpu::BufferDescriptor {
         label: Some(label),
@@ -249,7 +242,7 @@ impl Compositor {
         if width == 0 || height == 0 || !width.is_multiple_of(2) || !height.is_multiple_of(2) {
             return Err(CompositorError::BadSize(width, height));
         }
-        let p = gpu.pipelines(size_of::<LayerUniform>() as u64);
+        let p = gpu.pipelines();
         let stride = width.next_multiple_of(4);
         let nv12_len = stride as u64 * height as u64 * 3 / 2;
         let canvas = texture(
@@ -296,7 +289,13 @@ impl Compositor {
             address_mode_v: wgpu::AddressMode::ClampToEdge,
             ..Default::default()
         });
-        let dummy = view(&plane(&gpu, 1, 1, CANVAS_FORMAT));
+        let dummy = view(&texture(
+            &gpu,
+            1,
+            1,
+            CANVAS_FORMAT,
+            wgpu::TextureUsages::TEXTURE_BINDING,
+        ));
         let solid_bind_group = Self::layer_bind_group(&gpu, &uniforms, &sampler, &dummy);
         let ring = Ring::new(&gpu, RING_SIZE, nv12_len);
         Ok(Compositor {
@@ -321,7 +320,7 @@ impl Compositor {
         sampler: &wgpu::Sampler,
         picture: &wgpu::TextureView,
     ) -> wgpu::BindGroup {
-        let p = gpu.pipelines(size_of::<LayerUniform>() as u64);
+        let p = gpu.pipelines();
         bind_group(
             gpu,
             &p.layer_layout,
@@ -329,7 +328,7 @@ impl Compositor {
                 wgpu::BindingResource::Buffer(wgpu::BufferBinding {
                     buffer: uniforms,
                     offset: 0,
-                    size: wgpu::BufferSize::new(size_of::<LayerUniform>() as u64),
+                    size: wgpu::BufferSize::new(LAYER_UNIFORM_SIZE),
                 }),
                 wgpu::BindingResource::TextureView(picture),
                 wgpu::BindingResource::Sampler(sampler),
@@ -402,7 +401,7 @@ impl Compositor {
                 _pad: [0; 2],
             };
             let params = uniform_buffer(gpu, "convert params", bytemuck::bytes_of(&params));
-            let p = gpu.pipelines(size_of::<LayerUniform>() as u64);
+            let p = gpu.pipelines();
             let convert_bind_group = bind_group(
                 gpu,
                 &p.convert_layout,
@@ -493,7 +492,7 @@ impl Compositor {
         }
         self.gpu.queue.write_buffer(&self.uniforms, 0, &uniforms);
 
-        let p = self.gpu.pipelines(size_of::<LayerUniform>() as u64);
+        let p = self.gpu.pipelines();
         let mut encoder = self
             .gpu
             .device
@@ -575,18 +574,14 @@ impl Compositor {
                 1,
             );
         }
-        let (source, len) = (&self.nv12_buffer, self.nv12_buffer.size());
-        self.ring
-            .submit(&self.gpu, encoder, pts, |encoder, staging| {
-                encoder.copy_buffer_to_buffer(source, 0, staging, 0, len);
-            });
+        self.ring.submit(&self.gpu, encoder, &self.nv12_buffer, pts);
         Ok(())
     }
 
     /// The oldest frame sent and not yet received. With `wait`, blocks until the GPU has
     /// finished it; without, returns `None` if it is not ready (or nothing is in flight).
     pub fn receive_frame(&mut self, wait: bool) -> Result<Option<Nv12Frame>, CompositorError> {
-        let Some((data, pts)) = self.ring.receive(&self.gpu, wait, <[u8]>::to_vec)? else {
+        let Some((data, pts)) = self.ring.receive(&self.gpu, wait)? else {
             return Ok(None);
         };
         Ok(Some(Nv12Frame {

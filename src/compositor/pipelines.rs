@@ -149,7 +149,7 @@ fn render_pipeline(
 }
 
 impl Pipelines {
-    pub(super) fn new(gpu: &GpuContext, layer_uniform_size: u64) -> Pipelines {
+    pub(super) fn new(gpu: &GpuContext) -> Pipelines {
         let device = &gpu.device;
         let layer_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("layer"),
@@ -159,7 +159,7 @@ impl Pipelines {
                     wgpu::ShaderStages::VERTEX_FRAGMENT,
                     wgpu::BufferBindingType::Uniform,
                     true,
-                    Some(layer_uniform_size),
+                    Some(super::LAYER_UNIFORM_SIZE),
                 ),
                 texture(1, wgpu::ShaderStages::FRAGMENT),
                 wgpu::BindGroupLayoutEntry {

@@ -52,18 +52,18 @@ impl Ring {
         self.in_flight.len()
     }
 
-    /// Finishes `encoder` with `copy` into a free staging buffer, submits it and starts
-    /// mapping. The caller checked `has_free`.
+    /// Finishes `encoder` with a copy of `source` into a free staging buffer, submits it and
+    /// starts mapping. The caller checked `has_free`.
     pub(super) fn submit(
         &mut self,
         gpu: &GpuContext,
         mut encoder: wgpu::CommandEncoder,
+        source: &wgpu::Buffer,
         pts: Duration,
-        copy: impl FnOnce(&mut wgpu::CommandEncoder, &wgpu::Buffer),
     ) {
         let slot = self.free.pop().expect("caller checked has_free");
         let buffer = &self.buffers[slot];
-        copy(&mut encoder, buffer);
+        encoder.copy_buffer_to_buffer(source, 0, buffer, 0, source.size());
         let submission = gpu.queue.submit([encoder.finish()]);
         let state = Arc::new(AtomicU8::new(PENDING));
         let done = state.clone();
@@ -81,12 +81,11 @@ impl Ring {
         });
     }
 
-    /// The oldest frame's bytes, through `read`, if it is ready (or, with `wait`, once it is).
+    /// The oldest frame's bytes, if it is ready (or, with `wait`, once it is).
     pub(super) fn receive(
         &mut self,
         gpu: &GpuContext,
         wait: bool,
-        read: impl FnOnce(&[u8]) -> Vec<u8>,
     ) -> Result<Option<(Vec<u8>, Duration)>, CompositorError> {
         let Some(front) = self.in_flight.front() else {
             return Ok(None);
@@ -128,7 +127,7 @@ impl Ring {
             let view = buffer
                 .get_mapped_range(..)
                 .map_err(|e| CompositorError::Readback(e.to_string()))?;
-            read(&view)
+            view.to_vec()
         };
         buffer.unmap();
         self.free.push(done.slot);
