@@ -54,6 +54,12 @@ enum Command {
         /// Render as fast as possible instead of pacing to the wall clock.
         #[arg(long)]
         fast: bool,
+        /// Read control requests from stdin, one JSON object per line: LiveKit's
+        /// UpdateStreamRequest (`{"add_output_urls": [...], "remove_output_urls": [...]}`).
+        /// Each answer is one line on stderr: `update_stream: {EgressInfo JSON}` or
+        /// `update_stream error: ...`.
+        #[arg(long)]
+        control_stdin: bool,
     },
     /// Show which GPU adapter and video encoder this machine would use.
     Probe,
@@ -98,6 +104,7 @@ fn run(
     out: PathBuf,
     layouts: Option<PathBuf>,
     fast: bool,
+    control_stdin: bool,
 ) -> Result<bool> {
     let text = match &request {
         Some(path) => {
@@ -142,11 +149,13 @@ fn run(
         tracing::info!("stop requested; finishing the recording");
         signal_stop.store(true, Ordering::Relaxed);
     });
+    let control = control_stdin.then(spawn_stdin_control);
     let opts = RunOptions {
         out_dir: out,
         duration,
         stop,
         realtime: !fast,
+        control,
     };
     let egress_id = tessera::info::new_egress_id();
     tracing::info!(egress_id = %egress_id, room = %plan.room_name, layout = %plan.layout.requested, "starting egress");
@@ -161,7 +170,51 @@ fn run(
     for f in &info.file_results {
         eprintln!("recorded {} ({} bytes)", f.location, f.size);
     }
+    for s in &info.segment_results {
+        eprintln!(
+            "recorded {} ({} segments)",
+            s.playlist_location, s.segment_count
+        );
+    }
     Ok(info.status == EgressStatus::EgressComplete as i32)
+}
+
+/// Reads UpdateStreamRequests from stdin (one JSON object per line) and forwards them to
+/// the egress; prints each answer on stderr.
+fn spawn_stdin_control() -> std::sync::mpsc::Receiver<egress::Control> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lines() {
+            let Ok(line) = line else { break };
+            if line.trim().is_empty() {
+                continue;
+            }
+            let request: livekit_protocol::UpdateStreamRequest = match serde_json::from_str(&line)
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("update_stream error: not an UpdateStreamRequest: {e}");
+                    continue;
+                }
+            };
+            let (reply, answer) = std::sync::mpsc::channel();
+            if tx
+                .send(egress::Control::UpdateStream { request, reply })
+                .is_err()
+            {
+                break;
+            }
+            match answer.recv() {
+                Ok(Ok(info)) => eprintln!(
+                    "update_stream: {}",
+                    serde_json::to_string(&tessera::info::to_json(&info)).unwrap_or_default()
+                ),
+                Ok(Err(e)) => eprintln!("update_stream error: {e}"),
+                Err(_) => break,
+            }
+        }
+    });
+    rx
 }
 
 fn probe() -> Result<bool> {
@@ -200,7 +253,8 @@ fn main() -> ExitCode {
             out,
             layouts,
             fast,
-        } => run(request, room, duration, out, layouts, fast),
+            control_stdin,
+        } => run(request, room, duration, out, layouts, fast, control_stdin),
         Command::Probe => probe(),
     };
     match result {

@@ -30,6 +30,8 @@ const UNIFORM_STRIDE: u64 = 256;
 /// Most layers one frame may draw (cells and pictures together): a 16x16 grid, the most a
 /// layout rule allows, needs up to 768 (a picture and two bars per cell).
 pub const MAX_LAYERS: usize = 1024;
+/// Most output sizes one compositor draws (the main frame, HLS renditions, thumbnails).
+pub const MAX_TARGETS: usize = 8;
 
 /// Why a frame could not be composited.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +48,9 @@ pub enum CompositorError {
     /// Mapping a staging buffer failed (device lost).
     #[error("GPU readback failed: {0}")]
     Readback(String),
+    /// No such target, or more than [`MAX_TARGETS`].
+    #[error("no output target {0} (at most {MAX_TARGETS})")]
+    NoTarget(usize),
 }
 
 /// One NV12 frame read back from the GPU, laid out as GStreamer's default NV12.
@@ -154,9 +159,8 @@ struct Slot {
     seq: Option<u64>,
 }
 
-/// Composites frames of one egress. Many compositors share one [`GpuContext`].
-pub struct Compositor {
-    gpu: Arc<GpuContext>,
+/// One output size: its canvas, NV12 conversion and readback ring.
+struct Target {
     width: u32,
     height: u32,
     /// Row stride of the NV12 frames (GStreamer's: width rounded up to 4).
@@ -165,12 +169,70 @@ pub struct Compositor {
     /// Canvas in, `nv12_buffer` out.
     nv12_bind_group: wgpu::BindGroup,
     nv12_buffer: wgpu::Buffer,
+    ring: Ring,
+}
+
+impl Target {
+    fn new(gpu: &GpuContext, width: u32, height: u32) -> Result<Target, CompositorError> {
+        if width == 0 || height == 0 || !width.is_multiple_of(2) || !height.is_multiple_of(2) {
+            return Err(CompositorError::BadSize(width, height));
+        }
+        let p = gpu.pipelines();
+        let stride = width.next_multiple_of(4);
+        let nv12_len = stride as u64 * height as u64 * 3 / 2;
+        let canvas = texture(
+            gpu,
+            width,
+            height,
+            CANVAS_FORMAT,
+            wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::TEXTURE_BINDING,
+        );
+        let canvas_view = view(&canvas);
+        let nv12_buffer = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("nv12"),
+            size: nv12_len,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        let params = Nv12Params {
+            width,
+            height,
+            stride_words: stride / 4,
+            uv_offset_words: stride * height / 4,
+        };
+        let params_buffer = uniform_buffer(gpu, "nv12 params", bytemuck::bytes_of(&params));
+        let nv12_bind_group = bind_group(
+            gpu,
+            &p.nv12_layout,
+            &[
+                wgpu::BindingResource::TextureView(&canvas_view),
+                nv12_buffer.as_entire_binding(),
+                params_buffer.as_entire_binding(),
+            ],
+        );
+        Ok(Target {
+            width,
+            height,
+            stride,
+            canvas_view,
+            nv12_bind_group,
+            nv12_buffer,
+            ring: Ring::new(gpu, RING_SIZE, nv12_len),
+        })
+    }
+}
+
+/// Composites frames of one egress, at one or more output sizes (targets) that share the
+/// participants' uploaded pictures. Many compositors share one [`GpuContext`].
+pub struct Compositor {
+    gpu: Arc<GpuContext>,
+    /// `[0]` is the main output; more come from [`Compositor::add_target`].
+    targets: Vec<Target>,
     uniforms: wgpu::Buffer,
     sampler: wgpu::Sampler,
     /// Bind group with a dummy texture, for solid layers.
     solid_bind_group: wgpu::BindGroup,
     slots: Vec<Option<Slot>>,
-    ring: Ring,
 }
 
 fn texture(
@@ -239,45 +301,10 @@ impl Compositor {
         width: u32,
         height: u32,
     ) -> Result<Compositor, CompositorError> {
-        if width == 0 || height == 0 || !width.is_multiple_of(2) || !height.is_multiple_of(2) {
-            return Err(CompositorError::BadSize(width, height));
-        }
-        let p = gpu.pipelines();
-        let stride = width.next_multiple_of(4);
-        let nv12_len = stride as u64 * height as u64 * 3 / 2;
-        let canvas = texture(
-            &gpu,
-            width,
-            height,
-            CANVAS_FORMAT,
-            wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::TEXTURE_BINDING,
-        );
-        let canvas_view = view(&canvas);
-        let nv12_buffer = gpu.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("nv12"),
-            size: nv12_len,
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
-            mapped_at_creation: false,
-        });
-        let params = Nv12Params {
-            width,
-            height,
-            stride_words: stride / 4,
-            uv_offset_words: stride * height / 4,
-        };
-        let params_buffer = uniform_buffer(&gpu, "nv12 params", bytemuck::bytes_of(&params));
-        let nv12_bind_group = bind_group(
-            &gpu,
-            &p.nv12_layout,
-            &[
-                wgpu::BindingResource::TextureView(&canvas_view),
-                nv12_buffer.as_entire_binding(),
-                params_buffer.as_entire_binding(),
-            ],
-        );
+        let main = Target::new(&gpu, width, height)?;
         let uniforms = gpu.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("layers"),
-            size: UNIFORM_STRIDE * MAX_LAYERS as u64,
+            size: UNIFORM_STRIDE * (MAX_LAYERS * MAX_TARGETS) as u64,
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
@@ -297,21 +324,33 @@ impl Compositor {
             wgpu::TextureUsages::TEXTURE_BINDING,
         ));
         let solid_bind_group = Self::layer_bind_group(&gpu, &uniforms, &sampler, &dummy);
-        let ring = Ring::new(&gpu, RING_SIZE, nv12_len);
         Ok(Compositor {
             gpu,
-            width,
-            height,
-            stride,
-            canvas_view,
-            nv12_bind_group,
-            nv12_buffer,
+            targets: vec![main],
             uniforms,
             sampler,
             solid_bind_group,
             slots: Vec::new(),
-            ring,
         })
+    }
+
+    /// Adds an output size drawn from the same pictures (an HLS rendition, a thumbnail);
+    /// returns its target number for [`Compositor::send_frames`].
+    pub fn add_target(&mut self, width: u32, height: u32) -> Result<usize, CompositorError> {
+        if self.targets.len() >= MAX_TARGETS {
+            return Err(CompositorError::NoTarget(self.targets.len()));
+        }
+        self.targets.push(Target::new(&self.gpu, width, height)?);
+        Ok(self.targets.len() - 1)
+    }
+
+    fn target(&self, t: usize) -> Result<&Target, CompositorError> {
+        self.targets.get(t).ok_or(CompositorError::NoTarget(t))
+    }
+
+    /// Size of target `t`.
+    pub fn target_size(&self, t: usize) -> Result<(u32, u32), CompositorError> {
+        self.target(t).map(|t| (t.width, t.height))
     }
 
     fn layer_bind_group(
@@ -336,24 +375,34 @@ impl Compositor {
         )
     }
 
-    /// Output width.
+    /// Output width (main target).
     pub fn width(&self) -> u32 {
-        self.width
+        self.targets[0].width
     }
 
-    /// Output height.
+    /// Output height (main target).
     pub fn height(&self) -> u32 {
-        self.height
+        self.targets[0].height
     }
 
-    /// Whether a frame can be sent without receiving one first.
+    /// Whether a frame can be sent to the main target without receiving one first.
     pub fn can_send(&self) -> bool {
-        self.ring.has_free()
+        self.can_send_to(0)
     }
 
-    /// Frames sent and not yet received.
+    /// Whether a frame can be sent to target `t` without receiving one first.
+    pub fn can_send_to(&self, t: usize) -> bool {
+        self.targets.get(t).is_some_and(|t| t.ring.has_free())
+    }
+
+    /// Frames sent to the main target and not yet received.
     pub fn in_flight(&self) -> usize {
-        self.ring.in_flight()
+        self.in_flight_of(0)
+    }
+
+    /// Frames sent to target `t` and not yet received.
+    pub fn in_flight_of(&self, t: usize) -> usize {
+        self.targets.get(t).map_or(0, |t| t.ring.in_flight())
     }
 
     /// (Re)creates `slot`'s buffers and texture for the frame's format and size if they
@@ -450,45 +499,70 @@ impl Compositor {
         true
     }
 
-    /// Draws `layers` over `background` and queues the NV12 readback of the result.
+    /// Draws `layers` over `background` on the main target and queues its NV12 readback.
     pub fn send_frame(
         &mut self,
         background: Color,
         layers: &[Layer<'_>],
         pts: Duration,
     ) -> Result<(), CompositorError> {
-        if !self.ring.has_free() {
-            return Err(CompositorError::RingFull);
+        self.send_frames(background, &[(0, layers)], pts)
+    }
+
+    /// Draws each target's layers (in that target's pixels) over `background` and queues
+    /// each target's NV12 readback; pictures are uploaded and converted once for all.
+    pub fn send_frames(
+        &mut self,
+        background: Color,
+        frames: &[(usize, &[Layer<'_>])],
+        pts: Duration,
+    ) -> Result<(), CompositorError> {
+        for &(t, layers) in frames {
+            if !self.target(t)?.ring.has_free() {
+                return Err(CompositorError::RingFull);
+            }
+            if layers.len() > MAX_LAYERS {
+                return Err(CompositorError::TooManyLayers(layers.len()));
+            }
         }
-        if layers.len() > MAX_LAYERS {
-            return Err(CompositorError::TooManyLayers(layers.len()));
+        if frames.len() > MAX_TARGETS {
+            return Err(CompositorError::NoTarget(frames.len()));
         }
         let mut to_convert = Vec::new();
-        let (w, h) = (self.width as f32, self.height as f32);
-        let mut uniforms = vec![0u8; UNIFORM_STRIDE as usize * layers.len().max(1)];
-        for (i, layer) in layers.iter().enumerate() {
-            let (src, color) = match layer.content {
-                LayerContent::Solid(c) => (Rect::UNIT, c.0),
-                LayerContent::Picture { slot, frame, src } => {
-                    if self.upload(slot, frame) {
-                        to_convert.push(slot);
+        let total: usize = frames.iter().map(|(_, l)| l.len()).sum();
+        let mut uniforms = vec![0u8; UNIFORM_STRIDE as usize * total.max(1)];
+        let mut base = Vec::with_capacity(frames.len());
+        let mut at_layer = 0usize;
+        for &(t, layers) in frames {
+            base.push(at_layer);
+            let target = &self.targets[t];
+            let (w, h) = (target.width as f32, target.height as f32);
+            for layer in layers {
+                let (src, color) = match layer.content {
+                    LayerContent::Solid(c) => (Rect::UNIT, c.0),
+                    LayerContent::Picture { slot, frame, src } => {
+                        if self.upload(slot, frame) {
+                            to_convert.push(slot);
+                        }
+                        (src, [0.0; 4])
                     }
-                    (src, [0.0; 4])
-                }
-            };
-            let d = layer.dst;
-            let u = LayerUniform {
-                dst: [
-                    d.x / w * 2.0 - 1.0,
-                    1.0 - d.y / h * 2.0,
-                    (d.x + d.w) / w * 2.0 - 1.0,
-                    1.0 - (d.y + d.h) / h * 2.0,
-                ],
-                src: [src.x, src.y, src.x + src.w, src.y + src.h],
-                color,
-            };
-            let at = i * UNIFORM_STRIDE as usize;
-            uniforms[at..at + size_of::<LayerUniform>()].copy_from_slice(bytemuck::bytes_of(&u));
+                };
+                let d = layer.dst;
+                let u = LayerUniform {
+                    dst: [
+                        d.x / w * 2.0 - 1.0,
+                        1.0 - d.y / h * 2.0,
+                        (d.x + d.w) / w * 2.0 - 1.0,
+                        1.0 - (d.y + d.h) / h * 2.0,
+                    ],
+                    src: [src.x, src.y, src.x + src.w, src.y + src.h],
+                    color,
+                };
+                let at = at_layer * UNIFORM_STRIDE as usize;
+                uniforms[at..at + size_of::<LayerUniform>()]
+                    .copy_from_slice(bytemuck::bytes_of(&u));
+                at_layer += 1;
+            }
         }
         self.gpu.queue.write_buffer(&self.uniforms, 0, &uniforms);
 
@@ -530,65 +604,84 @@ impl Compositor {
                 s.rgba.size(),
             );
         }
-        {
-            let [r, g, b, a] = background.0.map(f64::from);
-            let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
-                label: Some("composite"),
-                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                    view: &self.canvas_view,
-                    depth_slice: None,
-                    resolve_target: None,
-                    ops: wgpu::Operations {
-                        load: wgpu::LoadOp::Clear(wgpu::Color { r, g, b, a }),
-                        store: wgpu::StoreOp::Store,
-                    },
-                })],
-                ..Default::default()
-            });
-            for (i, layer) in layers.iter().enumerate() {
-                let (pipeline, bind_group) = match layer.content {
-                    LayerContent::Solid(_) => (&p.solid, &self.solid_bind_group),
-                    LayerContent::Picture { slot, .. } => (
-                        &p.picture,
-                        &self.slots[slot]
-                            .as_ref()
-                            .expect("uploaded above")
-                            .bind_group,
-                    ),
-                };
-                pass.set_pipeline(pipeline);
-                pass.set_bind_group(0, bind_group, &[(i as u64 * UNIFORM_STRIDE) as u32]);
-                pass.draw(0..4, 0..1);
+        for (&(t, layers), &first) in frames.iter().zip(&base) {
+            let target = &self.targets[t];
+            {
+                let [r, g, b, a] = background.0.map(f64::from);
+                let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+                    label: Some("composite"),
+                    color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+                        view: &target.canvas_view,
+                        depth_slice: None,
+                        resolve_target: None,
+                        ops: wgpu::Operations {
+                            load: wgpu::LoadOp::Clear(wgpu::Color { r, g, b, a }),
+                            store: wgpu::StoreOp::Store,
+                        },
+                    })],
+                    ..Default::default()
+                });
+                for (i, layer) in layers.iter().enumerate() {
+                    let (pipeline, bind_group) = match layer.content {
+                        LayerContent::Solid(_) => (&p.solid, &self.solid_bind_group),
+                        LayerContent::Picture { slot, .. } => (
+                            &p.picture,
+                            &self.slots[slot]
+                                .as_ref()
+                                .expect("uploaded above")
+                                .bind_group,
+                        ),
+                    };
+                    pass.set_pipeline(pipeline);
+                    let offset = ((first + i) as u64 * UNIFORM_STRIDE) as u32;
+                    pass.set_bind_group(0, bind_group, &[offset]);
+                    pass.draw(0..4, 0..1);
+                }
             }
+            {
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("nv12"),
+                    timestamp_writes: None,
+                });
+                pass.set_pipeline(&p.nv12);
+                pass.set_bind_group(0, &target.nv12_bind_group, &[]);
+                pass.dispatch_workgroups(
+                    (target.stride / 4).div_ceil(8),
+                    (target.height / 2).div_ceil(8),
+                    1,
+                );
+            }
+            let target = &mut self.targets[t];
+            target.ring.stage(&mut encoder, &target.nv12_buffer, pts);
         }
-        {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("nv12"),
-                timestamp_writes: None,
-            });
-            pass.set_pipeline(&p.nv12);
-            pass.set_bind_group(0, &self.nv12_bind_group, &[]);
-            pass.dispatch_workgroups(
-                (self.stride / 4).div_ceil(8),
-                (self.height / 2).div_ceil(8),
-                1,
-            );
+        let submission = self.gpu.queue.submit([encoder.finish()]);
+        for &(t, _) in frames {
+            self.targets[t].ring.map_staged(&submission);
         }
-        self.ring.submit(&self.gpu, encoder, &self.nv12_buffer, pts);
         Ok(())
     }
 
     /// The oldest frame sent and not yet received. With `wait`, blocks until the GPU has
     /// finished it; without, returns `None` if it is not ready (or nothing is in flight).
     pub fn receive_frame(&mut self, wait: bool) -> Result<Option<Nv12Frame>, CompositorError> {
-        let Some((data, pts)) = self.ring.receive(&self.gpu, wait)? else {
+        self.receive_frame_from(0, wait)
+    }
+
+    /// As [`Compositor::receive_frame`], for target `t`.
+    pub fn receive_frame_from(
+        &mut self,
+        t: usize,
+        wait: bool,
+    ) -> Result<Option<Nv12Frame>, CompositorError> {
+        let target = self.targets.get_mut(t).ok_or(CompositorError::NoTarget(t))?;
+        let Some((data, pts)) = target.ring.receive(&self.gpu, wait)? else {
             return Ok(None);
         };
         Ok(Some(Nv12Frame {
             data,
-            stride: self.stride,
-            width: self.width,
-            height: self.height,
+            stride: target.stride,
+            width: target.width,
+            height: target.height,
             pts,
         }))
     }

@@ -23,6 +23,8 @@ pub(super) struct Ring {
     buffers: Vec<wgpu::Buffer>,
     free: Vec<usize>,
     in_flight: VecDeque<InFlight>,
+    /// Copied into by the command buffer being recorded, not yet submitted.
+    staged: Option<(usize, Duration)>,
 }
 
 impl Ring {
@@ -41,6 +43,7 @@ impl Ring {
             buffers,
             free: (0..count).rev().collect(),
             in_flight: VecDeque::new(),
+            staged: None,
         }
     }
 
@@ -52,22 +55,27 @@ impl Ring {
         self.in_flight.len()
     }
 
-    /// Finishes `encoder` with a copy of `source` into a free staging buffer, submits it and
-    /// starts mapping. The caller checked `has_free`.
-    pub(super) fn submit(
+    /// Records a copy of `source` into a free staging buffer; the caller submits
+    /// `encoder` and then calls [`Ring::map_staged`]. The caller checked `has_free`.
+    pub(super) fn stage(
         &mut self,
-        gpu: &GpuContext,
-        mut encoder: wgpu::CommandEncoder,
+        encoder: &mut wgpu::CommandEncoder,
         source: &wgpu::Buffer,
         pts: Duration,
     ) {
         let slot = self.free.pop().expect("caller checked has_free");
-        let buffer = &self.buffers[slot];
-        encoder.copy_buffer_to_buffer(source, 0, buffer, 0, source.size());
-        let submission = gpu.queue.submit([encoder.finish()]);
+        encoder.copy_buffer_to_buffer(source, 0, &self.buffers[slot], 0, source.size());
+        self.staged = Some((slot, pts));
+    }
+
+    /// Starts mapping the buffer staged before `submission`.
+    pub(super) fn map_staged(&mut self, submission: &wgpu::SubmissionIndex) {
+        let Some((slot, pts)) = self.staged.take() else {
+            return;
+        };
         let state = Arc::new(AtomicU8::new(PENDING));
         let done = state.clone();
-        buffer.map_async(wgpu::MapMode::Read, .., move |result| {
+        self.buffers[slot].map_async(wgpu::MapMode::Read, .., move |result| {
             done.store(
                 if result.is_ok() { MAPPED } else { FAILED },
                 Ordering::Release,
@@ -76,7 +84,7 @@ impl Ring {
         self.in_flight.push_back(InFlight {
             slot,
             pts,
-            submission,
+            submission: submission.clone(),
             state,
         });
     }

@@ -4,6 +4,7 @@
 use gstreamer as gst;
 use gstreamer::prelude::*;
 
+use crate::request::outputs::VideoEncode;
 use crate::request::{AudioCodecKind, EncodingParams, H264Profile};
 
 /// Why the encoders could not be built.
@@ -109,44 +110,47 @@ pub fn probe_video_encoder() -> Result<VideoEncoderChoice, EncodeError> {
     Err(EncodeError::NoVideoEncoder(tried))
 }
 
-/// Key-frame distance in frames, if the options set one.
-fn gop_frames(p: &EncodingParams) -> Option<u32> {
-    p.key_frame_interval_s
-        .map(|s| ((s * p.framerate as f64).round() as u32).max(1))
-}
-
 fn set_if(element: &gst::Element, name: &str, value: impl Into<gst::glib::Value>) {
     if element.has_property(name) {
         element.set_property(name, value);
     }
 }
 
-/// The video encoder and the caps that pin its profile, configured from `params`.
-pub fn video_encoder(
+/// An H.264 encode of `size`, with key frames at most `gop` frames apart: the encoder, the
+/// caps that pin its profile, and a parser that repeats SPS/PPS before every key frame (so
+/// a stream or segment that starts late decodes). In link order. `low_latency` (live
+/// streams) gives up x264's look-ahead, about 1.5 s of delay, for a little quality.
+pub fn h264_chain(
     choice: &VideoEncoderChoice,
     params: &EncodingParams,
-) -> Result<(gst::Element, gst::Element), EncodeError> {
+    size: &VideoEncode,
+    gop: Option<u32>,
+    low_latency: bool,
+) -> Result<Vec<gst::Element>, EncodeError> {
     let enc = make(choice.factory)?;
     match choice.kind {
         VideoEncoderKind::X264 => {
-            enc.set_property("bitrate", params.video_bitrate_kbps);
+            enc.set_property("bitrate", size.bitrate_kbps);
             enc.set_property_from_str("speed-preset", "veryfast");
+            if low_latency {
+                enc.set_property_from_str("tune", "zerolatency");
+            }
             // No B-frames: the fragmented MP4 has no edit list, so reordering delay would
             // start video two frames after audio. (Baseline has none anyway.)
             enc.set_property("bframes", 0u32);
-            if let Some(g) = gop_frames(params) {
+            if let Some(g) = gop {
                 enc.set_property("key-int-max", g);
             }
         }
         VideoEncoderKind::Nvenc => {
-            set_if(&enc, "bitrate", params.video_bitrate_kbps);
-            if let Some(g) = gop_frames(params) {
+            set_if(&enc, "bitrate", size.bitrate_kbps);
+            if let Some(g) = gop {
                 set_if(&enc, "gop-size", g as i32);
             }
         }
         VideoEncoderKind::Vaapi => {
-            set_if(&enc, "bitrate", params.video_bitrate_kbps);
-            if let Some(g) = gop_frames(params) {
+            set_if(&enc, "bitrate", size.bitrate_kbps);
+            if let Some(g) = gop {
                 set_if(&enc, "key-int-max", g);
             }
         }
@@ -160,24 +164,47 @@ pub fn video_encoder(
         .build();
     let filter = make("capsfilter")?;
     filter.set_property("caps", &caps);
-    Ok((enc, filter))
+    let parse = make("h264parse")?;
+    parse.set_property("config-interval", -1i32);
+    Ok(vec![enc, filter, parse])
 }
 
-/// The audio chain after the raw mix: convert, resample to the requested rate, encode,
-/// parse. Returned in link order.
-pub fn audio_chain(params: &EncodingParams) -> Result<Vec<gst::Element>, EncodeError> {
+/// A VP8 encode (WebM files) tuned for real time, with key frames at most `gop` apart.
+pub fn vp8_chain(size: &VideoEncode, gop: Option<u32>) -> Result<Vec<gst::Element>, EncodeError> {
+    let enc = make("vp8enc")?;
+    enc.set_property("target-bitrate", (size.bitrate_kbps * 1000) as i32);
+    enc.set_property("deadline", 1i64);
+    enc.set_property("cpu-used", 8i32);
+    enc.set_property_from_str("end-usage", "cbr");
+    enc.set_property("threads", 2i32);
+    if let Some(g) = gop {
+        enc.set_property("keyframe-max-dist", g as i32);
+    }
+    Ok(vec![enc])
+}
+
+/// The audio chain of one codec after the raw mix: convert, resample to the codec's rate,
+/// encode, parse. Returned in link order.
+pub fn audio_chain(
+    codec: AudioCodecKind,
+    params: &EncodingParams,
+) -> Result<Vec<gst::Element>, EncodeError> {
     let convert = make("audioconvert")?;
     let resample = make("audioresample")?;
     let rate = make("capsfilter")?;
+    let hz = match codec {
+        AudioCodecKind::Opus => 48_000,
+        AudioCodecKind::Aac | AudioCodecKind::Mp3 => params.audio_frequency,
+    };
     rate.set_property(
         "caps",
         gst::Caps::builder("audio/x-raw")
-            .field("rate", params.audio_frequency as i32)
+            .field("rate", hz as i32)
             .field("channels", 2)
             .build(),
     );
     let bps = (params.audio_bitrate_kbps * 1000) as i32;
-    let (enc, parse) = match params.audio_codec {
+    let (enc, parse) = match codec {
         AudioCodecKind::Aac => {
             let enc = make("avenc_aac")?;
             enc.set_property("bitrate", bps);
@@ -188,6 +215,43 @@ pub fn audio_chain(params: &EncodingParams) -> Result<Vec<gst::Element>, EncodeE
             enc.set_property("bitrate", bps.clamp(4000, 650_000));
             (enc, make("opusparse")?)
         }
+        AudioCodecKind::Mp3 => {
+            let enc = make("lamemp3enc")?;
+            enc.set_property_from_str("target", "bitrate");
+            enc.set_property("cbr", true);
+            enc.set_property("bitrate", params.audio_bitrate_kbps.clamp(8, 320) as i32);
+            (enc, make("mpegaudioparse")?)
+        }
     };
     Ok(vec![convert, resample, rate, enc, parse])
+}
+
+/// An encoded stream leaving the single encode, as outputs see it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encoded {
+    /// H.264 video.
+    H264,
+    /// VP8 video.
+    Vp8,
+    /// Audio of one codec.
+    Audio(AudioCodecKind),
+}
+
+impl Encoded {
+    /// Whether it is a video stream.
+    pub fn is_video(self) -> bool {
+        matches!(self, Encoded::H264 | Encoded::Vp8)
+    }
+
+    /// The parser that re-frames the stream for one branch (each muxer wants its own
+    /// stream format: AVC vs byte-stream H.264, raw vs ADTS AAC), if the codec has one.
+    pub fn branch_parser(self) -> Result<Option<gst::Element>, EncodeError> {
+        Ok(match self {
+            Encoded::H264 => Some(make("h264parse")?),
+            Encoded::Vp8 => None,
+            Encoded::Audio(AudioCodecKind::Aac) => Some(make("aacparse")?),
+            Encoded::Audio(AudioCodecKind::Opus) => Some(make("opusparse")?),
+            Encoded::Audio(AudioCodecKind::Mp3) => Some(make("mpegaudioparse")?),
+        })
+    }
 }

@@ -1,54 +1,103 @@
-//! The file output: encoded video and audio into a fragmented MP4 on local disk.
-//! Fragments (1 s) make a killed recording still playable up to its last fragment; at a
-//! clean end the muxer rewrites the header with the full duration.
+//! File outputs: the encoded streams muxed into MP4, OGG, WebM or MP3 on local disk.
+//! MP4 is fragmented (1 s): a killed recording still plays up to its last fragment, and at
+//! a clean end the muxer rewrites the header with the full duration.
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
 
-use crate::encode::{EncodeError, make};
+use crate::encode::{EncodeError, Encoded, make};
 use crate::output::FileTarget;
+use crate::request::FileKind;
 
 /// Fragment length of the MP4, in milliseconds.
 pub const FRAGMENT_MS: u32 = 1000;
 
-/// The elements of one MP4 file branch, added to `pipeline`.
-pub struct Mp4Branch {
-    /// Muxer; request pads `video_%u` and `audio_%u`.
-    pub mux: gst::Element,
+/// Links `tee` to `sink_pad` through a new queue and the stream's branch parser.
+pub fn attach(
+    pipeline: &gst::Pipeline,
+    tee: &gst::Element,
+    encoded: Encoded,
+    sink_pad: &gst::Pad,
+) -> Result<(), EncodeError> {
+    let queue = make("queue")?;
+    // Room for a few seconds: a branch that briefly stalls (a disk flush, a segment
+    // rename) never holds back the encoder.
+    queue.set_property("max-size-time", 5_000_000_000u64);
+    queue.set_property("max-size-bytes", 0u32);
+    queue.set_property("max-size-buffers", 0u32);
+    let mut chain = vec![queue];
+    chain.extend(encoded.branch_parser()?);
+    pipeline.add_many(&chain).expect("fresh elements");
+    gst::Element::link_many(&chain).expect("queue links to parser");
+    tee.link(&chain[0]).expect("tee links to queue");
+    chain
+        .last()
+        .expect("queue")
+        .static_pad("src")
+        .expect("src pad")
+        .link(sink_pad)
+        .map_err(|_| EncodeError::MissingElement("compatible muxer pad"))?;
+    Ok(())
 }
 
-impl Mp4Branch {
-    /// Builds `mp4mux ! filesink` for `target`.
-    pub fn new(pipeline: &gst::Pipeline, target: &FileTarget) -> Result<Mp4Branch, EncodeError> {
-        let mux = make("mp4mux")?;
-        mux.set_property("fragment-duration", FRAGMENT_MS);
+/// One file output's muxer (or, for MP3, its sink), added to `pipeline`.
+pub struct FileBranch {
+    kind: FileKind,
+    /// Muxer, or the file sink itself for MP3.
+    head: gst::Element,
+}
+
+impl FileBranch {
+    /// Builds `mux ! filesink` for `target`.
+    pub fn new(
+        pipeline: &gst::Pipeline,
+        kind: FileKind,
+        target: &FileTarget,
+    ) -> Result<FileBranch, EncodeError> {
         let sink = make("filesink")?;
         sink.set_property("location", target.local_path.to_string_lossy().as_ref());
         sink.set_property("sync", false);
-        pipeline.add_many([&mux, &sink]).expect("fresh elements");
-        mux.link(&sink).expect("mp4mux links to filesink");
-        Ok(Mp4Branch { mux })
+        sink.set_property("async", false);
+        let mux = match kind {
+            FileKind::Mp4 => {
+                let m = make("mp4mux")?;
+                m.set_property("fragment-duration", FRAGMENT_MS);
+                Some(m)
+            }
+            FileKind::Ogg => Some(make("oggmux")?),
+            FileKind::Webm => Some(make("webmmux")?),
+            FileKind::Mp3 => None,
+        };
+        let head = match mux {
+            Some(mux) => {
+                pipeline.add_many([&mux, &sink]).expect("fresh elements");
+                mux.link(&sink).expect("muxer links to filesink");
+                mux
+            }
+            None => {
+                pipeline.add(&sink).expect("fresh element");
+                sink
+            }
+        };
+        Ok(FileBranch { kind, head })
     }
 
-    /// Links a tee's new branch (through a queue) to the muxer's `video_%u`/`audio_%u` pad.
+    /// Links a tee of the encode (through a queue and parser) into the file.
     pub fn attach(
         &self,
         pipeline: &gst::Pipeline,
         tee: &gst::Element,
-        pad_template: &str,
+        encoded: Encoded,
     ) -> Result<(), EncodeError> {
-        let queue = make("queue")?;
-        pipeline.add(&queue).expect("fresh queue");
-        tee.link(&queue).expect("tee links to queue");
-        let sink = self
-            .mux
-            .request_pad_simple(pad_template)
-            .ok_or(EncodeError::MissingElement("mp4mux pad"))?;
-        queue
-            .static_pad("src")
-            .expect("queue has src")
-            .link(&sink)
-            .expect("queue links to mux");
-        Ok(())
+        let pad = match self.kind {
+            FileKind::Mp3 => self.head.static_pad("sink"),
+            _ => self.head.request_pad_simple(if encoded.is_video() {
+                "video_%u"
+            } else {
+                "audio_%u"
+            }),
+        }
+        .ok_or(EncodeError::MissingElement("muxer pad"))?;
+        attach(pipeline, tee, encoded, &pad)
     }
 }

@@ -27,13 +27,24 @@ impl H264Profile {
     }
 }
 
-/// Audio codec of the single audio encode.
+/// An audio codec (an egress encodes audio once per codec its outputs need).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AudioCodecKind {
-    /// AAC-LC (default for MP4 files).
+    /// AAC-LC (default for MP4 files, HLS and streams).
     Aac,
-    /// Opus (always 48 kHz).
+    /// Opus (always 48 kHz; OGG and WebM).
     Opus,
+    /// MP3 (MP3 files).
+    Mp3,
+}
+
+/// The video codec of the main encode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VideoCodecKind {
+    /// H.264 (every output but WebM).
+    H264,
+    /// VP8 (WebM files).
+    Vp8,
 }
 
 /// Everything the encoders need, after presets, `advanced` and defaults are applied.
@@ -51,8 +62,14 @@ pub struct EncodingParams {
     pub key_frame_interval_s: Option<f64>,
     /// H.264 profile.
     pub profile: H264Profile,
-    /// Audio codec.
+    /// Video codec asked for (VP8 only for WebM).
+    pub video_codec: VideoCodecKind,
+    /// Whether the request named the video codec.
+    pub video_codec_explicit: bool,
+    /// Audio codec of MP4 files (other containers have a fixed codec).
     pub audio_codec: AudioCodecKind,
+    /// Whether the request named the audio codec (then every output must carry it).
+    pub audio_codec_explicit: bool,
     /// Audio bitrate in kbit/s.
     pub audio_bitrate_kbps: u32,
     /// Audio sample rate in Hz.
@@ -69,7 +86,10 @@ fn base() -> EncodingParams {
         video_bitrate_kbps: 4500,
         key_frame_interval_s: None,
         profile: H264Profile::Main,
+        video_codec: VideoCodecKind::H264,
+        video_codec_explicit: false,
         audio_codec: AudioCodecKind::Aac,
+        audio_codec_explicit: false,
         audio_bitrate_kbps: 128,
         audio_frequency: 44_100,
     }
@@ -231,10 +251,8 @@ pub fn from_advanced(
         Ok(VideoCodec::H264Baseline) => H264Profile::Baseline,
         Ok(VideoCodec::H264High) => H264Profile::High,
         Ok(VideoCodec::Vp8) => {
-            return Err(RequestError::invalid(
-                "advanced.video_codec",
-                "VP8 is not supported for MP4 output; use H264_BASELINE, H264_MAIN or H264_HIGH",
-            ));
+            p.video_codec = VideoCodecKind::Vp8;
+            H264Profile::Main
         }
         Err(_) => {
             return Err(RequestError::invalid(
@@ -244,15 +262,12 @@ pub fn from_advanced(
         }
     };
 
+    p.video_codec_explicit = adv.video_codec != VideoCodec::DefaultVc as i32;
+    p.audio_codec_explicit = adv.audio_codec != AudioCodec::DefaultAc as i32;
     p.audio_codec = match AudioCodec::try_from(adv.audio_codec) {
         Ok(AudioCodec::DefaultAc | AudioCodec::Aac) => AudioCodecKind::Aac,
         Ok(AudioCodec::Opus) => AudioCodecKind::Opus,
-        Ok(AudioCodec::AcMp3) => {
-            return Err(RequestError::invalid(
-                "advanced.audio_codec",
-                "MP3 audio is not supported in MP4 files; use AAC or OPUS",
-            ));
-        }
+        Ok(AudioCodec::AcMp3) => AudioCodecKind::Mp3,
         Err(_) => {
             return Err(RequestError::invalid(
                 "advanced.audio_codec",
@@ -283,13 +298,16 @@ pub fn from_advanced(
             }
             p.audio_frequency = 48_000;
         }
-        AudioCodecKind::Aac => {
+        AudioCodecKind::Aac | AudioCodecKind::Mp3 => {
             if adv.audio_frequency != 0 {
                 let f = adv.audio_frequency as u32;
                 if !AAC_RATES.contains(&f) {
                     return Err(RequestError::invalid(
                         "advanced.audio_frequency",
-                        format!("AAC sample rate must be one of {AAC_RATES:?}, got {f}"),
+                        format!(
+                            "{:?} sample rate must be one of {AAC_RATES:?}, got {f}",
+                            p.audio_codec
+                        ),
                     ));
                 }
                 p.audio_frequency = f;

@@ -4,15 +4,17 @@
 
 pub mod encoding;
 pub mod naming;
+pub mod outputs;
 
 use livekit_protocol::{
-    EncodedFileOutput, EncodedFileType, EncodingOptionsPreset, RoomCompositeEgressRequest,
+    EncodingOptionsPreset, RoomCompositeEgressRequest,
     room_composite_egress_request::{Options, Output},
 };
 use serde_json::Value;
 
 use crate::layout::{LayoutLibrary, ResolvedLayout};
-pub use encoding::{AudioCodecKind, EncodingParams, H264Profile};
+pub use encoding::{AudioCodecKind, EncodingParams, H264Profile, VideoCodecKind};
+pub use outputs::{FileKind, FilePlan, OutputsPlan};
 
 /// Why a request cannot be run.
 #[derive(Debug, thiserror::Error)]
@@ -65,17 +67,6 @@ pub struct Tracks {
     pub audio: bool,
 }
 
-/// The file output of a plan.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FilePlan {
-    /// The request's `filepath` template, unresolved (room id and time come at start).
-    pub filepath_template: String,
-    /// Field path of the template, for errors found when it is resolved.
-    pub field: String,
-    /// Extension including the dot.
-    pub extension: &'static str,
-}
-
 /// A validated room composite, ready to run.
 #[derive(Clone, Debug)]
 pub struct EgressPlan {
@@ -87,8 +78,8 @@ pub struct EgressPlan {
     pub encoding: EncodingParams,
     /// Which media are recorded.
     pub tracks: Tracks,
-    /// The file output.
-    pub file: FilePlan,
+    /// Every output, and the encodes they share.
+    pub outputs: OutputsPlan,
     /// The request as parsed, echoed in `EgressInfo`.
     pub request: RoomCompositeEgressRequest,
 }
@@ -102,7 +93,21 @@ pub fn parse_room_composite(
     if !raw.is_object() {
         return Err(RequestError::Json("expected a JSON object".into()));
     }
-    let req: RoomCompositeEgressRequest = serde_path_to_error::deserialize(&raw).map_err(|e| {
+    // `"image_codec": "IC_PNG"` is a tessera extension LiveKit's enum lacks: read it from
+    // `raw` when planning, and let the schema see the default codec.
+    let mut clean = raw.clone();
+    for key in ["image_outputs", "imageOutputs"] {
+        if let Some(list) = clean.get_mut(key).and_then(Value::as_array_mut) {
+            for im in list {
+                for k in ["image_codec", "imageCodec"] {
+                    if im.get(k).is_some_and(is_png) {
+                        im[k] = Value::from("IC_DEFAULT");
+                    }
+                }
+            }
+        }
+    }
+    let req: RoomCompositeEgressRequest = serde_path_to_error::deserialize(&clean).map_err(|e| {
         let field = e.path().to_string();
         RequestError::Schema {
             field: if field == "." {
@@ -114,6 +119,28 @@ pub fn parse_room_composite(
         }
     })?;
     Ok((req, raw))
+}
+
+fn is_png(v: &Value) -> bool {
+    matches!(v.as_str(), Some("IC_PNG" | "PNG"))
+}
+
+/// Which `image_outputs` ask for PNG (the tessera extension), in order.
+fn png_flags(raw: &Value) -> Vec<bool> {
+    let list = raw
+        .get("image_outputs")
+        .or_else(|| raw.get("imageOutputs"))
+        .and_then(Value::as_array);
+    list.map(|l| {
+        l.iter()
+            .map(|im| {
+                ["image_codec", "imageCodec"]
+                    .iter()
+                    .any(|k| im.get(*k).is_some_and(is_png))
+            })
+            .collect()
+    })
+    .unwrap_or_default()
 }
 
 /// Validates a room composite and applies LiveKit's defaults.
@@ -156,98 +183,62 @@ pub fn plan_room_composite(
         audio: !req.video_only,
     };
 
-    for (name, count) in [
-        ("stream_outputs", req.stream_outputs.len()),
-        ("segment_outputs", req.segment_outputs.len()),
-        ("image_outputs", req.image_outputs.len()),
-        ("webhooks", req.webhooks.len()),
-    ] {
-        if count > 0 {
-            return Err(RequestError::invalid(
-                name,
-                "not supported yet by this version of tessera",
-            ));
-        }
-    }
-    #[allow(deprecated)]
-    let legacy_file = match &req.output {
-        None => None,
-        Some(Output::File(f)) => Some(f),
-        Some(Output::Stream(_)) => {
-            return Err(RequestError::invalid("stream", "not supported yet"));
-        }
-        Some(Output::Segments(_)) => {
-            return Err(RequestError::invalid("segments", "not supported yet"));
-        }
-    };
-    let (file, field): (&EncodedFileOutput, String) =
-        match (req.file_outputs.as_slice(), legacy_file) {
-            ([], None) => {
-                return Err(RequestError::invalid(
-                    "file_outputs",
-                    "no output requested: set file_outputs",
-                ));
-            }
-            ([f], None) => (f, "file_outputs[0]".into()),
-            ([], Some(f)) => (f, "file".into()),
-            ([_, _, ..], _) => {
-                return Err(RequestError::invalid(
-                    "file_outputs",
-                    "only one file output is supported per egress",
-                ));
-            }
-            ([_], Some(_)) => {
-                return Err(RequestError::invalid(
-                    "file",
-                    "use either file or file_outputs, not both",
-                ));
-            }
-        };
-    if file.output.is_some() {
+    if !req.webhooks.is_empty() {
         return Err(RequestError::invalid(
-            &format!("{field}.output"),
-            "cloud storage uploads are not supported yet; omit s3/gcp/azure/aliOSS to write locally",
+            "webhooks",
+            "not supported yet by this version of tessera",
         ));
     }
-    let extension = match EncodedFileType::try_from(file.file_type) {
-        Ok(EncodedFileType::DefaultFiletype | EncodedFileType::Mp4) => ".mp4",
-        Ok(other) => {
-            return Err(RequestError::invalid(
-                &format!("{field}.file_type"),
-                format!("{} is not supported yet; use MP4", other.as_str_name()),
-            ));
+    let mut gathered = outputs::RequestOutputs {
+        files: indexed("file_outputs", &req.file_outputs),
+        segments: indexed("segment_outputs", &req.segment_outputs),
+        streams: indexed("stream_outputs", &req.stream_outputs),
+        images: indexed("image_outputs", &req.image_outputs),
+    };
+    // The deprecated single `output` (file, stream or segments), where the lists are empty.
+    #[allow(deprecated)]
+    match &req.output {
+        None => {}
+        Some(Output::File(f)) => deprecated_one(&mut gathered.files, "file", "file_outputs", f)?,
+        Some(Output::Stream(s)) => {
+            deprecated_one(&mut gathered.streams, "stream", "stream_outputs", s)?
         }
-        Err(_) => {
-            return Err(RequestError::invalid(
-                &format!("{field}.file_type"),
-                format!("unknown file type {}", file.file_type),
-            ));
+        Some(Output::Segments(s)) => {
+            deprecated_one(&mut gathered.segments, "segments", "segment_outputs", s)?
         }
-    };
-    let filepath_field = format!("{field}.filepath");
-    // Reject escapes now, before anything runs: check the template with the variables
-    // replaced by harmless names (the real values are checked again at start).
-    let probe = naming::NameContext {
-        room_name: "room",
-        room_id: "RM_id",
-        time: chrono::Utc::now(),
-    };
-    naming::resolve_filepath(&file.filepath, &probe, extension)
-        .map_err(|e| RequestError::invalid(&filepath_field, e.to_string()))?;
-
-    let file = FilePlan {
-        filepath_template: file.filepath.clone(),
-        field: filepath_field,
-        extension,
-    };
+    }
+    let outputs = outputs::plan_outputs(&gathered, raw, &png_flags(raw), tracks, &encoding)?;
     Ok(EgressPlan {
         room_name: req.room_name.clone(),
         layout,
         encoding,
         tracks,
-        file,
+        outputs,
         request: req,
     })
+}
+
+fn indexed<'a, T>(name: &str, list: &'a [T]) -> Vec<(String, &'a T)> {
+    list.iter()
+        .enumerate()
+        .map(|(i, x)| (format!("{name}[{i}]"), x))
+        .collect()
+}
+
+fn deprecated_one<'a, T>(
+    list: &mut Vec<(String, &'a T)>,
+    name: &str,
+    list_name: &str,
+    value: &'a T,
+) -> Result<(), RequestError> {
+    if !list.is_empty() {
+        return Err(RequestError::invalid(
+            name,
+            format!("use either {name} or {list_name}, not both"),
+        ));
+    }
+    list.push((name.to_owned(), value));
+    Ok(())
 }
 
 #[cfg(test)]
@@ -265,7 +256,10 @@ mod tests {
             .unwrap();
         assert_eq!(p.room_name, "my-room");
         assert_eq!((p.encoding.width, p.encoding.height), (1280, 720));
-        assert_eq!(p.file.extension, ".mp4");
+        assert_eq!(p.outputs.files[0].kind, FileKind::Mp4);
+        assert_eq!(p.outputs.video.len(), 1);
+        assert_eq!(p.outputs.audio, vec![AudioCodecKind::Aac]);
+        assert!(p.outputs.manifest);
         assert!(p.tracks.audio && p.tracks.video);
     }
 
@@ -307,8 +301,8 @@ mod tests {
             (r#"{"room_name":"","file_outputs":[{}]}"#, "room_name"),
             (r#"{"room_name":"r"}"#, "file_outputs"),
             (
-                r#"{"room_name":"r","file_outputs":[{}],"stream_outputs":[{"urls":["rtmp://x"]}]}"#,
-                "stream_outputs",
+                r#"{"room_name":"r","file_outputs":[{}],"stream_outputs":[{"urls":["http://x"]}]}"#,
+                "stream_outputs[0].urls[0]",
             ),
         ];
         for (json, field) in cases {

@@ -1,0 +1,237 @@
+//! The media graph of one egress: app sources for the composited video (one per encode)
+//! and the mixed audio, each encode once, tees, and every output's branch.
+
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+
+use super::EgressError;
+use crate::encode::{self, Encoded, VideoEncoderChoice};
+use crate::output::file::FileBranch;
+use crate::output::hls::HlsOutput;
+use crate::output::stream::Streams;
+use crate::output::FileTarget;
+use crate::request::naming::NameContext;
+use crate::request::outputs::uses_vp8;
+use crate::request::{AudioCodecKind, EgressPlan};
+use crate::source::AUDIO_RATE;
+
+/// The running media graph of one egress.
+pub(super) struct Graph {
+    pub pipeline: gst::Pipeline,
+    /// One per video encode (`plan.outputs.video`).
+    pub video: Vec<gst_app::AppSrc>,
+    pub audio: Option<gst_app::AppSrc>,
+    pub hls: Vec<HlsOutput>,
+    pub streams: Streams,
+}
+
+fn link_chain(pipeline: &gst::Pipeline, chain: &[&gst::Element]) -> Result<(), EgressError> {
+    pipeline
+        .add_many(chain.iter().copied())
+        .map_err(|e| EgressError::Pipeline(e.to_string()))?;
+    gst::Element::link_many(chain.iter().copied())
+        .map_err(|e| EgressError::Pipeline(format!("linking: {e}")))
+}
+
+fn tee() -> Result<gst::Element, EgressError> {
+    let t = encode::make("tee")?;
+    t.set_property("allow-not-linked", true);
+    Ok(t)
+}
+
+/// Key-frame distance in frames: the request's, else the shortest HLS segment (segments
+/// cut on key frames), else 2 s when streaming (a joining viewer waits at most that).
+fn gop_frames(plan: &EgressPlan) -> Option<u32> {
+    let p = &plan.encoding;
+    let seconds = p.key_frame_interval_s.or_else(|| {
+        let shortest = plan
+            .outputs
+            .segments
+            .iter()
+            .map(|s| s.segment_duration_s)
+            .min();
+        match shortest {
+            Some(s) => Some(s as f64),
+            None if plan.outputs.has_stream_output => Some(2.0),
+            None => None,
+        }
+    })?;
+    Some(((seconds * p.framerate as f64).round() as u32).max(1))
+}
+
+/// Builds every encode and output branch. `files` are the resolved file targets, in
+/// `plan.outputs.files` order.
+pub(super) fn build(
+    plan: &EgressPlan,
+    encoder: Option<&VideoEncoderChoice>,
+    files: &[FileTarget],
+    out_dir: &Path,
+    ctx: &NameContext<'_>,
+    epoch: DateTime<Utc>,
+) -> Result<Graph, EgressError> {
+    let p = &plan.encoding;
+    let o = &plan.outputs;
+    let pipeline = gst::Pipeline::with_name("egress");
+    let gop = gop_frames(plan);
+    let vp8 = uses_vp8(o);
+
+    let mut video_srcs = Vec::new();
+    let mut video_tees = Vec::new();
+    if let Some(choice) = encoder {
+        for (i, size) in o.video.iter().enumerate() {
+            let caps = gst::Caps::builder("video/x-raw")
+                .field("format", "NV12")
+                .field("width", size.width as i32)
+                .field("height", size.height as i32)
+                .field("framerate", gst::Fraction::new(p.framerate as i32, 1))
+                .field("colorimetry", "bt709")
+                .field("interlace-mode", "progressive")
+                .build();
+            let frame_bytes = (size.width.next_multiple_of(4) * size.height * 3 / 2) as u64;
+            let src = gst_app::AppSrc::builder()
+                .name(format!("video{i}"))
+                .caps(&caps)
+                .format(gst::Format::Time)
+                .is_live(false)
+                .block(true)
+                .max_bytes(frame_bytes * 4)
+                .build();
+            let queue = encode::make("queue")?;
+            let chain = if vp8 {
+                encode::vp8_chain(size, gop)?
+            } else {
+                encode::h264_chain(choice, p, size, gop, o.has_stream_output)?
+            };
+            let tee = tee()?;
+            let mut all: Vec<&gst::Element> = vec![src.upcast_ref(), &queue];
+            all.extend(chain.iter());
+            all.push(&tee);
+            link_chain(&pipeline, &all)?;
+            video_srcs.push(src);
+            video_tees.push(tee);
+        }
+    }
+    let video_kind = if vp8 { Encoded::Vp8 } else { Encoded::H264 };
+
+    let mut audio_src = None;
+    let mut audio_tees: Vec<(AudioCodecKind, gst::Element)> = Vec::new();
+    if !o.audio.is_empty() {
+        let caps = gst::Caps::builder("audio/x-raw")
+            .field("format", "S16LE")
+            .field("layout", "interleaved")
+            .field("rate", AUDIO_RATE as i32)
+            .field("channels", 2)
+            .build();
+        let src = gst_app::AppSrc::builder()
+            .name("audio")
+            .caps(&caps)
+            .format(gst::Format::Time)
+            .is_live(false)
+            .block(true)
+            .max_bytes(AUDIO_RATE as u64 * 4)
+            .build();
+        let raw_tee = tee()?;
+        link_chain(&pipeline, &[src.upcast_ref(), &raw_tee])?;
+        for &codec in &o.audio {
+            let queue = encode::make("queue")?;
+            let chain = encode::audio_chain(codec, p)?;
+            let out_tee = tee()?;
+            let mut all: Vec<&gst::Element> = vec![&queue];
+            all.extend(chain.iter());
+            all.push(&out_tee);
+            link_chain(&pipeline, &all)?;
+            raw_tee
+                .link(&queue)
+                .map_err(|e| EgressError::Pipeline(format!("linking audio: {e}")))?;
+            audio_tees.push((codec, out_tee));
+        }
+        audio_src = Some(src);
+    }
+    let audio_tee = |codec: AudioCodecKind| {
+        audio_tees
+            .iter()
+            .find(|(c, _)| *c == codec)
+            .map(|(_, t)| t)
+    };
+
+    for (f, target) in o.files.iter().zip(files) {
+        let branch = FileBranch::new(&pipeline, f.kind, target)?;
+        if f.video
+            && let Some(tee) = video_tees.first()
+        {
+            branch.attach(&pipeline, tee, video_kind)?;
+        }
+        if let Some(codec) = f.audio
+            && let Some(tee) = audio_tee(codec)
+        {
+            branch.attach(&pipeline, tee, Encoded::Audio(codec))?;
+        }
+    }
+
+    let aac = audio_tee(AudioCodecKind::Aac);
+    let mut hls = Vec::new();
+    for s in &o.segments {
+        hls.push(
+            HlsOutput::new(
+                &pipeline,
+                s,
+                out_dir,
+                ctx,
+                &video_tees,
+                &o.video,
+                if s.audio { aac } else { None },
+                p,
+                epoch,
+            )
+            .map_err(|e| EgressError::Output {
+                field: s.field.clone(),
+                reason: e.to_string(),
+            })?,
+        );
+    }
+    let streams = Streams::new(
+        &pipeline,
+        o.has_stream_output,
+        if vp8 { None } else { video_tees.first() },
+        aac,
+    )?;
+    Ok(Graph {
+        pipeline,
+        video: video_srcs,
+        audio: audio_src,
+        hls,
+        streams,
+    })
+}
+
+/// Pushes one buffer into an app source.
+pub(super) fn push(
+    src: &gst_app::AppSrc,
+    data: Vec<u8>,
+    pts: Duration,
+    duration: Duration,
+) -> Result<(), EgressError> {
+    let mut buffer = gst::Buffer::from_mut_slice(data);
+    {
+        let b = buffer.get_mut().expect("fresh buffer is writable");
+        b.set_pts(gst::ClockTime::from_nseconds(pts.as_nanos() as u64));
+        b.set_duration(gst::ClockTime::from_nseconds(duration.as_nanos() as u64));
+    }
+    src.push_buffer(buffer)
+        .map(|_| ())
+        .map_err(|e| EgressError::Pipeline(format!("{}: {e:?}", src.name())))
+}
+
+/// The text of a GStreamer error message, naming the element.
+pub(super) fn error_text(msg: &gst::Message, e: &gst::message::Error) -> String {
+    let from = msg
+        .src()
+        .map(|s| s.path_string().to_string())
+        .unwrap_or_default();
+    format!("{from}: {} ({})", e.error(), e.debug().unwrap_or_default())
+}

@@ -1,0 +1,621 @@
+//! One egress: room source → compositor + mixer → one encode per codec → every output, on
+//! one clock, with its `EgressInfo` kept as LiveKit reports it
+//! (STARTING → ACTIVE → ENDING → COMPLETE / FAILED).
+
+mod graph;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, Sender};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use livekit_protocol::{
+    EgressInfo, EgressSourceType, EgressStatus, FileInfo, StreamInfoList, UpdateStreamRequest,
+    egress_info,
+};
+
+use crate::audio::Mixer;
+use crate::compositor::{Compositor, CompositorError, GpuContext, Nv12Frame, scene};
+use crate::encode::{self, EncodeError};
+use crate::output::images::ImagesOutput;
+use crate::output::manifest::{Manifest, ManifestFile, ManifestImage, ManifestPlaylist};
+use crate::output::{FileTarget, file_target};
+use crate::request::EgressPlan;
+use crate::request::naming::NameContext;
+use crate::source::{AUDIO_RATE, RoomSource};
+use graph::Graph;
+
+/// How long to wait for the muxers to finish after end-of-stream.
+const EOS_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What went wrong in a running egress (reported in `EgressInfo.error`).
+#[derive(Debug, thiserror::Error)]
+pub enum EgressError {
+    /// The GPU compositor failed.
+    #[error("compositor: {0}")]
+    Compositor(#[from] CompositorError),
+    /// Building the encode failed.
+    #[error("encoder: {0}")]
+    Encode(#[from] EncodeError),
+    /// GStreamer reported an error.
+    #[error("pipeline: {0}")]
+    Pipeline(String),
+    /// An output could not be named, created or written.
+    #[error("{field}: {reason}")]
+    Output {
+        /// Request field.
+        field: String,
+        /// Why.
+        reason: String,
+    },
+    /// Every stream failed and the egress has no other output.
+    #[error("every stream output failed: {0}")]
+    StreamsFailed(String),
+}
+
+/// A request to a running egress (from the CLI's control input, or the service).
+#[derive(Debug)]
+pub enum Control {
+    /// LiveKit's `UpdateStream`: add and remove stream URLs. The reply is the egress's
+    /// info with its streams as they are after the change, or why it was refused.
+    UpdateStream {
+        /// The request.
+        request: UpdateStreamRequest,
+        /// Where the answer goes.
+        reply: Sender<Result<EgressInfo, String>>,
+    },
+}
+
+/// How to run an egress.
+#[derive(Debug)]
+pub struct RunOptions {
+    /// Directory local files are written under.
+    pub out_dir: PathBuf,
+    /// Stop after this much media time.
+    pub duration: Option<Duration>,
+    /// Set to stop gracefully (StopEgress, SIGINT, SIGTERM).
+    pub stop: Arc<AtomicBool>,
+    /// Pace to the wall clock (a live room); off renders as fast as possible.
+    pub realtime: bool,
+    /// Requests while running.
+    pub control: Option<Receiver<Control>>,
+}
+
+fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
+}
+
+/// The egress's info at the start, before anything runs.
+pub fn initial_info(egress_id: &str, plan: &EgressPlan, room_id: &str) -> EgressInfo {
+    EgressInfo {
+        egress_id: egress_id.to_owned(),
+        room_id: room_id.to_owned(),
+        room_name: plan.room_name.clone(),
+        source_type: EgressSourceType::Sdk as i32,
+        status: EgressStatus::EgressStarting as i32,
+        request: Some(egress_info::Request::RoomComposite(plan.request.clone())),
+        updated_at: now_ns(),
+        ..Default::default()
+    }
+}
+
+fn set_status(info: &mut EgressInfo, status: EgressStatus) {
+    info.status = status as i32;
+    info.updated_at = now_ns();
+    tracing::info!(egress_id = %info.egress_id, status = status.as_str_name(), "egress status");
+}
+
+fn failed(mut info: EgressInfo, e: EgressError) -> EgressInfo {
+    tracing::error!(egress_id = %info.egress_id, error = %e, "egress failed");
+    info.error = e.to_string();
+    if info.ended_at == 0 {
+        info.ended_at = now_ns();
+    }
+    set_status(&mut info, EgressStatus::EgressFailed);
+    info
+}
+
+/// Everything an egress writes, while it runs.
+struct Outputs {
+    files: Vec<FileTarget>,
+    images: Vec<ImagesOutput>,
+    /// Each HLS playlist written and its segments (filled at the end).
+    playlists: Vec<(String, Vec<String>)>,
+}
+
+/// Runs the egress until `opts.duration`, a stop request, or an error; returns the final
+/// `EgressInfo` (COMPLETE, or FAILED with `error`). Everything recorded up to a failure is
+/// finalised and reported.
+pub fn run(
+    egress_id: &str,
+    plan: &EgressPlan,
+    room: &mut dyn RoomSource,
+    gpu: Option<Arc<GpuContext>>,
+    opts: &RunOptions,
+) -> EgressInfo {
+    let room_id = room.room_id();
+    let mut info = initial_info(egress_id, plan, &room_id);
+    let ctx = NameContext {
+        room_name: &plan.room_name,
+        room_id: &room_id,
+        time: chrono::Utc::now(),
+    };
+    let mut outputs = Outputs {
+        files: Vec::new(),
+        images: Vec::new(),
+        playlists: Vec::new(),
+    };
+    for f in &plan.outputs.files {
+        let error = |reason: String| EgressError::Output {
+            field: f.field.clone(),
+            reason,
+        };
+        let target =
+            match file_target(&opts.out_dir, &f.filepath_template, f.kind.extension(), &ctx) {
+                Ok(t) => t,
+                Err(e) => return failed(info, error(e.to_string())),
+            };
+        if let Some(dir) = target.local_path.parent()
+            && let Err(e) = std::fs::create_dir_all(dir)
+        {
+            return failed(info, error(format!("{}: {e}", dir.display())));
+        }
+        outputs.files.push(target);
+    }
+    for im in &plan.outputs.images {
+        match ImagesOutput::new(im, &opts.out_dir, &ctx) {
+            Ok(o) => outputs.images.push(o),
+            Err(e) => {
+                return failed(
+                    info,
+                    EgressError::Output {
+                        field: format!("{}.filename_prefix", im.field),
+                        reason: e.to_string(),
+                    },
+                );
+            }
+        }
+    }
+
+    let result = record(plan, room, gpu, opts, &ctx, &mut outputs, &mut info);
+    let ended = now_ns();
+    let (written, mut error) = match result {
+        Ok(d) => (d, None),
+        Err((d, e)) => (d, Some(e)),
+    };
+    for target in &outputs.files {
+        let size = std::fs::metadata(&target.local_path).map_or(0, |m| m.len() as i64);
+        if size > 0 {
+            info.file_results.push(FileInfo {
+                filename: target.filename.clone(),
+                location: target.local_path.display().to_string(),
+                started_at: info.started_at,
+                ended_at: ended,
+                duration: written.as_nanos() as i64,
+                size,
+            });
+        }
+    }
+    for im in &mut outputs.images {
+        match im.finish(ended) {
+            Ok(r) => info.image_results.push(r),
+            Err((r, e)) => {
+                info.image_results.push(r);
+                error.get_or_insert(EgressError::Output {
+                    field: im.field().to_owned(),
+                    reason: e.to_string(),
+                });
+            }
+        }
+    }
+    // The deprecated single `result`, as LiveKit still fills it for older clients.
+    #[allow(deprecated)]
+    {
+        info.result = if let Some(f) = info.file_results.first() {
+            Some(egress_info::Result::File(f.clone()))
+        } else if let Some(s) = info.segment_results.first() {
+            Some(egress_info::Result::Segments(s.clone()))
+        } else if !info.stream_results.is_empty() {
+            Some(egress_info::Result::Stream(StreamInfoList {
+                info: info.stream_results.clone(),
+            }))
+        } else {
+            None
+        };
+    }
+    if info.started_at == 0 {
+        info.started_at = ended;
+    }
+    info.ended_at = ended;
+    let info = match error {
+        None => {
+            set_status(&mut info, EgressStatus::EgressComplete);
+            info
+        }
+        Some(e) => failed(info, e),
+    };
+    if plan.outputs.manifest {
+        write_manifest(&info, &outputs, &opts.out_dir);
+    }
+    info
+}
+
+fn write_manifest(info: &EgressInfo, outputs: &Outputs, out_dir: &std::path::Path) {
+    let playlists = &outputs.playlists;
+    let manifest = Manifest {
+        egress_id: info.egress_id.clone(),
+        room_id: info.room_id.clone(),
+        room_name: info.room_name.clone(),
+        started_at: info.started_at,
+        ended_at: info.ended_at,
+        status: EgressStatus::try_from(info.status)
+            .map_or("", |s| s.as_str_name())
+            .to_owned(),
+        files: outputs
+            .files
+            .iter()
+            .map(|f| ManifestFile {
+                filename: f.filename.clone(),
+                location: f.local_path.display().to_string(),
+            })
+            .collect(),
+        playlists: if playlists.is_empty() {
+            info.segment_results
+                .iter()
+                .map(|s| ManifestPlaylist {
+                    location: s.playlist_location.clone(),
+                    segments: Vec::new(),
+                })
+                .collect()
+        } else {
+            playlists
+                .iter()
+                .map(|(location, segments)| ManifestPlaylist {
+                    location: location.clone(),
+                    segments: segments.clone(),
+                })
+                .collect()
+        },
+        images: outputs
+            .images
+            .iter()
+            .flat_map(|o| o.records())
+            .map(|r| ManifestImage {
+                filename: r.filename,
+                location: r.location,
+                timestamp: r.timestamp,
+            })
+            .collect(),
+    };
+    if let Err(e) = manifest.write(out_dir) {
+        tracing::warn!(error = %e, "cannot write the manifest");
+    }
+}
+
+/// Where a composited frame of each target goes.
+enum Dest {
+    /// Video encode `i`.
+    Encode(usize),
+    /// Image output `i`.
+    Image(usize),
+}
+
+/// Builds and runs the graph; returns the media duration written.
+fn record(
+    plan: &EgressPlan,
+    room: &mut dyn RoomSource,
+    gpu: Option<Arc<GpuContext>>,
+    opts: &RunOptions,
+    ctx: &NameContext<'_>,
+    outputs: &mut Outputs,
+    info: &mut EgressInfo,
+) -> Result<Duration, (Duration, EgressError)> {
+    let p = &plan.encoding;
+    let o = &plan.outputs;
+    let at_start = |e: EgressError| (Duration::ZERO, e);
+    let epoch = chrono::Utc::now();
+
+    // Targets: one per video encode (0 is the request size), then one per image output.
+    let mut compositor = match (&gpu, plan.tracks.video) {
+        (Some(gpu), true) => Some(
+            Compositor::new(gpu.clone(), p.width, p.height).map_err(|e| at_start(e.into()))?,
+        ),
+        _ => None,
+    };
+    let mut dests: Vec<Dest> = Vec::new();
+    let mut image_targets = Vec::new();
+    if let Some(comp) = compositor.as_mut() {
+        dests.push(Dest::Encode(0));
+        for (i, v) in o.video.iter().enumerate().skip(1) {
+            comp.add_target(v.width, v.height)
+                .map_err(|e| at_start(e.into()))?;
+            dests.push(Dest::Encode(i));
+        }
+        for (j, im) in outputs.images.iter().enumerate() {
+            let (w, h) = im.size();
+            image_targets.push(comp.add_target(w, h).map_err(|e| at_start(e.into()))?);
+            dests.push(Dest::Image(j));
+        }
+    }
+    let encoder = match (&compositor, o.video.is_empty()) {
+        (Some(_), false) => Some(encode::probe_video_encoder().map_err(|e| at_start(e.into()))?),
+        _ => None,
+    };
+    let mut graph = graph::build(plan, encoder.as_ref(), &outputs.files, &opts.out_dir, ctx, epoch)
+        .map_err(at_start)?;
+    let bus = graph.pipeline.bus().expect("pipelines have a bus");
+    graph.pipeline.set_state(gst::State::Playing).map_err(|_| {
+        at_start(EgressError::Pipeline(
+            drain_bus(&bus, &mut graph)
+                .err()
+                .map_or_else(|| "cannot start".into(), |e| e.to_string()),
+        ))
+    })?;
+    info.started_at = now_ns();
+    for h in &mut graph.hls {
+        h.set_started(info.started_at);
+    }
+    for im in &mut outputs.images {
+        im.set_started(info.started_at);
+    }
+    graph.streams.start(&o.streams);
+    set_status(info, EgressStatus::EgressActive);
+    if o.manifest {
+        write_manifest(info, outputs, &opts.out_dir);
+    }
+
+    let fps = p.framerate as u64;
+    let frame_duration = Duration::from_nanos(1_000_000_000 / fps);
+    let pts_of = |k: u64| Duration::from_nanos(k * 1_000_000_000 / fps);
+    let mut mixer = Mixer::new();
+    let mut lag_warned = false;
+    let clock = Instant::now();
+    let mut error = None;
+    let layout = &plan.layout;
+    let only_streams = o.files.is_empty() && o.segments.is_empty() && o.images.is_empty();
+
+    let mut tick: u64 = 0;
+    loop {
+        let t = pts_of(tick);
+        if opts.stop.load(Ordering::Relaxed) || opts.duration.is_some_and(|d| t >= d) {
+            break;
+        }
+        if opts.realtime {
+            let elapsed = clock.elapsed();
+            if t > elapsed {
+                std::thread::sleep(t - elapsed);
+            } else if elapsed - t > Duration::from_secs(1) && !lag_warned {
+                tracing::warn!(
+                    behind_ms = (elapsed - t).as_millis() as u64,
+                    "egress is falling behind real time"
+                );
+                lag_warned = true;
+            }
+        }
+        if let Some(rx) = &opts.control {
+            while let Ok(c) = rx.try_recv() {
+                handle_control(c, &mut graph, info);
+            }
+        }
+        let participants = room.participants().len();
+        let step = (|| -> Result<(), EgressError> {
+            if let Some(comp) = compositor.as_mut() {
+                // Pictures first (their borrow of the room ends before audio is mixed).
+                room.advance_video(t);
+                let frames: Vec<_> = (0..participants).map(|i| room.video(i)).collect();
+                let mut targets: Vec<usize> = (0..o.video.len()).collect();
+                for (j, im) in outputs.images.iter_mut().enumerate() {
+                    if im.due(t) {
+                        targets.push(image_targets[j]);
+                    }
+                }
+                if !targets.is_empty() {
+                    let layers: Vec<_> = targets
+                        .iter()
+                        .map(|&k| {
+                            let (w, h) = comp.target_size(k).expect("target exists");
+                            scene::layers(layout, &frames, w, h)
+                        })
+                        .collect();
+                    for &k in &targets {
+                        if !comp.can_send_to(k) {
+                            let done = comp.receive_frame_from(k, true)?.expect("ring is full");
+                            deliver(&dests[k], done, &graph, outputs, epoch, frame_duration)?;
+                        }
+                    }
+                    let sends: Vec<_> = targets
+                        .iter()
+                        .zip(&layers)
+                        .map(|(&k, l)| (k, l.as_slice()))
+                        .collect();
+                    comp.send_frames(layout.theme.background, &sends, t)?;
+                }
+                for k in 0..dests.len() {
+                    while let Some(done) = comp.receive_frame_from(k, false)? {
+                        deliver(&dests[k], done, &graph, outputs, epoch, frame_duration)?;
+                    }
+                }
+            }
+            if let Some(src) = graph.audio.as_ref() {
+                let from = mixer.position();
+                let until = (tick + 1) * AUDIO_RATE as u64 / fps;
+                let bytes = mixer.mix_until(room, participants, until);
+                if !bytes.is_empty() {
+                    let pts = Duration::from_nanos(from * 1_000_000_000 / AUDIO_RATE as u64);
+                    let dur =
+                        Duration::from_nanos((until - from) * 1_000_000_000 / AUDIO_RATE as u64);
+                    graph::push(src, bytes, pts, dur)?;
+                }
+            }
+            drain_bus(&bus, &mut graph)?;
+            graph.streams.poll();
+            if only_streams && graph.streams.all_failed() {
+                let why = graph
+                    .streams
+                    .infos()
+                    .last()
+                    .map(|s| s.error.clone())
+                    .unwrap_or_default();
+                return Err(EgressError::StreamsFailed(why));
+            }
+            Ok(())
+        })();
+        if let Err(e) = step {
+            error = Some(e);
+            break;
+        }
+        tick += 1;
+        if tick.is_multiple_of(fps * 10) {
+            tracing::info!(media_s = tick / fps, "recording");
+        }
+    }
+
+    // Ending: drain the GPU rings, close the streams, let the muxers finish their files.
+    set_status(info, EgressStatus::EgressEnding);
+    if let Some(comp) = compositor.as_mut() {
+        'targets: for k in 0..dests.len() {
+            while comp.in_flight_of(k) > 0 {
+                let done = match comp.receive_frame_from(k, true) {
+                    Ok(Some(done)) => done,
+                    Ok(None) => break,
+                    Err(e) => {
+                        error.get_or_insert(e.into());
+                        break 'targets;
+                    }
+                };
+                if let Err(e) = deliver(&dests[k], done, &graph, outputs, epoch, frame_duration) {
+                    error.get_or_insert(e);
+                    break 'targets;
+                }
+            }
+        }
+    }
+    info.stream_results = graph.streams.finish_all();
+    for src in graph.video.iter().chain(graph.audio.iter()) {
+        let _ = src.end_of_stream();
+    }
+    let deadline = Instant::now() + EOS_TIMEOUT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Some(msg) = bus.timed_pop(gst::ClockTime::from_nseconds(left.as_nanos() as u64))
+        else {
+            error.get_or_insert(EgressError::Pipeline("timed out finishing the outputs".into()));
+            break;
+        };
+        if let gst::MessageView::Eos(_) = msg.view() {
+            break;
+        }
+        if let Err(e) = on_message(&msg, &mut graph) {
+            error.get_or_insert(e);
+            break;
+        }
+    }
+    let _ = graph.pipeline.set_state(gst::State::Null);
+    let ended = now_ns();
+    for h in &mut graph.hls {
+        match h.finish(ended) {
+            Ok(r) => info.segment_results.push(r),
+            Err(e) => {
+                error.get_or_insert(EgressError::Output {
+                    field: "segment_outputs".into(),
+                    reason: e.to_string(),
+                });
+            }
+        }
+    }
+    outputs.playlists = graph.hls.iter().flat_map(|h| h.files()).collect();
+    // Every tick completed sent one frame (and its audio).
+    let written = pts_of(tick);
+    tracing::info!(
+        frames = tick,
+        media_s = written.as_secs_f64(),
+        "egress finished"
+    );
+    match error {
+        None => Ok(written),
+        Some(e) => Err((written, e)),
+    }
+}
+
+/// Hands a composited frame to its encode or image output.
+fn deliver(
+    dest: &Dest,
+    frame: Nv12Frame,
+    graph: &Graph,
+    outputs: &Outputs,
+    epoch: chrono::DateTime<chrono::Utc>,
+    frame_duration: Duration,
+) -> Result<(), EgressError> {
+    match *dest {
+        Dest::Encode(i) => match graph.video.get(i) {
+            Some(src) => graph::push(src, frame.data, frame.pts, frame_duration),
+            None => Ok(()),
+        },
+        Dest::Image(j) => {
+            let at = epoch + frame.pts;
+            outputs.images[j].submit(frame, at);
+            Ok(())
+        }
+    }
+}
+
+/// Handles one message of the main bus: segment events go to their HLS output, errors
+/// end the egress, warnings are logged.
+fn on_message(msg: &gst::Message, graph: &mut Graph) -> Result<(), EgressError> {
+    match msg.view() {
+        gst::MessageView::Error(e) => Err(EgressError::Pipeline(graph::error_text(msg, &e))),
+        gst::MessageView::Warning(w) => {
+            tracing::warn!(warning = %w.error(), "pipeline warning");
+            Ok(())
+        }
+        gst::MessageView::Element(_) => {
+            for h in &mut graph.hls {
+                match h.on_message(msg) {
+                    Ok(true) => break,
+                    Ok(false) => {}
+                    Err(e) => {
+                        return Err(EgressError::Output {
+                            field: "segment_outputs".into(),
+                            reason: e.to_string(),
+                        });
+                    }
+                }
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Handles every message waiting on the main bus.
+fn drain_bus(bus: &gst::Bus, graph: &mut Graph) -> Result<(), EgressError> {
+    while let Some(msg) = bus.pop() {
+        on_message(&msg, graph)?;
+    }
+    Ok(())
+}
+
+fn handle_control(c: Control, graph: &mut Graph, info: &mut EgressInfo) {
+    match c {
+        Control::UpdateStream { request, reply } => {
+            let result = graph
+                .streams
+                .update(&request.add_output_urls, &request.remove_output_urls)
+                .map(|()| {
+                    info.stream_results = graph.streams.infos();
+                    info.updated_at = now_ns();
+                    info.clone()
+                })
+                .map_err(|e| e.to_string());
+            if let Err(e) = &result {
+                tracing::warn!(error = %e, "update stream refused");
+            }
+            let _ = reply.send(result);
+        }
+    }
+}

@@ -1,0 +1,415 @@
+//! The HLS output: for each variant, `splitmuxsink` cuts MPEG-TS segments at key frames
+//! every `segment_duration`; each segment is written under a `.part` name and renamed when
+//! closed, then the playlists are rewritten atomically. A reader (or a killed egress)
+//! never sees half a segment or half a playlist: the event playlist always lists every
+//! complete segment, and gets `#EXT-X-ENDLIST` at a clean end.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use livekit_protocol::SegmentsInfo;
+
+use crate::encode::{EncodeError, Encoded, make};
+use crate::output::{FileTarget, atomic_write, file, file_target, playlist, prefix_target, relative_uri};
+use crate::request::naming::{self, NameContext};
+use crate::request::outputs::{SegmentsPlan, Suffix, VideoEncode};
+use crate::request::{EncodingParams, H264Profile};
+
+/// Why the HLS output failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HlsError {
+    /// A name could not be resolved inside the output directory.
+    #[error("{field}: {reason}")]
+    Naming {
+        /// Request field.
+        field: String,
+        /// Why.
+        reason: String,
+    },
+    /// A GStreamer element is missing.
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+    /// Writing a segment or playlist failed.
+    #[error("{field}: writing {path}: {source}")]
+    Io {
+        /// Request field.
+        field: String,
+        /// The file.
+        path: String,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+/// How a variant names its segments (shared with the muxer's naming callback).
+struct Naming {
+    /// Local path prefix, e.g. `out/room-time_720p`.
+    prefix: String,
+    suffix: Suffix,
+    /// Wall-clock time of media time zero.
+    epoch: DateTime<Utc>,
+}
+
+impl Naming {
+    fn segment_path(&self, index: u32, pts: Option<gst::ClockTime>) -> String {
+        match self.suffix {
+            Suffix::Index | Suffix::NoneOverwrite => format!("{}_{index:05}.ts", self.prefix),
+            Suffix::Timestamp => {
+                let at = self.epoch + Duration::from_nanos(pts.map_or(0, |t| t.nseconds()));
+                format!("{}_{}.ts", self.prefix, naming::format_utc(at))
+            }
+        }
+    }
+}
+
+struct Variant {
+    sink: gst::Element,
+    playlist: FileTarget,
+    live: Option<FileTarget>,
+    segments: Vec<playlist::Segment>,
+    /// Running time at which each open segment (by `.part` location) began.
+    opened: HashMap<String, Duration>,
+    bytes: u64,
+}
+
+/// One HLS output (one or several variants).
+pub struct HlsOutput {
+    field: String,
+    target_s: u32,
+    epoch: DateTime<Utc>,
+    variants: Vec<Variant>,
+    info: SegmentsInfo,
+}
+
+fn naming_error(field: &str, e: impl ToString) -> HlsError {
+    HlsError::Naming {
+        field: field.to_owned(),
+        reason: e.to_string(),
+    }
+}
+
+fn with_suffix(t: &FileTarget, suffix: &str, ext: &str) -> FileTarget {
+    let strip = |s: &str| s.strip_suffix(ext).unwrap_or(s).to_owned();
+    FileTarget {
+        filename: format!("{}{suffix}{ext}", strip(&t.filename)),
+        local_path: PathBuf::from(format!(
+            "{}{suffix}{ext}",
+            strip(&t.local_path.to_string_lossy())
+        )),
+    }
+}
+
+/// Resolves the playlist name; a bare name goes beside the segments, as LiveKit does.
+fn playlist_target(
+    out_dir: &Path,
+    template: &str,
+    prefix: &FileTarget,
+    ctx: &NameContext<'_>,
+) -> Result<FileTarget, naming::NamingError> {
+    let template = if template.is_empty() {
+        format!("{}.m3u8", prefix.filename)
+    } else if !template.contains('/') {
+        match Path::new(&prefix.filename).parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => {
+                format!("{}/{template}", dir.to_string_lossy())
+            }
+            _ => template.to_owned(),
+        }
+    } else {
+        template.to_owned()
+    };
+    file_target(out_dir, &template, ".m3u8", ctx)
+}
+
+impl HlsOutput {
+    /// Builds the output's muxers in `pipeline`, fed from the video tees (`video_tees[i]`
+    /// carries encode `i`) and the AAC tee.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        pipeline: &gst::Pipeline,
+        plan: &SegmentsPlan,
+        out_dir: &Path,
+        ctx: &NameContext<'_>,
+        video_tees: &[gst::Element],
+        encodes: &[VideoEncode],
+        aac_tee: Option<&gst::Element>,
+        params: &EncodingParams,
+        epoch: DateTime<Utc>,
+    ) -> Result<HlsOutput, HlsError> {
+        let field = plan.field.clone();
+        let prefix = prefix_target(out_dir, &plan.prefix_template, ".ts", ctx)
+            .map_err(|e| naming_error(&format!("{field}.filename_prefix"), e))?;
+        let main_playlist = playlist_target(out_dir, &plan.playlist_template, &prefix, ctx)
+            .map_err(|e| naming_error(&format!("{field}.playlist_name"), e))?;
+        let main_live = match &plan.live_playlist_template {
+            None => None,
+            Some(t) => Some(
+                playlist_target(out_dir, t, &prefix, ctx)
+                    .map_err(|e| naming_error(&format!("{field}.live_playlist_name"), e))?,
+            ),
+        };
+        let io = |path: &Path, source| HlsError::Io {
+            field: field.clone(),
+            path: path.display().to_string(),
+            source,
+        };
+        if let Some(dir) = prefix.local_path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+        }
+
+        // One variant per video encode; none (audio only) still makes one.
+        let variant_specs: Vec<(Option<usize>, String)> = if plan.variants.is_empty() {
+            vec![(None, String::new())]
+        } else {
+            plan.variants
+                .iter()
+                .map(|v| (Some(v.encode), v.name.clone()))
+                .collect()
+        };
+        let ladder = plan.is_ladder();
+        let mut variants = Vec::new();
+        let mut renditions = Vec::new();
+        for (encode, name) in &variant_specs {
+            let tag = if ladder { format!("_{name}") } else { String::new() };
+            let (playlist, live) = if ladder {
+                (
+                    with_suffix(&main_playlist, &tag, ".m3u8"),
+                    main_live.as_ref().map(|l| with_suffix(l, &tag, ".m3u8")),
+                )
+            } else {
+                (main_playlist.clone(), main_live.clone())
+            };
+            let naming = Arc::new(Naming {
+                prefix: format!("{}{tag}", prefix.local_path.to_string_lossy()),
+                suffix: plan.suffix,
+                epoch,
+            });
+            let sink = make("splitmuxsink")?;
+            sink.set_property("muxer-factory", "mpegtsmux");
+            sink.set_property(
+                "max-size-time",
+                plan.segment_duration_s as u64 * 1_000_000_000,
+            );
+            sink.set_property("send-keyframe-requests", true);
+            // `.part` until closed; see `on_message`.
+            sink.connect("format-location-full", false, move |args| {
+                let index = args[1].get::<u32>().unwrap_or(0);
+                let pts = args[2]
+                    .get::<gst::Sample>()
+                    .ok()
+                    .and_then(|s| s.buffer().and_then(|b| b.pts()));
+                Some(format!("{}.part", naming.segment_path(index, pts)).to_value())
+            });
+            pipeline.add(&sink).expect("fresh splitmuxsink");
+            if let Some(i) = encode {
+                let pad = sink
+                    .request_pad_simple("video")
+                    .ok_or(EncodeError::MissingElement("splitmuxsink video pad"))?;
+                file::attach(pipeline, &video_tees[*i], Encoded::H264, &pad)?;
+                let e = encodes[*i];
+                let profile_idc = match params.profile {
+                    H264Profile::Baseline => 66,
+                    H264Profile::Main => 77,
+                    H264Profile::High => 100,
+                };
+                let audio_bps = if aac_tee.is_some() {
+                    params.audio_bitrate_kbps as u64 * 1000
+                } else {
+                    0
+                };
+                renditions.push(playlist::Rendition {
+                    uri: relative_uri(
+                        main_playlist.local_path.parent().unwrap_or(Path::new("")),
+                        &playlist.local_path,
+                    ),
+                    // Peak: the encoder's target plus 20% for rate-control swings and
+                    // MPEG-TS overhead.
+                    bandwidth: (e.bitrate_kbps as u64 * 1000 + audio_bps) * 6 / 5,
+                    width: e.width,
+                    height: e.height,
+                    codecs: format!(
+                        "{}{}",
+                        playlist::avc1_codec(profile_idc, e.width, e.height, params.framerate),
+                        if aac_tee.is_some() { ",mp4a.40.2" } else { "" }
+                    ),
+                });
+            }
+            if let Some(tee) = aac_tee {
+                let pad = sink
+                    .request_pad_simple("audio_%u")
+                    .ok_or(EncodeError::MissingElement("splitmuxsink audio pad"))?;
+                file::attach(pipeline, tee, Encoded::Audio(crate::request::AudioCodecKind::Aac), &pad)?;
+            }
+            variants.push(Variant {
+                sink,
+                playlist,
+                live,
+                segments: Vec::new(),
+                opened: HashMap::new(),
+                bytes: 0,
+            });
+        }
+        let out = HlsOutput {
+            field: field.clone(),
+            target_s: plan.segment_duration_s,
+            epoch,
+            info: SegmentsInfo {
+                playlist_name: main_playlist.filename.clone(),
+                playlist_location: main_playlist.local_path.display().to_string(),
+                live_playlist_name: main_live
+                    .as_ref()
+                    .map(|l| l.filename.clone())
+                    .unwrap_or_default(),
+                live_playlist_location: main_live
+                    .as_ref()
+                    .map(|l| l.local_path.display().to_string())
+                    .unwrap_or_default(),
+                ..Default::default()
+            },
+            variants,
+        };
+        out.write_playlists(false)?;
+        if ladder {
+            let text = playlist::master(&renditions);
+            atomic_write(&main_playlist.local_path, text.as_bytes())
+                .map_err(|e| io(&main_playlist.local_path, e))?;
+            if let Some(live) = &main_live {
+                let live_renditions: Vec<_> = renditions
+                    .iter()
+                    .zip(&out.variants)
+                    .map(|(r, v)| playlist::Rendition {
+                        uri: relative_uri(
+                            live.local_path.parent().unwrap_or(Path::new("")),
+                            &v.live.as_ref().expect("ladder lives").local_path,
+                        ),
+                        ..r.clone()
+                    })
+                    .collect();
+                atomic_write(&live.local_path, playlist::master(&live_renditions).as_bytes())
+                    .map_err(|e| io(&live.local_path, e))?;
+            }
+        }
+        Ok(out)
+    }
+
+    fn io_error(&self, path: &Path, source: std::io::Error) -> HlsError {
+        HlsError::Io {
+            field: self.field.clone(),
+            path: path.display().to_string(),
+            source,
+        }
+    }
+
+    fn write_playlists(&self, ended: bool) -> Result<(), HlsError> {
+        for v in &self.variants {
+            if !ended && v.segments.is_empty() && v.playlist.local_path.exists() {
+                continue;
+            }
+            let text = playlist::event(self.target_s, &v.segments, ended);
+            atomic_write(&v.playlist.local_path, text.as_bytes())
+                .map_err(|e| self.io_error(&v.playlist.local_path, e))?;
+            if let Some(live) = &v.live {
+                let text = playlist::live(self.target_s, &v.segments, ended);
+                atomic_write(&live.local_path, text.as_bytes())
+                    .map_err(|e| self.io_error(&live.local_path, e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Handles a bus message if it is one of this output's segment events; returns whether
+    /// it was.
+    pub fn on_message(&mut self, msg: &gst::Message) -> Result<bool, HlsError> {
+        let gst::MessageView::Element(el) = msg.view() else {
+            return Ok(false);
+        };
+        let Some(src) = msg.src() else {
+            return Ok(false);
+        };
+        let Some(vi) = self
+            .variants
+            .iter()
+            .position(|v| v.sink.upcast_ref::<gst::Object>() == src)
+        else {
+            return Ok(false);
+        };
+        let Some(s) = el.structure() else {
+            return Ok(false);
+        };
+        let location = s.get::<String>("location").unwrap_or_default();
+        let running = Duration::from_nanos(
+            s.get::<gst::ClockTime>("running-time")
+                .map(|t| t.nseconds())
+                .unwrap_or(0),
+        );
+        match s.name().as_str() {
+            "splitmuxsink-fragment-opened" => {
+                self.variants[vi].opened.insert(location, running);
+            }
+            "splitmuxsink-fragment-closed" => {
+                let start = self.variants[vi].opened.remove(&location).unwrap_or(running);
+                let done = location.strip_suffix(".part").unwrap_or(&location).to_owned();
+                std::fs::rename(&location, &done)
+                    .map_err(|e| self.io_error(Path::new(&location), e))?;
+                let size = std::fs::metadata(&done).map_or(0, |m| m.len());
+                let epoch = self.epoch;
+                let v = &mut self.variants[vi];
+                v.bytes += size;
+                v.segments.push(playlist::Segment {
+                    uri: relative_uri(
+                        v.playlist.local_path.parent().unwrap_or(Path::new("")),
+                        Path::new(&done),
+                    ),
+                    duration: running.saturating_sub(start),
+                    program_date_time: epoch + start,
+                });
+                tracing::debug!(output = %self.field, segment = %done, "segment closed");
+                self.write_playlists(false)?;
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Closes the playlists (ENDLIST) after end-of-stream; returns the output's result.
+    pub fn finish(&mut self, ended_at: i64) -> Result<SegmentsInfo, HlsError> {
+        self.write_playlists(true)?;
+        let first = &self.variants[0];
+        self.info.segment_count = first.segments.len() as i64;
+        self.info.duration = first
+            .segments
+            .iter()
+            .map(|s| s.duration.as_nanos() as i64)
+            .sum();
+        self.info.size = self.variants.iter().map(|v| v.bytes as i64).sum();
+        self.info.ended_at = ended_at;
+        Ok(self.info.clone())
+    }
+
+    /// Sets when the output started (egress ACTIVE).
+    pub fn set_started(&mut self, at: i64) {
+        self.info.started_at = at;
+    }
+
+    /// Every segment written so far, as `(playlist local path, segment local paths)`.
+    pub fn files(&self) -> Vec<(String, Vec<String>)> {
+        self.variants
+            .iter()
+            .map(|v| {
+                let dir = v.playlist.local_path.parent().unwrap_or(Path::new(""));
+                (
+                    v.playlist.local_path.display().to_string(),
+                    v.segments
+                        .iter()
+                        .map(|s| dir.join(&s.uri).display().to_string())
+                        .collect(),
+                )
+            })
+            .collect()
+    }
+}

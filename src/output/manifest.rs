@@ -1,0 +1,69 @@
+//! The manifest `{egress_id}.json` written beside the outputs: which room, when, and every
+//! file, playlist (with its segments) and image the egress wrote, as LiveKit's manifest
+//! lists them.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::output::atomic_write;
+
+/// A written file.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct ManifestFile {
+    /// Name relative to the output directory.
+    pub filename: String,
+    /// Path on disk.
+    pub location: String,
+}
+
+/// A playlist and its segments.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct ManifestPlaylist {
+    /// Path on disk.
+    pub location: String,
+    /// Segment paths.
+    pub segments: Vec<String>,
+}
+
+/// A captured image.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct ManifestImage {
+    /// Name relative to the output directory.
+    pub filename: String,
+    /// Path on disk.
+    pub location: String,
+    /// Capture time (Unix nanoseconds).
+    pub timestamp: i64,
+}
+
+/// The manifest.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct Manifest {
+    /// Egress id.
+    pub egress_id: String,
+    /// Room id.
+    pub room_id: String,
+    /// Room name.
+    pub room_name: String,
+    /// Egress start (Unix nanoseconds).
+    pub started_at: i64,
+    /// Egress end (Unix nanoseconds; 0 while running).
+    pub ended_at: i64,
+    /// Final status (`EGRESS_COMPLETE`, ...), or the current one while running.
+    pub status: String,
+    /// Files.
+    pub files: Vec<ManifestFile>,
+    /// HLS playlists.
+    pub playlists: Vec<ManifestPlaylist>,
+    /// Images.
+    pub images: Vec<ManifestImage>,
+}
+
+impl Manifest {
+    /// Writes the manifest as `{egress_id}.json` in `out_dir` (atomically).
+    pub fn write(&self, out_dir: &Path) -> std::io::Result<()> {
+        let text = serde_json::to_vec_pretty(self).expect("manifest serialises");
+        atomic_write(&out_dir.join(format!("{}.json", self.egress_id)), &text)
+    }
+}

@@ -1,0 +1,190 @@
+//! HLS playlists as text: the event playlist (every segment, closed with ENDLIST), the live
+//! playlist (a rolling window) and the master playlist of an adaptive ladder. Pure: the
+//! HLS output writes them.
+
+use std::fmt::Write;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+/// Segments the live playlist keeps.
+pub const LIVE_WINDOW: usize = 5;
+
+/// One finished segment.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Segment {
+    /// URI relative to the playlist.
+    pub uri: String,
+    /// Its media duration.
+    pub duration: Duration,
+    /// Wall-clock time of its first frame.
+    pub program_date_time: DateTime<Utc>,
+}
+
+fn header(out: &mut String, target_s: u32, segments: &[Segment], sequence: usize) {
+    let longest = segments
+        .iter()
+        .map(|s| s.duration.as_secs_f64().round() as u32)
+        .max()
+        .unwrap_or(0);
+    out.push_str("#EXTM3U\n#EXT-X-VERSION:3\n");
+    let _ = writeln!(out, "#EXT-X-TARGETDURATION:{}", target_s.max(longest));
+    let _ = writeln!(out, "#EXT-X-MEDIA-SEQUENCE:{sequence}");
+}
+
+fn body(out: &mut String, segments: &[Segment]) {
+    for s in segments {
+        let _ = writeln!(
+            out,
+            "#EXT-X-PROGRAM-DATE-TIME:{}",
+            s.program_date_time
+                .to_rfc3339_opts(SecondsFormat::Millis, true)
+        );
+        let _ = writeln!(out, "#EXTINF:{:.3},", s.duration.as_secs_f64());
+        out.push_str(&s.uri);
+        out.push('\n');
+    }
+}
+
+/// The event playlist: every segment so far; `ended` adds `#EXT-X-ENDLIST`.
+pub fn event(target_s: u32, segments: &[Segment], ended: bool) -> String {
+    let mut out = String::new();
+    header(&mut out, target_s, segments, 0);
+    out.push_str("#EXT-X-PLAYLIST-TYPE:EVENT\n");
+    body(&mut out, segments);
+    if ended {
+        out.push_str("#EXT-X-ENDLIST\n");
+    }
+    out
+}
+
+/// The live playlist: the last [`LIVE_WINDOW`] segments, numbered from the first kept.
+pub fn live(target_s: u32, segments: &[Segment], ended: bool) -> String {
+    let first = segments.len().saturating_sub(LIVE_WINDOW);
+    let window = &segments[first..];
+    let mut out = String::new();
+    header(&mut out, target_s, window, first);
+    body(&mut out, window);
+    if ended {
+        out.push_str("#EXT-X-ENDLIST\n");
+    }
+    out
+}
+
+/// One rendition of a master playlist.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rendition {
+    /// URI of its media playlist, relative to the master.
+    pub uri: String,
+    /// Peak bits per second (video + audio, with muxing overhead).
+    pub bandwidth: u64,
+    /// Frame size.
+    pub width: u32,
+    /// Frame height.
+    pub height: u32,
+    /// RFC 6381 codecs, e.g. `avc1.4d401f,mp4a.40.2`.
+    pub codecs: String,
+}
+
+/// The master playlist of an adaptive ladder, highest bandwidth first.
+pub fn master(renditions: &[Rendition]) -> String {
+    let mut sorted = renditions.to_vec();
+    sorted.sort_by(|a, b| b.bandwidth.cmp(&a.bandwidth));
+    let mut out = String::from("#EXTM3U\n#EXT-X-VERSION:3\n");
+    for r in sorted {
+        let _ = writeln!(
+            out,
+            "#EXT-X-STREAM-INF:BANDWIDTH={},RESOLUTION={}x{},CODECS=\"{}\"",
+            r.bandwidth, r.width, r.height, r.codecs
+        );
+        out.push_str(&r.uri);
+        out.push('\n');
+    }
+    out
+}
+
+/// The RFC 6381 name of H.264 at `profile_idc` (66 baseline, 77 main, 100 high) for a
+/// frame size and rate, with the smallest level that holds it.
+pub fn avc1_codec(profile_idc: u8, width: u32, height: u32, fps: u32) -> String {
+    let mbs = width.div_ceil(16) as u64 * height.div_ceil(16) as u64;
+    let mbps = mbs * fps as u64;
+    // (level_idc, max macroblocks per frame, max macroblocks per second), H.264 table A-1.
+    const LEVELS: [(u8, u64, u64); 9] = [
+        (30, 1620, 40_500),
+        (31, 3600, 108_000),
+        (32, 5120, 216_000),
+        (40, 8192, 245_760),
+        (42, 8704, 522_240),
+        (50, 22_080, 589_824),
+        (51, 36_864, 983_040),
+        (52, 36_864, 2_073_600),
+        (62, 139_264, 16_711_680),
+    ];
+    let level = LEVELS
+        .iter()
+        .find(|(_, f, s)| mbs <= *f && mbps <= *s)
+        .map_or(62, |l| l.0);
+    let constraints = if profile_idc == 66 { 0xc0 } else { 0x40 };
+    format!("avc1.{profile_idc:02x}{constraints:02x}{level:02x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn segs(n: usize) -> Vec<Segment> {
+        let t0 = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
+        (0..n)
+            .map(|i| Segment {
+                uri: format!("s_{i:05}.ts"),
+                duration: Duration::from_millis(2000),
+                program_date_time: t0 + Duration::from_secs(2 * i as u64),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn event_playlist_lists_all_and_ends() {
+        let text = event(2, &segs(3), true);
+        assert!(text.starts_with("#EXTM3U\n"));
+        assert!(text.contains("#EXT-X-PLAYLIST-TYPE:EVENT"));
+        assert_eq!(text.matches("#EXTINF:2.000,").count(), 3);
+        assert!(text.contains("#EXT-X-PROGRAM-DATE-TIME:2026-01-02T03:04:09.000Z\n#EXTINF"));
+        assert!(text.ends_with("s_00002.ts\n#EXT-X-ENDLIST\n"));
+        assert!(!event(2, &segs(3), false).contains("ENDLIST"));
+    }
+
+    #[test]
+    fn live_playlist_keeps_a_window() {
+        let text = live(2, &segs(8), false);
+        assert_eq!(text.matches("#EXTINF").count(), LIVE_WINDOW);
+        assert!(text.contains("#EXT-X-MEDIA-SEQUENCE:3\n"));
+        assert!(!text.contains("s_00002.ts"));
+    }
+
+    #[test]
+    fn master_sorted_and_codecs() {
+        assert_eq!(avc1_codec(77, 1280, 720, 30), "avc1.4d401f");
+        assert_eq!(avc1_codec(100, 1920, 1080, 30), "avc1.640028");
+        let m = master(&[
+            Rendition {
+                uri: "p_360p.m3u8".into(),
+                bandwidth: 900_000,
+                width: 640,
+                height: 360,
+                codecs: "avc1.4d401e".into(),
+            },
+            Rendition {
+                uri: "p_720p.m3u8".into(),
+                bandwidth: 3_300_000,
+                width: 1280,
+                height: 720,
+                codecs: "avc1.4d401f".into(),
+            },
+        ]);
+        let first = m.find("720p").unwrap();
+        assert!(first < m.find("360p").unwrap());
+        assert!(m.contains("RESOLUTION=1280x720"));
+    }
+}

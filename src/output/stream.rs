@@ -1,0 +1,642 @@
+//! Stream outputs (RTMP, RTMPS, SRT), each URL isolated in a pipeline of its own.
+//!
+//! The main pipeline hands the encoded H.264 and AAC to two app sinks; their callbacks
+//! copy each buffer (a reference, not the bytes) into every live stream's app sources,
+//! which are leaky: a dead, slow or rejecting endpoint drops its own oldest data and never
+//! blocks the encode, the files or the other streams. A stream joins at a key frame (one
+//! is requested from the encoder) with its time rebased to zero. Errors arrive on the
+//! stream's own bus; the retry policy is [`MAX_ATTEMPTS`] attempts in a row, spaced by
+//! [`BACKOFF`], after which the stream is FAILED. Stream keys appear only in the sink's
+//! location: results and logs carry the redacted URL.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+use livekit_protocol::{StreamInfo, stream_info::Status};
+
+use crate::encode::{EncodeError, make};
+use crate::request::outputs::{StreamKind, StreamUrl, parse_stream_url, redact_url};
+
+/// Connection attempts in a row before a stream is FAILED (the first and two retries).
+pub const MAX_ATTEMPTS: u32 = 3;
+/// Wait before retry `n` (1-based): 1 s, then 2 s.
+pub const BACKOFF: [Duration; 2] = [Duration::from_secs(1), Duration::from_secs(2)];
+/// A stream that has run this long without an error starts its attempt count afresh.
+pub const HEALTHY_AFTER: Duration = Duration::from_secs(30);
+/// Data each stream may buffer before it drops its oldest.
+const STREAM_BUFFER_BYTES: u64 = 8 << 20;
+/// How long a finishing stream may take to flush its muxer.
+const FINISH_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Why a stream update was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum StreamError {
+    /// The egress has no stream output to update.
+    #[error("egress has no stream output")]
+    NoStreamOutput,
+    /// The URL cannot be used.
+    #[error("add_output_urls: {0}")]
+    BadUrl(String),
+    /// The URL is already streaming.
+    #[error("add_output_urls: {0} is already an output")]
+    Duplicate(String),
+    /// The URL is not one of the egress's streams.
+    #[error("remove_output_urls: {0} is not an active output")]
+    NotFound(String),
+}
+
+/// A timestamp of `sample` as running time (encoders may offset their timestamps, e.g.
+/// x264 by 1000 hours, and say so in the segment).
+fn running(sample: &gst::Sample, t: Option<gst::ClockTime>) -> Option<gst::ClockTime> {
+    let t = t?;
+    match sample.segment() {
+        Some(seg) => seg
+            .downcast_ref::<gst::ClockTime>()
+            .and_then(|s| s.to_running_time(t)),
+        None => Some(t),
+    }
+}
+
+/// The running time of a sample's buffer.
+fn sample_time(sample: &gst::Sample) -> Option<gst::ClockTime> {
+    running(sample, sample.buffer().and_then(|b| b.pts()))
+}
+
+/// A running stream's feed: its app sources and its time base.
+struct Sender {
+    id: u64,
+    video: Option<gst_app::AppSrc>,
+    audio: Option<gst_app::AppSrc>,
+    /// `(media time of the key frame the stream started on, the stream pipeline's
+    /// running time then)`: times are rebased so the stream runs on its own clock (an SRT
+    /// sender stamps packets with it, and a receiver drops packets that look late).
+    offset: Mutex<Option<(gst::ClockTime, gst::ClockTime)>>,
+    /// Media time of the last audio pushed (a replayed sample is not pushed twice).
+    audio_until: Mutex<Option<gst::ClockTime>>,
+    pipeline: gst::Pipeline,
+}
+
+impl Sender {
+    fn push(
+        &self,
+        src: &gst_app::AppSrc,
+        sample: &gst::Sample,
+        (first, base): (gst::ClockTime, gst::ClockTime),
+    ) {
+        let Some(buffer) = sample.buffer() else {
+            return;
+        };
+        let Some(pts) = running(sample, buffer.pts()) else {
+            return;
+        };
+        let Some(rebased) = pts.checked_sub(first).map(|t| t + base) else {
+            return;
+        };
+        if let Some(caps) = sample.caps()
+            && src.caps().as_ref().map(|c| c.as_ref()) != Some(caps)
+        {
+            src.set_caps(Some(&caps.to_owned()));
+        }
+        let mut b = buffer.copy();
+        {
+            let b = b.get_mut().expect("copied buffer is writable");
+            b.set_pts(rebased);
+            b.set_dts(
+                running(sample, buffer.dts())
+                    .and_then(|d| d.checked_sub(first))
+                    .map(|t| t + base),
+            );
+        }
+        // A failed stream's source refuses buffers; its bus reports why.
+        let _ = src.push_buffer(b);
+    }
+
+    /// Starts on a key frame; then replays the encoded audio from that key frame on
+    /// (audio leaves its encoder ahead of video, by the video encoder's latency).
+    fn video(&self, sample: &gst::Sample, feed: &Feed) {
+        let Some(src) = &self.video else { return };
+        let Some(buffer) = sample.buffer() else { return };
+        let mut offset = self.offset.lock().expect("offset lock");
+        if offset.is_none() {
+            if buffer.flags().contains(gst::BufferFlags::DELTA_UNIT) {
+                return;
+            }
+            let recent = feed.recent_audio.lock().expect("audio lock");
+            if let Some(audio) = &self.audio {
+                // A muxer needs every stream's caps before it starts.
+                let Some(caps) = recent.back().and_then(|s| s.caps_owned()) else {
+                    return;
+                };
+                audio.set_caps(Some(&caps));
+            }
+            let Some(pts) = sample_time(sample) else {
+                return;
+            };
+            let now = self
+                .pipeline
+                .current_running_time()
+                .unwrap_or(gst::ClockTime::ZERO);
+            *offset = Some((pts, now));
+            let at = (pts, now);
+            self.push(src, sample, at);
+            if let Some(audio) = &self.audio {
+                for s in recent.iter() {
+                    self.push_audio(audio, s, at);
+                }
+            }
+            return;
+        }
+        let at = offset.expect("set above");
+        drop(offset);
+        self.push(src, sample, at);
+    }
+
+    fn audio(&self, sample: &gst::Sample) {
+        let Some(src) = &self.audio else { return };
+        let mut offset = self.offset.lock().expect("offset lock");
+        if offset.is_none() {
+            if self.video.is_some() {
+                return; // wait for the video key frame
+            }
+            let Some(pts) = sample_time(sample) else {
+                return;
+            };
+            let now = self
+                .pipeline
+                .current_running_time()
+                .unwrap_or(gst::ClockTime::ZERO);
+            *offset = Some((pts, now));
+        }
+        let Some(at) = *offset else { return };
+        self.push_audio(src, sample, at);
+    }
+
+    fn push_audio(
+        &self,
+        src: &gst_app::AppSrc,
+        sample: &gst::Sample,
+        at: (gst::ClockTime, gst::ClockTime),
+    ) {
+        let pts = sample_time(sample);
+        let mut until = self.audio_until.lock().expect("audio lock");
+        if pts.is_none() || (until.is_some() && pts <= *until) {
+            return;
+        }
+        *until = pts;
+        self.push(src, sample, at);
+    }
+}
+
+/// The senders the app-sink callbacks feed.
+#[derive(Default)]
+struct Feed {
+    senders: Mutex<Vec<Arc<Sender>>>,
+    /// The last [`AUDIO_HISTORY`] of encoded audio, for streams that start on a later
+    /// video key frame.
+    recent_audio: Mutex<std::collections::VecDeque<gst::Sample>>,
+}
+
+/// Encoded audio kept for joining streams (more than any video encoder's latency).
+const AUDIO_HISTORY: gst::ClockTime = gst::ClockTime::from_seconds(5);
+
+impl Feed {
+    fn each(&self, f: impl Fn(&Sender)) {
+        let senders = self.senders.lock().expect("feed lock").clone();
+        for s in &senders {
+            f(s);
+        }
+    }
+}
+
+enum State {
+    Running {
+        pipeline: gst::Pipeline,
+        sender: Arc<Sender>,
+        since: Instant,
+    },
+    Waiting {
+        until: Instant,
+    },
+    Done,
+}
+
+struct Entry {
+    url: StreamUrl,
+    info: StreamInfo,
+    state: State,
+    /// Failed attempts in a row.
+    failures: u32,
+}
+
+/// Every stream of one egress.
+pub struct Streams {
+    feed: Arc<Feed>,
+    entries: Vec<Entry>,
+    has_video: bool,
+    has_audio: bool,
+    /// Sink pad of the video app sink: key-frame requests go upstream from here.
+    video_pad: Option<gst::Pad>,
+    next_id: AtomicU64,
+    enabled: bool,
+}
+
+fn now_ns() -> i64 {
+    chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)
+}
+
+fn app_sink(
+    pipeline: &gst::Pipeline,
+    tee: &gst::Element,
+    feed: Arc<Feed>,
+    video: bool,
+) -> Result<gst::Pad, EncodeError> {
+    let queue = make("queue")?;
+    queue.set_property_from_str("leaky", "downstream");
+    queue.set_property("max-size-time", 2_000_000_000u64);
+    queue.set_property("max-size-bytes", 0u32);
+    queue.set_property("max-size-buffers", 0u32);
+    let sink = gst_app::AppSink::builder()
+        .name(if video { "stream-video" } else { "stream-audio" })
+        .sync(false)
+        .async_(false)
+        .callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |s| {
+                    let sample = s.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                    if video {
+                        feed.each(|f| f.video(&sample, &feed));
+                    } else {
+                        {
+                            let mut recent = feed.recent_audio.lock().expect("audio lock");
+                            recent.push_back(sample.clone());
+                            let newest = sample_time(&sample);
+                            while let (Some(new), Some(old)) =
+                                (newest, recent.front().and_then(sample_time))
+                                && new.saturating_sub(old) > AUDIO_HISTORY
+                            {
+                                recent.pop_front();
+                            }
+                        }
+                        feed.each(|f| f.audio(&sample));
+                    }
+                    Ok(gst::FlowSuccess::Ok)
+                })
+                .build(),
+        )
+        .build();
+    pipeline
+        .add_many([&queue, sink.upcast_ref()])
+        .expect("fresh elements");
+    gst::Element::link_many([tee, &queue, sink.upcast_ref()])
+        .expect("tee links to the stream app sink");
+    Ok(sink.static_pad("sink").expect("app sink pad"))
+}
+
+/// Builds one stream's pipeline: app sources → parsers → FLV or MPEG-TS → network sink.
+fn stream_pipeline(
+    url: &StreamUrl,
+    id: u64,
+    video: bool,
+    audio: bool,
+) -> Result<(gst::Pipeline, Sender), EncodeError> {
+    let pipeline = gst::Pipeline::with_name(&format!("stream-{id}"));
+    let (mux, sink) = match url.kind {
+        StreamKind::Rtmp => {
+            let mux = make("flvmux")?;
+            mux.set_property("streamable", true);
+            let sink = make("rtmp2sink")?;
+            sink.set_property("location", &url.url);
+            (mux, sink)
+        }
+        StreamKind::Srt => {
+            let mux = make("mpegtsmux")?;
+            mux.set_property("alignment", 7i32);
+            let sink = make("srtsink")?;
+            sink.set_property("uri", &url.url);
+            sink.set_property("wait-for-connection", false);
+            (mux, sink)
+        }
+    };
+    sink.set_property("sync", false);
+    pipeline.add_many([&mux, &sink]).expect("fresh elements");
+    mux.link(&sink).expect("muxer links to sink");
+    let source = |name: &str,
+                  parser: &'static str,
+                  format: gst::Caps,
+                  pad: &str|
+     -> Result<gst_app::AppSrc, EncodeError> {
+        let src = gst_app::AppSrc::builder()
+            .name(name)
+            .format(gst::Format::Time)
+            // Live: the muxer sends what it has on its own clock rather than waiting to
+            // interleave (a non-live MPEG-TS muxer held everything until the end).
+            .is_live(true)
+            .block(false)
+            .max_bytes(STREAM_BUFFER_BYTES)
+            .leaky_type(gst_app::AppLeakyType::Downstream)
+            .build();
+        let parse = make(parser)?;
+        let filter = make("capsfilter")?;
+        filter.set_property("caps", &format);
+        let queue = make("queue")?;
+        pipeline
+            .add_many([src.upcast_ref(), &parse, &filter, &queue])
+            .expect("fresh elements");
+        gst::Element::link_many([src.upcast_ref(), &parse, &filter, &queue])
+            .expect("source chain");
+        let mux_pad = mux
+            .request_pad_simple(pad)
+            .ok_or(EncodeError::MissingElement("stream muxer pad"))?;
+        queue
+            .static_pad("src")
+            .expect("queue src")
+            .link(&mux_pad)
+            .map_err(|_| EncodeError::MissingElement("stream muxer pad link"))?;
+        Ok(src)
+    };
+    // FLV carries AVC and raw AAC; MPEG-TS carries byte-stream H.264 and ADTS.
+    let (vpad, apad, h264, aac) = match url.kind {
+        StreamKind::Rtmp => ("video", "audio", "avc", "raw"),
+        StreamKind::Srt => ("sink_%d", "sink_%d", "byte-stream", "adts"),
+    };
+    let h264 = gst::Caps::builder("video/x-h264")
+        .field("stream-format", h264)
+        .field("alignment", "au")
+        .build();
+    let aac = gst::Caps::builder("audio/mpeg")
+        .field("mpegversion", 4i32)
+        .field("stream-format", aac)
+        .build();
+    let video = video
+        .then(|| source("video", "h264parse", h264, vpad))
+        .transpose()?;
+    let audio = audio
+        .then(|| source("audio", "aacparse", aac, apad))
+        .transpose()?;
+    Ok((
+        pipeline.clone(),
+        Sender {
+            id,
+            video,
+            audio,
+            offset: Mutex::new(None),
+            audio_until: Mutex::new(None),
+            pipeline: pipeline.clone(),
+        },
+    ))
+}
+
+/// Stops a stream's pipeline off the caller's thread (a sink may block while closing).
+fn stop_pipeline(pipeline: gst::Pipeline, sender: Option<Arc<Sender>>, flush: bool) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        if flush && let Some(s) = &sender {
+            for src in [&s.video, &s.audio].into_iter().flatten() {
+                let _ = src.end_of_stream();
+            }
+            if let Some(bus) = pipeline.bus() {
+                let _ = bus.timed_pop_filtered(
+                    gst::ClockTime::from_nseconds(FINISH_TIMEOUT.as_nanos() as u64),
+                    &[gst::MessageType::Eos, gst::MessageType::Error],
+                );
+            }
+        }
+        let _ = pipeline.set_state(gst::State::Null);
+    })
+}
+
+impl Streams {
+    /// Hooks the stream feed onto the encode's tees (H.264 `video_tee`, AAC `audio_tee`)
+    /// when the egress has a stream output; the URLs start with [`Streams::start`].
+    pub fn new(
+        pipeline: &gst::Pipeline,
+        enabled: bool,
+        video_tee: Option<&gst::Element>,
+        audio_tee: Option<&gst::Element>,
+    ) -> Result<Streams, EncodeError> {
+        let feed = Arc::new(Feed::default());
+        let mut video_pad = None;
+        if enabled {
+            if let Some(tee) = video_tee {
+                video_pad = Some(app_sink(pipeline, tee, feed.clone(), true)?);
+            }
+            if let Some(tee) = audio_tee {
+                app_sink(pipeline, tee, feed.clone(), false)?;
+            }
+        }
+        Ok(Streams {
+            feed,
+            entries: Vec::new(),
+            has_video: video_tee.is_some(),
+            has_audio: audio_tee.is_some(),
+            video_pad,
+            next_id: AtomicU64::new(1),
+            enabled,
+        })
+    }
+
+    fn connect(&mut self, i: usize) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let e = &mut self.entries[i];
+        let shown = redact_url(&e.url.url);
+        match stream_pipeline(&e.url, id, self.has_video, self.has_audio) {
+            Ok((pipeline, sender)) => {
+                let sender = Arc::new(sender);
+                self.feed
+                    .senders
+                    .lock()
+                    .expect("feed lock")
+                    .push(sender.clone());
+                let p = pipeline.clone();
+                // SRT callers connect while starting: never on the egress's thread.
+                std::thread::spawn(move || {
+                    let _ = p.set_state(gst::State::Playing);
+                });
+                e.state = State::Running {
+                    pipeline,
+                    sender,
+                    since: Instant::now(),
+                };
+                tracing::info!(url = %shown, "stream connecting");
+                if let Some(pad) = &self.video_pad {
+                    let event = gstreamer_video::UpstreamForceKeyUnitEvent::builder()
+                        .all_headers(true)
+                        .build();
+                    pad.push_event(event);
+                }
+            }
+            Err(err) => self.fail(i, err.to_string()),
+        }
+    }
+
+    /// Starts the request's URLs.
+    pub fn start(&mut self, urls: &[StreamUrl]) {
+        for u in urls {
+            self.add_entry(u.clone());
+        }
+    }
+
+    fn add_entry(&mut self, url: StreamUrl) {
+        self.entries.push(Entry {
+            info: StreamInfo {
+                url: redact_url(&url.url),
+                started_at: now_ns(),
+                status: Status::Active as i32,
+                ..Default::default()
+            },
+            url,
+            state: State::Done,
+            failures: 0,
+        });
+        self.connect(self.entries.len() - 1);
+    }
+
+    fn detach(&mut self, i: usize, flush: bool) -> Option<std::thread::JoinHandle<()>> {
+        let state = std::mem::replace(&mut self.entries[i].state, State::Done);
+        if let State::Running {
+            pipeline, sender, ..
+        } = state
+        {
+            self.feed
+                .senders
+                .lock()
+                .expect("feed lock")
+                .retain(|s| s.id != sender.id);
+            return Some(stop_pipeline(pipeline, Some(sender), flush));
+        }
+        None
+    }
+
+    /// Records a failed attempt: retries after a backoff, or marks the stream FAILED.
+    fn fail(&mut self, i: usize, error: String) {
+        self.detach(i, false);
+        let e = &mut self.entries[i];
+        e.failures += 1;
+        let shown = redact_url(&e.url.url);
+        // Error texts can quote the location: redact it there too.
+        let error = error.replace(&e.url.url, &shown);
+        e.info.error = error.clone();
+        if e.failures < MAX_ATTEMPTS {
+            let wait = BACKOFF[(e.failures as usize - 1).min(BACKOFF.len() - 1)];
+            tracing::warn!(url = %shown, %error, retry_in_ms = wait.as_millis() as u64, "stream failed; retrying");
+            e.state = State::Waiting {
+                until: Instant::now() + wait,
+            };
+        } else {
+            tracing::error!(url = %shown, %error, attempts = e.failures, "stream failed");
+            e.info.status = Status::Failed as i32;
+            e.info.ended_at = now_ns();
+            e.info.duration = e.info.ended_at - e.info.started_at;
+            e.state = State::Done;
+        }
+    }
+
+    /// Reads each stream's bus, retries streams whose backoff is over. Call every tick.
+    pub fn poll(&mut self) {
+        for i in 0..self.entries.len() {
+            let mut error = None;
+            match &self.entries[i].state {
+                State::Running {
+                    pipeline, since, ..
+                } => {
+                    if let Some(bus) = pipeline.bus()
+                        && let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error])
+                        && let gst::MessageView::Error(err) = msg.view()
+                    {
+                        error = Some(err.error().to_string());
+                    } else if since.elapsed() > HEALTHY_AFTER {
+                        self.entries[i].failures = 0;
+                    }
+                }
+                State::Waiting { until } if Instant::now() >= *until => {
+                    let e = &mut self.entries[i];
+                    e.info.retries += 1;
+                    e.info.last_retry_at = now_ns();
+                    self.connect(i);
+                }
+                _ => {}
+            }
+            if let Some(error) = error {
+                self.fail(i, error);
+            }
+        }
+    }
+
+    /// `UpdateStream`: adds and removes URLs while the egress runs.
+    pub fn update(&mut self, add: &[String], remove: &[String]) -> Result<(), StreamError> {
+        if !self.enabled {
+            return Err(StreamError::NoStreamOutput);
+        }
+        let mut to_add = Vec::new();
+        for u in add {
+            let url = parse_stream_url(u).map_err(StreamError::BadUrl)?;
+            if self.entries.iter().any(|e| {
+                e.url.url == url.url && e.info.status == Status::Active as i32
+            }) || to_add.iter().any(|a: &StreamUrl| a.url == url.url)
+            {
+                return Err(StreamError::Duplicate(redact_url(&url.url)));
+            }
+            to_add.push(url);
+        }
+        let mut to_remove = Vec::new();
+        for u in remove {
+            let given = u.trim();
+            let expanded = parse_stream_url(given).map(|p| p.url).unwrap_or_default();
+            let found = self.entries.iter().position(|e| {
+                e.info.status == Status::Active as i32
+                    && (e.url.given == given || e.url.url == given || e.url.url == expanded)
+            });
+            match found {
+                Some(i) => to_remove.push(i),
+                None => return Err(StreamError::NotFound(redact_url(given))),
+            }
+        }
+        for i in to_remove {
+            self.finish(i);
+        }
+        for u in to_add {
+            self.add_entry(u);
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, i: usize) -> Option<std::thread::JoinHandle<()>> {
+        let handle = self.detach(i, true);
+        let e = &mut self.entries[i];
+        if e.info.status == Status::Active as i32 {
+            e.info.status = Status::Finished as i32;
+            e.info.ended_at = now_ns();
+            e.info.duration = e.info.ended_at - e.info.started_at;
+            tracing::info!(url = %e.info.url, "stream finished");
+        }
+        handle
+    }
+
+    /// Whether the egress has streams and every one has failed.
+    pub fn all_failed(&self) -> bool {
+        !self.entries.is_empty()
+            && self
+                .entries
+                .iter()
+                .all(|e| e.info.status == Status::Failed as i32)
+    }
+
+    /// Each stream's info so far.
+    pub fn infos(&self) -> Vec<StreamInfo> {
+        self.entries.iter().map(|e| e.info.clone()).collect()
+    }
+
+    /// Ends every stream (flushing its muxer, a few seconds at most); returns the results.
+    pub fn finish_all(&mut self) -> Vec<StreamInfo> {
+        let handles: Vec<_> = (0..self.entries.len())
+            .filter_map(|i| self.finish(i))
+            .collect();
+        for h in handles {
+            let _ = h.join();
+        }
+        self.infos()
+    }
+}

@@ -1,0 +1,849 @@
+//! The outputs of a request → an [`OutputsPlan`]: every file, HLS, stream and image
+//! output validated (errors name the field), with the encodes they share worked out: one
+//! video encode (plus one per extra HLS rendition) and one audio encode per codec.
+
+use livekit_protocol::{
+    EncodedFileOutput, EncodedFileType, ImageCodec, ImageFileSuffix, ImageOutput,
+    SegmentedFileOutput, SegmentedFileProtocol, SegmentedFileSuffix, StreamOutput,
+    StreamProtocol,
+};
+use serde_json::Value;
+
+use super::naming::{self, NameContext};
+use super::{AudioCodecKind, EncodingParams, RequestError, Tracks, VideoCodecKind};
+
+/// LiveKit's default HLS segment length, in seconds.
+pub const DEFAULT_SEGMENT_S: u32 = 4;
+/// Longest accepted segment.
+const MAX_SEGMENT_S: u32 = 60;
+/// Most renditions in one adaptive HLS output.
+const MAX_RENDITIONS: usize = 4;
+
+/// Container of a file output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileKind {
+    /// Fragmented MP4 (H.264 + AAC or Opus).
+    Mp4,
+    /// Ogg with Opus audio (audio only).
+    Ogg,
+    /// MP3 audio (audio only).
+    Mp3,
+    /// WebM with VP8 video and Opus audio.
+    Webm,
+}
+
+impl FileKind {
+    /// Extension including the dot.
+    pub fn extension(self) -> &'static str {
+        match self {
+            FileKind::Mp4 => ".mp4",
+            FileKind::Ogg => ".ogg",
+            FileKind::Mp3 => ".mp3",
+            FileKind::Webm => ".webm",
+        }
+    }
+}
+
+/// One file output.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FilePlan {
+    /// The request's `filepath` template, unresolved (room id and time come at start).
+    pub filepath_template: String,
+    /// Field path of the template, for errors found when it is resolved.
+    pub field: String,
+    /// Container.
+    pub kind: FileKind,
+    /// Carries video (the main encode).
+    pub video: bool,
+    /// The audio encode it carries, if any.
+    pub audio: Option<AudioCodecKind>,
+}
+
+/// How segment (or image) files are numbered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Suffix {
+    /// `_00000`, `_00001`, ...
+    Index,
+    /// `_` + UTC time with milliseconds (`20221004011306123`).
+    Timestamp,
+    /// No suffix: each image overwrites the last.
+    NoneOverwrite,
+}
+
+/// One video variant of an HLS output.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Variant {
+    /// Index into [`OutputsPlan::video`].
+    pub encode: usize,
+    /// Name used in its file names (`720p`); empty for a single-variant output.
+    pub name: String,
+}
+
+/// One HLS output.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SegmentsPlan {
+    /// Field path (`segment_outputs[0]`).
+    pub field: String,
+    /// Segment file prefix template (may contain a directory).
+    pub prefix_template: String,
+    /// Playlist template (the master playlist when there are renditions).
+    pub playlist_template: String,
+    /// Live (rolling window) playlist template, if requested.
+    pub live_playlist_template: Option<String>,
+    /// Target segment length.
+    pub segment_duration_s: u32,
+    /// Segment numbering.
+    pub suffix: Suffix,
+    /// Video variants: one normally, 2–4 for an adaptive ladder, none for audio only.
+    pub variants: Vec<Variant>,
+    /// Whether the audio encode (AAC) is carried.
+    pub audio: bool,
+}
+
+impl SegmentsPlan {
+    /// Whether a master playlist lists several renditions.
+    pub fn is_ladder(&self) -> bool {
+        self.variants.len() > 1
+    }
+}
+
+/// Stream transport of one URL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StreamKind {
+    /// RTMP or RTMPS (FLV).
+    Rtmp,
+    /// SRT (MPEG-TS).
+    Srt,
+}
+
+/// A stream destination.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StreamUrl {
+    /// The URL as given (`mux://KEY` included), used to match removals.
+    pub given: String,
+    /// The URL connected to (`mux://` expanded). Holds the stream key: never log it.
+    pub url: String,
+    /// Its kind.
+    pub kind: StreamKind,
+}
+
+impl std::fmt::Debug for StreamUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StreamUrl({})", redact_url(&self.url))
+    }
+}
+
+/// Image format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImageFormat {
+    /// JPEG (LiveKit's only codec; the default).
+    Jpeg,
+    /// PNG (a tessera extension: `"image_codec": "IC_PNG"`).
+    Png,
+}
+
+impl ImageFormat {
+    /// Extension including the dot.
+    pub fn extension(self) -> &'static str {
+        match self {
+            ImageFormat::Jpeg => ".jpeg",
+            ImageFormat::Png => ".png",
+        }
+    }
+}
+
+/// One image (thumbnail) output.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImagesPlan {
+    /// Field path (`image_outputs[0]`).
+    pub field: String,
+    /// Seconds between captures.
+    pub interval_s: u32,
+    /// Image size (the frame size when the request leaves it unset).
+    pub width: u32,
+    /// Image height.
+    pub height: u32,
+    /// File prefix template.
+    pub prefix_template: String,
+    /// Numbering.
+    pub suffix: Suffix,
+    /// Format.
+    pub format: ImageFormat,
+}
+
+/// One video encode (all H.264 but for a WebM-only egress).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VideoEncode {
+    /// Frame width.
+    pub width: u32,
+    /// Frame height.
+    pub height: u32,
+    /// Bitrate in kbit/s.
+    pub bitrate_kbps: u32,
+}
+
+/// Every output of an egress and the encodes they share.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OutputsPlan {
+    /// File outputs.
+    pub files: Vec<FilePlan>,
+    /// HLS outputs.
+    pub segments: Vec<SegmentsPlan>,
+    /// Stream URLs at start.
+    pub streams: Vec<StreamUrl>,
+    /// Whether the request has a stream output (so `UpdateStream` may add URLs).
+    pub has_stream_output: bool,
+    /// Image outputs.
+    pub images: Vec<ImagesPlan>,
+    /// Write `{egress_id}.json` beside the outputs.
+    pub manifest: bool,
+    /// Video encodes: `[0]` is the main one (request size), then extra HLS renditions.
+    pub video: Vec<VideoEncode>,
+    /// Audio encodes, one per codec some output needs.
+    pub audio: Vec<AudioCodecKind>,
+}
+
+/// The request's outputs, gathered from the current and the deprecated fields.
+pub struct RequestOutputs<'a> {
+    /// `file_outputs` (or the deprecated `file`), with their field paths.
+    pub files: Vec<(String, &'a EncodedFileOutput)>,
+    /// `segment_outputs` (or `segments`).
+    pub segments: Vec<(String, &'a SegmentedFileOutput)>,
+    /// `stream_outputs` (or `stream`).
+    pub streams: Vec<(String, &'a StreamOutput)>,
+    /// `image_outputs`.
+    pub images: Vec<(String, &'a ImageOutput)>,
+}
+
+/// Mux's RTMPS ingest, which `mux://KEY` expands to.
+pub const MUX_INGEST: &str = "rtmps://global-live.mux.com:443/app/";
+
+/// Parses and checks one stream URL.
+pub fn parse_stream_url(given: &str) -> Result<StreamUrl, String> {
+    let given = given.trim();
+    let (scheme, rest) = given
+        .split_once("://")
+        .ok_or_else(|| format!("{:?} is not a URL", redact_url(given)))?;
+    let (url, kind) = match scheme.to_ascii_lowercase().as_str() {
+        "rtmp" | "rtmps" => (given.to_owned(), StreamKind::Rtmp),
+        "srt" => (given.to_owned(), StreamKind::Srt),
+        "mux" => {
+            if rest.is_empty() || rest.contains('/') {
+                return Err("mux:// needs a stream key: mux://STREAM_KEY".into());
+            }
+            (format!("{MUX_INGEST}{rest}"), StreamKind::Rtmp)
+        }
+        other => {
+            return Err(format!(
+                "unsupported stream scheme {other:?}: use rtmp://, rtmps://, srt:// or mux://"
+            ));
+        }
+    };
+    let host = url.split_once("://").map_or("", |(_, r)| r);
+    let host = host.split(['/', '?']).next().unwrap_or("");
+    if host.is_empty() || host.starts_with(':') {
+        return Err(format!("{:?} has no host", redact_url(given)));
+    }
+    Ok(StreamUrl {
+        given: given.to_owned(),
+        url,
+        kind,
+    })
+}
+
+/// The URL with its secrets replaced by `{redacted}`, as LiveKit reports it: an RTMP URL's
+/// stream key (the path after the application), `mux://` keys, and SRT `streamid` and
+/// `passphrase` values; user:password too.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "{redacted}".into();
+    };
+    let (rest, query) = match rest.split_once('?') {
+        Some((r, q)) => (r, Some(q)),
+        None => (rest, None),
+    };
+    let rest = match rest.split_once('@') {
+        Some((_, host)) if !host.is_empty() => format!("{{redacted}}@{host}"),
+        _ => rest.to_owned(),
+    };
+    let mut out = format!("{scheme}://");
+    match scheme.to_ascii_lowercase().as_str() {
+        "mux" => out.push_str("{redacted}"),
+        "rtmp" | "rtmps" => {
+            // host/app/key: everything after the application is the key.
+            let parts: Vec<&str> = rest.splitn(3, '/').collect();
+            match parts.as_slice() {
+                [host, app, key] if !key.is_empty() => {
+                    out.push_str(&format!("{host}/{app}/{{redacted}}"))
+                }
+                _ => out.push_str(&rest),
+            }
+        }
+        _ => out.push_str(&rest),
+    }
+    if let Some(q) = query {
+        let q: Vec<String> = q
+            .split('&')
+            .map(|kv| match kv.split_once('=') {
+                Some((k, _)) if !matches!(k, "mode" | "latency" | "transtype") => {
+                    format!("{k}={{redacted}}")
+                }
+                _ => kv.to_owned(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&q.join("&"));
+    }
+    out
+}
+
+fn probe_ctx() -> NameContext<'static> {
+    NameContext {
+        room_name: "room",
+        room_id: "RM_id",
+        time: chrono::Utc::now(),
+    }
+}
+
+/// Checks that a template stays inside the output directory once resolved.
+fn check_template(template: &str, field: &str, ext: &str) -> Result<(), RequestError> {
+    naming::resolve_filepath(template, &probe_ctx(), ext)
+        .map(|_| ())
+        .map_err(|e| RequestError::invalid(field, e.to_string()))
+}
+
+fn check_no_upload<T>(output: &Option<T>, field: &str) -> Result<(), RequestError> {
+    if output.is_some() {
+        return Err(RequestError::invalid(
+            &format!("{field}.output"),
+            "cloud storage uploads are not supported yet; omit s3/gcp/azure/aliOSS to write locally",
+        ));
+    }
+    Ok(())
+}
+
+fn file_kind(f: &EncodedFileOutput, field: &str, tracks: Tracks) -> Result<FileKind, RequestError> {
+    let by_ext = |path: &str| {
+        let lower = path.to_ascii_lowercase();
+        [
+            (".mp4", FileKind::Mp4),
+            (".ogg", FileKind::Ogg),
+            (".mp3", FileKind::Mp3),
+            (".webm", FileKind::Webm),
+        ]
+        .into_iter()
+        .find(|(e, _)| lower.ends_with(e))
+        .map(|(_, k)| k)
+    };
+    match EncodedFileType::try_from(f.file_type) {
+        Ok(EncodedFileType::Mp4) => Ok(FileKind::Mp4),
+        Ok(EncodedFileType::Ogg) => Ok(FileKind::Ogg),
+        Ok(EncodedFileType::Mp3) => Ok(FileKind::Mp3),
+        // LiveKit's default: MP4, or OGG for audio-only; the filepath's extension decides
+        // when it names a known container (WebM is only reachable this way).
+        Ok(EncodedFileType::DefaultFiletype) => Ok(by_ext(&f.filepath).unwrap_or(if tracks.video {
+            FileKind::Mp4
+        } else {
+            FileKind::Ogg
+        })),
+        Err(_) => Err(RequestError::invalid(
+            &format!("{field}.file_type"),
+            format!("unknown file type {}", f.file_type),
+        )),
+    }
+}
+
+/// Reads the tessera extension `renditions` of `segment_outputs[i]` from the raw JSON:
+/// `[{"name": "720p", "width": 1280, "height": 720, "video_bitrate": 3000}, ...]`.
+fn renditions(
+    raw: Option<&Value>,
+    field: &str,
+    main: &EncodingParams,
+) -> Result<Vec<(String, VideoEncode)>, RequestError> {
+    let Some(list) = raw.and_then(|v| v.get("renditions")) else {
+        return Ok(Vec::new());
+    };
+    let field = format!("{field}.renditions");
+    let list = list
+        .as_array()
+        .ok_or_else(|| RequestError::invalid(&field, "must be a list of renditions"))?;
+    if !(2..=MAX_RENDITIONS).contains(&list.len()) {
+        return Err(RequestError::invalid(
+            &field,
+            format!("must list 2 to {MAX_RENDITIONS} renditions, got {}", list.len()),
+        ));
+    }
+    let mut out: Vec<(String, VideoEncode)> = Vec::new();
+    for (i, r) in list.iter().enumerate() {
+        let f = format!("{field}[{i}]");
+        let num = |key: &str| -> Result<Option<u32>, RequestError> {
+            match r.get(key) {
+                None => Ok(None),
+                Some(v) => v
+                    .as_u64()
+                    .filter(|&n| n > 0 && n <= u32::MAX as u64)
+                    .map(|n| Some(n as u32))
+                    .ok_or_else(|| {
+                        RequestError::invalid(&format!("{f}.{key}"), "must be a positive integer")
+                    }),
+            }
+        };
+        let height = num("height")?.ok_or_else(|| RequestError::invalid(&f, "height is required"))?;
+        let width = match num("width")? {
+            Some(w) => w,
+            // Keep the main aspect ratio, rounded to even.
+            None => ((main.width as u64 * height as u64 / main.height as u64) as u32 + 1) & !1,
+        };
+        for (key, v) in [("width", width), ("height", height)] {
+            if v % 2 != 0 || !(16..=super::encoding::MAX_DIMENSION).contains(&v) {
+                return Err(RequestError::invalid(
+                    &format!("{f}.{key}"),
+                    format!("must be even and between 16 and {}, got {v}", super::encoding::MAX_DIMENSION),
+                ));
+            }
+        }
+        let bitrate = match num("video_bitrate")? {
+            Some(b) => b,
+            // Scale the main bitrate by the pixel count.
+            None => ((main.video_bitrate_kbps as u64 * (width * height) as u64
+                / (main.width * main.height) as u64) as u32)
+                .max(200),
+        };
+        let name = match r.get("name") {
+            None => format!("{height}p"),
+            Some(Value::String(s))
+                if !s.is_empty()
+                    && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') =>
+            {
+                s.clone()
+            }
+            Some(_) => {
+                return Err(RequestError::invalid(
+                    &format!("{f}.name"),
+                    "must be letters, digits, '-' or '_'",
+                ));
+            }
+        };
+        if out.iter().any(|(n, _)| *n == name) {
+            return Err(RequestError::invalid(
+                &format!("{f}.name"),
+                format!("{name:?} is used twice"),
+            ));
+        }
+        out.push((
+            name,
+            VideoEncode {
+                width,
+                height,
+                bitrate_kbps: bitrate,
+            },
+        ));
+    }
+    Ok(out)
+}
+
+/// Validates every output and works out the encodes. `raw` is the request's JSON (for the
+/// tessera extensions `renditions` and `IC_PNG`, read from the same objects).
+pub fn plan_outputs(
+    req: &RequestOutputs<'_>,
+    raw: &Value,
+    raw_png: &[bool],
+    tracks: Tracks,
+    encoding: &EncodingParams,
+) -> Result<OutputsPlan, RequestError> {
+    let audio_explicit = encoding.audio_codec_explicit;
+    let mut plan = OutputsPlan {
+        manifest: false,
+        ..Default::default()
+    };
+    if req.files.is_empty()
+        && req.segments.is_empty()
+        && req.streams.is_empty()
+        && req.images.is_empty()
+    {
+        return Err(RequestError::invalid(
+            "file_outputs",
+            "no output requested: set file_outputs, segment_outputs, stream_outputs or image_outputs",
+        ));
+    }
+    let main = VideoEncode {
+        width: encoding.width,
+        height: encoding.height,
+        bitrate_kbps: encoding.video_bitrate_kbps,
+    };
+    if tracks.video {
+        plan.video.push(main);
+    }
+    // The codec an output needs, checked against an explicit request.
+    let need_audio = |codec: AudioCodecKind, field: &str, what: &str| {
+        if audio_explicit && codec != encoding.audio_codec {
+            return Err(RequestError::invalid(
+                "advanced.audio_codec",
+                format!(
+                    "{field} ({what}) carries {codec:?} audio, but the request asks for {:?}",
+                    encoding.audio_codec
+                ),
+            ));
+        }
+        Ok(Some(codec))
+    };
+    let h264_field = std::cell::RefCell::new(None::<String>);
+    let wants_h264 = |field: &str| {
+        h264_field.borrow_mut().get_or_insert_with(|| field.to_owned());
+    };
+
+    for (field, f) in &req.files {
+        check_no_upload(&f.output, field)?;
+        let kind = file_kind(f, field, tracks)?;
+        plan.manifest |= !f.disable_manifest;
+        let audio = if !tracks.audio {
+            None
+        } else {
+            match kind {
+                FileKind::Mp4 => Some(encoding.audio_codec),
+                FileKind::Ogg => need_audio(AudioCodecKind::Opus, field, "OGG")?,
+                FileKind::Webm => need_audio(AudioCodecKind::Opus, field, "WebM")?,
+                FileKind::Mp3 => need_audio(AudioCodecKind::Mp3, field, "MP3")?,
+            }
+        };
+        let video = match kind {
+            FileKind::Ogg | FileKind::Mp3 => {
+                if tracks.video && !tracks.audio {
+                    return Err(RequestError::invalid(
+                        &format!("{field}.file_type"),
+                        format!("{kind:?} holds audio only, but the request is video_only"),
+                    ));
+                }
+                false
+            }
+            FileKind::Mp4 => {
+                if tracks.video {
+                    wants_h264(field);
+                }
+                tracks.video
+            }
+            FileKind::Webm => tracks.video,
+        };
+        if matches!(kind, FileKind::Mp4) && audio == Some(AudioCodecKind::Mp3) {
+            return Err(RequestError::invalid(
+                "advanced.audio_codec",
+                "MP3 audio is not supported in MP4 files; use AAC or OPUS",
+            ));
+        }
+        let filepath_field = format!("{field}.filepath");
+        check_template(&f.filepath, &filepath_field, kind.extension())?;
+        plan.files.push(FilePlan {
+            filepath_template: f.filepath.clone(),
+            field: filepath_field,
+            kind,
+            video,
+            audio,
+        });
+    }
+
+    let raw_segments = raw.get("segment_outputs").or_else(|| raw.get("segmentOutputs"));
+    for (i, (field, s)) in req.segments.iter().enumerate() {
+        check_no_upload(&s.output, field)?;
+        if SegmentedFileProtocol::try_from(s.protocol).is_err() {
+            return Err(RequestError::invalid(
+                &format!("{field}.protocol"),
+                format!("unknown protocol {}", s.protocol),
+            ));
+        }
+        plan.manifest |= !s.disable_manifest;
+        let suffix = match SegmentedFileSuffix::try_from(s.filename_suffix) {
+            Ok(SegmentedFileSuffix::Index) => Suffix::Index,
+            Ok(SegmentedFileSuffix::Timestamp) => Suffix::Timestamp,
+            Err(_) => {
+                return Err(RequestError::invalid(
+                    &format!("{field}.filename_suffix"),
+                    format!("unknown suffix {}", s.filename_suffix),
+                ));
+            }
+        };
+        let segment_duration_s = match s.segment_duration {
+            0 => DEFAULT_SEGMENT_S,
+            d if d > MAX_SEGMENT_S => {
+                return Err(RequestError::invalid(
+                    &format!("{field}.segment_duration"),
+                    format!("must be at most {MAX_SEGMENT_S} seconds, got {d}"),
+                ));
+            }
+            d => d,
+        };
+        let raw_one = raw_segments.and_then(|v| v.get(i)).or_else(|| raw.get("segments"));
+        let ladder = renditions(raw_one, field, encoding)?;
+        if !ladder.is_empty() && !tracks.video {
+            return Err(RequestError::invalid(
+                &format!("{field}.renditions"),
+                "renditions need video, but the request is audio_only",
+            ));
+        }
+        let variants = if !tracks.video {
+            Vec::new()
+        } else if ladder.is_empty() {
+            vec![Variant {
+                encode: 0,
+                name: String::new(),
+            }]
+        } else {
+            ladder
+                .into_iter()
+                .map(|(name, enc)| {
+                    let encode = match plan.video.iter().position(|v| *v == enc) {
+                        Some(i) => i,
+                        None => {
+                            plan.video.push(enc);
+                            plan.video.len() - 1
+                        }
+                    };
+                    Variant { encode, name }
+                })
+                .collect()
+        };
+        if tracks.video {
+            wants_h264(field);
+        }
+        let audio = tracks.audio;
+        if audio {
+            need_audio(AudioCodecKind::Aac, field, "HLS")?;
+        }
+        check_template(&s.filename_prefix, &format!("{field}.filename_prefix"), ".ts")?;
+        for (name, value) in [
+            ("playlist_name", &s.playlist_name),
+            ("live_playlist_name", &s.live_playlist_name),
+        ] {
+            if !value.is_empty() {
+                check_template(value, &format!("{field}.{name}"), ".m3u8")?;
+            }
+        }
+        if !s.live_playlist_name.is_empty() && s.live_playlist_name == s.playlist_name {
+            return Err(RequestError::invalid(
+                &format!("{field}.live_playlist_name"),
+                "must differ from playlist_name",
+            ));
+        }
+        plan.segments.push(SegmentsPlan {
+            field: field.clone(),
+            prefix_template: s.filename_prefix.clone(),
+            playlist_template: s.playlist_name.clone(),
+            live_playlist_template: (!s.live_playlist_name.is_empty())
+                .then(|| s.live_playlist_name.clone()),
+            segment_duration_s,
+            suffix,
+            variants,
+            audio,
+        });
+    }
+
+    for (field, s) in &req.streams {
+        plan.has_stream_output = true;
+        let protocol = StreamProtocol::try_from(s.protocol).map_err(|_| {
+            RequestError::invalid(
+                &format!("{field}.protocol"),
+                format!("unknown protocol {}", s.protocol),
+            )
+        })?;
+        if protocol == StreamProtocol::Websocket {
+            return Err(RequestError::invalid(
+                &format!("{field}.protocol"),
+                "WEBSOCKET streams are for track egress, not room composites",
+            ));
+        }
+        if s.urls.is_empty() {
+            return Err(RequestError::invalid(
+                &format!("{field}.urls"),
+                "at least one URL is required",
+            ));
+        }
+        for (j, u) in s.urls.iter().enumerate() {
+            let f = format!("{field}.urls[{j}]");
+            let url = parse_stream_url(u).map_err(|e| RequestError::invalid(&f, e))?;
+            let expected = match protocol {
+                StreamProtocol::Rtmp => Some(StreamKind::Rtmp),
+                StreamProtocol::Srt => Some(StreamKind::Srt),
+                _ => None,
+            };
+            if expected.is_some_and(|k| k != url.kind) {
+                return Err(RequestError::invalid(
+                    &f,
+                    format!("is not a {} URL", protocol.as_str_name()),
+                ));
+            }
+            if plan.streams.iter().any(|s| s.url == url.url) {
+                return Err(RequestError::invalid(&f, "is listed twice"));
+            }
+            plan.streams.push(url);
+        }
+        if tracks.video {
+            wants_h264(field);
+        }
+        if tracks.audio {
+            need_audio(AudioCodecKind::Aac, field, "RTMP/SRT")?;
+        }
+    }
+
+    for (i, (field, im)) in req.images.iter().enumerate() {
+        check_no_upload(&im.output, field)?;
+        plan.manifest |= !im.disable_manifest;
+        if !tracks.video {
+            return Err(RequestError::invalid(
+                field,
+                "images need video, but the request is audio_only",
+            ));
+        }
+        if im.capture_interval == 0 {
+            return Err(RequestError::invalid(
+                &format!("{field}.capture_interval"),
+                "is required (seconds between images)",
+            ));
+        }
+        let dim = |v: i32, name: &str, frame: u32| -> Result<u32, RequestError> {
+            match v {
+                0 => Ok(frame),
+                v if v < 0 || v % 2 != 0 || v as u32 > super::encoding::MAX_DIMENSION || v < 16 => {
+                    Err(RequestError::invalid(
+                        &format!("{field}.{name}"),
+                        format!(
+                            "must be even and between 16 and {}, got {v}",
+                            super::encoding::MAX_DIMENSION
+                        ),
+                    ))
+                }
+                v => Ok(v as u32),
+            }
+        };
+        let width = dim(im.width, "width", encoding.width)?;
+        let height = dim(im.height, "height", encoding.height)?;
+        let suffix = match ImageFileSuffix::try_from(im.filename_suffix) {
+            Ok(ImageFileSuffix::ImageSuffixIndex) => Suffix::Index,
+            Ok(ImageFileSuffix::ImageSuffixTimestamp) => Suffix::Timestamp,
+            Ok(ImageFileSuffix::ImageSuffixNoneOverwrite) => Suffix::NoneOverwrite,
+            Err(_) => {
+                return Err(RequestError::invalid(
+                    &format!("{field}.filename_suffix"),
+                    format!("unknown suffix {}", im.filename_suffix),
+                ));
+            }
+        };
+        let format = if raw_png.get(i).copied().unwrap_or(false) {
+            ImageFormat::Png
+        } else {
+            match ImageCodec::try_from(im.image_codec) {
+                Ok(_) => ImageFormat::Jpeg,
+                Err(_) => {
+                    return Err(RequestError::invalid(
+                        &format!("{field}.image_codec"),
+                        format!("unknown image codec {}", im.image_codec),
+                    ));
+                }
+            }
+        };
+        check_template(
+            &im.filename_prefix,
+            &format!("{field}.filename_prefix"),
+            format.extension(),
+        )?;
+        plan.images.push(ImagesPlan {
+            field: field.clone(),
+            interval_s: im.capture_interval,
+            width,
+            height,
+            prefix_template: im.filename_prefix.clone(),
+            suffix,
+            format,
+        });
+    }
+
+    // One video codec per egress: VP8 only when every video output is WebM.
+    let webm = plan.files.iter().find(|f| f.kind == FileKind::Webm && f.video);
+    if let Some(w) = webm {
+        if let Some(other) = h264_field.borrow().as_ref() {
+            return Err(RequestError::invalid(
+                &w.field,
+                format!(
+                    "WebM carries VP8 video but {other} needs H.264, and an egress encodes video once: record WebM in a separate egress"
+                ),
+            ));
+        }
+        if encoding.video_codec != VideoCodecKind::Vp8 && encoding.video_codec_explicit {
+            return Err(RequestError::invalid(
+                "advanced.video_codec",
+                format!("{} is a WebM file: use VP8 (or leave video_codec unset)", w.field),
+            ));
+        }
+    } else if encoding.video_codec == VideoCodecKind::Vp8 && tracks.video {
+        if let Some(other) = h264_field.borrow().as_ref() {
+            return Err(RequestError::invalid(
+                "advanced.video_codec",
+                format!("VP8 needs a WebM file output; {other} carries H.264"),
+            ));
+        }
+    }
+
+    let mut audio = Vec::new();
+    for codec in plan
+        .files
+        .iter()
+        .filter_map(|f| f.audio)
+        .chain(
+            (tracks.audio && (!plan.segments.is_empty() || !plan.streams.is_empty()))
+                .then_some(AudioCodecKind::Aac),
+        )
+    {
+        if !audio.contains(&codec) {
+            audio.push(codec);
+        }
+    }
+    plan.audio = audio;
+    if plan.files.iter().all(|f| !f.video)
+        && plan.segments.iter().all(|s| s.variants.is_empty())
+        && plan.streams.is_empty()
+        && !plan.has_stream_output
+    {
+        // Only images (or audio-only files) need pictures: no video encode.
+        plan.video.clear();
+    }
+    Ok(plan)
+}
+
+/// Whether the plan's main video encode is VP8 (a WebM-only egress).
+pub fn uses_vp8(plan: &OutputsPlan) -> bool {
+    plan.files.iter().any(|f| f.kind == FileKind::Webm && f.video)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_keys_are_redacted() {
+        assert_eq!(
+            redact_url("rtmp://a.rtmp.youtube.com/live2/abcd-efgh"),
+            "rtmp://a.rtmp.youtube.com/live2/{redacted}"
+        );
+        assert_eq!(redact_url("mux://secretkey"), "mux://{redacted}");
+        assert_eq!(
+            redact_url("srt://h:9000?mode=caller&streamid=key&passphrase=pw"),
+            "srt://h:9000?mode=caller&streamid={redacted}&passphrase={redacted}"
+        );
+        assert_eq!(
+            redact_url("rtmp://user:pw@h/app/key"),
+            "rtmp://{redacted}@h/app/{redacted}"
+        );
+        assert_eq!(redact_url("rtmp://h/app"), "rtmp://h/app");
+    }
+
+    #[test]
+    fn stream_urls_parse_and_mux_expands() {
+        let m = parse_stream_url("mux://k1").unwrap();
+        assert_eq!(m.url, "rtmps://global-live.mux.com:443/app/k1");
+        assert_eq!(m.kind, StreamKind::Rtmp);
+        assert_eq!(parse_stream_url("srt://127.0.0.1:9000").unwrap().kind, StreamKind::Srt);
+        for bad in ["http://x/y", "rtmp://", "nonsense", "mux://"] {
+            let e = parse_stream_url(bad).unwrap_err();
+            assert!(!e.is_empty());
+        }
+        assert!(!format!("{m:?}").contains("k1"));
+    }
+}
