@@ -14,6 +14,8 @@ PACKAGES=(
   libvulkan1 mesa-vulkan-drivers
   # ffprobe/ffmpeg, used by the tests to check outputs
   ffmpeg
+  # stream receivers the tests start on loopback: nginx-rtmp (RTMP) and srt-tools (SRT)
+  nginx libnginx-mod-rtmp srt-tools
 )
 
 missing=()

@@ -500,7 +500,9 @@ fn record(
         let _ = src.end_of_stream();
     }
     let deadline = Instant::now() + EOS_TIMEOUT;
-    loop {
+    // An egress of images alone has no encode, so no end-of-stream to wait for.
+    let encodes = !graph.video.is_empty() || graph.audio.is_some();
+    while encodes {
         let left = deadline.saturating_duration_since(Instant::now());
         let Some(msg) = bus.timed_pop(gst::ClockTime::from_nseconds(left.as_nanos() as u64))
         else {

@@ -2,6 +2,8 @@
 //! outputs with ffprobe/ffmpeg (the tools a user would use), and analyse audio.
 #![allow(dead_code)]
 
+pub mod services;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -19,9 +21,12 @@ impl Run {
         String::from_utf8_lossy(&self.output.stderr).into_owned()
     }
 
-    /// The single recorded file (asserting there is exactly one).
+    /// The single recorded file (asserting there is exactly one, besides the manifest).
     pub fn file(&self) -> PathBuf {
-        let files = files_under(self.dir.path());
+        let files: Vec<_> = files_under(self.dir.path())
+            .into_iter()
+            .filter(|f| f.extension().is_none_or(|e| e != "json"))
+            .collect();
         assert_eq!(
             files.len(),
             1,
