@@ -189,8 +189,7 @@ fn spawn_stdin_control() -> std::sync::mpsc::Receiver<egress::Control> {
             if line.trim().is_empty() {
                 continue;
             }
-            let request: livekit_protocol::UpdateStreamRequest = match serde_json::from_str(&line)
-            {
+            let request: livekit_protocol::UpdateStreamRequest = match serde_json::from_str(&line) {
                 Ok(r) => r,
                 Err(e) => {
                     eprintln!("update_stream error: not an UpdateStreamRequest: {e}");

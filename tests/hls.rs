@@ -55,7 +55,10 @@ fn event_and_live_playlists() {
         "segment_duration": 2
       }]
     }"#;
-    let run = tessera_run(request, &["--duration", "13", "--fast", "--room", "synthetic:3"]);
+    let run = tessera_run(
+        request,
+        &["--duration", "13", "--fast", "--room", "synthetic:3"],
+    );
     assert!(run.output.status.success(), "{}", run.stderr());
     let info = run.info.as_ref().unwrap();
     assert_eq!(info["status"], "EGRESS_COMPLETE");
@@ -76,7 +79,9 @@ fn event_and_live_playlists() {
     let total: f64 = event.segments.iter().map(|s| s.duration as f64).sum();
     assert!((total - 13.0).abs() < 0.2, "total {total}");
     for pair in event.segments.windows(2) {
-        let a = pair[0].program_date_time.expect("PROGRAM-DATE-TIME on every segment");
+        let a = pair[0]
+            .program_date_time
+            .expect("PROGRAM-DATE-TIME on every segment");
         let b = pair[1].program_date_time.unwrap();
         let gap = (b - a).num_milliseconds() as f64 / 1000.0;
         assert!(
@@ -102,12 +107,18 @@ fn event_and_live_playlists() {
             first.as_os_str(),
         ],
     );
-    assert!(String::from_utf8_lossy(&flags).starts_with('K'), "segment starts on a key frame");
+    assert!(
+        String::from_utf8_lossy(&flags).starts_with('K'),
+        "segment starts on a key frame"
+    );
 
     let live = media(&dir.join("live.m3u8"));
     assert_eq!(live.segments.len(), 5, "live window");
     assert_eq!(live.media_sequence, (n - 5) as u64);
-    assert_eq!(live.segments.last().unwrap().uri, event.segments.last().unwrap().uri);
+    assert_eq!(
+        live.segments.last().unwrap().uri,
+        event.segments.last().unwrap().uri
+    );
 
     // SegmentsInfo agrees with the files.
     let result = &info["segment_results"][0];
@@ -129,11 +140,16 @@ fn event_and_live_playlists() {
     }));
     // The manifest lists the playlist and its segments.
     let manifest: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(out.join(format!("{}.json", info["egress_id"].as_str().unwrap())))
-            .unwrap(),
+        &std::fs::read(out.join(format!("{}.json", info["egress_id"].as_str().unwrap()))).unwrap(),
     )
     .unwrap();
-    assert_eq!(manifest["playlists"][0]["segments"].as_array().unwrap().len(), n);
+    assert_eq!(
+        manifest["playlists"][0]["segments"]
+            .as_array()
+            .unwrap()
+            .len(),
+        n
+    );
 }
 
 #[test]
@@ -164,7 +180,11 @@ fn adaptive_ladder_has_a_master_and_one_encode_per_rendition() {
             (r.width, r.height)
         })
         .collect();
-    assert_eq!(sizes, vec![(1280, 720), (640, 360)], "highest bandwidth first");
+    assert_eq!(
+        sizes,
+        vec![(1280, 720), (640, 360)],
+        "highest bandwidth first"
+    );
     assert!(m.variants[0].bandwidth > m.variants[1].bandwidth);
     for (v, (w, h)) in m.variants.iter().zip(sizes) {
         let playlist = media(&dir.join(&v.uri));
@@ -180,10 +200,16 @@ fn adaptive_ladder_has_a_master_and_one_encode_per_rendition() {
             .unwrap()
             .trim_end_matches(".ts")
             .to_owned();
-        assert!(stamp.len() == 17 && stamp.chars().all(|c| c.is_ascii_digit()), "{name}");
+        assert!(
+            stamp.len() == 17 && stamp.chars().all(|c| c.is_ascii_digit()),
+            "{name}"
+        );
         let probe = ffprobe(&seg);
         let video = stream(&probe, "video");
-        assert_eq!((num(&video["width"]) as u64, num(&video["height"]) as u64), (w, h));
+        assert_eq!(
+            (num(&video["width"]) as u64, num(&video["height"]) as u64),
+            (w, h)
+        );
         assert_eq!(stream(&probe, "audio")["codec_name"], "aac");
     }
 }

@@ -17,7 +17,10 @@ fn jpeg_thumbnails_every_interval_at_the_requested_size() {
       ]
     }"#;
     let secs = 5.0;
-    let run = tessera_run(request, &["--duration", "5", "--fast", "--room", "synthetic:2"]);
+    let run = tessera_run(
+        request,
+        &["--duration", "5", "--fast", "--room", "synthetic:2"],
+    );
     assert!(run.output.status.success(), "{}", run.stderr());
     let info = run.info.as_ref().unwrap();
     let dir = run.dir.path().join("out/img");
@@ -32,7 +35,10 @@ fn jpeg_thumbnails_every_interval_at_the_requested_size() {
         "{} images for {secs} s at 1 s",
         jpegs.len()
     );
-    assert_eq!(num(&info["image_results"][0]["image_count"]) as usize, jpegs.len());
+    assert_eq!(
+        num(&info["image_results"][0]["image_count"]) as usize,
+        jpegs.len()
+    );
     assert_eq!(info["image_results"][0]["filename_prefix"], "img/t");
     assert!(jpegs[0].ends_with("t_00000.jpeg"), "{:?}", jpegs[0]);
     for j in &jpegs {

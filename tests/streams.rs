@@ -68,7 +68,10 @@ fn every_output_at_once_from_one_encode() {
     assert_eq!(streams.len(), 2);
     assert!(streams.iter().all(|(_, s)| s == "FINISHED"), "{streams:?}");
     // The stream key never shows: not in the result, not in the logs.
-    assert_eq!(streams[0].0, format!("rtmp://127.0.0.1:{}/live/{{redacted}}", nginx.port));
+    assert_eq!(
+        streams[0].0,
+        format!("rtmp://127.0.0.1:{}/live/{{redacted}}", nginx.port)
+    );
     let stdout = String::from_utf8_lossy(&run.output.stdout);
     let shown: Vec<_> = stdout.lines().filter(|l| l.contains("s3cr3tkey")).collect();
     // The request echo is the only place the key appears (it is the caller's own input).
@@ -100,7 +103,13 @@ fn livekit_update_stream_scenario() {
     )
     .unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args(["run", req.to_str().unwrap(), "--duration", "14", "--control-stdin"])
+        .args([
+            "run",
+            req.to_str().unwrap(),
+            "--duration",
+            "14",
+            "--control-stdin",
+        ])
         .args(["--room", "synthetic:2", "--out"])
         .arg(dir.path().join("out"))
         .stdin(Stdio::piped())
@@ -110,11 +119,7 @@ fn livekit_update_stream_scenario() {
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
     std::thread::sleep(Duration::from_secs(4));
-    writeln!(
-        stdin,
-        r#"{{"add_output_urls": ["{good2}", "{bad2}"]}}"#
-    )
-    .unwrap();
+    writeln!(stdin, r#"{{"add_output_urls": ["{good2}", "{bad2}"]}}"#).unwrap();
     std::thread::sleep(Duration::from_secs(4));
     writeln!(stdin, r#"{{"remove_output_urls": ["{good1}"]}}"#).unwrap();
     // Removing it twice is refused, and says why.
@@ -123,7 +128,10 @@ fn livekit_update_stream_scenario() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert_eq!(stderr.matches("update_stream: {").count(), 2, "{stderr}");
-    assert!(stderr.contains("update_stream error: remove_output_urls:"), "{stderr}");
+    assert!(
+        stderr.contains("update_stream error: remove_output_urls:"),
+        "{stderr}"
+    );
     let info: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(info["status"], "EGRESS_COMPLETE");
     let streams = statuses(&info);
@@ -137,7 +145,10 @@ fn livekit_update_stream_scenario() {
     assert_eq!(streams.len(), 4, "{streams:?}");
     assert_eq!(streams[0].1, "FINISHED", "first good removed: {streams:?}");
     assert_eq!(status_of(closed, "live/"), "FAILED");
-    assert_eq!(streams[2].1, "FINISHED", "second good ran to the end: {streams:?}");
+    assert_eq!(
+        streams[2].1, "FINISHED",
+        "second good ran to the end: {streams:?}"
+    );
     assert_eq!(status_of(nginx.port, "refused/"), "FAILED");
     let failed = &info["stream_results"]
         .as_array()
@@ -186,7 +197,10 @@ fn only_failed_streams_fail_the_egress() {
     let info = run.info.as_ref().unwrap();
     assert_eq!(info["status"], "EGRESS_FAILED");
     assert!(
-        info["error"].as_str().unwrap().contains("every stream output failed"),
+        info["error"]
+            .as_str()
+            .unwrap()
+            .contains("every stream output failed"),
         "{}",
         info["error"]
     );

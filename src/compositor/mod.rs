@@ -673,7 +673,10 @@ impl Compositor {
         t: usize,
         wait: bool,
     ) -> Result<Option<Nv12Frame>, CompositorError> {
-        let target = self.targets.get_mut(t).ok_or(CompositorError::NoTarget(t))?;
+        let target = self
+            .targets
+            .get_mut(t)
+            .ok_or(CompositorError::NoTarget(t))?;
         let Some((data, pts)) = target.ring.receive(&self.gpu, wait)? else {
             return Ok(None);
         };

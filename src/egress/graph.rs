@@ -11,10 +11,10 @@ use gstreamer_app as gst_app;
 
 use super::EgressError;
 use crate::encode::{self, Encoded, VideoEncoderChoice};
+use crate::output::FileTarget;
 use crate::output::file::FileBranch;
 use crate::output::hls::HlsOutput;
 use crate::output::stream::Streams;
-use crate::output::FileTarget;
 use crate::request::naming::NameContext;
 use crate::request::outputs::uses_vp8;
 use crate::request::{AudioCodecKind, EgressPlan};
@@ -44,8 +44,10 @@ fn tee() -> Result<gst::Element, EgressError> {
     Ok(t)
 }
 
-/// Key-frame distance in frames: the request's, else the shortest HLS segment (segments
-/// cut on key frames), else 2 s when streaming (a joining viewer waits at most that).
+/// Key-frame distance in frames: the request's, else half the shortest HLS segment
+/// (segments cut on key frames, and the segmenter closes a segment once it has the next
+/// whole GOP: a shorter GOP means a segment reaches the playlist, and survives a crash,
+/// sooner), else 2 s when streaming (a joining viewer waits at most that).
 fn gop_frames(plan: &EgressPlan) -> Option<u32> {
     let p = &plan.encoding;
     let seconds = p.key_frame_interval_s.or_else(|| {
@@ -56,7 +58,7 @@ fn gop_frames(plan: &EgressPlan) -> Option<u32> {
             .map(|s| s.segment_duration_s)
             .min();
         match shortest {
-            Some(s) => Some(s as f64),
+            Some(s) => Some(s as f64 / 2.0),
             None if plan.outputs.has_stream_output => Some(2.0),
             None => None,
         }
@@ -152,12 +154,8 @@ pub(super) fn build(
         }
         audio_src = Some(src);
     }
-    let audio_tee = |codec: AudioCodecKind| {
-        audio_tees
-            .iter()
-            .find(|(c, _)| *c == codec)
-            .map(|(_, t)| t)
-    };
+    let audio_tee =
+        |codec: AudioCodecKind| audio_tees.iter().find(|(c, _)| *c == codec).map(|(_, t)| t);
 
     for (f, target) in o.files.iter().zip(files) {
         let branch = FileBranch::new(&pipeline, f.kind, target)?;

@@ -155,11 +155,15 @@ pub fn run(
             field: f.field.clone(),
             reason,
         };
-        let target =
-            match file_target(&opts.out_dir, &f.filepath_template, f.kind.extension(), &ctx) {
-                Ok(t) => t,
-                Err(e) => return failed(info, error(e.to_string())),
-            };
+        let target = match file_target(
+            &opts.out_dir,
+            &f.filepath_template,
+            f.kind.extension(),
+            &ctx,
+        ) {
+            Ok(t) => t,
+            Err(e) => return failed(info, error(e.to_string())),
+        };
         if let Some(dir) = target.local_path.parent()
             && let Err(e) = std::fs::create_dir_all(dir)
         {
@@ -322,9 +326,9 @@ fn record(
 
     // Targets: one per video encode (0 is the request size), then one per image output.
     let mut compositor = match (&gpu, plan.tracks.video) {
-        (Some(gpu), true) => Some(
-            Compositor::new(gpu.clone(), p.width, p.height).map_err(|e| at_start(e.into()))?,
-        ),
+        (Some(gpu), true) => {
+            Some(Compositor::new(gpu.clone(), p.width, p.height).map_err(|e| at_start(e.into()))?)
+        }
         _ => None,
     };
     let mut dests: Vec<Dest> = Vec::new();
@@ -346,8 +350,15 @@ fn record(
         (Some(_), false) => Some(encode::probe_video_encoder().map_err(|e| at_start(e.into()))?),
         _ => None,
     };
-    let mut graph = graph::build(plan, encoder.as_ref(), &outputs.files, &opts.out_dir, ctx, epoch)
-        .map_err(at_start)?;
+    let mut graph = graph::build(
+        plan,
+        encoder.as_ref(),
+        &outputs.files,
+        &opts.out_dir,
+        ctx,
+        epoch,
+    )
+    .map_err(at_start)?;
     let bus = graph.pipeline.bus().expect("pipelines have a bus");
     graph.pipeline.set_state(gst::State::Playing).map_err(|_| {
         at_start(EgressError::Pipeline(
@@ -435,9 +446,9 @@ fn record(
                         .collect();
                     comp.send_frames(layout.theme.background, &sends, t)?;
                 }
-                for k in 0..dests.len() {
+                for (k, dest) in dests.iter().enumerate() {
                     while let Some(done) = comp.receive_frame_from(k, false)? {
-                        deliver(&dests[k], done, &graph, outputs, epoch, frame_duration)?;
+                        deliver(dest, done, &graph, outputs, epoch, frame_duration)?;
                     }
                 }
             }
@@ -478,7 +489,7 @@ fn record(
     // Ending: drain the GPU rings, close the streams, let the muxers finish their files.
     set_status(info, EgressStatus::EgressEnding);
     if let Some(comp) = compositor.as_mut() {
-        'targets: for k in 0..dests.len() {
+        'targets: for (k, dest) in dests.iter().enumerate() {
             while comp.in_flight_of(k) > 0 {
                 let done = match comp.receive_frame_from(k, true) {
                     Ok(Some(done)) => done,
@@ -488,7 +499,7 @@ fn record(
                         break 'targets;
                     }
                 };
-                if let Err(e) = deliver(&dests[k], done, &graph, outputs, epoch, frame_duration) {
+                if let Err(e) = deliver(dest, done, &graph, outputs, epoch, frame_duration) {
                     error.get_or_insert(e);
                     break 'targets;
                 }
@@ -499,23 +510,11 @@ fn record(
     for src in graph.video.iter().chain(graph.audio.iter()) {
         let _ = src.end_of_stream();
     }
-    let deadline = Instant::now() + EOS_TIMEOUT;
     // An egress of images alone has no encode, so no end-of-stream to wait for.
-    let encodes = !graph.video.is_empty() || graph.audio.is_some();
-    while encodes {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let Some(msg) = bus.timed_pop(gst::ClockTime::from_nseconds(left.as_nanos() as u64))
-        else {
-            error.get_or_insert(EgressError::Pipeline("timed out finishing the outputs".into()));
-            break;
-        };
-        if let gst::MessageView::Eos(_) = msg.view() {
-            break;
-        }
-        if let Err(e) = on_message(&msg, &mut graph) {
-            error.get_or_insert(e);
-            break;
-        }
+    if (!graph.video.is_empty() || graph.audio.is_some())
+        && let Err(e) = wait_for_eos(&bus, &mut graph)
+    {
+        error.get_or_insert(e);
     }
     let _ = graph.pipeline.set_state(gst::State::Null);
     let ended = now_ns();
@@ -570,7 +569,7 @@ fn deliver(
 /// end the egress, warnings are logged.
 fn on_message(msg: &gst::Message, graph: &mut Graph) -> Result<(), EgressError> {
     match msg.view() {
-        gst::MessageView::Error(e) => Err(EgressError::Pipeline(graph::error_text(msg, &e))),
+        gst::MessageView::Error(e) => Err(EgressError::Pipeline(graph::error_text(msg, e))),
         gst::MessageView::Warning(w) => {
             tracing::warn!(warning = %w.error(), "pipeline warning");
             Ok(())
@@ -591,6 +590,24 @@ fn on_message(msg: &gst::Message, graph: &mut Graph) -> Result<(), EgressError> 
             Ok(())
         }
         _ => Ok(()),
+    }
+}
+
+/// Handles the main bus until end-of-stream (every muxer finished), an error, or
+/// [`EOS_TIMEOUT`].
+fn wait_for_eos(bus: &gst::Bus, graph: &mut Graph) -> Result<(), EgressError> {
+    let deadline = Instant::now() + EOS_TIMEOUT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Some(msg) = bus.timed_pop(gst::ClockTime::from_nseconds(left.as_nanos() as u64)) else {
+            return Err(EgressError::Pipeline(
+                "timed out finishing the outputs".into(),
+            ));
+        };
+        if let gst::MessageView::Eos(_) = msg.view() {
+            return Ok(());
+        }
+        on_message(&msg, graph)?;
     }
 }
 

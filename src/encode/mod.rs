@@ -170,7 +170,9 @@ pub fn h264_chain(
 }
 
 /// A VP8 encode (WebM files) tuned for real time, with key frames at most `gop` apart.
+/// libvpx takes planar I420, so the NV12 frames are repacked first (a copy of the chroma).
 pub fn vp8_chain(size: &VideoEncode, gop: Option<u32>) -> Result<Vec<gst::Element>, EncodeError> {
+    let convert = make("videoconvert")?;
     let enc = make("vp8enc")?;
     enc.set_property("target-bitrate", (size.bitrate_kbps * 1000) as i32);
     enc.set_property("deadline", 1i64);
@@ -180,7 +182,7 @@ pub fn vp8_chain(size: &VideoEncode, gop: Option<u32>) -> Result<Vec<gst::Elemen
     if let Some(g) = gop {
         enc.set_property("keyframe-max-dist", g as i32);
     }
-    Ok(vec![enc])
+    Ok(vec![convert, enc])
 }
 
 /// The audio chain of one codec after the raw mix: convert, resample to the codec's rate,

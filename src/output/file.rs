@@ -1,6 +1,7 @@
 //! File outputs: the encoded streams muxed into MP4, OGG, WebM or MP3 on local disk.
-//! MP4 is fragmented (1 s): a killed recording still plays up to its last fragment, and at
-//! a clean end the muxer rewrites the header with the full duration.
+//! MP4 is fragmented (1 s) and written unbuffered: a killed recording still plays up to
+//! its last fragment, and at a clean end the muxer rewrites the header with the full
+//! duration.
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -58,6 +59,9 @@ impl FileBranch {
         sink.set_property("location", target.local_path.to_string_lossy().as_ref());
         sink.set_property("sync", false);
         sink.set_property("async", false);
+        // Write each muxed fragment at once: stdio's 64 KiB buffer would otherwise hold
+        // seconds of a low-bitrate recording that a crash would lose.
+        sink.set_property_from_str("buffer-mode", "unbuffered");
         let mux = match kind {
             FileKind::Mp4 => {
                 let m = make("mp4mux")?;

@@ -15,7 +15,9 @@ use gstreamer::prelude::*;
 use livekit_protocol::SegmentsInfo;
 
 use crate::encode::{EncodeError, Encoded, make};
-use crate::output::{FileTarget, atomic_write, file, file_target, playlist, prefix_target, relative_uri};
+use crate::output::{
+    FileTarget, atomic_write, file, file_target, playlist, prefix_target, relative_uri,
+};
 use crate::request::naming::{self, NameContext};
 use crate::request::outputs::{SegmentsPlan, Suffix, VideoEncode};
 use crate::request::{EncodingParams, H264Profile};
@@ -175,7 +177,11 @@ impl HlsOutput {
         let mut variants = Vec::new();
         let mut renditions = Vec::new();
         for (encode, name) in &variant_specs {
-            let tag = if ladder { format!("_{name}") } else { String::new() };
+            let tag = if ladder {
+                format!("_{name}")
+            } else {
+                String::new()
+            };
             let (playlist, live) = if ladder {
                 (
                     with_suffix(&main_playlist, &tag, ".m3u8"),
@@ -243,7 +249,12 @@ impl HlsOutput {
                 let pad = sink
                     .request_pad_simple("audio_%u")
                     .ok_or(EncodeError::MissingElement("splitmuxsink audio pad"))?;
-                file::attach(pipeline, tee, Encoded::Audio(crate::request::AudioCodecKind::Aac), &pad)?;
+                file::attach(
+                    pipeline,
+                    tee,
+                    Encoded::Audio(crate::request::AudioCodecKind::Aac),
+                    &pad,
+                )?;
             }
             variants.push(Variant {
                 sink,
@@ -290,8 +301,11 @@ impl HlsOutput {
                         ..r.clone()
                     })
                     .collect();
-                atomic_write(&live.local_path, playlist::master(&live_renditions).as_bytes())
-                    .map_err(|e| io(&live.local_path, e))?;
+                atomic_write(
+                    &live.local_path,
+                    playlist::master(&live_renditions).as_bytes(),
+                )
+                .map_err(|e| io(&live.local_path, e))?;
             }
         }
         Ok(out)
@@ -352,8 +366,14 @@ impl HlsOutput {
                 self.variants[vi].opened.insert(location, running);
             }
             "splitmuxsink-fragment-closed" => {
-                let start = self.variants[vi].opened.remove(&location).unwrap_or(running);
-                let done = location.strip_suffix(".part").unwrap_or(&location).to_owned();
+                let start = self.variants[vi]
+                    .opened
+                    .remove(&location)
+                    .unwrap_or(running);
+                let done = location
+                    .strip_suffix(".part")
+                    .unwrap_or(&location)
+                    .to_owned();
                 std::fs::rename(&location, &done)
                     .map_err(|e| self.io_error(Path::new(&location), e))?;
                 let size = std::fs::metadata(&done).map_or(0, |m| m.len());

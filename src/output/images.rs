@@ -65,13 +65,23 @@ pub fn nv12_to_rgb(frame: &Nv12Frame) -> Vec<u8> {
 }
 
 /// Encodes packed RGB as JPEG or PNG.
-pub fn encode(rgb: &[u8], width: u32, height: u32, format: ImageFormat) -> Result<Vec<u8>, ImageError> {
+pub fn encode(
+    rgb: &[u8],
+    width: u32,
+    height: u32,
+    format: ImageFormat,
+) -> Result<Vec<u8>, ImageError> {
     let mut out = Vec::new();
     match format {
         ImageFormat::Jpeg => {
             let enc = jpeg_encoder::Encoder::new(&mut out, JPEG_QUALITY);
-            enc.encode(rgb, width as u16, height as u16, jpeg_encoder::ColorType::Rgb)
-                .map_err(|e| ImageError::Encode("JPEG", e.to_string()))?;
+            enc.encode(
+                rgb,
+                width as u16,
+                height as u16,
+                jpeg_encoder::ColorType::Rgb,
+            )
+            .map_err(|e| ImageError::Encode("JPEG", e.to_string()))?;
         }
         ImageFormat::Png => {
             let mut enc = png::Encoder::new(&mut out, width, height);

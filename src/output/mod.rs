@@ -94,9 +94,15 @@ mod tests {
 
     #[test]
     fn relative_uris() {
-        assert_eq!(relative_uri(Path::new("a"), Path::new("a/s_1.ts")), "s_1.ts");
+        assert_eq!(
+            relative_uri(Path::new("a"), Path::new("a/s_1.ts")),
+            "s_1.ts"
+        );
         assert_eq!(relative_uri(Path::new(""), Path::new("a/s.ts")), "a/s.ts");
-        assert_eq!(relative_uri(Path::new("p"), Path::new("a/s.ts")), "../a/s.ts");
+        assert_eq!(
+            relative_uri(Path::new("p"), Path::new("a/s.ts")),
+            "../a/s.ts"
+        );
     }
 
     #[test]

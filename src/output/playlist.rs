@@ -89,7 +89,7 @@ pub struct Rendition {
 /// The master playlist of an adaptive ladder, highest bandwidth first.
 pub fn master(renditions: &[Rendition]) -> String {
     let mut sorted = renditions.to_vec();
-    sorted.sort_by(|a, b| b.bandwidth.cmp(&a.bandwidth));
+    sorted.sort_by_key(|r| std::cmp::Reverse(r.bandwidth));
     let mut out = String::from("#EXTM3U\n#EXT-X-VERSION:3\n");
     for r in sorted {
         let _ = writeln!(

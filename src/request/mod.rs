@@ -5,6 +5,8 @@
 pub mod encoding;
 pub mod naming;
 pub mod outputs;
+pub mod renditions;
+pub mod stream_url;
 
 use livekit_protocol::{
     EncodingOptionsPreset, RoomCompositeEgressRequest,
@@ -107,17 +109,18 @@ pub fn parse_room_composite(
             }
         }
     }
-    let req: RoomCompositeEgressRequest = serde_path_to_error::deserialize(&clean).map_err(|e| {
-        let field = e.path().to_string();
-        RequestError::Schema {
-            field: if field == "." {
-                "request".into()
-            } else {
-                field
-            },
-            reason: e.into_inner().to_string(),
-        }
-    })?;
+    let req: RoomCompositeEgressRequest =
+        serde_path_to_error::deserialize(&clean).map_err(|e| {
+            let field = e.path().to_string();
+            RequestError::Schema {
+                field: if field == "." {
+                    "request".into()
+                } else {
+                    field
+                },
+                reason: e.into_inner().to_string(),
+            }
+        })?;
     Ok((req, raw))
 }
 

@@ -4,20 +4,19 @@
 
 use livekit_protocol::{
     EncodedFileOutput, EncodedFileType, ImageCodec, ImageFileSuffix, ImageOutput,
-    SegmentedFileOutput, SegmentedFileProtocol, SegmentedFileSuffix, StreamOutput,
-    StreamProtocol,
+    SegmentedFileOutput, SegmentedFileProtocol, SegmentedFileSuffix, StreamOutput, StreamProtocol,
 };
 use serde_json::Value;
 
 use super::naming::{self, NameContext};
+use super::renditions::renditions;
+pub use super::stream_url::{MUX_INGEST, StreamKind, StreamUrl, parse_stream_url, redact_url};
 use super::{AudioCodecKind, EncodingParams, RequestError, Tracks, VideoCodecKind};
 
 /// LiveKit's default HLS segment length, in seconds.
 pub const DEFAULT_SEGMENT_S: u32 = 4;
 /// Longest accepted segment.
 const MAX_SEGMENT_S: u32 = 60;
-/// Most renditions in one adaptive HLS output.
-const MAX_RENDITIONS: usize = 4;
 
 /// Container of a file output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -107,32 +106,6 @@ impl SegmentsPlan {
     }
 }
 
-/// Stream transport of one URL.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StreamKind {
-    /// RTMP or RTMPS (FLV).
-    Rtmp,
-    /// SRT (MPEG-TS).
-    Srt,
-}
-
-/// A stream destination.
-#[derive(Clone, PartialEq, Eq)]
-pub struct StreamUrl {
-    /// The URL as given (`mux://KEY` included), used to match removals.
-    pub given: String,
-    /// The URL connected to (`mux://` expanded). Holds the stream key: never log it.
-    pub url: String,
-    /// Its kind.
-    pub kind: StreamKind,
-}
-
-impl std::fmt::Debug for StreamUrl {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "StreamUrl({})", redact_url(&self.url))
-    }
-}
-
 /// Image format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ImageFormat {
@@ -215,88 +188,6 @@ pub struct RequestOutputs<'a> {
     pub images: Vec<(String, &'a ImageOutput)>,
 }
 
-/// Mux's RTMPS ingest, which `mux://KEY` expands to.
-pub const MUX_INGEST: &str = "rtmps://global-live.mux.com:443/app/";
-
-/// Parses and checks one stream URL.
-pub fn parse_stream_url(given: &str) -> Result<StreamUrl, String> {
-    let given = given.trim();
-    let (scheme, rest) = given
-        .split_once("://")
-        .ok_or_else(|| format!("{:?} is not a URL", redact_url(given)))?;
-    let (url, kind) = match scheme.to_ascii_lowercase().as_str() {
-        "rtmp" | "rtmps" => (given.to_owned(), StreamKind::Rtmp),
-        "srt" => (given.to_owned(), StreamKind::Srt),
-        "mux" => {
-            if rest.is_empty() || rest.contains('/') {
-                return Err("mux:// needs a stream key: mux://STREAM_KEY".into());
-            }
-            (format!("{MUX_INGEST}{rest}"), StreamKind::Rtmp)
-        }
-        other => {
-            return Err(format!(
-                "unsupported stream scheme {other:?}: use rtmp://, rtmps://, srt:// or mux://"
-            ));
-        }
-    };
-    let host = url.split_once("://").map_or("", |(_, r)| r);
-    let host = host.split(['/', '?']).next().unwrap_or("");
-    if host.is_empty() || host.starts_with(':') {
-        return Err(format!("{:?} has no host", redact_url(given)));
-    }
-    Ok(StreamUrl {
-        given: given.to_owned(),
-        url,
-        kind,
-    })
-}
-
-/// The URL with its secrets replaced by `{redacted}`, as LiveKit reports it: an RTMP URL's
-/// stream key (the path after the application), `mux://` keys, and SRT `streamid` and
-/// `passphrase` values; user:password too.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return "{redacted}".into();
-    };
-    let (rest, query) = match rest.split_once('?') {
-        Some((r, q)) => (r, Some(q)),
-        None => (rest, None),
-    };
-    let rest = match rest.split_once('@') {
-        Some((_, host)) if !host.is_empty() => format!("{{redacted}}@{host}"),
-        _ => rest.to_owned(),
-    };
-    let mut out = format!("{scheme}://");
-    match scheme.to_ascii_lowercase().as_str() {
-        "mux" => out.push_str("{redacted}"),
-        "rtmp" | "rtmps" => {
-            // host/app/key: everything after the application is the key.
-            let parts: Vec<&str> = rest.splitn(3, '/').collect();
-            match parts.as_slice() {
-                [host, app, key] if !key.is_empty() => {
-                    out.push_str(&format!("{host}/{app}/{{redacted}}"))
-                }
-                _ => out.push_str(&rest),
-            }
-        }
-        _ => out.push_str(&rest),
-    }
-    if let Some(q) = query {
-        let q: Vec<String> = q
-            .split('&')
-            .map(|kv| match kv.split_once('=') {
-                Some((k, _)) if !matches!(k, "mode" | "latency" | "transtype") => {
-                    format!("{k}={{redacted}}")
-                }
-                _ => kv.to_owned(),
-            })
-            .collect();
-        out.push('?');
-        out.push_str(&q.join("&"));
-    }
-    out
-}
-
 fn probe_ctx() -> NameContext<'static> {
     NameContext {
         room_name: "room",
@@ -341,105 +232,18 @@ fn file_kind(f: &EncodedFileOutput, field: &str, tracks: Tracks) -> Result<FileK
         Ok(EncodedFileType::Mp3) => Ok(FileKind::Mp3),
         // LiveKit's default: MP4, or OGG for audio-only; the filepath's extension decides
         // when it names a known container (WebM is only reachable this way).
-        Ok(EncodedFileType::DefaultFiletype) => Ok(by_ext(&f.filepath).unwrap_or(if tracks.video {
-            FileKind::Mp4
-        } else {
-            FileKind::Ogg
-        })),
+        Ok(EncodedFileType::DefaultFiletype) => {
+            Ok(by_ext(&f.filepath).unwrap_or(if tracks.video {
+                FileKind::Mp4
+            } else {
+                FileKind::Ogg
+            }))
+        }
         Err(_) => Err(RequestError::invalid(
             &format!("{field}.file_type"),
             format!("unknown file type {}", f.file_type),
         )),
     }
-}
-
-/// Reads the tessera extension `renditions` of `segment_outputs[i]` from the raw JSON:
-/// `[{"name": "720p", "width": 1280, "height": 720, "video_bitrate": 3000}, ...]`.
-fn renditions(
-    raw: Option<&Value>,
-    field: &str,
-    main: &EncodingParams,
-) -> Result<Vec<(String, VideoEncode)>, RequestError> {
-    let Some(list) = raw.and_then(|v| v.get("renditions")) else {
-        return Ok(Vec::new());
-    };
-    let field = format!("{field}.renditions");
-    let list = list
-        .as_array()
-        .ok_or_else(|| RequestError::invalid(&field, "must be a list of renditions"))?;
-    if !(2..=MAX_RENDITIONS).contains(&list.len()) {
-        return Err(RequestError::invalid(
-            &field,
-            format!("must list 2 to {MAX_RENDITIONS} renditions, got {}", list.len()),
-        ));
-    }
-    let mut out: Vec<(String, VideoEncode)> = Vec::new();
-    for (i, r) in list.iter().enumerate() {
-        let f = format!("{field}[{i}]");
-        let num = |key: &str| -> Result<Option<u32>, RequestError> {
-            match r.get(key) {
-                None => Ok(None),
-                Some(v) => v
-                    .as_u64()
-                    .filter(|&n| n > 0 && n <= u32::MAX as u64)
-                    .map(|n| Some(n as u32))
-                    .ok_or_else(|| {
-                        RequestError::invalid(&format!("{f}.{key}"), "must be a positive integer")
-                    }),
-            }
-        };
-        let height = num("height")?.ok_or_else(|| RequestError::invalid(&f, "height is required"))?;
-        let width = match num("width")? {
-            Some(w) => w,
-            // Keep the main aspect ratio, rounded to even.
-            None => ((main.width as u64 * height as u64 / main.height as u64) as u32 + 1) & !1,
-        };
-        for (key, v) in [("width", width), ("height", height)] {
-            if v % 2 != 0 || !(16..=super::encoding::MAX_DIMENSION).contains(&v) {
-                return Err(RequestError::invalid(
-                    &format!("{f}.{key}"),
-                    format!("must be even and between 16 and {}, got {v}", super::encoding::MAX_DIMENSION),
-                ));
-            }
-        }
-        let bitrate = match num("video_bitrate")? {
-            Some(b) => b,
-            // Scale the main bitrate by the pixel count.
-            None => ((main.video_bitrate_kbps as u64 * (width * height) as u64
-                / (main.width * main.height) as u64) as u32)
-                .max(200),
-        };
-        let name = match r.get("name") {
-            None => format!("{height}p"),
-            Some(Value::String(s))
-                if !s.is_empty()
-                    && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') =>
-            {
-                s.clone()
-            }
-            Some(_) => {
-                return Err(RequestError::invalid(
-                    &format!("{f}.name"),
-                    "must be letters, digits, '-' or '_'",
-                ));
-            }
-        };
-        if out.iter().any(|(n, _)| *n == name) {
-            return Err(RequestError::invalid(
-                &format!("{f}.name"),
-                format!("{name:?} is used twice"),
-            ));
-        }
-        out.push((
-            name,
-            VideoEncode {
-                width,
-                height,
-                bitrate_kbps: bitrate,
-            },
-        ));
-    }
-    Ok(out)
 }
 
 /// Validates every output and works out the encodes. `raw` is the request's JSON (for the
@@ -489,7 +293,9 @@ pub fn plan_outputs(
     };
     let h264_field = std::cell::RefCell::new(None::<String>);
     let wants_h264 = |field: &str| {
-        h264_field.borrow_mut().get_or_insert_with(|| field.to_owned());
+        h264_field
+            .borrow_mut()
+            .get_or_insert_with(|| field.to_owned());
     };
 
     for (field, f) in &req.files {
@@ -541,7 +347,9 @@ pub fn plan_outputs(
         });
     }
 
-    let raw_segments = raw.get("segment_outputs").or_else(|| raw.get("segmentOutputs"));
+    let raw_segments = raw
+        .get("segment_outputs")
+        .or_else(|| raw.get("segmentOutputs"));
     for (i, (field, s)) in req.segments.iter().enumerate() {
         check_no_upload(&s.output, field)?;
         if SegmentedFileProtocol::try_from(s.protocol).is_err() {
@@ -571,7 +379,9 @@ pub fn plan_outputs(
             }
             d => d,
         };
-        let raw_one = raw_segments.and_then(|v| v.get(i)).or_else(|| raw.get("segments"));
+        let raw_one = raw_segments
+            .and_then(|v| v.get(i))
+            .or_else(|| raw.get("segments"));
         let ladder = renditions(raw_one, field, encoding)?;
         if !ladder.is_empty() && !tracks.video {
             return Err(RequestError::invalid(
@@ -608,7 +418,11 @@ pub fn plan_outputs(
         if audio {
             need_audio(AudioCodecKind::Aac, field, "HLS")?;
         }
-        check_template(&s.filename_prefix, &format!("{field}.filename_prefix"), ".ts")?;
+        check_template(
+            &s.filename_prefix,
+            &format!("{field}.filename_prefix"),
+            ".ts",
+        )?;
         for (name, value) in [
             ("playlist_name", &s.playlist_name),
             ("live_playlist_name", &s.live_playlist_name),
@@ -756,7 +570,10 @@ pub fn plan_outputs(
     }
 
     // One video codec per egress: VP8 only when every video output is WebM.
-    let webm = plan.files.iter().find(|f| f.kind == FileKind::Webm && f.video);
+    let webm = plan
+        .files
+        .iter()
+        .find(|f| f.kind == FileKind::Webm && f.video);
     if let Some(w) = webm {
         if let Some(other) = h264_field.borrow().as_ref() {
             return Err(RequestError::invalid(
@@ -769,28 +586,27 @@ pub fn plan_outputs(
         if encoding.video_codec != VideoCodecKind::Vp8 && encoding.video_codec_explicit {
             return Err(RequestError::invalid(
                 "advanced.video_codec",
-                format!("{} is a WebM file: use VP8 (or leave video_codec unset)", w.field),
+                format!(
+                    "{} is a WebM file: use VP8 (or leave video_codec unset)",
+                    w.field
+                ),
             ));
         }
-    } else if encoding.video_codec == VideoCodecKind::Vp8 && tracks.video {
-        if let Some(other) = h264_field.borrow().as_ref() {
-            return Err(RequestError::invalid(
-                "advanced.video_codec",
-                format!("VP8 needs a WebM file output; {other} carries H.264"),
-            ));
-        }
+    } else if encoding.video_codec == VideoCodecKind::Vp8
+        && tracks.video
+        && let Some(other) = h264_field.borrow().as_ref()
+    {
+        return Err(RequestError::invalid(
+            "advanced.video_codec",
+            format!("VP8 needs a WebM file output; {other} carries H.264"),
+        ));
     }
 
     let mut audio = Vec::new();
-    for codec in plan
-        .files
-        .iter()
-        .filter_map(|f| f.audio)
-        .chain(
-            (tracks.audio && (!plan.segments.is_empty() || !plan.streams.is_empty()))
-                .then_some(AudioCodecKind::Aac),
-        )
-    {
+    for codec in plan.files.iter().filter_map(|f| f.audio).chain(
+        (tracks.audio && (!plan.segments.is_empty() || !plan.streams.is_empty()))
+            .then_some(AudioCodecKind::Aac),
+    ) {
         if !audio.contains(&codec) {
             audio.push(codec);
         }
@@ -809,41 +625,7 @@ pub fn plan_outputs(
 
 /// Whether the plan's main video encode is VP8 (a WebM-only egress).
 pub fn uses_vp8(plan: &OutputsPlan) -> bool {
-    plan.files.iter().any(|f| f.kind == FileKind::Webm && f.video)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stream_keys_are_redacted() {
-        assert_eq!(
-            redact_url("rtmp://a.rtmp.youtube.com/live2/abcd-efgh"),
-            "rtmp://a.rtmp.youtube.com/live2/{redacted}"
-        );
-        assert_eq!(redact_url("mux://secretkey"), "mux://{redacted}");
-        assert_eq!(
-            redact_url("srt://h:9000?mode=caller&streamid=key&passphrase=pw"),
-            "srt://h:9000?mode=caller&streamid={redacted}&passphrase={redacted}"
-        );
-        assert_eq!(
-            redact_url("rtmp://user:pw@h/app/key"),
-            "rtmp://{redacted}@h/app/{redacted}"
-        );
-        assert_eq!(redact_url("rtmp://h/app"), "rtmp://h/app");
-    }
-
-    #[test]
-    fn stream_urls_parse_and_mux_expands() {
-        let m = parse_stream_url("mux://k1").unwrap();
-        assert_eq!(m.url, "rtmps://global-live.mux.com:443/app/k1");
-        assert_eq!(m.kind, StreamKind::Rtmp);
-        assert_eq!(parse_stream_url("srt://127.0.0.1:9000").unwrap().kind, StreamKind::Srt);
-        for bad in ["http://x/y", "rtmp://", "nonsense", "mux://"] {
-            let e = parse_stream_url(bad).unwrap_err();
-            assert!(!e.is_empty());
-        }
-        assert!(!format!("{m:?}").contains("k1"));
-    }
+    plan.files
+        .iter()
+        .any(|f| f.kind == FileKind::Webm && f.video)
 }

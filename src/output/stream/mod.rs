@@ -27,6 +27,10 @@ pub const MAX_ATTEMPTS: u32 = 3;
 pub const BACKOFF: [Duration; 2] = [Duration::from_secs(1), Duration::from_secs(2)];
 /// A stream that has run this long without an error starts its attempt count afresh.
 pub const HEALTHY_AFTER: Duration = Duration::from_secs(30);
+mod feed;
+
+use feed::{Feed, Sender, app_sink};
+
 /// Data each stream may buffer before it drops its oldest.
 const STREAM_BUFFER_BYTES: u64 = 8 << 20;
 /// How long a finishing stream may take to flush its muxer.
@@ -47,169 +51,6 @@ pub enum StreamError {
     /// The URL is not one of the egress's streams.
     #[error("remove_output_urls: {0} is not an active output")]
     NotFound(String),
-}
-
-/// A timestamp of `sample` as running time (encoders may offset their timestamps, e.g.
-/// x264 by 1000 hours, and say so in the segment).
-fn running(sample: &gst::Sample, t: Option<gst::ClockTime>) -> Option<gst::ClockTime> {
-    let t = t?;
-    match sample.segment() {
-        Some(seg) => seg
-            .downcast_ref::<gst::ClockTime>()
-            .and_then(|s| s.to_running_time(t)),
-        None => Some(t),
-    }
-}
-
-/// The running time of a sample's buffer.
-fn sample_time(sample: &gst::Sample) -> Option<gst::ClockTime> {
-    running(sample, sample.buffer().and_then(|b| b.pts()))
-}
-
-/// A running stream's feed: its app sources and its time base.
-struct Sender {
-    id: u64,
-    video: Option<gst_app::AppSrc>,
-    audio: Option<gst_app::AppSrc>,
-    /// `(media time of the key frame the stream started on, the stream pipeline's
-    /// running time then)`: times are rebased so the stream runs on its own clock (an SRT
-    /// sender stamps packets with it, and a receiver drops packets that look late).
-    offset: Mutex<Option<(gst::ClockTime, gst::ClockTime)>>,
-    /// Media time of the last audio pushed (a replayed sample is not pushed twice).
-    audio_until: Mutex<Option<gst::ClockTime>>,
-    pipeline: gst::Pipeline,
-}
-
-impl Sender {
-    fn push(
-        &self,
-        src: &gst_app::AppSrc,
-        sample: &gst::Sample,
-        (first, base): (gst::ClockTime, gst::ClockTime),
-    ) {
-        let Some(buffer) = sample.buffer() else {
-            return;
-        };
-        let Some(pts) = running(sample, buffer.pts()) else {
-            return;
-        };
-        let Some(rebased) = pts.checked_sub(first).map(|t| t + base) else {
-            return;
-        };
-        if let Some(caps) = sample.caps()
-            && src.caps().as_ref().map(|c| c.as_ref()) != Some(caps)
-        {
-            src.set_caps(Some(&caps.to_owned()));
-        }
-        let mut b = buffer.copy();
-        {
-            let b = b.get_mut().expect("copied buffer is writable");
-            b.set_pts(rebased);
-            b.set_dts(
-                running(sample, buffer.dts())
-                    .and_then(|d| d.checked_sub(first))
-                    .map(|t| t + base),
-            );
-        }
-        // A failed stream's source refuses buffers; its bus reports why.
-        let _ = src.push_buffer(b);
-    }
-
-    /// Starts on a key frame; then replays the encoded audio from that key frame on
-    /// (audio leaves its encoder ahead of video, by the video encoder's latency).
-    fn video(&self, sample: &gst::Sample, feed: &Feed) {
-        let Some(src) = &self.video else { return };
-        let Some(buffer) = sample.buffer() else { return };
-        let mut offset = self.offset.lock().expect("offset lock");
-        if offset.is_none() {
-            if buffer.flags().contains(gst::BufferFlags::DELTA_UNIT) {
-                return;
-            }
-            let recent = feed.recent_audio.lock().expect("audio lock");
-            if let Some(audio) = &self.audio {
-                // A muxer needs every stream's caps before it starts.
-                let Some(caps) = recent.back().and_then(|s| s.caps_owned()) else {
-                    return;
-                };
-                audio.set_caps(Some(&caps));
-            }
-            let Some(pts) = sample_time(sample) else {
-                return;
-            };
-            let now = self
-                .pipeline
-                .current_running_time()
-                .unwrap_or(gst::ClockTime::ZERO);
-            *offset = Some((pts, now));
-            let at = (pts, now);
-            self.push(src, sample, at);
-            if let Some(audio) = &self.audio {
-                for s in recent.iter() {
-                    self.push_audio(audio, s, at);
-                }
-            }
-            return;
-        }
-        let at = offset.expect("set above");
-        drop(offset);
-        self.push(src, sample, at);
-    }
-
-    fn audio(&self, sample: &gst::Sample) {
-        let Some(src) = &self.audio else { return };
-        let mut offset = self.offset.lock().expect("offset lock");
-        if offset.is_none() {
-            if self.video.is_some() {
-                return; // wait for the video key frame
-            }
-            let Some(pts) = sample_time(sample) else {
-                return;
-            };
-            let now = self
-                .pipeline
-                .current_running_time()
-                .unwrap_or(gst::ClockTime::ZERO);
-            *offset = Some((pts, now));
-        }
-        let Some(at) = *offset else { return };
-        self.push_audio(src, sample, at);
-    }
-
-    fn push_audio(
-        &self,
-        src: &gst_app::AppSrc,
-        sample: &gst::Sample,
-        at: (gst::ClockTime, gst::ClockTime),
-    ) {
-        let pts = sample_time(sample);
-        let mut until = self.audio_until.lock().expect("audio lock");
-        if pts.is_none() || (until.is_some() && pts <= *until) {
-            return;
-        }
-        *until = pts;
-        self.push(src, sample, at);
-    }
-}
-
-/// The senders the app-sink callbacks feed.
-#[derive(Default)]
-struct Feed {
-    senders: Mutex<Vec<Arc<Sender>>>,
-    /// The last [`AUDIO_HISTORY`] of encoded audio, for streams that start on a later
-    /// video key frame.
-    recent_audio: Mutex<std::collections::VecDeque<gst::Sample>>,
-}
-
-/// Encoded audio kept for joining streams (more than any video encoder's latency).
-const AUDIO_HISTORY: gst::ClockTime = gst::ClockTime::from_seconds(5);
-
-impl Feed {
-    fn each(&self, f: impl Fn(&Sender)) {
-        let senders = self.senders.lock().expect("feed lock").clone();
-        for s in &senders {
-            f(s);
-        }
-    }
 }
 
 enum State {
@@ -246,54 +87,6 @@ pub struct Streams {
 
 fn now_ns() -> i64 {
     chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)
-}
-
-fn app_sink(
-    pipeline: &gst::Pipeline,
-    tee: &gst::Element,
-    feed: Arc<Feed>,
-    video: bool,
-) -> Result<gst::Pad, EncodeError> {
-    let queue = make("queue")?;
-    queue.set_property_from_str("leaky", "downstream");
-    queue.set_property("max-size-time", 2_000_000_000u64);
-    queue.set_property("max-size-bytes", 0u32);
-    queue.set_property("max-size-buffers", 0u32);
-    let sink = gst_app::AppSink::builder()
-        .name(if video { "stream-video" } else { "stream-audio" })
-        .sync(false)
-        .async_(false)
-        .callbacks(
-            gst_app::AppSinkCallbacks::builder()
-                .new_sample(move |s| {
-                    let sample = s.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                    if video {
-                        feed.each(|f| f.video(&sample, &feed));
-                    } else {
-                        {
-                            let mut recent = feed.recent_audio.lock().expect("audio lock");
-                            recent.push_back(sample.clone());
-                            let newest = sample_time(&sample);
-                            while let (Some(new), Some(old)) =
-                                (newest, recent.front().and_then(sample_time))
-                                && new.saturating_sub(old) > AUDIO_HISTORY
-                            {
-                                recent.pop_front();
-                            }
-                        }
-                        feed.each(|f| f.audio(&sample));
-                    }
-                    Ok(gst::FlowSuccess::Ok)
-                })
-                .build(),
-        )
-        .build();
-    pipeline
-        .add_many([&queue, sink.upcast_ref()])
-        .expect("fresh elements");
-    gst::Element::link_many([tee, &queue, sink.upcast_ref()])
-        .expect("tee links to the stream app sink");
-    Ok(sink.static_pad("sink").expect("app sink pad"))
 }
 
 /// Builds one stream's pipeline: app sources → parsers → FLV or MPEG-TS → network sink.
@@ -346,8 +139,7 @@ fn stream_pipeline(
         pipeline
             .add_many([src.upcast_ref(), &parse, &filter, &queue])
             .expect("fresh elements");
-        gst::Element::link_many([src.upcast_ref(), &parse, &filter, &queue])
-            .expect("source chain");
+        gst::Element::link_many([src.upcast_ref(), &parse, &filter, &queue]).expect("source chain");
         let mux_pad = mux
             .request_pad_simple(pad)
             .ok_or(EncodeError::MissingElement("stream muxer pad"))?;
@@ -391,7 +183,11 @@ fn stream_pipeline(
 }
 
 /// Stops a stream's pipeline off the caller's thread (a sink may block while closing).
-fn stop_pipeline(pipeline: gst::Pipeline, sender: Option<Arc<Sender>>, flush: bool) -> std::thread::JoinHandle<()> {
+fn stop_pipeline(
+    pipeline: gst::Pipeline,
+    sender: Option<Arc<Sender>>,
+    flush: bool,
+) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         if flush && let Some(s) = &sender {
             for src in [&s.video, &s.audio].into_iter().flatten() {
@@ -573,9 +369,11 @@ impl Streams {
         let mut to_add = Vec::new();
         for u in add {
             let url = parse_stream_url(u).map_err(StreamError::BadUrl)?;
-            if self.entries.iter().any(|e| {
-                e.url.url == url.url && e.info.status == Status::Active as i32
-            }) || to_add.iter().any(|a: &StreamUrl| a.url == url.url)
+            if self
+                .entries
+                .iter()
+                .any(|e| e.url.url == url.url && e.info.status == Status::Active as i32)
+                || to_add.iter().any(|a: &StreamUrl| a.url == url.url)
             {
                 return Err(StreamError::Duplicate(redact_url(&url.url)));
             }
