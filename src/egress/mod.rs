@@ -98,7 +98,9 @@ pub fn initial_info(egress_id: &str, plan: &EgressPlan, room_id: &str) -> Egress
         room_name: plan.room_name.clone(),
         source_type: EgressSourceType::Sdk as i32,
         status: EgressStatus::EgressStarting as i32,
-        request: Some(egress_info::Request::RoomComposite(plan.request.clone())),
+        request: Some(egress_info::Request::RoomComposite(
+            crate::request::redacted_request(&plan.request),
+        )),
         updated_at: now_ns(),
         ..Default::default()
     }
@@ -386,6 +388,10 @@ fn record(
     let mut mixer = Mixer::new();
     let mut lag_warned = false;
     let clock = Instant::now();
+    tracing::info!(
+        unix_ms = chrono::Utc::now().timestamp_millis(),
+        "media clock started (media time 0 is composed now)"
+    );
     let mut error = None;
     let layout = &plan.layout;
     let only_streams = o.files.is_empty() && o.segments.is_empty() && o.images.is_empty();

@@ -124,7 +124,13 @@ pub fn avc1_codec(profile_idc: u8, width: u32, height: u32, fps: u32) -> String 
         .iter()
         .find(|(_, f, s)| mbs <= *f && mbps <= *s)
         .map_or(62, |l| l.0);
-    let constraints = if profile_idc == 66 { 0xc0 } else { 0x40 };
+    // Constraint flags as x264 writes them: constrained baseline sets set0 and set1,
+    // main sets set1, high none.
+    let constraints = match profile_idc {
+        66 => 0xc0,
+        77 => 0x40,
+        _ => 0x00,
+    };
     format!("avc1.{profile_idc:02x}{constraints:02x}{level:02x}")
 }
 

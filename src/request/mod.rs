@@ -221,6 +221,23 @@ pub fn plan_room_composite(
     })
 }
 
+/// The request as echoed in `EgressInfo`: stream URLs with their keys redacted.
+pub fn redacted_request(req: &RoomCompositeEgressRequest) -> RoomCompositeEgressRequest {
+    let mut r = req.clone();
+    for s in &mut r.stream_outputs {
+        for u in &mut s.urls {
+            *u = stream_url::redact_url(u);
+        }
+    }
+    #[allow(deprecated)]
+    if let Some(Output::Stream(s)) = &mut r.output {
+        for u in &mut s.urls {
+            *u = stream_url::redact_url(u);
+        }
+    }
+    r
+}
+
 fn indexed<'a, T>(name: &str, list: &'a [T]) -> Vec<(String, &'a T)> {
     list.iter()
         .enumerate()

@@ -104,6 +104,12 @@ impl Sender {
                 .current_running_time()
                 .unwrap_or(gst::ClockTime::ZERO);
             *offset = Some((pts, now));
+            tracing::info!(
+                stream = self.id,
+                media_s = pts.seconds_f64(),
+                stream_s = now.seconds_f64(),
+                "stream starts on a key frame"
+            );
             let at = (pts, now);
             self.push(src, sample, at);
             if let Some(audio) = &self.audio {

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Outputs benchmark, two figures measured in one run on this machine:
+#  1. CPU seconds per media second with one file output, against the same egress with
+#     file + HLS + RTMP + SRT + images (rounds alternate; the ratio shows the encode
+#     happens once: more outputs add muxing, not encoding).
+#  2. RTMP end-to-end latency: a frame's composition time (tessera's media clock) to its
+#     arrival at a player pulling the stream back from nginx-rtmp (median, p90).
+# Receivers (nginx-rtmp, srt-live-transmit) are started here on loopback and stopped at
+# the end. Usage: bash scripts/bench-outputs.sh [SECONDS] [ROUNDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECS=${1:-20}
+ROUNDS=${2:-2}
+bash scripts/setup.sh
+cargo build --release --quiet
+BIN=target/release/tessera
+export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+RTMP_PORT=$(port)
+SRT_PORT=$(port)
+mkdir -p "$WORK/rec"
+cat > "$WORK/nginx.conf" <<CONF
+daemon off; master_process off; worker_processes 1; pid $WORK/nginx.pid;
+error_log $WORK/error.log warn;
+load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
+events { worker_connections 64; }
+rtmp { server { listen 127.0.0.1:$RTMP_PORT; application live { live on; } } }
+CONF
+nginx -p "$WORK" -c "$WORK/nginx.conf" -e "$WORK/error.log" & PIDS+=($!)
+sleep 0.5
+
+ROOM="synthetic:4,grain=6"
+cat > "$WORK/one.json" <<JSON
+{"room_name": "bench", "file_outputs": [{"filepath": "one.mp4"}]}
+JSON
+cpu_run() { # request → CPU seconds (user + sys) of the whole process
+  local req=$1 out=$2
+  local t0 t1
+  t0=$(awk '{print $14+$15+$16+$17}' /proc/self/stat)
+  /usr/bin/env bash -c "TIMEFORMAT='%3U %3S'; time $BIN run $req --room $ROOM --duration $SECS --out $out >/dev/null 2>$out.log" 2>"$out.time"
+  awk '{printf "%.3f", $1+$2}' "$out.time"
+}
+
+echo "outputs benchmark: $SECS s per run, $ROUNDS rounds, room $ROOM, 720p30" >&2
+one_total=0; all_total=0
+for r in $(seq 1 "$ROUNDS"); do
+  one=$(cpu_run "$WORK/one.json" "$WORK/one-$r")
+  srt-live-transmit "srt://127.0.0.1:$SRT_PORT?mode=listener" file://con > /dev/null 2>&1 & SRT_PID=$!; PIDS+=($SRT_PID)
+  sleep 0.3
+  cat > "$WORK/all.json" <<JSON
+{"room_name": "bench", "file_outputs": [{"filepath": "all.mp4"}],
+ "segment_outputs": [{"filename_prefix": "hls/s", "playlist_name": "p.m3u8"}],
+ "stream_outputs": [{"urls": ["rtmp://127.0.0.1:$RTMP_PORT/live/bench$r", "srt://127.0.0.1:$SRT_PORT"]}],
+ "image_outputs": [{"capture_interval": 5, "width": 640, "height": 360}]}
+JSON
+  all=$(cpu_run "$WORK/all.json" "$WORK/all-$r")
+  kill "$SRT_PID" 2>/dev/null || true
+  echo "round $r: one file ${one} CPU-s, all outputs ${all} CPU-s" >&2
+  one_total=$(echo "$one_total + $one" | bc -l); all_total=$(echo "$all_total + $all" | bc -l)
+done
+printf 'cpu per media second: one file %.3f, all outputs %.3f, ratio %.3f\n' \
+  "$(echo "$one_total / ($ROUNDS * $SECS)" | bc -l)" \
+  "$(echo "$all_total / ($ROUNDS * $SECS)" | bc -l)" \
+  "$(echo "$all_total / $one_total" | bc -l)"
+
+# Latency: stream to nginx, pull it back with ffprobe, stamp each packet's arrival.
+cat > "$WORK/lat.json" <<JSON
+{"room_name": "bench", "stream_outputs": [{"urls": ["rtmp://127.0.0.1:$RTMP_PORT/live/lat"]}]}
+JSON
+RUST_LOG=info $BIN run "$WORK/lat.json" --room "$ROOM" --duration "$SECS" --out "$WORK/lat" >/dev/null 2>"$WORK/lat.log" & PIDS+=($!)
+TPID=$!
+python3 - "$RTMP_PORT" "$WORK/lat.log" "$SECS" <<'PY'
+import re, subprocess, sys, time, statistics
+port, log, secs = sys.argv[1], sys.argv[2], float(sys.argv[3])
+time.sleep(2.0)  # the stream is up
+p = subprocess.Popen(["stdbuf", "-oL", "ffprobe", "-v", "error", "-fflags", "nobuffer",
+    "-probesize", "32", "-analyzeduration", "0", "-select_streams", "v",
+    "-show_entries", "packet=pts_time", "-of", "csv=p=0",
+    f"rtmp://127.0.0.1:{port}/live/lat"], stdout=subprocess.PIPE, text=True)
+arrivals = []
+deadline = time.time() + secs - 4
+for line in p.stdout:
+    now = time.time()
+    try:
+        arrivals.append((float(line.strip().strip(",")), now))
+    except ValueError:
+        pass
+    if now > deadline:
+        break
+p.kill()
+text = open(log).read()
+strip = lambda s: re.sub(r"\x1b\[[0-9;]*m", "", s)
+text = strip(text)
+clock = int(re.search(r"unix_ms=(\d+) media clock started", text).group(1)) / 1000
+m = re.search(r"media_s=([0-9.]+) stream_s=([0-9.]+) stream starts", text)
+media0, stream0 = float(m.group(1)), float(m.group(2))
+# FLV time t carries media time t - stream0 + media0, composed at clock + media time.
+lat = sorted(arr - (clock + (t - stream0 + media0)) for t, arr in arrivals[30:])
+if not lat:
+    sys.exit("no packets received")
+print(f"rtmp latency (composed -> received): median {statistics.median(lat)*1000:.0f} ms, "
+      f"p90 {lat[int(len(lat)*0.9)]*1000:.0f} ms, {len(lat)} frames")
+PY
+wait "$TPID" || true
