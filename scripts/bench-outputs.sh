@@ -78,29 +78,37 @@ python3 - "$RTMP_PORT" "$WORK/lat.log" "$SECS" <<'PY'
 import re, subprocess, sys, time, statistics
 port, log, secs = sys.argv[1], sys.argv[2], float(sys.argv[3])
 time.sleep(2.0)  # the stream is up
-p = subprocess.Popen(["stdbuf", "-oL", "ffprobe", "-v", "error", "-fflags", "nobuffer",
-    "-probesize", "32", "-analyzeduration", "0", "-select_streams", "v",
-    "-show_entries", "packet=pts_time", "-of", "csv=p=0",
-    f"rtmp://127.0.0.1:{port}/live/lat"], stdout=subprocess.PIPE, text=True)
-arrivals = []
-deadline = time.time() + secs - 4
-for line in p.stdout:
-    now = time.time()
-    try:
-        arrivals.append((float(line.strip().strip(",")), now))
-    except ValueError:
-        pass
-    if now > deadline:
+# A player: ffmpeg pulls the stream and re-emits it as FLV, flushing every packet; each
+# video tag's arrival time is taken when its last byte is read.
+p = subprocess.Popen(["ffmpeg", "-v", "error", "-fflags", "nobuffer", "-probesize", "32",
+    "-analyzeduration", "0", "-i", f"rtmp://127.0.0.1:{port}/live/lat", "-c", "copy", "-copyts",
+    "-flush_packets", "1", "-f", "flv", "pipe:1"], stdout=subprocess.PIPE)
+buf, arrivals, deadline = b"", [], time.time() + secs - 4
+pos = 13  # FLV header (9) + first previous-tag-size (4)
+while time.time() < deadline:
+    chunk = p.stdout.read1(65536)
+    if not chunk:
         break
+    buf += chunk
+    now = time.time()
+    while len(buf) >= pos + 11:
+        kind = buf[pos]
+        size = int.from_bytes(buf[pos + 1:pos + 4], "big")
+        ts = int.from_bytes(buf[pos + 4:pos + 7], "big") | (buf[pos + 7] << 24)
+        if len(buf) < pos + 11 + size + 4:
+            break
+        if kind == 9:
+            arrivals.append((ts / 1000.0, now))
+        pos += 11 + size + 4
 p.kill()
-text = open(log).read()
 strip = lambda s: re.sub(r"\x1b\[[0-9;]*m", "", s)
-text = strip(text)
-clock = int(re.search(r"unix_ms=(\d+) media clock started", text).group(1)) / 1000
-m = re.search(r"media_s=([0-9.]+) stream_s=([0-9.]+) stream starts", text)
+text = strip(open(log).read())
+clock = int(re.search(r"media clock started.*?unix_ms=(\d+)", text).group(1)) / 1000
+m = re.search(r"stream starts on a key frame.*?media_s=([0-9.]+) stream_s=([0-9.]+)", text)
 media0, stream0 = float(m.group(1)), float(m.group(2))
-# FLV time t carries media time t - stream0 + media0, composed at clock + media time.
-lat = sorted(arr - (clock + (t - stream0 + media0)) for t, arr in arrivals[30:])
+# With -copyts the tags keep the publisher's times, which tessera rebased: stream time t
+# carries media time t - stream0 + media0, composed at clock + that.
+lat = sorted(arr - (clock + t - stream0 + media0) for t, arr in arrivals[30:])
 if not lat:
     sys.exit("no packets received")
 print(f"rtmp latency (composed -> received): median {statistics.median(lat)*1000:.0f} ms, "

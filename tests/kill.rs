@@ -4,7 +4,6 @@
 mod common;
 
 use std::io::BufRead;
-use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -14,28 +13,11 @@ use m3u8_rs::Playlist;
 #[test]
 fn sigkill_leaves_playable_mp4_and_valid_hls() {
     let dir = tempfile::tempdir().unwrap();
-    let req = dir.path().join("req.json");
-    std::fs::write(
-        &req,
-        r#"{"room_name": "killed", "file_outputs": [{"filepath": "rec.mp4"}],
-            "segment_outputs": [{"filename_prefix": "hls/s", "playlist_name": "p.m3u8",
-                                 "segment_duration": 1}]}"#,
-    )
-    .unwrap();
+    let request = r#"{"room_name": "killed", "file_outputs": [{"filepath": "rec.mp4"}],
+        "segment_outputs": [{"filename_prefix": "hls/s", "playlist_name": "p.m3u8",
+                             "segment_duration": 1}]}"#;
     let out = dir.path().join("out");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args([
-            "run",
-            req.to_str().unwrap(),
-            "--room",
-            "synthetic:2",
-            "--out",
-        ])
-        .arg(&out)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_run(request, dir.path(), &["--room", "synthetic:2"]);
     // Recording starts when the egress reports ACTIVE; kill it 6.5 s later. What a kill
     // loses: MP4, the open 1 s fragment plus the encoder's latency; HLS, the open segment
     // plus about 1 s (the segmenter closes a segment once the next GOP is complete, and

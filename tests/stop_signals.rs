@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -11,21 +11,7 @@ use common::*;
 const REQUEST: &str = r#"{"room_name": "sig", "file_outputs": [{"filepath": "sig.mp4"}]}"#;
 
 fn start(dir: &std::path::Path) -> std::process::Child {
-    let req = dir.join("request.json");
-    std::fs::write(&req, REQUEST).unwrap();
-    Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args([
-            "run",
-            req.to_str().unwrap(),
-            "--room",
-            "synthetic:2",
-            "--out",
-        ])
-        .arg(dir.join("out"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+    spawn_run(REQUEST, dir, &["--room", "synthetic:2"])
 }
 
 fn signal(child: &std::process::Child, sig: &str) {

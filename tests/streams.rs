@@ -5,7 +5,6 @@
 mod common;
 
 use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::services::{Nginx, SrtListener};
@@ -90,30 +89,22 @@ fn livekit_update_stream_scenario() {
     // nginx refuses applications it does not know.
     let bad2 = format!("rtmp://127.0.0.1:{}/refused/x", nginx.port);
     let dir = tempfile::tempdir().unwrap();
-    let req = dir.path().join("req.json");
-    std::fs::write(
-        &req,
-        format!(
-            r#"{{"room_name": "update", "file_outputs": [{{"filepath": "rec.mp4"}}],
-                "stream_outputs": [{{"protocol": "RTMP", "urls": ["{good1}", "{bad1}"]}}]}}"#
-        ),
-    )
-    .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args([
-            "run",
-            req.to_str().unwrap(),
+    let request = format!(
+        r#"{{"room_name": "update", "file_outputs": [{{"filepath": "rec.mp4"}}],
+            "stream_outputs": [{{"protocol": "RTMP", "urls": ["{good1}", "{bad1}"]}}]}}"#
+    );
+    let child = spawn_run(
+        &request,
+        dir.path(),
+        &[
             "--duration",
             "14",
             "--control-stdin",
-        ])
-        .args(["--room", "synthetic:2", "--out"])
-        .arg(dir.path().join("out"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+            "--room",
+            "synthetic:2",
+        ],
+    );
+    let mut child = child;
     let mut stdin = child.stdin.take().unwrap();
     std::thread::sleep(Duration::from_secs(4));
     writeln!(stdin, r#"{{"add_output_urls": ["{good2}", "{bad2}"]}}"#).unwrap();

@@ -74,6 +74,24 @@ pub fn tessera_run(request: &str, args: &[&str]) -> Run {
     Run { output, info, dir }
 }
 
+/// Starts `tessera run` on `request` (JSON text) with extra args, writing under
+/// `dir/out`, with stdin, stdout and stderr piped; the caller waits for it.
+pub fn spawn_run(request: &str, dir: &Path, args: &[&str]) -> std::process::Child {
+    let req = dir.join("request.json");
+    std::fs::write(&req, request).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .arg("run")
+        .arg(&req)
+        .arg("--out")
+        .arg(dir.join("out"))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("tessera runs")
+}
+
 /// Runs ffmpeg or ffprobe (quiet but for errors) with `args`, asserts success, returns stdout.
 pub fn tool<I, A>(program: &str, args: I) -> Vec<u8>
 where

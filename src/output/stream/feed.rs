@@ -96,13 +96,9 @@ impl Sender {
                 };
                 audio.set_caps(Some(&caps));
             }
-            let Some(pts) = sample_time(sample) else {
+            let Some((pts, now)) = self.time_base(sample) else {
                 return;
             };
-            let now = self
-                .pipeline
-                .current_running_time()
-                .unwrap_or(gst::ClockTime::ZERO);
             *offset = Some((pts, now));
             tracing::info!(
                 stream = self.id,
@@ -124,6 +120,17 @@ impl Sender {
         self.push(src, sample, at);
     }
 
+    /// The time base a stream starting on `sample` gets: the sample's running time and
+    /// the stream pipeline's running time now.
+    fn time_base(&self, sample: &gst::Sample) -> Option<(gst::ClockTime, gst::ClockTime)> {
+        let pts = sample_time(sample)?;
+        let now = self
+            .pipeline
+            .current_running_time()
+            .unwrap_or(gst::ClockTime::ZERO);
+        Some((pts, now))
+    }
+
     fn audio(&self, sample: &gst::Sample) {
         let Some(src) = &self.audio else { return };
         let mut offset = self.offset.lock().expect("offset lock");
@@ -131,14 +138,7 @@ impl Sender {
             if self.video.is_some() {
                 return; // wait for the video key frame
             }
-            let Some(pts) = sample_time(sample) else {
-                return;
-            };
-            let now = self
-                .pipeline
-                .current_running_time()
-                .unwrap_or(gst::ClockTime::ZERO);
-            *offset = Some((pts, now));
+            *offset = self.time_base(sample);
         }
         let Some(at) = *offset else { return };
         self.push_audio(src, sample, at);
