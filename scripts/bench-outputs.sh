@@ -79,9 +79,10 @@ import re, subprocess, sys, time, statistics
 port, log, secs = sys.argv[1], sys.argv[2], float(sys.argv[3])
 time.sleep(2.0)  # the stream is up
 # A player: ffmpeg pulls the stream and re-emits it as FLV, flushing every packet; each
-# video tag's arrival time is taken when its last byte is read.
-p = subprocess.Popen(["ffmpeg", "-v", "error", "-fflags", "nobuffer", "-probesize", "32",
-    "-analyzeduration", "0", "-i", f"rtmp://127.0.0.1:{port}/live/lat", "-c", "copy", "-copyts",
+# video tag's arrival time is taken when its last byte is read. ffmpeg probes up to 2 s
+# to find both streams (it holds those packets back), so the first 3 s are skipped.
+p = subprocess.Popen(["ffmpeg", "-v", "error", "-fflags", "nobuffer", "-probesize", "1000000",
+    "-analyzeduration", "2000000", "-i", f"rtmp://127.0.0.1:{port}/live/lat", "-c", "copy", "-copyts",
     "-flush_packets", "1", "-f", "flv", "pipe:1"], stdout=subprocess.PIPE)
 buf, arrivals, deadline = b"", [], time.time() + secs - 4
 pos = 13  # FLV header (9) + first previous-tag-size (4)
@@ -108,7 +109,7 @@ m = re.search(r"stream starts on a key frame.*?media_s=([0-9.]+) stream_s=([0-9.
 media0, stream0 = float(m.group(1)), float(m.group(2))
 # With -copyts the tags keep the publisher's times, which tessera rebased: stream time t
 # carries media time t - stream0 + media0, composed at clock + that.
-lat = sorted(arr - (clock + t - stream0 + media0) for t, arr in arrivals[30:])
+lat = sorted(arr - (clock + t - stream0 + media0) for t, arr in arrivals[90:])
 if not lat:
     sys.exit("no packets received")
 print(f"rtmp latency (composed -> received): median {statistics.median(lat)*1000:.0f} ms, "
