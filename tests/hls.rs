@@ -77,7 +77,7 @@ fn event_and_live_playlists() {
         );
     }
     let total: f64 = event.segments.iter().map(|s| s.duration as f64).sum();
-    assert!((total - 13.0).abs() < 0.2, "total {total}");
+    assert!((total - 13.0).abs() < 0.01, "total {total}");
     for pair in event.segments.windows(2) {
         let a = pair[0]
             .program_date_time

@@ -524,8 +524,10 @@ fn record(
     }
     let _ = graph.pipeline.set_state(gst::State::Null);
     let ended = now_ns();
+    // Every tick completed sent one frame (and its audio).
+    let written = pts_of(tick);
     for h in &mut graph.hls {
-        match h.finish(ended) {
+        match h.finish(ended, written) {
             Ok(r) => info.segment_results.push(r),
             Err(e) => {
                 error.get_or_insert(EgressError::Output {
@@ -536,8 +538,6 @@ fn record(
         }
     }
     outputs.playlists = graph.hls.iter().flat_map(|h| h.files()).collect();
-    // Every tick completed sent one frame (and its audio).
-    let written = pts_of(tick);
     tracing::info!(
         frames = tick,
         media_s = written.as_secs_f64(),

@@ -397,7 +397,19 @@ impl HlsOutput {
     }
 
     /// Closes the playlists (ENDLIST) after end-of-stream; returns the output's result.
-    pub fn finish(&mut self, ended_at: i64) -> Result<SegmentsInfo, HlsError> {
+    /// `written` is the media duration recorded: the segmenter times the last segment to
+    /// its last frame's start, so that segment is extended by the missing frame.
+    pub fn finish(&mut self, ended_at: i64, written: Duration) -> Result<SegmentsInfo, HlsError> {
+        for v in &mut self.variants {
+            if let Some(last) = v.segments.last_mut() {
+                let start = last.program_date_time - self.epoch;
+                let start = start.to_std().unwrap_or_default();
+                let full = written.saturating_sub(start);
+                if full > last.duration && full - last.duration < Duration::from_millis(100) {
+                    last.duration = full;
+                }
+            }
+        }
         self.write_playlists(true)?;
         let first = &self.variants[0];
         self.info.segment_count = first.segments.len() as i64;
