@@ -7,9 +7,12 @@
 //! - [`audio`] mixes participants' audio into fixed blocks;
 //! - [`compositor`] owns the shared wgpu device and composes frames to NV12;
 //! - [`encode`] and [`output`] build the single GStreamer encode and its outputs;
-//! - [`egress`] runs one egress and reports its `EgressInfo`.
+//! - [`egress`] runs one egress and reports its `EgressInfo`;
+//! - [`bench`] measures how many egresses this node holds in real time.
 
 pub mod audio;
+#[cfg(feature = "gst")]
+pub mod bench;
 pub mod color;
 pub mod compositor;
 #[cfg(feature = "gst")]

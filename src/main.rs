@@ -63,6 +63,127 @@ enum Command {
     },
     /// Show which GPU adapter and video encoder this machine would use.
     Probe,
+    /// Capacity harness: how many rooms of a shape this node holds in real time, against
+    /// a plain GStreamer pipeline and LiveKit's cost model. Writes report.json, report.md,
+    /// report.svg and cost-profile.json. `tessera bench compare A.json B.json` compares two.
+    Bench(BenchArgs),
+}
+
+#[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+struct BenchArgs {
+    #[command(subcommand)]
+    action: Option<BenchAction>,
+    /// Participants per room (each decodes its own copy of the input clip).
+    #[arg(long, default_value_t = 4)]
+    participants: usize,
+    /// Input clip size, WIDTHxHEIGHT.
+    #[arg(long, default_value = "640x360")]
+    input: String,
+    /// Input clip codec: h264 or vp8.
+    #[arg(long, default_value = "h264")]
+    codec: String,
+    /// Layout name.
+    #[arg(long, default_value = "grid")]
+    layout: String,
+    /// Output preset (LiveKit's names).
+    #[arg(long, default_value = "H264_720P_30")]
+    preset: String,
+    /// Outputs per room, comma-separated: file, hls, images.
+    #[arg(long, default_value = "file")]
+    outputs: String,
+    /// Measured seconds per step (after a 1.5 s warm-up).
+    #[arg(long, default_value_t = 10.0)]
+    step_seconds: f64,
+    /// Most rooms to try.
+    #[arg(long, default_value_t = 32)]
+    max_rooms: u32,
+    /// Skip the GStreamer baseline.
+    #[arg(long)]
+    no_baseline: bool,
+    /// Where the report goes.
+    #[arg(long, default_value = "bench-out")]
+    out: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum BenchAction {
+    /// Compare two reports (two nodes, or two versions) as a Markdown table.
+    Compare {
+        /// The first report.json.
+        a: PathBuf,
+        /// The second report.json.
+        b: PathBuf,
+    },
+}
+
+fn bench(args: BenchArgs) -> Result<bool> {
+    use tessera::bench;
+    if let Some(BenchAction::Compare { a, b }) = args.action {
+        let (a, b) = (bench::read_report(&a)?, bench::read_report(&b)?);
+        print!("{}", bench::report::compare(&a, &b));
+        return Ok(true);
+    }
+    let (w, h) = args
+        .input
+        .split_once('x')
+        .and_then(|(w, h)| Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?)))
+        .filter(|&(w, h)| w >= 16 && h >= 16 && w % 2 == 0 && h % 2 == 0)
+        .with_context(|| {
+            format!(
+                "--input: expected WIDTHxHEIGHT (even), got {:?}",
+                args.input
+            )
+        })?;
+    let codec = match args.codec.as_str() {
+        "h264" => tessera::source::clip::ClipCodec::H264,
+        "vp8" => tessera::source::clip::ClipCodec::Vp8,
+        other => bail!("--codec: expected h264 or vp8, got {other:?}"),
+    };
+    let outputs: Vec<String> = args
+        .outputs
+        .split(',')
+        .map(|s| s.trim().to_owned())
+        .collect();
+    if let Some(bad) = outputs
+        .iter()
+        .find(|o| !["file", "hls", "images"].contains(&o.as_str()))
+    {
+        bail!("--outputs: expected file, hls or images, got {bad:?}");
+    }
+    if !(args.step_seconds.is_finite() && args.step_seconds >= 1.0) {
+        bail!(
+            "--step-seconds: must be at least 1, got {}",
+            args.step_seconds
+        );
+    }
+    gst::init().context("initialising GStreamer")?;
+    let opts = bench::BenchOptions {
+        shape: bench::run::Shape {
+            participants: args.participants,
+            input_width: w,
+            input_height: h,
+            codec,
+            layout: args.layout,
+            preset: args.preset,
+            outputs,
+        },
+        step_seconds: args.step_seconds,
+        policy: bench::ramp::Policy {
+            max_rooms: args.max_rooms,
+            ..Default::default()
+        },
+        baseline: !args.no_baseline,
+        clip_dir: args.out.join("clips"),
+        out_dir: args.out,
+    };
+    let report = bench::run(&opts, &mut |line| eprintln!("bench: {line}"))?;
+    print!("{}", report.markdown());
+    eprintln!(
+        "bench: wrote {}/report.json, report.md, report.svg, cost-profile.json",
+        opts.out_dir.display()
+    );
+    Ok(true)
 }
 
 /// `synthetic:N` or `synthetic:N,grain=A` (camera-like noise of amplitude A levels).
@@ -156,6 +277,7 @@ fn run(
         stop,
         realtime: !fast,
         control,
+        stats: None,
     };
     let egress_id = tessera::info::new_egress_id();
     tracing::info!(egress_id = %egress_id, room = %plan.room_name, layout = %plan.layout.requested, "starting egress");
@@ -254,6 +376,7 @@ fn main() -> ExitCode {
             fast,
             control_stdin,
         } => run(request, room, duration, out, layouts, fast, control_stdin),
+        Command::Bench(args) => bench(args),
         Command::Probe => probe(),
     };
     match result {

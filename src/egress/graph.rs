@@ -104,6 +104,9 @@ pub(super) fn build(
                 .max_bytes(frame_bytes * 4)
                 .build();
             let queue = encode::make("queue")?;
+            // Encoder threads inherit this queue's thread name ("enc-v0:src"): a harness
+            // attributes their CPU by it.
+            queue.set_property("name", format!("enc-v{i}"));
             let chain = if vp8 {
                 encode::vp8_chain(size, gop)?
             } else {
@@ -139,8 +142,9 @@ pub(super) fn build(
             .build();
         let raw_tee = tee()?;
         link_chain(&pipeline, &[src.upcast_ref(), &raw_tee])?;
-        for &codec in &o.audio {
+        for (n, &codec) in o.audio.iter().enumerate() {
             let queue = encode::make("queue")?;
+            queue.set_property("name", format!("enc-a{n}"));
             let chain = encode::audio_chain(codec, p)?;
             let out_tee = tee()?;
             let mut all: Vec<&gst::Element> = vec![&queue];

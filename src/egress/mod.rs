@@ -3,6 +3,7 @@
 //! (STARTING → ACTIVE → ENDING → COMPLETE / FAILED).
 
 mod graph;
+pub mod stats;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -27,6 +28,7 @@ use crate::request::EgressPlan;
 use crate::request::naming::NameContext;
 use crate::source::{AUDIO_RATE, RoomSource};
 use graph::Graph;
+use stats::{EgressStats, Stage};
 
 /// How long to wait for the muxers to finish after end-of-stream.
 const EOS_TIMEOUT: Duration = Duration::from_secs(30);
@@ -82,6 +84,8 @@ pub struct RunOptions {
     pub realtime: bool,
     /// Requests while running.
     pub control: Option<Receiver<Control>>,
+    /// Counters for a harness that measures the egress.
+    pub stats: Option<Arc<EgressStats>>,
 }
 
 fn now_ns() -> i64 {
@@ -402,8 +406,10 @@ fn record(
         if opts.stop.load(Ordering::Relaxed) || opts.duration.is_some_and(|d| t >= d) {
             break;
         }
+        let mut late = false;
         if opts.realtime {
             let elapsed = clock.elapsed();
+            late = elapsed > t + frame_duration;
             if t > elapsed {
                 std::thread::sleep(t - elapsed);
             } else if elapsed - t > Duration::from_secs(1) && !lag_warned {
@@ -420,10 +426,20 @@ fn record(
             }
         }
         let participants = room.participants().len();
+        let stats = opts.stats.as_deref();
+        let mut mark = Instant::now();
+        let mut lap = |stage: Stage| {
+            if let Some(s) = stats {
+                let now = Instant::now();
+                s.add(stage, now - mark);
+                mark = now;
+            }
+        };
         let step = (|| -> Result<(), EgressError> {
             if let Some(comp) = compositor.as_mut() {
                 // Pictures first (their borrow of the room ends before audio is mixed).
                 room.advance_video(t);
+                lap(Stage::Source);
                 let frames: Vec<_> = (0..participants).map(|i| room.video(i)).collect();
                 let mut targets: Vec<usize> = (0..o.video.len()).collect();
                 for (j, im) in outputs.images.iter_mut().enumerate() {
@@ -442,7 +458,9 @@ fn record(
                     for &k in &targets {
                         if !comp.can_send_to(k) {
                             let done = comp.receive_frame_from(k, true)?.expect("ring is full");
+                            lap(Stage::Readback);
                             deliver(&dests[k], done, &graph, outputs, epoch, frame_duration)?;
+                            lap(Stage::Push);
                         }
                     }
                     let sends: Vec<_> = targets
@@ -451,10 +469,13 @@ fn record(
                         .map(|(&k, l)| (k, l.as_slice()))
                         .collect();
                     comp.send_frames(layout.theme.background, &sends, t)?;
+                    lap(Stage::Composite);
                 }
                 for (k, dest) in dests.iter().enumerate() {
                     while let Some(done) = comp.receive_frame_from(k, false)? {
+                        lap(Stage::Readback);
                         deliver(dest, done, &graph, outputs, epoch, frame_duration)?;
+                        lap(Stage::Push);
                     }
                 }
             }
@@ -468,6 +489,7 @@ fn record(
                         Duration::from_nanos((until - from) * 1_000_000_000 / AUDIO_RATE as u64);
                     graph::push(src, bytes, pts, dur)?;
                 }
+                lap(Stage::Audio);
             }
             drain_bus(&bus, &mut graph)?;
             graph.streams.poll();
@@ -487,6 +509,9 @@ fn record(
             break;
         }
         tick += 1;
+        if let Some(s) = &opts.stats {
+            s.tick(late, pts_of(tick));
+        }
         if tick.is_multiple_of(fps * 10) {
             tracing::info!(media_s = tick / fps, "recording");
         }

@@ -1,6 +1,8 @@
 //! Media sources: where participants' pictures and sounds come from. The synthetic room
 //! is here today; the LiveKit room source slots in beside it behind [`RoomSource`].
 
+#[cfg(feature = "gst")]
+pub mod clip;
 pub mod synthetic;
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,0 +1,180 @@
+//! The baseline in the same run: the same room shape done by a plain GStreamer CPU
+//! pipeline per room (each participant's clip decoded, scaled and placed by
+//! `compositor`, tones on `audiomixer`, `x264enc` + AAC into fragmented MP4, paced to the
+//! clock by the file sink), measured like tessera's steps.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use livekit_protocol::EncodingOptionsPreset;
+
+use super::probe;
+use super::ramp::Policy;
+use super::run::{Shape, StepReport, WARMUP};
+use crate::request::encoding;
+use crate::source::clip::ClipCodec;
+use crate::source::synthetic::participant_tone_hz;
+
+/// The pipeline description of one baseline room.
+pub fn description(shape: &Shape, clip: &Path, out: &Path) -> Result<String, String> {
+    let preset = EncodingOptionsPreset::from_str_name(&shape.preset)
+        .ok_or_else(|| format!("unknown preset {}", shape.preset))?;
+    let p = encoding::from_preset(preset).map_err(|e| e.to_string())?;
+    let n = shape.participants.max(1);
+    let cols = (n as f64).sqrt().ceil() as u32;
+    let rows = (n as u32).div_ceil(cols);
+    let (cw, ch) = ((p.width / cols) & !1, (p.height / rows) & !1);
+    let mut pads = String::new();
+    let mut inputs = String::new();
+    let (demux, decode) = match shape.codec {
+        ClipCodec::H264 => ("qtdemux ! h264parse", "avdec_h264"),
+        ClipCodec::Vp8 => ("matroskademux", "vp8dec"),
+    };
+    for i in 0..n as u32 {
+        let (x, y) = ((i % cols) * cw, (i / cols) * ch);
+        pads.push_str(&format!(
+            " sink_{i}::xpos={x} sink_{i}::ypos={y} sink_{i}::width={cw} sink_{i}::height={ch}"
+        ));
+        inputs.push_str(&format!(
+            " filesrc location=\"{}\" ! {demux} ! {decode} ! videoconvert ! videoscale ! \
+             video/x-raw,format=I420,width={cw},height={ch} ! queue ! mix.sink_{i} \
+             audiotestsrc freq={} volume=0.2 ! audio/x-raw,rate=48000,channels=1 ! amix.",
+            clip.display(),
+            participant_tone_hz(i as usize)
+        ));
+    }
+    Ok(format!(
+        "compositor name=mix background=black{pads} ! \
+         video/x-raw,format=I420,width={w},height={h},framerate={fps}/1 ! queue ! \
+         x264enc speed-preset=veryfast bitrate={kbps} bframes=0 ! video/x-h264,profile=main ! \
+         h264parse ! mp4mux name=mux fragment-duration=1000 ! \
+         filesink name=sink sync=true location=\"{out}\" \
+         audiomixer name=amix ! audioconvert ! audioresample ! \
+         audio/x-raw,rate={hz},channels=2 ! avenc_aac bitrate={abps} ! aacparse ! queue ! mux.{inputs}",
+        w = p.width,
+        h = p.height,
+        fps = p.framerate,
+        kbps = p.video_bitrate_kbps,
+        hz = p.audio_frequency,
+        abps = p.audio_bitrate_kbps * 1000,
+        out = out.display(),
+    ))
+}
+
+fn position(p: &gst::Pipeline) -> Duration {
+    Duration::from_nanos(
+        p.query_position::<gst::ClockTime>()
+            .map_or(0, |t| t.nseconds()),
+    )
+}
+
+/// Runs `rooms` baseline pipelines for `seconds` after [`WARMUP`].
+pub fn run_step(
+    shape: &Shape,
+    rooms: u32,
+    seconds: f64,
+    clip: &Path,
+    dir: &Path,
+    policy: &Policy,
+) -> StepReport {
+    let rss_before = probe::rss_mib();
+    let mut failures = Vec::new();
+    let step_dir = dir.join(format!("gst-step{rooms}"));
+    let _ = std::fs::create_dir_all(&step_dir);
+    let pipelines: Vec<gst::Pipeline> = (0..rooms)
+        .filter_map(|n| {
+            let built = description(shape, clip, &step_dir.join(format!("room{n}.mp4")))
+                .and_then(|d| gst::parse::launch(&d).map_err(|e| e.to_string()))
+                .and_then(|e| {
+                    e.downcast::<gst::Pipeline>()
+                        .map_err(|_| "not a pipeline".to_string())
+                });
+            match built {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    failures.push(format!("room {n}: {e}"));
+                    None
+                }
+            }
+        })
+        .collect();
+    for p in &pipelines {
+        if let Err(e) = p.set_state(gst::State::Playing) {
+            failures.push(e.to_string());
+        }
+    }
+    std::thread::sleep(WARMUP);
+    let (t0, cpu0) = (Instant::now(), probe::process_cpu());
+    let pos0: Vec<_> = pipelines.iter().map(position).collect();
+    std::thread::sleep(Duration::from_secs_f64(seconds));
+    let wall = t0.elapsed().as_secs_f64();
+    let cpu = probe::process_cpu() - cpu0;
+    let realtime_min = pipelines
+        .iter()
+        .zip(&pos0)
+        .map(|(p, a)| position(p).saturating_sub(*a).as_secs_f64() / wall)
+        .fold(f64::INFINITY, f64::min);
+    let rss_after = probe::rss_mib();
+    for p in &pipelines {
+        if let Some(bus) = p.bus()
+            && let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error])
+            && let gst::MessageView::Error(e) = msg.view()
+        {
+            failures.push(e.error().to_string());
+        }
+        let _ = p.set_state(gst::State::Null);
+    }
+    let mut report = StepReport {
+        rooms,
+        seconds: wall,
+        holds: false,
+        // The pipeline has no per-frame deadline of its own: real time decides.
+        miss_rate: 0.0,
+        realtime_min: if realtime_min.is_finite() {
+            realtime_min
+        } else {
+            0.0
+        },
+        cpu_cores: cpu / wall,
+        cpu_cores_per_room: cpu / wall / rooms.max(1) as f64,
+        cpu_cores_by_class: BTreeMap::from([("gstreamer".to_string(), cpu / wall)]),
+        rss_mib_per_room: (rss_after - rss_before).max(0.0) / rooms.max(1) as f64,
+        stage_ms_per_frame: BTreeMap::new(),
+        failures,
+    };
+    report.holds = report.failures.is_empty() && policy.holds(&report.outcome());
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_baseline_pipeline_parses() {
+        gst::init().unwrap();
+        let shape = Shape {
+            participants: 4,
+            input_width: 640,
+            input_height: 360,
+            codec: ClipCodec::H264,
+            layout: "grid".into(),
+            preset: "H264_720P_30".into(),
+            outputs: vec!["file".into()],
+        };
+        let d = description(
+            &shape,
+            Path::new("/nonexistent.mp4"),
+            Path::new("/tmp/x.mp4"),
+        )
+        .unwrap();
+        assert!(
+            d.contains("sink_3::xpos=640 sink_3::ypos=360 sink_3::width=640"),
+            "{d}"
+        );
+        gst::parse::launch(&d).expect("a valid GStreamer pipeline");
+    }
+}
