@@ -246,3 +246,35 @@ fn bad_sizes_are_refused() {
         Err(CompositorError::BadSize(..))
     ));
 }
+
+#[test]
+fn sampled_frames_are_timed_on_the_gpu() {
+    let gpu = gpu();
+    let mut comp = Compositor::new(gpu.clone(), 320, 180).unwrap();
+    let layers = [Layer {
+        dst: Rect {
+            x: 0.0,
+            y: 0.0,
+            w: 160.0,
+            h: 90.0,
+        },
+        content: LayerContent::Solid(rgb([200, 30, 30])),
+    }];
+    for k in 0..60u64 {
+        if !comp.can_send() {
+            comp.receive_frame(true).unwrap();
+        }
+        comp.send_frame(rgb([0, 0, 0]), &layers, Duration::from_millis(k))
+            .unwrap();
+    }
+    while comp.receive_frame(true).unwrap().is_some() {}
+    // One more frame collects the last timing that was read back.
+    comp.send_frame(rgb([0, 0, 0]), &layers, Duration::ZERO)
+        .unwrap();
+    comp.receive_frame(true).unwrap();
+    match (gpu.timestamps, comp.gpu_time_per_frame()) {
+        (true, Some(t)) => assert!(t > Duration::ZERO && t < Duration::from_secs(1), "{t:?}"),
+        (true, None) => panic!("the device has timestamps but no frame was timed"),
+        (false, t) => assert_eq!(t, None),
+    }
+}

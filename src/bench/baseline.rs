@@ -143,6 +143,7 @@ pub fn run_step(
         cpu_cores_by_class: BTreeMap::from([("gstreamer".to_string(), cpu / wall)]),
         rss_mib_per_room: (rss_after - rss_before).max(0.0) / rooms.max(1) as f64,
         stage_ms_per_frame: BTreeMap::new(),
+        gpu_ms_per_frame: None,
         failures,
     };
     report.holds = report.failures.is_empty() && policy.holds(&report.outcome());

@@ -182,6 +182,10 @@ pub fn run(opts: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Report
             s
         })
     });
+    let gpu_ms_per_frame = tessera
+        .at_max()
+        .or(tessera.steps.first())
+        .and_then(|s| s.gpu_ms_per_frame);
     let bottleneck = Some(match tessera.first_failure() {
         Some(s) => s.bottleneck(frame_ms),
         None => format!("none reached (capped at {} rooms)", opts.policy.max_rooms),
@@ -197,12 +201,17 @@ pub fn run(opts: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Report
         tessera,
         gstreamer,
         bottleneck,
-        gpu_ms_per_frame: None,
-        notes: vec![
-            "GPU time per frame: not measured (timestamp queries are not read yet); on a \
-             software adapter the GPU's work is the gpu_software CPU class."
-                .into(),
-        ],
+        gpu_ms_per_frame,
+        notes: vec![if gpu_ms_per_frame.is_some() {
+            "GPU time per frame is the span from the first to the last pass of a frame \
+             (timestamp queries on one frame in 15), wall time on the GPU's clock: on a \
+             software adapter it includes waiting for CPU threads shared with the rest."
+                .to_owned()
+        } else {
+            "GPU time per frame: the adapter has no timestamp queries; on a software \
+             adapter the GPU's work is the gpu_software CPU class."
+                .to_owned()
+        }],
     };
     write_report(&report, &opts.out_dir)?;
     Ok(report)

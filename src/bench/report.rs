@@ -230,6 +230,18 @@ impl Report {
             }
             o.push('\n');
         }
+        match self.gpu_ms_per_frame {
+            Some(ms) => {
+                let _ = writeln!(
+                    o,
+                    "GPU time per composited frame (timestamp queries): {ms:.2} ms, so the \
+                     compositor alone could draw {:.0} frames/s, {:.1} rooms at 30 fps.\n",
+                    1000.0 / ms,
+                    1000.0 / ms / 30.0
+                );
+            }
+            None => o.push_str("GPU time per frame: not measured on this adapter.\n\n"),
+        }
         if let Some(b) = &self.bottleneck {
             let _ = writeln!(o, "First to saturate: **{b}**.\n");
         }
@@ -400,6 +412,7 @@ mod tests {
             .collect(),
             rss_mib_per_room: 120.0,
             stage_ms_per_frame: BTreeMap::new(),
+            gpu_ms_per_frame: None,
             failures: Vec::new(),
         }
     }

@@ -106,6 +106,10 @@ pub struct StepReport {
     pub rss_mib_per_room: f64,
     /// Frame-loop wall time per composited frame, by stage, averaged over rooms.
     pub stage_ms_per_frame: BTreeMap<String, f64>,
+    /// GPU time per composited frame (timestamp queries, mean over rooms), when the
+    /// adapter can measure it.
+    #[serde(default)]
+    pub gpu_ms_per_frame: Option<f64>,
     /// Rooms that did not end COMPLETE, and why.
     pub failures: Vec<String>,
 }
@@ -225,6 +229,11 @@ pub fn run_step(
             Err(_) => Some(format!("room {n}: panicked")),
         })
         .collect();
+    let gpu: Vec<f64> = stats
+        .iter()
+        .filter_map(|s| s.gpu_time())
+        .map(|d| d.as_secs_f64() * 1000.0)
+        .collect();
 
     let wall = (b.at - a.at).as_secs_f64();
     let (mut ticks, mut late) = (0u64, 0u64);
@@ -276,6 +285,7 @@ pub fn run_step(
             .zip(stage_sum)
             .map(|(st, s)| (st.name().to_owned(), per_frame(s)))
             .collect(),
+        gpu_ms_per_frame: (!gpu.is_empty()).then(|| gpu.iter().sum::<f64>() / gpu.len() as f64),
         failures,
     };
     report.holds = report.failures.is_empty() && policy.holds(&report.outcome());

@@ -27,6 +27,8 @@ pub struct GpuContext {
     pub queue: wgpu::Queue,
     /// What the adapter is.
     pub info: wgpu::AdapterInfo,
+    /// Whether GPU timestamps can be written at pass boundaries (to time frames).
+    pub timestamps: bool,
     /// Pipelines, compiled on first use and shared by every compositor.
     pipelines: OnceLock<Pipelines>,
 }
@@ -81,10 +83,11 @@ impl GpuContext {
         });
         let adapter = candidates.into_iter().next().ok_or(GpuError::NoAdapter)?;
         let info = adapter.get_info();
+        let timestamp = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
         let (device, queue) =
             pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
                 label: Some("tessera"),
-                required_features: wgpu::Features::empty(),
+                required_features: timestamp,
                 required_limits: wgpu::Limits::default(),
                 experimental_features: wgpu::ExperimentalFeatures::disabled(),
                 memory_hints: wgpu::MemoryHints::Performance,
@@ -95,6 +98,7 @@ impl GpuContext {
             kind = ?info.device_type,
             backend = ?info.backend,
             driver = %info.driver_info,
+            timestamps = !timestamp.is_empty(),
             considered = %found,
             "GPU device opened"
         );
@@ -102,6 +106,7 @@ impl GpuContext {
             device,
             queue,
             info,
+            timestamps: !timestamp.is_empty(),
             pipelines: OnceLock::new(),
         }))
     }

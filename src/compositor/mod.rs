@@ -12,6 +12,7 @@ pub mod gpu;
 mod pipelines;
 mod readback;
 pub mod scene;
+mod timer;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +20,7 @@ use std::time::Duration;
 pub use gpu::{GpuContext, GpuError};
 use pipelines::CANVAS_FORMAT;
 use readback::Ring;
+use timer::Timer;
 
 use crate::layout::{Color, Rect};
 use crate::source::{PixelFormat, VideoFrame};
@@ -233,6 +235,8 @@ pub struct Compositor {
     /// Bind group with a dummy texture, for solid layers.
     solid_bind_group: wgpu::BindGroup,
     slots: Vec<Option<Slot>>,
+    /// Samples GPU time per frame, where the device has timestamp queries.
+    timer: Option<Timer>,
 }
 
 fn texture(
@@ -325,6 +329,7 @@ impl Compositor {
         ));
         let solid_bind_group = Self::layer_bind_group(&gpu, &uniforms, &sampler, &dummy);
         Ok(Compositor {
+            timer: Timer::new(&gpu),
             gpu,
             targets: vec![main],
             uniforms,
@@ -573,10 +578,28 @@ impl Compositor {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("frame"),
             });
+        // A sampled frame gets a timestamp before its first pass and after its last.
+        let timed = self.timer.as_mut().is_some_and(Timer::begin_frame);
+        let query_set = timed.then(|| self.timer.as_ref().expect("timed").set.clone());
+        let mut begin_pending = query_set.is_some();
+        let mut begin = |first: bool| {
+            let write = begin_pending && first;
+            if write {
+                begin_pending = false;
+            }
+            write.then_some(0u32)
+        };
+        let last_target = frames.len().saturating_sub(1);
         if !to_convert.is_empty() {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("yuv_to_rgba"),
-                timestamp_writes: None,
+                timestamp_writes: query_set.as_ref().and_then(|q| {
+                    begin(true).map(|i| wgpu::ComputePassTimestampWrites {
+                        query_set: q,
+                        beginning_of_pass_write_index: Some(i),
+                        end_of_pass_write_index: None,
+                    })
+                }),
             });
             pass.set_pipeline(&p.convert);
             for &slot in &to_convert {
@@ -604,10 +627,11 @@ impl Compositor {
                 s.rgba.size(),
             );
         }
-        for (&(t, layers), &first) in frames.iter().zip(&base) {
+        for (n, (&(t, layers), &first)) in frames.iter().zip(&base).enumerate() {
             let target = &self.targets[t];
             {
                 let [r, g, b, a] = background.0.map(f64::from);
+                let begin_at = begin(n == 0);
                 let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
                     label: Some("composite"),
                     color_attachments: &[Some(wgpu::RenderPassColorAttachment {
@@ -619,6 +643,13 @@ impl Compositor {
                             store: wgpu::StoreOp::Store,
                         },
                     })],
+                    timestamp_writes: query_set.as_ref().and_then(|q| {
+                        begin_at.map(|i| wgpu::RenderPassTimestampWrites {
+                            query_set: q,
+                            beginning_of_pass_write_index: Some(i),
+                            end_of_pass_write_index: None,
+                        })
+                    }),
                     ..Default::default()
                 });
                 for (i, layer) in layers.iter().enumerate() {
@@ -641,7 +672,13 @@ impl Compositor {
             {
                 let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                     label: Some("nv12"),
-                    timestamp_writes: None,
+                    timestamp_writes: query_set.as_ref().filter(|_| n == last_target).map(|q| {
+                        wgpu::ComputePassTimestampWrites {
+                            query_set: q,
+                            beginning_of_pass_write_index: None,
+                            end_of_pass_write_index: Some(1),
+                        }
+                    }),
                 });
                 pass.set_pipeline(&p.nv12);
                 pass.set_bind_group(0, &target.nv12_bind_group, &[]);
@@ -654,11 +691,23 @@ impl Compositor {
             let target = &mut self.targets[t];
             target.ring.stage(&mut encoder, &target.nv12_buffer, pts);
         }
+        if timed && let Some(timer) = &self.timer {
+            timer.resolve(&mut encoder);
+        }
         let submission = self.gpu.queue.submit([encoder.finish()]);
         for &(t, _) in frames {
             self.targets[t].ring.map_staged(&submission);
         }
+        if timed && let Some(timer) = &self.timer {
+            timer.submitted();
+        }
         Ok(())
+    }
+
+    /// Mean GPU time of a frame (every target's passes), from timestamp queries on
+    /// sampled frames; `None` when the device has none or nothing was timed yet.
+    pub fn gpu_time_per_frame(&self) -> Option<Duration> {
+        self.timer.as_ref().and_then(Timer::mean)
     }
 
     /// The oldest frame sent and not yet received. With `wait`, blocks until the GPU has

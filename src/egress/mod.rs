@@ -519,6 +519,12 @@ fn record(
 
     // Ending: drain the GPU rings, close the streams, let the muxers finish their files.
     set_status(info, EgressStatus::EgressEnding);
+    if let (Some(stats), Some(t)) = (
+        &opts.stats,
+        compositor.as_ref().and_then(Compositor::gpu_time_per_frame),
+    ) {
+        stats.set_gpu_time(t);
+    }
     if let Some(comp) = compositor.as_mut() {
         'targets: for (k, dest) in dests.iter().enumerate() {
             while comp.in_flight_of(k) > 0 {

@@ -48,6 +48,8 @@ pub struct EgressStats {
     late: AtomicU64,
     media_ns: AtomicU64,
     stage_ns: [AtomicU64; 5],
+    /// Mean GPU time per composited frame, 0 when not measured.
+    gpu_ns: AtomicU64,
 }
 
 impl EgressStats {
@@ -79,6 +81,18 @@ impl EgressStats {
     /// Media time produced so far.
     pub fn media(&self) -> Duration {
         Duration::from_nanos(self.media_ns.load(Ordering::Relaxed))
+    }
+
+    /// Records the compositor's mean GPU time per frame (from timestamp queries).
+    pub fn set_gpu_time(&self, per_frame: Duration) {
+        self.gpu_ns
+            .store(per_frame.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    /// The compositor's mean GPU time per frame, when the device could measure it.
+    pub fn gpu_time(&self) -> Option<Duration> {
+        let ns = self.gpu_ns.load(Ordering::Relaxed);
+        (ns > 0).then(|| Duration::from_nanos(ns))
     }
 
     /// Wall time spent in a stage so far.
