@@ -127,7 +127,7 @@ pub fn run_step(
         }
         let _ = p.set_state(gst::State::Null);
     }
-    let mut report = StepReport {
+    StepReport {
         rooms,
         seconds: wall,
         holds: false,
@@ -145,9 +145,8 @@ pub fn run_step(
         stage_ms_per_frame: BTreeMap::new(),
         gpu_ms_per_frame: None,
         failures,
-    };
-    report.holds = report.failures.is_empty() && policy.holds(&report.outcome());
-    report
+    }
+    .judged(policy)
 }
 
 #[cfg(test)]
@@ -157,15 +156,7 @@ mod tests {
     #[test]
     fn the_baseline_pipeline_parses() {
         gst::init().unwrap();
-        let shape = Shape {
-            participants: 4,
-            input_width: 640,
-            input_height: 360,
-            codec: ClipCodec::H264,
-            layout: "grid".into(),
-            preset: "H264_720P_30".into(),
-            outputs: vec!["file".into()],
-        };
+        let shape = super::super::run::test_shape(4, &["file"]);
         let d = description(
             &shape,
             Path::new("/nonexistent.mp4"),

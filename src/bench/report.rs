@@ -393,7 +393,6 @@ pub fn compare(a: &Report, b: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::clip::ClipCodec;
 
     fn step(rooms: u32, holds: bool) -> StepReport {
         StepReport {
@@ -427,15 +426,7 @@ mod tests {
                 gpu: "llvmpipe".into(),
                 encoder: "x264enc".into(),
             },
-            shape: Shape {
-                participants: 4,
-                input_width: 640,
-                input_height: 360,
-                codec: ClipCodec::H264,
-                layout: "grid".into(),
-                preset: "H264_720P_30".into(),
-                outputs: vec!["file".into()],
-            },
+            shape: crate::bench::run::test_shape(4, &["file"]),
             policy: Policy::default(),
             step_seconds: 10.0,
             tessera: Ramped {

@@ -115,6 +115,12 @@ pub struct StepReport {
 }
 
 impl StepReport {
+    /// Sets `holds` from the policy (a step with failed rooms never holds).
+    pub fn judged(mut self, policy: &Policy) -> StepReport {
+        self.holds = self.failures.is_empty() && policy.holds(&self.outcome());
+        self
+    }
+
     /// The part the ramp decides on.
     pub fn outcome(&self) -> Outcome {
         Outcome {
@@ -255,7 +261,7 @@ pub fn run_step(
         }
     };
     let cpu_cores = (b.cpu - a.cpu) / wall;
-    let mut report = StepReport {
+    StepReport {
         rooms,
         seconds: wall,
         holds: false,
@@ -287,9 +293,22 @@ pub fn run_step(
             .collect(),
         gpu_ms_per_frame: (!gpu.is_empty()).then(|| gpu.iter().sum::<f64>() / gpu.len() as f64),
         failures,
-    };
-    report.holds = report.failures.is_empty() && policy.holds(&report.outcome());
-    report
+    }
+    .judged(policy)
+}
+
+/// A shape for tests: 640x360 H.264 inputs, grid, 720p30.
+#[cfg(test)]
+pub(crate) fn test_shape(participants: usize, outputs: &[&str]) -> Shape {
+    Shape {
+        participants,
+        input_width: 640,
+        input_height: 360,
+        codec: ClipCodec::H264,
+        layout: "grid".into(),
+        preset: "H264_720P_30".into(),
+        outputs: outputs.iter().map(|o| o.to_string()).collect(),
+    }
 }
 
 #[cfg(test)]
@@ -298,15 +317,7 @@ mod tests {
 
     #[test]
     fn shape_requests_parse() {
-        let shape = Shape {
-            participants: 4,
-            input_width: 640,
-            input_height: 360,
-            codec: ClipCodec::H264,
-            layout: "grid".into(),
-            preset: "H264_720P_30".into(),
-            outputs: vec!["file".into(), "hls".into(), "images".into()],
-        };
+        let shape = test_shape(4, &["file", "hls", "images"]);
         let (req, raw) = request::parse_room_composite(&shape.request_json(3)).unwrap();
         let plan = request::plan_room_composite(req, &raw, &LayoutLibrary::builtin()).unwrap();
         assert_eq!(plan.outputs.files.len(), 1);
