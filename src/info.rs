@@ -17,6 +17,14 @@ pub fn new_egress_id() -> String {
     format!("EG_{tail}")
 }
 
+/// Now, as the Unix nanoseconds every `EgressInfo`, `FileInfo` and `StreamInfo` time
+/// field holds.
+pub fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
+}
+
 /// `lowerCamelCase` → `snake_case`.
 fn snake(key: &str) -> String {
     let mut out = String::with_capacity(key.len() + 4);

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -21,6 +21,7 @@ use livekit_protocol::{
 use crate::audio::Mixer;
 use crate::compositor::{Compositor, CompositorError, GpuContext, Nv12Frame, scene};
 use crate::encode::{self, EncodeError};
+use crate::info::now_ns;
 use crate::output::images::ImagesOutput;
 use crate::output::manifest::{Manifest, ManifestFile, ManifestImage, ManifestPlaylist};
 use crate::output::{FileTarget, file_target};
@@ -86,12 +87,6 @@ pub struct RunOptions {
     pub control: Option<Receiver<Control>>,
     /// Counters for a harness that measures the egress.
     pub stats: Option<Arc<EgressStats>>,
-}
-
-fn now_ns() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i64)
 }
 
 /// The egress's info at the start, before anything runs.

@@ -97,6 +97,18 @@ fn base() -> EncodingParams {
 
 /// Largest accepted output dimension (both axes).
 pub const MAX_DIMENSION: u32 = 4096;
+/// Checks the size of an extra output picture (an HLS rendition, a thumbnail): even and
+/// between 16 and [`MAX_DIMENSION`].
+pub fn check_output_dimension(field: &str, v: i64) -> Result<u32, RequestError> {
+    if v % 2 != 0 || !(16..=MAX_DIMENSION as i64).contains(&v) {
+        return Err(RequestError::invalid(
+            field,
+            format!("must be even and between 16 and {MAX_DIMENSION}, got {v}"),
+        ));
+    }
+    Ok(v as u32)
+}
+
 /// Largest accepted frame rate.
 pub const MAX_FRAMERATE: u32 = 60;
 /// Sample rates AAC accepts here.
@@ -320,6 +332,15 @@ pub fn from_advanced(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn extra_output_sizes_are_even_and_bounded() {
+        assert_eq!(check_output_dimension("x", 640).unwrap(), 640);
+        for bad in [0, 14, 641, -2, MAX_DIMENSION as i64 + 2] {
+            let e = check_output_dimension("image_outputs[0].width", bad).unwrap_err();
+            assert_eq!(e.field(), Some("image_outputs[0].width"), "{bad}");
+        }
+    }
 
     #[test]
     fn default_is_720p30_3000kbps_aac() {

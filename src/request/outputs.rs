@@ -512,20 +512,9 @@ pub fn plan_outputs(
                 "is required (seconds between images)",
             ));
         }
-        let dim = |v: i32, name: &str, frame: u32| -> Result<u32, RequestError> {
-            match v {
-                0 => Ok(frame),
-                v if v < 0 || v % 2 != 0 || v as u32 > super::encoding::MAX_DIMENSION || v < 16 => {
-                    Err(RequestError::invalid(
-                        &format!("{field}.{name}"),
-                        format!(
-                            "must be even and between 16 and {}, got {v}",
-                            super::encoding::MAX_DIMENSION
-                        ),
-                    ))
-                }
-                v => Ok(v as u32),
-            }
+        let dim = |v: i32, name: &str, frame: u32| match v {
+            0 => Ok(frame),
+            v => super::encoding::check_output_dimension(&format!("{field}.{name}"), v.into()),
         };
         let width = dim(im.width, "width", encoding.width)?;
         let height = dim(im.height, "height", encoding.height)?;

@@ -55,15 +55,7 @@ pub fn renditions(
             None => ((main.width as u64 * height as u64 / main.height as u64) as u32 + 1) & !1,
         };
         for (key, v) in [("width", width), ("height", height)] {
-            if v % 2 != 0 || !(16..=super::encoding::MAX_DIMENSION).contains(&v) {
-                return Err(RequestError::invalid(
-                    &format!("{f}.{key}"),
-                    format!(
-                        "must be even and between 16 and {}, got {v}",
-                        super::encoding::MAX_DIMENSION
-                    ),
-                ));
-            }
+            super::encoding::check_output_dimension(&format!("{f}.{key}"), v.into())?;
         }
         let bitrate = match num("video_bitrate")? {
             Some(b) => b,

@@ -19,6 +19,7 @@ use gstreamer_app as gst_app;
 use livekit_protocol::{StreamInfo, stream_info::Status};
 
 use crate::encode::{EncodeError, make};
+use crate::info::now_ns;
 use crate::request::outputs::{StreamKind, StreamUrl, parse_stream_url, redact_url};
 
 /// Connection attempts in a row before a stream is FAILED (the first and two retries).
@@ -83,10 +84,6 @@ pub struct Streams {
     video_pad: Option<gst::Pad>,
     next_id: AtomicU64,
     enabled: bool,
-}
-
-fn now_ns() -> i64 {
-    chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)
 }
 
 /// Builds one stream's pipeline: app sources → parsers → FLV or MPEG-TS → network sink.
