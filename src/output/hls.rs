@@ -95,6 +95,14 @@ fn naming_error(field: &str, e: impl ToString) -> HlsError {
     }
 }
 
+fn io_error(field: &str, path: &Path, source: std::io::Error) -> HlsError {
+    HlsError::Io {
+        field: field.to_owned(),
+        path: path.display().to_string(),
+        source,
+    }
+}
+
 fn with_suffix(t: &FileTarget, suffix: &str, ext: &str) -> FileTarget {
     let strip = |s: &str| s.strip_suffix(ext).unwrap_or(s).to_owned();
     FileTarget {
@@ -155,11 +163,7 @@ impl HlsOutput {
                     .map_err(|e| naming_error(&format!("{field}.live_playlist_name"), e))?,
             ),
         };
-        let io = |path: &Path, source| HlsError::Io {
-            field: field.clone(),
-            path: path.display().to_string(),
-            source,
-        };
+        let io = |path: &Path, source| io_error(&field, path, source);
         if let Some(dir) = prefix.local_path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
         }
@@ -312,11 +316,7 @@ impl HlsOutput {
     }
 
     fn io_error(&self, path: &Path, source: std::io::Error) -> HlsError {
-        HlsError::Io {
-            field: self.field.clone(),
-            path: path.display().to_string(),
-            source,
-        }
+        io_error(&self.field, path, source)
     }
 
     fn write_playlists(&self, ended: bool) -> Result<(), HlsError> {
