@@ -17,6 +17,15 @@ use tessera::layout::LayoutLibrary;
 use tessera::source::synthetic::SyntheticRoom;
 use tessera::source::{RoomSource, VideoFrame};
 
+/// The room's members without labels' cost in the tile-count series (names are drawn in
+/// the per-layout series below).
+fn plain_members(room: &SyntheticRoom) -> Vec<tessera::layout::Member> {
+    let frames: Vec<_> = (0..room.participants().len())
+        .map(|i| room.video(i))
+        .collect();
+    scene::members(&room.participants(), &frames)
+}
+
 fn composite(c: &mut Criterion) {
     let gpu = GpuContext::new().expect("a GPU adapter");
     let layout = LayoutLibrary::builtin().resolve("grid").unwrap();
@@ -33,6 +42,7 @@ fn composite(c: &mut Criterion) {
             let mut frames: Vec<VideoFrame> =
                 (0..tiles).map(|i| room.video(i).unwrap().clone()).collect();
             let mut comp = Compositor::new(gpu.clone(), w, h).unwrap();
+            let members = plain_members(&room);
             group.throughput(Throughput::Elements(1));
             group.bench_with_input(BenchmarkId::new(name, tiles), &tiles, |b, _| {
                 b.iter(|| {
@@ -41,11 +51,15 @@ fn composite(c: &mut Criterion) {
                         f.seq = VideoFrame::next_seq();
                     }
                     let shown: Vec<_> = frames.iter().map(Some).collect();
-                    let layers = scene::layers(&layout, &shown, w, h);
+                    let pictures = scene::Pictures {
+                        cameras: &shown,
+                        screen_share: None,
+                    };
+                    let scene = scene::still(&layout, &members, None, &pictures, w, h);
                     if !comp.can_send() {
                         black_box(comp.receive_frame(true).unwrap());
                     }
-                    comp.send_frame(layout.theme.background, &layers, Duration::ZERO)
+                    comp.send_frames(layout.theme.background, &[(0, &scene)], Duration::ZERO)
                         .unwrap();
                 });
             });

@@ -61,7 +61,13 @@ fn main() {
                 f.seq = VideoFrame::next_seq();
             }
             let shown: Vec<_> = frames.iter().map(Some).collect();
-            let layers: Vec<_> = scene::layers(&layout, &shown, w, h)
+            let members = scene::members(&room.participants(), &shown);
+            let pictures = scene::Pictures {
+                cameras: &shown,
+                screen_share: None,
+            };
+            let layers: Vec<_> = scene::still(&layout, &members, None, &pictures, w, h)
+                .layers
                 .into_iter()
                 .filter(keep)
                 .collect();

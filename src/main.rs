@@ -1,5 +1,7 @@
 //! The `tessera` command line: the CLI edge (anyhow lives here only).
 
+mod cli;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -39,7 +41,10 @@ enum Command {
     Run {
         /// The request file; without it, an embedded default (room "demo", grid, 720p30, MP4).
         request: Option<PathBuf>,
-        /// Room source: `synthetic:N` (N synthetic participants). Default: synthetic:4.
+        /// Room source: `synthetic:N` (N synthetic participants), with options after
+        /// commas: `grain=A` (camera noise), `speak=S` (participants take turns speaking,
+        /// S seconds each), `share=K` (participant K shares a screen), `nocam=K`
+        /// (participant K's camera is off; K is 1-based, repeatable). Default: synthetic:4.
         #[arg(long)]
         room: Option<String>,
         /// Stop after this many seconds of media (default: run until SIGINT/SIGTERM).
@@ -55,14 +60,18 @@ enum Command {
         #[arg(long)]
         fast: bool,
         /// Read control requests from stdin, one JSON object per line: LiveKit's
-        /// UpdateStreamRequest (`{"add_output_urls": [...], "remove_output_urls": [...]}`).
-        /// Each answer is one line on stderr: `update_stream: {EgressInfo JSON}` or
-        /// `update_stream error: ...`.
+        /// UpdateStreamRequest (`{"add_output_urls": [...], "remove_output_urls": [...]}`)
+        /// or UpdateLayoutRequest (`{"layout": "grid-light"}`). Each answer is one line on
+        /// stderr: `update_stream: {EgressInfo JSON}`, `update_layout: NAME`, or
+        /// `update_stream error: ...` / `update_layout error: ...`.
         #[arg(long)]
         control_stdin: bool,
     },
     /// Show which GPU adapter and video encoder this machine would use.
     Probe,
+    /// Layout authors' tools: check a template file, preview it (and watch it).
+    #[command(subcommand)]
+    Layout(cli::layout::LayoutCommand),
     /// Capacity harness: how many rooms of a shape this node holds in real time, against
     /// a plain GStreamer pipeline and LiveKit's cost model. Writes report.json, report.md,
     /// report.svg and cost-profile.json. `tessera bench compare A.json B.json` compares two.
@@ -186,7 +195,9 @@ fn bench(args: BenchArgs) -> Result<bool> {
     Ok(true)
 }
 
-/// `synthetic:N` or `synthetic:N,grain=A` (camera-like noise of amplitude A levels).
+/// `synthetic:N[,grain=A][,speak=S][,share=K][,nocam=K...]`: camera-like noise of
+/// amplitude A levels; turns of S seconds speaking; participant K shares a screen /
+/// has no camera (1-based).
 fn parse_room(spec: &str) -> Result<SyntheticRoom> {
     let Some(rest) = spec.strip_prefix("synthetic:") else {
         bail!(
@@ -212,7 +223,31 @@ fn parse_room(spec: &str) -> Result<SyntheticRoom> {
                     .with_context(|| format!("--room: grain must be 0..=64, got {a:?}"))?;
                 room = room.with_grain(a);
             }
-            _ => bail!("--room: unknown option {option:?} (known: grain=A)"),
+            Some(("speak", s)) => {
+                let s: f64 = s
+                    .parse()
+                    .ok()
+                    .filter(|s: &f64| s.is_finite() && *s >= 0.1)
+                    .with_context(|| format!("--room: speak must be at least 0.1 s, got {s:?}"))?;
+                room = room.with_speaking_turns(Duration::from_secs_f64(s));
+            }
+            Some((key @ ("share" | "nocam"), k)) => {
+                let k: usize = k
+                    .parse()
+                    .ok()
+                    .filter(|k| (1..=n).contains(k))
+                    .with_context(|| {
+                        format!("--room: {key} must be a participant 1..={n}, got {k:?}")
+                    })?;
+                room = if key == "share" {
+                    room.with_screen_share(k - 1)
+                } else {
+                    room.without_camera(k - 1)
+                };
+            }
+            _ => bail!(
+                "--room: unknown option {option:?} (known: grain=A, speak=S, share=K, nocam=K)"
+            ),
         }
     }
     Ok(room)
@@ -301,14 +336,40 @@ fn run(
     Ok(info.status == EgressStatus::EgressComplete as i32)
 }
 
-/// Reads UpdateStreamRequests from stdin (one JSON object per line) and forwards them to
-/// the egress; prints each answer on stderr.
+/// Reads UpdateStreamRequests and UpdateLayoutRequests from stdin (one JSON object per
+/// line) and forwards them to the egress; prints each answer on stderr.
 fn spawn_stdin_control() -> std::sync::mpsc::Receiver<egress::Control> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in std::io::stdin().lines() {
             let Ok(line) = line else { break };
             if line.trim().is_empty() {
+                continue;
+            }
+            let is_layout = serde_json::from_str::<serde_json::Value>(&line)
+                .is_ok_and(|v| v.get("layout").is_some());
+            if is_layout {
+                let request: livekit_protocol::UpdateLayoutRequest =
+                    match serde_json::from_str(&line) {
+                        Ok(r) => r,
+                        Err(e) => {
+                            eprintln!("update_layout error: not an UpdateLayoutRequest: {e}");
+                            continue;
+                        }
+                    };
+                let (reply, answer) = std::sync::mpsc::channel();
+                let control = egress::Control::UpdateLayout {
+                    layout: request.layout,
+                    reply,
+                };
+                if tx.send(control).is_err() {
+                    break;
+                }
+                match answer.recv() {
+                    Ok(Ok(name)) => eprintln!("update_layout: {name}"),
+                    Ok(Err(e)) => eprintln!("update_layout error: {e}"),
+                    Err(_) => break,
+                }
                 continue;
             }
             let request: livekit_protocol::UpdateStreamRequest = match serde_json::from_str(&line) {
@@ -378,6 +439,7 @@ fn main() -> ExitCode {
         } => run(request, room, duration, out, layouts, fast, control_stdin),
         Command::Bench(args) => bench(args),
         Command::Probe => probe(),
+        Command::Layout(c) => cli::layout::run(c),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

@@ -1,5 +1,8 @@
 //! Audio mixing: every participant's mono audio summed into fixed blocks of interleaved
-//! stereo S16LE at [`AUDIO_RATE`](crate::source::AUDIO_RATE), the format the encoder takes.
+//! stereo S16LE at [`AUDIO_RATE`](crate::source::AUDIO_RATE), the format the encoder takes;
+//! each participant's level is measured on the way ([`speaker`] picks who is speaking).
+
+pub mod speaker;
 
 use crate::source::RoomSource;
 
@@ -9,12 +12,21 @@ pub struct Mixer {
     /// Next sample to mix (samples since the start of the egress).
     next_sample: u64,
     scratch: Vec<f32>,
+    /// One participant's samples, to measure their level.
+    own: Vec<f32>,
+    /// RMS level of each participant over the last block mixed.
+    levels: Vec<f32>,
 }
 
 impl Mixer {
     /// A mixer at sample 0.
     pub fn new() -> Mixer {
         Mixer::default()
+    }
+
+    /// Each participant's RMS level (full scale 1.0) over the last block mixed.
+    pub fn levels(&self) -> &[f32] {
+        &self.levels
     }
 
     /// Samples mixed so far.
@@ -36,8 +48,16 @@ impl Mixer {
         let n = (until - self.next_sample) as usize;
         self.scratch.clear();
         self.scratch.resize(n, 0.0);
+        self.levels.clear();
         for i in 0..participants {
-            room.mix_audio_into(i, self.next_sample, &mut self.scratch);
+            self.own.clear();
+            self.own.resize(n, 0.0);
+            room.mix_audio_into(i, self.next_sample, &mut self.own);
+            let energy: f32 = self.own.iter().map(|s| s * s).sum();
+            self.levels.push((energy / n as f32).sqrt());
+            for (m, s) in self.scratch.iter_mut().zip(&self.own) {
+                *m += s;
+            }
         }
         self.next_sample = until;
         let mut out = Vec::with_capacity(n * 4);
@@ -63,6 +83,13 @@ mod tests {
         assert_eq!(m.mix_until(&mut room, 2, 480).len(), 0);
         assert_eq!(m.mix_until(&mut room, 2, 1600).len(), 1120 * 4);
         assert_eq!(m.position(), 1600);
+        // A sine of amplitude A has an RMS of A / sqrt(2).
+        let want = crate::source::synthetic::TONE_AMPLITUDE / 2f32.sqrt();
+        assert!(
+            m.levels().iter().all(|l| (l - want).abs() < 0.002),
+            "{:?}",
+            m.levels()
+        );
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub struct GpuContext {
     pub timestamps: bool,
     /// Pipelines, compiled on first use and shared by every compositor.
     pipelines: OnceLock<Pipelines>,
+    /// Glyphon's pipelines for text, made on first use.
+    pub(super) text_cache: OnceLock<glyphon::Cache>,
 }
 
 impl std::fmt::Debug for GpuContext {
@@ -108,6 +110,7 @@ impl GpuContext {
             info,
             timestamps: !timestamp.is_empty(),
             pipelines: OnceLock::new(),
+            text_cache: OnceLock::new(),
         }))
     }
 

@@ -10,8 +10,11 @@
 
 pub mod gpu;
 mod pipelines;
+pub mod preview;
 mod readback;
 pub mod scene;
+mod slots;
+pub mod text;
 mod timer;
 
 use std::sync::Arc;
@@ -22,8 +25,11 @@ use pipelines::CANVAS_FORMAT;
 use readback::Ring;
 use timer::Timer;
 
-use crate::layout::{Color, Rect};
-use crate::source::{PixelFormat, VideoFrame};
+use crate::layout::{Color, Image, Rect};
+use crate::source::VideoFrame;
+use slots::{ImageSlot, Slot};
+use text::TextState;
+pub use text::{Anchor, Text, TextBox};
 
 /// Staging buffers in flight: frame N is read back while N+1 and N+2 are drawn.
 pub const RING_SIZE: usize = 3;
@@ -50,6 +56,9 @@ pub enum CompositorError {
     /// Mapping a staging buffer failed (device lost).
     #[error("GPU readback failed: {0}")]
     Readback(String),
+    /// Text could not be prepared (the glyph atlas is full).
+    #[error("text: {0}")]
+    Text(String),
     /// No such target, or more than [`MAX_TARGETS`].
     #[error("no output target {0} (at most {MAX_TARGETS})")]
     NoTarget(usize),
@@ -86,7 +95,7 @@ impl Nv12Frame {
 /// What one layer draws.
 #[derive(Clone, Copy, Debug)]
 pub enum LayerContent<'a> {
-    /// A solid colour.
+    /// A solid colour (alpha below 1 blends over what is under it).
     Solid(Color),
     /// A picture; `slot` names the texture set that holds it (one per participant).
     Picture {
@@ -97,6 +106,26 @@ pub enum LayerContent<'a> {
         /// Part of the picture to draw, 0..1.
         src: Rect,
     },
+    /// A still image (a background), blended by its alpha.
+    Image {
+        /// The image (uploaded once per `id`).
+        image: &'a Image,
+        /// Part of the image to draw, 0..1.
+        src: Rect,
+    },
+}
+
+/// A rounded outline a layer is cut to, with an optional border inside its edge.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Shape {
+    /// The outline's rectangle (canvas pixels); the layer is drawn only inside it.
+    pub rect: Rect,
+    /// Corner radius, pixels.
+    pub radius: f32,
+    /// Border width inside the edge, pixels (0: none).
+    pub border: f32,
+    /// Border colour.
+    pub border_color: Color,
 }
 
 /// A rectangle of the canvas and what fills it; layers are drawn in order.
@@ -106,6 +135,38 @@ pub struct Layer<'a> {
     pub dst: Rect,
     /// Content.
     pub content: LayerContent<'a>,
+    /// Rounded corners and border; `None` is a plain (cheaper, unblended) rectangle.
+    pub shape: Option<Shape>,
+}
+
+impl<'a> Layer<'a> {
+    /// A plain rectangle of `content`.
+    pub fn new(dst: Rect, content: LayerContent<'a>) -> Layer<'a> {
+        Layer {
+            dst,
+            content,
+            shape: None,
+        }
+    }
+}
+
+/// Everything one target draws in a frame: layers in order, and texts placed between
+/// them.
+#[derive(Clone, Debug, Default)]
+pub struct Scene<'a> {
+    /// Layers, bottom first.
+    pub layers: Vec<Layer<'a>>,
+    /// Texts (each drawn after `after` layers).
+    pub texts: Vec<Text>,
+}
+
+impl<'a> From<Vec<Layer<'a>>> for Scene<'a> {
+    fn from(layers: Vec<Layer<'a>>) -> Scene<'a> {
+        Scene {
+            layers,
+            texts: Vec::new(),
+        }
+    }
 }
 
 /// Bytes of one layer's uniform block, as the composite bind group layout declares it.
@@ -118,6 +179,11 @@ struct LayerUniform {
     dst: [f32; 4],
     src: [f32; 4],
     color: [f32; 4],
+    /// The shape's rectangle in pixels: x0, y0, x1, y1.
+    shape: [f32; 4],
+    border_color: [f32; 4],
+    /// radius, border width (pixels), unused, unused.
+    params: [f32; 4],
 }
 
 /// The uniform block of `nv12.wgsl`.
@@ -141,24 +207,6 @@ struct ConvertParams {
     u_offset: u32,
     v_offset: u32,
     _pad: [u32; 2],
-}
-
-/// One participant's picture on the GPU: its YUV planes and their RGBA conversion.
-struct Slot {
-    format: PixelFormat,
-    width: u32,
-    height: u32,
-    /// The picture as uploaded: its packed planes, bytes in words.
-    planes: wgpu::Buffer,
-    convert_bind_group: wgpu::BindGroup,
-    /// The conversion's output (rows padded to 256 bytes) and the texture it is copied to.
-    rgba_buffer: wgpu::Buffer,
-    rgba: wgpu::Texture,
-    rgba_row_bytes: u32,
-    /// Composite bind group (layer uniform + the RGBA texture + sampler).
-    bind_group: wgpu::BindGroup,
-    /// `seq` of the picture now in the textures (no re-upload while unchanged).
-    seq: Option<u64>,
 }
 
 /// One output size: its canvas, NV12 conversion and readback ring.
@@ -235,6 +283,10 @@ pub struct Compositor {
     /// Bind group with a dummy texture, for solid layers.
     solid_bind_group: wgpu::BindGroup,
     slots: Vec<Option<Slot>>,
+    /// Still images by id.
+    images: std::collections::HashMap<u64, ImageSlot>,
+    /// Fonts and glyph atlas, made on the first frame with text.
+    text: Option<TextState>,
     /// Samples GPU time per frame, where the device has timestamp queries.
     timer: Option<Timer>,
 }
@@ -336,6 +388,8 @@ impl Compositor {
             sampler,
             solid_bind_group,
             slots: Vec::new(),
+            images: Default::default(),
+            text: None,
         })
     }
 
@@ -410,100 +464,6 @@ impl Compositor {
         self.targets.get(t).map_or(0, |t| t.ring.in_flight())
     }
 
-    /// (Re)creates `slot`'s buffers and texture for the frame's format and size if they
-    /// differ.
-    fn ensure_slot(&mut self, slot: usize, frame: &VideoFrame) -> &mut Slot {
-        if self.slots.len() <= slot {
-            self.slots.resize_with(slot + 1, || None);
-        }
-        let fits = self.slots[slot].as_ref().is_some_and(|s| {
-            s.format == frame.format && s.width == frame.width && s.height == frame.height
-        });
-        if !fits {
-            let gpu = &self.gpu;
-            let (w, h) = (frame.width, frame.height);
-            let len = VideoFrame::len_for(w, h) as u64;
-            let planes = gpu.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("planes"),
-                size: len.next_multiple_of(wgpu::COPY_BUFFER_ALIGNMENT),
-                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            });
-            let rgba = texture(
-                gpu,
-                w,
-                h,
-                CANVAS_FORMAT,
-                wgpu::TextureUsages::COPY_DST | wgpu::TextureUsages::TEXTURE_BINDING,
-            );
-            let rgba_view = view(&rgba);
-            let rgba_row_bytes = (w * 4).next_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT);
-            let rgba_buffer = gpu.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("rgba"),
-                size: rgba_row_bytes as u64 * h as u64,
-                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
-                mapped_at_creation: false,
-            });
-            let luma = w * h;
-            let params = ConvertParams {
-                mode: u32::from(frame.format == PixelFormat::Nv12),
-                width: w,
-                height: h,
-                row_words: rgba_row_bytes / 4,
-                u_offset: luma,
-                v_offset: luma + (w / 2) * (h / 2),
-                _pad: [0; 2],
-            };
-            let params = uniform_buffer(gpu, "convert params", bytemuck::bytes_of(&params));
-            let p = gpu.pipelines();
-            let convert_bind_group = bind_group(
-                gpu,
-                &p.convert_layout,
-                &[
-                    planes.as_entire_binding(),
-                    params.as_entire_binding(),
-                    rgba_buffer.as_entire_binding(),
-                ],
-            );
-            let bind_group = Self::layer_bind_group(gpu, &self.uniforms, &self.sampler, &rgba_view);
-            self.slots[slot] = Some(Slot {
-                format: frame.format,
-                width: w,
-                height: h,
-                planes,
-                convert_bind_group,
-                rgba_buffer,
-                rgba,
-                rgba_row_bytes,
-                bind_group,
-                seq: None,
-            });
-        }
-        self.slots[slot].as_mut().expect("slot was just filled")
-    }
-
-    /// Uploads the frame's planes into `slot` unless they are already there; returns
-    /// whether the slot needs converting.
-    fn upload(&mut self, slot: usize, frame: &VideoFrame) -> bool {
-        let queue = self.gpu.queue.clone();
-        let s = self.ensure_slot(slot, frame);
-        if s.seq == Some(frame.seq) {
-            return false;
-        }
-        s.seq = Some(frame.seq);
-        let len = VideoFrame::len_for(frame.width, frame.height);
-        let bytes = &frame.data[..len];
-        // Buffer writes go in whole words; pad the rare odd-sized tail.
-        let whole = len - len % wgpu::COPY_BUFFER_ALIGNMENT as usize;
-        queue.write_buffer(&s.planes, 0, &bytes[..whole]);
-        if whole < len {
-            let mut tail = [0u8; wgpu::COPY_BUFFER_ALIGNMENT as usize];
-            tail[..len - whole].copy_from_slice(&bytes[whole..]);
-            queue.write_buffer(&s.planes, whole as u64, &tail);
-        }
-        true
-    }
-
     /// Draws `layers` over `background` on the main target and queues its NV12 readback.
     pub fn send_frame(
         &mut self,
@@ -511,34 +471,135 @@ impl Compositor {
         layers: &[Layer<'_>],
         pts: Duration,
     ) -> Result<(), CompositorError> {
-        self.send_frames(background, &[(0, layers)], pts)
+        let scene = Scene::from(layers.to_vec());
+        self.send_frames(background, &[(0, &scene)], pts)
     }
 
-    /// Draws each target's layers (in that target's pixels) over `background` and queues
+    /// Adds the boxes behind `scene`'s texts to its layers and measures the texts: the
+    /// layers to draw, and per text its position.
+    fn lay_out_texts<'s>(
+        &mut self,
+        scene: &Scene<'s>,
+    ) -> (Vec<Layer<'s>>, Vec<(usize, text::Measured)>) {
+        if scene.texts.is_empty() {
+            return (scene.layers.clone(), Vec::new());
+        }
+        let state = self.text.get_or_insert_with(|| TextState::new(&self.gpu));
+        let mut order: Vec<usize> = (0..scene.texts.len()).collect();
+        order.sort_by_key(|&i| scene.texts[i].after);
+        let mut layers = Vec::with_capacity(scene.layers.len() + scene.texts.len());
+        let mut measured = Vec::with_capacity(scene.texts.len());
+        let mut next = order.iter().peekable();
+        for k in 0..=scene.layers.len() {
+            while let Some(&&i) = next.peek()
+                && scene.texts[i].after <= k
+            {
+                next.next();
+                let t = &scene.texts[i];
+                let m = state.measure(t);
+                if let Some(b) = t.background {
+                    let pad = b.padding;
+                    let r = Rect {
+                        x: (m.left - pad).max(t.clip.x),
+                        y: (m.top - pad / 2.0).max(t.clip.y),
+                        w: 0.0,
+                        h: 0.0,
+                    };
+                    let right = (m.left + m.width + pad).min(t.clip.x + t.clip.w);
+                    let bottom = (m.top + m.height + pad / 2.0).min(t.clip.y + t.clip.h);
+                    let r = Rect {
+                        w: (right - r.x).max(0.0),
+                        h: (bottom - r.y).max(0.0),
+                        ..r
+                    };
+                    layers.push(Layer {
+                        dst: r,
+                        content: LayerContent::Solid(b.color),
+                        shape: Some(Shape {
+                            rect: r,
+                            radius: b.radius,
+                            border: 0.0,
+                            border_color: b.color,
+                        }),
+                    });
+                }
+                measured.push((layers.len(), m));
+            }
+            if let Some(l) = scene.layers.get(k) {
+                layers.push(*l);
+            }
+        }
+        // `measured` follows `order`; put it back in text order.
+        let mut by_text: Vec<Option<(usize, text::Measured)>> =
+            (0..scene.texts.len()).map(|_| None).collect();
+        for (slot, m) in order.into_iter().zip(measured) {
+            by_text[slot] = Some(m);
+        }
+        (
+            layers,
+            by_text
+                .into_iter()
+                .map(|m| m.expect("every text measured"))
+                .collect(),
+        )
+    }
+
+    /// Draws each target's scene (in that target's pixels) over `background` and queues
     /// each target's NV12 readback; pictures are uploaded and converted once for all.
     pub fn send_frames(
         &mut self,
         background: Color,
-        frames: &[(usize, &[Layer<'_>])],
+        frames: &[(usize, &Scene<'_>)],
         pts: Duration,
     ) -> Result<(), CompositorError> {
-        for &(t, layers) in frames {
+        for &(t, scene) in frames {
             if !self.target(t)?.ring.has_free() {
                 return Err(CompositorError::RingFull);
             }
-            if layers.len() > MAX_LAYERS {
-                return Err(CompositorError::TooManyLayers(layers.len()));
+            let n = scene.layers.len() + scene.texts.len();
+            if n > MAX_LAYERS {
+                return Err(CompositorError::TooManyLayers(n));
             }
         }
         if frames.len() > MAX_TARGETS {
             return Err(CompositorError::NoTarget(frames.len()));
         }
+        // Per target: the layers with text boxes added, and the text groups' positions.
+        let mut drawn: Vec<(Vec<Layer<'_>>, Vec<usize>)> = Vec::with_capacity(frames.len());
+        for &(t, scene) in frames {
+            let (layers, measured) = self.lay_out_texts(scene);
+            let mut groups = Vec::new();
+            if let Some(state) = self.text.as_mut()
+                && !measured.is_empty()
+            {
+                let target = &self.targets[t];
+                let texts: Vec<(Text, text::Measured)> = scene
+                    .texts
+                    .iter()
+                    .zip(measured)
+                    .map(|(tx, (at, m))| {
+                        (
+                            Text {
+                                after: at,
+                                ..tx.clone()
+                            },
+                            m,
+                        )
+                    })
+                    .collect();
+                let refs: Vec<_> = texts.iter().map(|(tx, m)| (tx, m.clone())).collect();
+                groups = state
+                    .prepare(&self.gpu, t, (target.width, target.height), &refs)
+                    .map_err(|e| CompositorError::Text(e.to_string()))?;
+            }
+            drawn.push((layers, groups));
+        }
         let mut to_convert = Vec::new();
-        let total: usize = frames.iter().map(|(_, l)| l.len()).sum();
+        let total: usize = drawn.iter().map(|(l, _)| l.len()).sum();
         let mut uniforms = vec![0u8; UNIFORM_STRIDE as usize * total.max(1)];
         let mut base = Vec::with_capacity(frames.len());
         let mut at_layer = 0usize;
-        for &(t, layers) in frames {
+        for (&(t, _), (layers, _)) in frames.iter().zip(&drawn) {
             base.push(at_layer);
             let target = &self.targets[t];
             let (w, h) = (target.width as f32, target.height as f32);
@@ -551,8 +612,19 @@ impl Compositor {
                         }
                         (src, [0.0; 4])
                     }
+                    LayerContent::Image { image, src } => {
+                        self.upload_image(image);
+                        (src, [0.0; 4])
+                    }
                 };
                 let d = layer.dst;
+                let shape = layer.shape.unwrap_or(Shape {
+                    rect: d,
+                    radius: 0.0,
+                    border: 0.0,
+                    border_color: Color([0.0; 4]),
+                });
+                let r = shape.rect;
                 let u = LayerUniform {
                     dst: [
                         d.x / w * 2.0 - 1.0,
@@ -562,6 +634,9 @@ impl Compositor {
                     ],
                     src: [src.x, src.y, src.x + src.w, src.y + src.h],
                     color,
+                    shape: [r.x, r.y, r.x + r.w, r.y + r.h],
+                    border_color: shape.border_color.0,
+                    params: [shape.radius, shape.border, 0.0, 0.0],
                 };
                 let at = at_layer * UNIFORM_STRIDE as usize;
                 uniforms[at..at + size_of::<LayerUniform>()]
@@ -627,7 +702,9 @@ impl Compositor {
                 s.rgba.size(),
             );
         }
-        for (n, (&(t, layers), &first)) in frames.iter().zip(&base).enumerate() {
+        for (n, ((&(t, _), (layers, groups)), &first)) in
+            frames.iter().zip(&drawn).zip(&base).enumerate()
+        {
             let target = &self.targets[t];
             {
                 let [r, g, b, a] = background.0.map(f64::from);
@@ -652,16 +729,33 @@ impl Compositor {
                     }),
                     ..Default::default()
                 });
-                for (i, layer) in layers.iter().enumerate() {
+                for i in 0..=layers.len() {
+                    for (g, _) in groups.iter().enumerate().filter(|(_, at)| **at == i) {
+                        if let Some(state) = &self.text {
+                            state.render(t, g, &mut pass);
+                        }
+                    }
+                    let Some(layer) = layers.get(i) else { break };
+                    let blended = layer.shape.is_some();
                     let (pipeline, bind_group) = match layer.content {
+                        LayerContent::Solid(c) if blended || c.0[3] < 1.0 => {
+                            (&p.solid_shaped, &self.solid_bind_group)
+                        }
                         LayerContent::Solid(_) => (&p.solid, &self.solid_bind_group),
                         LayerContent::Picture { slot, .. } => (
-                            &p.picture,
+                            if blended {
+                                &p.picture_shaped
+                            } else {
+                                &p.picture
+                            },
                             &self.slots[slot]
                                 .as_ref()
                                 .expect("uploaded above")
                                 .bind_group,
                         ),
+                        LayerContent::Image { image, .. } => {
+                            (&p.picture_shaped, &self.images[&image.id].bind_group)
+                        }
                     };
                     pass.set_pipeline(pipeline);
                     let offset = ((first + i) as u64 * UNIFORM_STRIDE) as u32;
@@ -695,6 +789,10 @@ impl Compositor {
             timer.resolve(&mut encoder);
         }
         let submission = self.gpu.queue.submit([encoder.finish()]);
+        if let Some(state) = self.text.as_mut() {
+            state.end_frame();
+        }
+        self.images.retain(|_, i| std::mem::take(&mut i.used));
         for &(t, _) in frames {
             self.targets[t].ring.map_staged(&submission);
         }

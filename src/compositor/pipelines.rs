@@ -12,6 +12,9 @@ pub(super) struct Pipelines {
     pub layer_layout: wgpu::BindGroupLayout,
     pub solid: wgpu::RenderPipeline,
     pub picture: wgpu::RenderPipeline,
+    /// The same, cut to a rounded shape and blended over what is below.
+    pub solid_shaped: wgpu::RenderPipeline,
+    pub picture_shaped: wgpu::RenderPipeline,
     /// Upload: the packed planes (a byte buffer) and params in, packed RGBA words out.
     pub convert_layout: wgpu::BindGroupLayout,
     pub convert: wgpu::ComputePipeline,
@@ -115,6 +118,7 @@ fn render_pipeline(
     vertex: &str,
     fragment: &str,
     format: wgpu::TextureFormat,
+    blend: Option<wgpu::BlendState>,
 ) -> wgpu::RenderPipeline {
     gpu.device
         .create_render_pipeline(&wgpu::RenderPipelineDescriptor {
@@ -136,10 +140,10 @@ fn render_pipeline(
                 module,
                 entry_point: Some(fragment),
                 compilation_options: Default::default(),
-                // Opaque: no blending, no read of the target.
+                // Plain layers are opaque: no blending, no read of the target.
                 targets: &[Some(wgpu::ColorTargetState {
                     format,
-                    blend: None,
+                    blend,
                     write_mask: wgpu::ColorWrites::ALL,
                 })],
             }),
@@ -180,15 +184,34 @@ impl Pipelines {
             bind_group_layouts: &[Some(&layer_layout)],
             immediate_size: 0,
         });
-        let solid = render_pipeline(gpu, &layout, &module, "vs_main", "fs_solid", CANVAS_FORMAT);
-        let picture = render_pipeline(
-            gpu,
-            &layout,
-            &module,
-            "vs_main",
-            "fs_picture",
-            CANVAS_FORMAT,
-        );
+        let pipeline = |fragment: &str, blend: Option<wgpu::BlendState>| {
+            render_pipeline(
+                gpu,
+                &layout,
+                &module,
+                "vs_main",
+                fragment,
+                CANVAS_FORMAT,
+                blend,
+            )
+        };
+        let solid = pipeline("fs_solid", None);
+        let picture = pipeline("fs_picture", None);
+        // Straight alpha over the canvas; the canvas keeps alpha 1.
+        let over = Some(wgpu::BlendState {
+            color: wgpu::BlendComponent {
+                src_factor: wgpu::BlendFactor::SrcAlpha,
+                dst_factor: wgpu::BlendFactor::OneMinusSrcAlpha,
+                operation: wgpu::BlendOperation::Add,
+            },
+            alpha: wgpu::BlendComponent {
+                src_factor: wgpu::BlendFactor::Zero,
+                dst_factor: wgpu::BlendFactor::One,
+                operation: wgpu::BlendOperation::Add,
+            },
+        });
+        let solid_shaped = pipeline("fs_solid_shaped", over);
+        let picture_shaped = pipeline("fs_picture_shaped", over);
 
         let convert_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("yuv_to_rgba"),
@@ -219,6 +242,8 @@ impl Pipelines {
             layer_layout,
             solid,
             picture,
+            solid_shaped,
+            picture_shaped,
             convert_layout,
             convert,
             nv12_layout,

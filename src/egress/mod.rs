@@ -3,6 +3,7 @@
 //! (STARTING → ACTIVE → ENDING → COMPLETE / FAILED).
 
 mod graph;
+pub mod layout;
 pub mod stats;
 
 use std::path::PathBuf;
@@ -29,6 +30,7 @@ use crate::request::EgressPlan;
 use crate::request::naming::NameContext;
 use crate::source::{AUDIO_RATE, RoomSource};
 use graph::Graph;
+use layout::LiveLayout;
 use stats::{EgressStats, Stage};
 
 /// How long to wait for the muxers to finish after end-of-stream.
@@ -69,6 +71,14 @@ pub enum Control {
         request: UpdateStreamRequest,
         /// Where the answer goes.
         reply: Sender<Result<EgressInfo, String>>,
+    },
+    /// LiveKit's `UpdateLayout`: switch to another layout by name. The reply is the
+    /// layout now in use, or why the name was refused.
+    UpdateLayout {
+        /// The layout name (`speaker`, `grid-light`, a file in the layouts directory).
+        layout: String,
+        /// Where the answer goes.
+        reply: Sender<Result<String, String>>,
     },
 }
 
@@ -392,7 +402,7 @@ fn record(
         "media clock started (media time 0 is composed now)"
     );
     let mut error = None;
-    let layout = &plan.layout;
+    let mut live = LiveLayout::new(plan.layout.clone(), plan.layouts.clone());
     let only_streams = o.files.is_empty() && o.segments.is_empty() && o.images.is_empty();
 
     let mut tick: u64 = 0;
@@ -417,9 +427,10 @@ fn record(
         }
         if let Some(rx) = &opts.control {
             while let Ok(c) = rx.try_recv() {
-                handle_control(c, &mut graph, info);
+                handle_control(c, &mut graph, info, &mut live);
             }
         }
+        live.poll_file(t);
         let participants = room.participants().len();
         let stats = opts.stats.as_deref();
         let mut mark = Instant::now();
@@ -436,6 +447,12 @@ fn record(
                 room.advance_video(t);
                 lap(Stage::Source);
                 let frames: Vec<_> = (0..participants).map(|i| room.video(i)).collect();
+                let infos = room.participants();
+                let members = scene::members(&infos, &frames);
+                let pictures = scene::Pictures {
+                    cameras: &frames,
+                    screen_share: room.screen_share(),
+                };
                 let mut targets: Vec<usize> = (0..o.video.len()).collect();
                 for (j, im) in outputs.images.iter_mut().enumerate() {
                     if im.due(t) {
@@ -443,13 +460,15 @@ fn record(
                     }
                 }
                 if !targets.is_empty() {
-                    let layers: Vec<_> = targets
+                    let sizes: Vec<_> = targets
                         .iter()
                         .map(|&k| {
                             let (w, h) = comp.target_size(k).expect("target exists");
-                            scene::layers(layout, &frames, w, h)
+                            (k, w, h)
                         })
                         .collect();
+                    let background = live.theme().background;
+                    let scenes = live.scenes(&sizes, &members, &pictures, t);
                     for &k in &targets {
                         if !comp.can_send_to(k) {
                             let done = comp.receive_frame_from(k, true)?.expect("ring is full");
@@ -458,12 +477,8 @@ fn record(
                             lap(Stage::Push);
                         }
                     }
-                    let sends: Vec<_> = targets
-                        .iter()
-                        .zip(&layers)
-                        .map(|(&k, l)| (k, l.as_slice()))
-                        .collect();
-                    comp.send_frames(layout.theme.background, &sends, t)?;
+                    let sends: Vec<_> = targets.iter().copied().zip(&scenes).collect();
+                    comp.send_frames(background, &sends, t)?;
                     lap(Stage::Composite);
                 }
                 for (k, dest) in dests.iter().enumerate() {
@@ -474,18 +489,19 @@ fn record(
                     }
                 }
             }
-            if let Some(src) = graph.audio.as_ref() {
-                let from = mixer.position();
-                let until = (tick + 1) * AUDIO_RATE as u64 / fps;
-                let bytes = mixer.mix_until(room, participants, until);
-                if !bytes.is_empty() {
-                    let pts = Duration::from_nanos(from * 1_000_000_000 / AUDIO_RATE as u64);
-                    let dur =
-                        Duration::from_nanos((until - from) * 1_000_000_000 / AUDIO_RATE as u64);
+            // Mixed even without an audio output: the levels pick the active speaker.
+            let from = mixer.position();
+            let until = (tick + 1) * AUDIO_RATE as u64 / fps;
+            let bytes = mixer.mix_until(room, participants, until);
+            if !bytes.is_empty() {
+                let pts = Duration::from_nanos(from * 1_000_000_000 / AUDIO_RATE as u64);
+                let dur = Duration::from_nanos((until - from) * 1_000_000_000 / AUDIO_RATE as u64);
+                live.hear(mixer.levels(), dur);
+                if let Some(src) = graph.audio.as_ref() {
                     graph::push(src, bytes, pts, dur)?;
                 }
-                lap(Stage::Audio);
             }
+            lap(Stage::Audio);
             drain_bus(&bus, &mut graph)?;
             graph.streams.poll();
             if only_streams && graph.streams.all_failed() {
@@ -651,8 +667,18 @@ fn drain_bus(bus: &gst::Bus, graph: &mut Graph) -> Result<(), EgressError> {
     Ok(())
 }
 
-fn handle_control(c: Control, graph: &mut Graph, info: &mut EgressInfo) {
+fn handle_control(c: Control, graph: &mut Graph, info: &mut EgressInfo, live: &mut LiveLayout) {
     match c {
+        Control::UpdateLayout { layout, reply } => {
+            let result = live
+                .update_layout(&layout)
+                .map(|()| live.name().to_owned())
+                .map_err(|e| e.to_string());
+            if let Err(e) = &result {
+                tracing::warn!(error = %e, "update layout refused");
+            }
+            let _ = reply.send(result);
+        }
         Control::UpdateStream { request, reply } => {
             let result = graph
                 .streams

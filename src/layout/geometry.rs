@@ -1,6 +1,6 @@
-//! Layout evaluation: participant count and canvas size → tiles in pixels.
+//! Rectangles, fitting a picture into a cell, and arranging cells in a region.
 
-use super::{Fit, GridLayout};
+use super::Fit;
 
 /// An axis-aligned rectangle (pixels for cells and destinations, 0..1 for source crops).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -33,19 +33,6 @@ impl Rect {
     pub fn contains(&self, x: f32, y: f32) -> bool {
         x >= self.x && y >= self.y && x < self.x + self.w && y < self.y + self.h
     }
-}
-
-/// Where one participant goes.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Tile {
-    /// Index of the participant (join order).
-    pub participant: usize,
-    /// The cell, in canvas pixels.
-    pub cell: Rect,
-    /// Where the picture is drawn, in canvas pixels (inside `cell`).
-    pub dst: Rect,
-    /// Which part of the source picture is drawn, in 0..1 units.
-    pub src: Rect,
 }
 
 /// Places a picture of aspect `src_aspect` (w/h) into `cell`.
@@ -89,127 +76,167 @@ pub fn fit(cell: Rect, src_aspect: f32, mode: Fit) -> (Rect, Rect) {
     }
 }
 
-impl GridLayout {
-    /// Columns and rows for `n` participants; swapped on a portrait canvas.
-    pub fn grid_for(&self, n: usize, portrait: bool) -> (u32, u32) {
-        let rule = self
-            .rules
-            .iter()
-            .find(|r| r.participants.contains(n))
-            .or(self.rules.last());
-        let (c, r) = rule.map_or((1, 1), |r| (r.columns, r.rows));
-        if portrait { (r, c) } else { (c, r) }
-    }
+/// The aspect cells are shaped for when a region arranges them in a row or column, and
+/// the one a grid maximises: a camera's.
+pub const CELL_ASPECT: f32 = 16.0 / 9.0;
 
-    /// The tiles for participants with the given source aspects (w/h), in join order, on a
-    /// `width` x `height` canvas. Participants past the grid's capacity are not shown.
-    pub fn tiles(&self, aspects: &[f32], width: u32, height: u32) -> Vec<Tile> {
-        let n = aspects.len();
-        if n == 0 {
-            return Vec::new();
+/// Columns and rows that give `n` cells of `area` the biggest 16:9 picture; ties go to more
+/// columns on a landscape area, more rows on a portrait one.
+pub fn auto_grid(n: usize, area: Rect, gap: f32, max_side: u32) -> (u32, u32) {
+    let mut best = (1u32, n.max(1) as u32, f32::MIN);
+    let landscape = area.w >= area.h;
+    for c in 1..=(n.max(1) as u32).min(max_side) {
+        let r = (n as u32).div_ceil(c).max(1);
+        if r > max_side {
+            continue;
         }
-        let (w, h) = (width as f32, height as f32);
-        let (cols, rows) = self.grid_for(n, height > width);
-        let visible = n.min((cols * rows) as usize);
-        let cols_used = (cols as usize).min(visible);
-        let rows_used = visible.div_ceil(cols as usize);
-        let short = w.min(h);
-        let (pad, gap) = ((self.padding * short).round(), (self.gap * short).round());
-        let cell_w = ((w - 2.0 * pad - gap * (cols_used as f32 - 1.0)) / cols_used as f32).floor();
-        let cell_h = ((h - 2.0 * pad - gap * (rows_used as f32 - 1.0)) / rows_used as f32).floor();
-        // Centre the whole block (rounding leaves a few pixels), and each partial row.
-        let block_h = rows_used as f32 * cell_h + (rows_used as f32 - 1.0) * gap;
-        let top = ((h - block_h) / 2.0).round();
-        let mut tiles = Vec::with_capacity(visible);
-        for (i, aspect) in aspects.iter().take(visible).enumerate() {
+        let cw = (area.w - gap * (c - 1) as f32) / c as f32;
+        let ch = (area.h - gap * (r - 1) as f32) / r as f32;
+        let scale = (cw / CELL_ASPECT).min(ch);
+        let better = scale > best.2 + 0.01 || ((scale - best.2).abs() <= 0.01 && landscape);
+        if better {
+            best = (c, r, scale);
+        }
+    }
+    (best.0, best.1)
+}
+
+/// `n` cells in `columns` x `rows` filling `area`, row by row; a partial last row and
+/// the whole block are centred. Positions are whole pixels.
+pub fn grid_cells(n: usize, area: Rect, columns: u32, rows: u32, gap: f32) -> Vec<Rect> {
+    if n == 0 {
+        return Vec::new();
+    }
+    let n = n.min((columns * rows) as usize);
+    let cols_used = (columns as usize).min(n);
+    let rows_used = n.div_ceil(cols_used);
+    let cell_w = ((area.w - gap * (cols_used as f32 - 1.0)) / cols_used as f32).floor();
+    let cell_h = ((area.h - gap * (rows_used as f32 - 1.0)) / rows_used as f32).floor();
+    let block_h = rows_used as f32 * cell_h + (rows_used as f32 - 1.0) * gap;
+    let top = area.y + ((area.h - block_h) / 2.0).round();
+    (0..n)
+        .map(|i| {
             let (row, col) = (i / cols_used, i % cols_used);
-            let in_row = (visible - row * cols_used).min(cols_used);
+            let in_row = (n - row * cols_used).min(cols_used);
             let row_w = in_row as f32 * cell_w + (in_row as f32 - 1.0) * gap;
-            let left = ((w - row_w) / 2.0).round();
-            let cell = Rect {
+            let left = area.x + ((area.w - row_w) / 2.0).round();
+            Rect {
                 x: left + col as f32 * (cell_w + gap),
                 y: top + row as f32 * (cell_h + gap),
                 w: cell_w,
                 h: cell_h,
-            };
-            let (dst, src) = fit(cell, *aspect, self.fit);
-            tiles.push(Tile {
-                participant: i,
-                cell,
-                dst,
-                src,
-            });
-        }
-        tiles
+            }
+        })
+        .collect()
+}
+
+/// `n` 16:9 cells side by side (`row`) or stacked, as big as `area` allows, centred.
+pub fn line_cells(n: usize, area: Rect, gap: f32, row: bool) -> Vec<Rect> {
+    if n == 0 {
+        return Vec::new();
     }
+    let k = n as f32;
+    let (w, h) = if row {
+        let w = ((area.w - gap * (k - 1.0)) / k).min(area.h * CELL_ASPECT);
+        (w.floor(), (w / CELL_ASPECT).min(area.h).floor())
+    } else {
+        let h = ((area.h - gap * (k - 1.0)) / k).min(area.w / CELL_ASPECT);
+        ((h * CELL_ASPECT).min(area.w).floor(), h.floor())
+    };
+    let (total_w, total_h) = if row {
+        (k * w + (k - 1.0) * gap, h)
+    } else {
+        (w, k * h + (k - 1.0) * gap)
+    };
+    let x0 = area.x + ((area.w - total_w) / 2.0).round();
+    let y0 = area.y + ((area.h - total_h) / 2.0).round();
+    (0..n)
+        .map(|i| {
+            let step = i as f32;
+            Rect {
+                x: if row { x0 + step * (w + gap) } else { x0 },
+                y: if row { y0 } else { y0 + step * (h + gap) },
+                w,
+                h,
+            }
+        })
+        .collect()
+}
+
+/// Whether two rectangles share some area.
+pub fn overlaps(a: &Rect, b: &Rect) -> bool {
+    a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layout::LayoutLibrary;
 
-    fn grid() -> std::sync::Arc<GridLayout> {
-        LayoutLibrary::builtin().resolve("grid").unwrap().layout
+    const HD: Rect = Rect {
+        x: 0.0,
+        y: 0.0,
+        w: 1280.0,
+        h: 720.0,
+    };
+
+    #[test]
+    fn auto_grid_matches_livekit_like_grids() {
+        let g = |n| auto_grid(n, HD, 0.0, 16);
+        assert_eq!(g(1), (1, 1));
+        assert_eq!(g(2), (2, 1));
+        assert_eq!(g(3), (2, 2));
+        assert_eq!(g(4), (2, 2));
+        assert_eq!(g(6), (3, 2));
+        assert_eq!(g(9), (3, 3));
+        assert_eq!(g(16), (4, 4));
+        assert_eq!(g(25), (5, 5));
+        let portrait = Rect {
+            w: 720.0,
+            h: 1280.0,
+            ..HD
+        };
+        assert_eq!(auto_grid(2, portrait, 0.0, 16), (1, 2));
     }
 
-    fn assert_disjoint_and_inside(tiles: &[Tile], w: f32, h: f32) {
-        for (i, a) in tiles.iter().enumerate() {
-            assert!(
-                a.cell.x >= 0.0
-                    && a.cell.y >= 0.0
-                    && a.cell.x + a.cell.w <= w
-                    && a.cell.y + a.cell.h <= h,
-                "{a:?}"
-            );
-            for b in &tiles[i + 1..] {
-                let overlap = a.cell.x < b.cell.x + b.cell.w
-                    && b.cell.x < a.cell.x + a.cell.w
-                    && a.cell.y < b.cell.y + b.cell.h
-                    && b.cell.y < a.cell.y + a.cell.h;
-                assert!(!overlap, "{a:?} overlaps {b:?}");
+    #[test]
+    fn grid_cells_are_disjoint_inside_and_centred() {
+        for n in [1, 3, 7, 25] {
+            let (c, r) = auto_grid(n, HD, 6.0, 16);
+            let cells = grid_cells(n, HD, c, r, 6.0);
+            assert_eq!(cells.len(), n);
+            for (i, a) in cells.iter().enumerate() {
+                assert!(a.x >= 0.0 && a.y >= 0.0 && a.x + a.w <= 1280.0 && a.y + a.h <= 720.0);
+                assert!(cells[i + 1..].iter().all(|b| !overlaps(a, b)), "{n}: {a:?}");
             }
         }
+        let cells = grid_cells(3, HD, 2, 2, 0.0);
+        assert_eq!(cells[2].center().0, 640.0);
     }
 
     #[test]
-    fn counts_map_to_livekit_like_grids() {
-        let g = grid();
-        assert_eq!(g.grid_for(1, false), (1, 1));
-        assert_eq!(g.grid_for(2, false), (2, 1));
-        assert_eq!(g.grid_for(4, false), (2, 2));
-        assert_eq!(g.grid_for(9, false), (3, 3));
-        assert_eq!(g.grid_for(2, true), (1, 2));
-        assert_eq!(g.grid_for(40, false), (5, 5));
-    }
-
-    #[test]
-    fn four_at_720p_is_two_by_two() {
-        let tiles = grid().tiles(&[16.0 / 9.0; 4], 1280, 720);
-        assert_eq!(tiles.len(), 4);
-        assert_disjoint_and_inside(&tiles, 1280.0, 720.0);
-        // Row-major, join order.
-        assert!(tiles[0].cell.x < tiles[1].cell.x && tiles[0].cell.y == tiles[1].cell.y);
-        assert!(tiles[2].cell.y > tiles[0].cell.y);
-        // padding 0.01*720 = 7, gap 0.008*720 = 6: (1280 - 14 - 6) / 2 = 630.
-        assert_eq!(tiles[0].cell.w, 630.0);
-        assert_eq!(tiles[0].cell.h, (720.0_f32 - 14.0 - 6.0) / 2.0);
-    }
-
-    #[test]
-    fn partial_last_row_is_centred() {
-        let tiles = grid().tiles(&[16.0 / 9.0; 3], 1280, 720);
-        let (cx, _) = tiles[2].cell.center();
-        assert!((cx - 640.0).abs() <= 1.0, "{cx}");
-    }
-
-    #[test]
-    fn nine_and_twenty_five_fit() {
-        for n in [9, 25, 30] {
-            let tiles = grid().tiles(&vec![16.0 / 9.0; n], 1920, 1080);
-            assert_eq!(tiles.len(), n.min(25));
-            assert_disjoint_and_inside(&tiles, 1920.0, 1080.0);
-        }
+    fn a_row_keeps_cells_16_by_9_and_centred() {
+        let strip = Rect {
+            x: 0.0,
+            y: 540.0,
+            w: 1280.0,
+            h: 180.0,
+        };
+        let cells = line_cells(2, strip, 10.0, true);
+        assert_eq!(cells[0].w, 320.0);
+        assert_eq!(cells[0].h, 180.0);
+        assert_eq!(cells[0].x, 1280.0 / 2.0 - 325.0);
+        let col = line_cells(
+            8,
+            Rect {
+                w: 320.0,
+                h: 720.0,
+                ..HD
+            },
+            0.0,
+            false,
+        );
+        assert_eq!(col[0].h, 90.0);
+        assert_eq!(col[7].y + col[7].h, 720.0);
     }
 
     #[test]

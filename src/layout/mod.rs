@@ -1,22 +1,42 @@
-//! Layout template files (`layouts/*.toml`): parsing with line/column errors, themes,
-//! and the library that resolves LiveKit layout names (`grid`, `grid-light`, ...).
-//! Knows nothing of the GPU; [`geometry`] turns a layout into tiles.
+//! Layout templates (`layouts/*.toml`): the file format and its compiler with
+//! `file:line:column` diagnostics ([`template`], [`diag`], [`check`]), evaluation of a
+//! layout for the people in a room ([`eval`]), tile animation ([`animate`]), and the
+//! library that resolves LiveKit layout names (`speaker`, `grid-light`, ...). Knows
+//! nothing of the GPU.
 
+pub mod animate;
+pub mod check;
+pub mod diag;
+pub mod eval;
 pub mod geometry;
+pub mod template;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use serde::Deserialize;
-
-pub use geometry::{Rect, Tile};
+pub use diag::{Diagnostic, Severity};
+pub use eval::{Content, Member, Placement, Roster};
+pub use geometry::Rect;
+pub use template::{Layout, Theme, TileStyle};
 
 /// Layouts compiled into the binary, so it runs from any directory.
-const BUILTIN: [(&str, &str); 1] = [("grid", include_str!("../../layouts/grid.toml"))];
+const BUILTIN: [(&str, &str); 5] = [
+    ("grid", include_str!("../../layouts/grid.toml")),
+    ("speaker", include_str!("../../layouts/speaker.toml")),
+    (
+        "single-speaker",
+        include_str!("../../layouts/single-speaker.toml"),
+    ),
+    (
+        "presentation",
+        include_str!("../../layouts/presentation.toml"),
+    ),
+    ("pip", include_str!("../../layouts/pip.toml")),
+];
 
-/// The layout used when a request leaves `layout` empty.
-pub const DEFAULT_LAYOUT: &str = "grid";
+/// The layout used when a request leaves `layout` empty (LiveKit's default).
+pub const DEFAULT_LAYOUT: &str = "speaker";
 
 /// Why a layout cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -29,28 +49,13 @@ pub enum LayoutError {
         /// The names that exist, comma separated.
         available: String,
     },
-    /// The file is not valid TOML or does not fit the template format.
-    #[error("{file}: {message}")]
-    Parse {
-        /// File name (or built-in name).
-        file: String,
-        /// The parser's message, with line and column.
-        message: String,
-    },
-    /// The file parsed but a value is unusable.
-    #[error("{file}: {field}: {reason}")]
-    Invalid {
-        /// File name.
-        file: String,
-        /// Field path in the file.
-        field: String,
-        /// Why.
-        reason: String,
-    },
-    /// A layout directory could not be read.
+    /// The template has an error, at a line and column.
+    #[error("{0}")]
+    Template(Box<Diagnostic>),
+    /// A layout file or directory could not be read.
     #[error("reading layouts from {dir}: {source}")]
     Io {
-        /// The directory.
+        /// The file or directory.
         dir: String,
         /// The IO error.
         source: std::io::Error,
@@ -79,8 +84,7 @@ impl Color {
 }
 
 /// How a picture fills its cell.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fit {
     /// The whole picture is visible; bars where aspects differ.
     Contain,
@@ -88,47 +92,62 @@ pub enum Fit {
     Cover,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ThemeFile {
-    background: String,
-    tile: String,
+/// An RGBA picture from a file (a background image): 8-bit, straight alpha.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Image {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Rows of R, G, B, A bytes, no padding.
+    pub rgba: Vec<u8>,
+    /// Process-wide identity, so the GPU uploads each image once.
+    pub id: u64,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RuleFile {
-    participants: String,
-    columns: u32,
-    rows: u32,
-}
+impl Image {
+    /// An image from RGBA bytes.
+    pub fn new(width: u32, height: u32, rgba: Vec<u8>) -> Image {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        Image {
+            width,
+            height,
+            rgba,
+            id: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        }
+    }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct GridFile {
-    padding: f32,
-    gap: f32,
-    fit: Fit,
-    rules: Vec<RuleFile>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LayoutFile {
-    name: String,
-    #[serde(default)]
-    description: String,
-    theme: BTreeMap<String, ThemeFile>,
-    grid: GridFile,
-}
-
-/// Colours of one theme (`dark` or `light`).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Theme {
-    /// Canvas background.
-    pub background: Color,
-    /// Cell background behind each picture.
-    pub tile: Color,
+    /// Reads a PNG file (any colour type; converted to RGBA 8-bit).
+    pub fn load_png(path: &Path) -> Result<Image, String> {
+        let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+        let mut decoder = png::Decoder::new(std::io::BufReader::new(file));
+        decoder.set_transformations(png::Transformations::normalize_to_color8());
+        let mut reader = decoder.read_info().map_err(|e| e.to_string())?;
+        let size = reader
+            .output_buffer_size()
+            .ok_or_else(|| "image too large".to_string())?;
+        let mut buf = vec![0; size];
+        let info = reader.next_frame(&mut buf).map_err(|e| e.to_string())?;
+        let (w, h) = (info.width, info.height);
+        if w == 0 || h == 0 || w > 8192 || h > 8192 {
+            return Err(format!("{w}x{h} is not 1..=8192 pixels a side"));
+        }
+        let px = (w * h) as usize;
+        let rgba = match info.color_type {
+            png::ColorType::Rgba => buf[..px * 4].to_vec(),
+            png::ColorType::Rgb => buf[..px * 3]
+                .chunks(3)
+                .flat_map(|c| [c[0], c[1], c[2], 255])
+                .collect(),
+            png::ColorType::GrayscaleAlpha => buf[..px * 2]
+                .chunks(2)
+                .flat_map(|c| [c[0], c[0], c[0], c[1]])
+                .collect(),
+            png::ColorType::Grayscale => buf[..px].iter().flat_map(|&g| [g, g, g, 255]).collect(),
+            png::ColorType::Indexed => return Err("indexed PNG was not expanded".into()),
+        };
+        Ok(Image::new(w, h, rgba))
+    }
 }
 
 /// A participant-count range, inclusive; `max` is `None` for "N+".
@@ -170,136 +189,39 @@ impl CountRange {
     }
 }
 
-/// One grid rule: for counts in `participants`, `columns` x `rows` cells.
-#[derive(Clone, Debug, PartialEq)]
-pub struct GridRule {
-    /// Counts the rule applies to.
-    pub participants: CountRange,
-    /// Columns (landscape).
-    pub columns: u32,
-    /// Rows (landscape).
-    pub rows: u32,
-}
-
-/// A parsed grid layout.
-#[derive(Clone, Debug, PartialEq)]
-pub struct GridLayout {
-    /// The layout's name.
-    pub name: String,
-    /// Free text for authors.
-    pub description: String,
-    /// Themes by name.
-    pub themes: BTreeMap<String, Theme>,
-    /// Padding around the grid, as a fraction of the shorter side.
-    pub padding: f32,
-    /// Gap between cells, as a fraction of the shorter side.
-    pub gap: f32,
-    /// How pictures fill cells.
-    pub fit: Fit,
-    /// Rules, first match wins.
-    pub rules: Vec<GridRule>,
-}
-
-impl GridLayout {
-    /// Parses a layout file's text; `file` names it in errors.
-    pub fn parse(file: &str, text: &str) -> Result<GridLayout, LayoutError> {
-        let raw: LayoutFile = toml::from_str(text).map_err(|e| LayoutError::Parse {
-            file: file.into(),
-            message: e.to_string(),
-        })?;
-        let invalid = |field: String, reason: String| LayoutError::Invalid {
-            file: file.into(),
-            field,
-            reason,
-        };
-        let mut themes = BTreeMap::new();
-        for (name, t) in &raw.theme {
-            let color = |field: &str, v: &str| {
-                Color::parse(v).ok_or_else(|| {
-                    invalid(
-                        format!("theme.{name}.{field}"),
-                        format!("{v:?} is not #rrggbb"),
-                    )
-                })
-            };
-            themes.insert(
-                name.clone(),
-                Theme {
-                    background: color("background", &t.background)?,
-                    tile: color("tile", &t.tile)?,
-                },
-            );
-        }
-        if !themes.contains_key("dark") {
-            return Err(invalid(
-                "theme.dark".into(),
-                "a dark theme is required (the default)".into(),
-            ));
-        }
-        for (field, v) in [
-            ("grid.padding", raw.grid.padding),
-            ("grid.gap", raw.grid.gap),
-        ] {
-            if !(0.0..0.25).contains(&v) {
-                return Err(invalid(
-                    field.into(),
-                    format!("must be in [0, 0.25), got {v}"),
-                ));
-            }
-        }
-        let mut rules = Vec::new();
-        for (i, r) in raw.grid.rules.iter().enumerate() {
-            let participants = CountRange::parse(&r.participants).ok_or_else(|| {
-                invalid(
-                    format!("grid.rules[{i}].participants"),
-                    format!("{:?} is not N, N-M or N+", r.participants),
-                )
-            })?;
-            if r.columns == 0 || r.rows == 0 || r.columns > 16 || r.rows > 16 {
-                return Err(invalid(
-                    format!("grid.rules[{i}]"),
-                    "columns and rows must be 1..=16".into(),
-                ));
-            }
-            rules.push(GridRule {
-                participants,
-                columns: r.columns,
-                rows: r.rows,
-            });
-        }
-        if rules.is_empty() {
-            return Err(invalid(
-                "grid.rules".into(),
-                "at least one rule is required".into(),
-            ));
-        }
-        Ok(GridLayout {
-            name: raw.name,
-            description: raw.description,
-            themes,
-            padding: raw.grid.padding,
-            gap: raw.grid.gap,
-            fit: raw.grid.fit,
-            rules,
-        })
-    }
-}
-
 /// A layout with its theme chosen, ready to evaluate.
 #[derive(Clone, Debug)]
 pub struct ResolvedLayout {
     /// The name as requested (e.g. `grid-light`).
     pub requested: String,
     /// The layout.
-    pub layout: Arc<GridLayout>,
+    pub layout: Arc<Layout>,
     /// The chosen theme.
     pub theme: Theme,
+}
+
+/// Where a library layout came from.
+#[derive(Clone, Debug)]
+struct Entry {
+    layout: Arc<Layout>,
+    /// The file it was read from (none for built-ins), for hot reload.
+    path: Option<std::path::PathBuf>,
 }
 
 /// All layouts known to this process, by name.
 #[derive(Clone, Debug)]
 pub struct LayoutLibrary {
-    layouts: BTreeMap<String, Arc<GridLayout>>,
+    layouts: BTreeMap<String, Entry>,
+}
+
+/// Compiles a layout file from disk.
+pub fn load_file(path: &Path) -> Result<(Layout, Vec<Diagnostic>), LayoutError> {
+    let text = std::fs::read_to_string(path).map_err(|source| LayoutError::Io {
+        dir: path.display().to_string(),
+        source,
+    })?;
+    Layout::compile(&path.display().to_string(), &text, path.parent())
+        .map_err(|d| LayoutError::Template(Box::new(d)))
 }
 
 impl LayoutLibrary {
@@ -308,15 +230,20 @@ impl LayoutLibrary {
         let layouts = BUILTIN
             .iter()
             .map(|(name, text)| {
-                let l = GridLayout::parse(&format!("layouts/{name}.toml"), text)
-                    .expect("built-in layouts parse");
-                (name.to_string(), Arc::new(l))
+                let (layout, _) = Layout::compile(&format!("layouts/{name}.toml"), text, None)
+                    .unwrap_or_else(|e| panic!("built-in layout: {e}"));
+                let entry = Entry {
+                    layout: Arc::new(layout),
+                    path: None,
+                };
+                (name.to_string(), entry)
             })
             .collect();
         LayoutLibrary { layouts }
     }
 
-    /// The built-ins, overridden and extended by every `*.toml` in `dir`.
+    /// The built-ins, overridden and extended by every `*.toml` in `dir`. Warnings are
+    /// logged; the first error refuses the directory.
     pub fn with_dir(dir: &Path) -> Result<LayoutLibrary, LayoutError> {
         let mut lib = LayoutLibrary::builtin();
         let io = |source| LayoutError::Io {
@@ -326,14 +253,20 @@ impl LayoutLibrary {
         for entry in std::fs::read_dir(dir).map_err(io)? {
             let path = entry.map_err(io)?.path();
             if path.extension().is_some_and(|e| e == "toml") {
-                let text = std::fs::read_to_string(&path).map_err(io)?;
-                let layout = GridLayout::parse(&path.display().to_string(), &text)?;
+                let (layout, warnings) = load_file(&path)?;
+                for w in warnings {
+                    tracing::warn!("{w}");
+                }
                 let stem = path
                     .file_stem()
                     .unwrap_or_default()
                     .to_string_lossy()
                     .into_owned();
-                lib.layouts.insert(stem, Arc::new(layout));
+                let entry = Entry {
+                    layout: Arc::new(layout),
+                    path: Some(path),
+                };
+                lib.layouts.insert(stem, entry);
             }
         }
         Ok(lib)
@@ -344,29 +277,42 @@ impl LayoutLibrary {
         self.layouts.keys().map(String::as_str).collect()
     }
 
-    /// Resolves a LiveKit layout name: `NAME`, `NAME-dark` or `NAME-light` (plain names
-    /// are dark, as LiveKit's); empty means [`DEFAULT_LAYOUT`].
-    pub fn resolve(&self, requested: &str) -> Result<ResolvedLayout, LayoutError> {
+    /// Splits a LiveKit layout name into the library name and the theme: `NAME`,
+    /// `NAME-dark` or `NAME-light` (plain names are dark, as LiveKit's); empty means
+    /// [`DEFAULT_LAYOUT`].
+    fn split<'a>(&self, requested: &'a str) -> (&'a str, &'a str) {
         let name = if requested.is_empty() {
             DEFAULT_LAYOUT
         } else {
             requested
         };
-        let (base, theme) = match name.rsplit_once('-') {
+        match name.rsplit_once('-') {
             Some((b, t @ ("dark" | "light"))) if self.layouts.contains_key(b) => (b, t),
             _ => (name, "dark"),
-        };
+        }
+    }
+
+    /// Resolves a LiveKit layout name (see [`LayoutLibrary::split`]).
+    pub fn resolve(&self, requested: &str) -> Result<ResolvedLayout, LayoutError> {
+        let (base, theme) = self.split(requested);
         let unknown = || LayoutError::Unknown {
             name: requested.to_owned(),
             available: self.names().join(", "),
         };
-        let layout = self.layouts.get(base).ok_or_else(unknown)?;
-        let theme = *layout.themes.get(theme).ok_or_else(unknown)?;
+        let entry = self.layouts.get(base).ok_or_else(unknown)?;
+        let theme = entry.layout.themes.get(theme).ok_or_else(unknown)?.clone();
         Ok(ResolvedLayout {
             requested: requested.to_owned(),
-            layout: layout.clone(),
+            layout: entry.layout.clone(),
             theme,
         })
+    }
+
+    /// The file a layout name was read from (none for built-ins): what a running egress
+    /// watches for changes.
+    pub fn file_of(&self, requested: &str) -> Option<&Path> {
+        let (base, _) = self.split(requested);
+        self.layouts.get(base)?.path.as_deref()
     }
 }
 
@@ -375,13 +321,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn builtin_grid_resolves_with_themes() {
+    fn builtins_resolve_with_themes() {
         let lib = LayoutLibrary::builtin();
-        let dark = lib.resolve("grid").unwrap();
-        let light = lib.resolve("grid-light").unwrap();
-        assert_eq!(dark.theme, lib.resolve("grid-dark").unwrap().theme);
-        assert_ne!(dark.theme, light.theme);
-        assert_eq!(lib.resolve("").unwrap().layout.name, "grid");
+        for name in ["grid", "speaker", "single-speaker", "presentation", "pip"] {
+            let dark = lib.resolve(name).unwrap();
+            let light = lib.resolve(&format!("{name}-light")).unwrap();
+            assert_eq!(
+                dark.theme,
+                lib.resolve(&format!("{name}-dark")).unwrap().theme
+            );
+            assert_ne!(dark.theme, light.theme, "{name}");
+        }
+        assert_eq!(lib.resolve("").unwrap().layout.name, "speaker");
         let err = lib.resolve("speaker-ish").unwrap_err().to_string();
         assert!(err.contains("speaker-ish") && err.contains("grid"), "{err}");
     }
@@ -396,23 +347,9 @@ mod tests {
     }
 
     #[test]
-    fn parse_errors_have_line_and_column() {
-        let err = GridLayout::parse("bad.toml", "name = \"x\"\n[grid\n")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("bad.toml") && err.contains("line 2"), "{err}");
-    }
-
-    #[test]
-    fn bad_colour_names_the_field() {
-        let text = include_str!("../../layouts/grid.toml").replace("#0e0e12", "blue");
-        let err = GridLayout::parse("g.toml", &text).unwrap_err().to_string();
-        assert!(err.contains("theme.dark.background"), "{err}");
-    }
-
-    #[test]
     fn colours() {
         assert_eq!(Color::parse("#ff0000"), Some(Color([1.0, 0.0, 0.0, 1.0])));
         assert_eq!(Color::parse("ff0000"), None);
+        assert_eq!(Color::parse("#ff00"), None);
     }
 }

@@ -76,6 +76,8 @@ pub struct EgressPlan {
     pub room_name: String,
     /// The layout, resolved from its template file.
     pub layout: ResolvedLayout,
+    /// The layouts known when planning: `UpdateLayout` switches among them.
+    pub layouts: LayoutLibrary,
     /// Encoding after presets/advanced/defaults.
     pub encoding: EncodingParams,
     /// Which media are recorded.
@@ -214,6 +216,7 @@ pub fn plan_room_composite(
     Ok(EgressPlan {
         room_name: req.room_name.clone(),
         layout,
+        layouts: layouts.clone(),
         encoding,
         tracks,
         outputs,

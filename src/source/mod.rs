@@ -104,8 +104,14 @@ pub trait RoomSource: Send {
     /// Moves every participant's picture to the newest one not later than `at`.
     fn advance_video(&mut self, at: Duration);
 
-    /// Participant `index`'s current picture (as of the last `advance_video`), if any.
+    /// Participant `index`'s current camera picture (as of the last `advance_video`);
+    /// `None` while their camera is off or not yet received.
     fn video(&self, index: usize) -> Option<&VideoFrame>;
+
+    /// The screen share being shown, if any: its owner (participant index) and picture.
+    fn screen_share(&self) -> Option<(usize, &VideoFrame)> {
+        None
+    }
 
     /// Adds participant `index`'s audio for samples `first_sample..first_sample+out.len()`
     /// (mono, [`AUDIO_RATE`]) into `out`.

@@ -1,6 +1,8 @@
 //! A synthetic room for demos, tests and benchmarks: each participant is a field of its
 //! own colour with its number drawn in the top-left corner, a white square moving along
-//! the lower part (so motion is visible), and a sine tone at its own frequency.
+//! the lower part (so motion is visible), and a sine tone at its own frequency. Options:
+//! participants take turns speaking (the speaker's tone loud, the others' quiet), one
+//! shares a screen (a light "slide" with coloured bars), some have no camera.
 
 use std::f64::consts::TAU;
 use std::time::Duration;
@@ -12,6 +14,11 @@ use crate::color::rgb_to_yuv709;
 pub const DEFAULT_SIZE: (u32, u32) = (640, 360);
 /// Amplitude of each participant's tone (full scale is 1.0).
 pub const TONE_AMPLITUDE: f32 = 0.1;
+/// Amplitude of a participant who is not the one speaking, when they take turns (20 dB
+/// below the speaker).
+pub const QUIET_AMPLITUDE: f32 = 0.01;
+/// Size of the synthetic screen share.
+pub const SCREEN_SIZE: (u32, u32) = (960, 540);
 
 /// The colour of participant `i` (8-bit R'G'B'): well-separated hues, never near-grey.
 pub fn participant_color(i: usize) -> [u8; 3] {
@@ -62,6 +69,8 @@ struct Participant {
     /// Where the square was drawn last (x, y), to restore from `base`.
     square_at: Option<(u32, u32)>,
     tone_hz: u32,
+    /// Whether the camera is on.
+    camera: bool,
 }
 
 /// N synthetic participants.
@@ -74,6 +83,10 @@ pub struct SyntheticRoom {
     grain: u8,
     /// Noise generator state (xorshift64).
     seed: u64,
+    /// Participants take turns speaking for this long each.
+    speaking_turn: Option<Duration>,
+    /// The screen share and its owner.
+    screen: Option<(usize, VideoFrame)>,
 }
 
 impl SyntheticRoom {
@@ -93,6 +106,7 @@ impl SyntheticRoom {
                     frame,
                     square_at: None,
                     tone_hz: participant_tone_hz(i),
+                    camera: true,
                 }
             })
             .collect();
@@ -103,7 +117,39 @@ impl SyntheticRoom {
             participants,
             grain: 0,
             seed: 0x9E37_79B9_7F4A_7C15,
+            speaking_turn: None,
+            screen: None,
         }
+    }
+
+    /// Participants take turns speaking, `turn` each in join order (participant 1 first):
+    /// the speaker's tone at [`TONE_AMPLITUDE`], the others' at [`QUIET_AMPLITUDE`].
+    pub fn with_speaking_turns(mut self, turn: Duration) -> SyntheticRoom {
+        self.speaking_turn = Some(turn).filter(|t| !t.is_zero());
+        self
+    }
+
+    /// Who speaks at sample `sample` when participants take turns.
+    pub fn speaker_at(&self, sample: u64) -> Option<usize> {
+        let turn = self.speaking_turn?;
+        let turn_samples = (turn.as_secs_f64() * AUDIO_RATE as f64).max(1.0) as u64;
+        Some((sample / turn_samples) as usize % self.participants.len().max(1))
+    }
+
+    /// Participant `index` (0-based) shares a screen.
+    pub fn with_screen_share(mut self, index: usize) -> SyntheticRoom {
+        if index < self.participants.len() {
+            self.screen = Some((index, slide(index, SCREEN_SIZE.0, SCREEN_SIZE.1)));
+        }
+        self
+    }
+
+    /// Participant `index` (0-based) has their camera off.
+    pub fn without_camera(mut self, index: usize) -> SyntheticRoom {
+        if let Some(p) = self.participants.get_mut(index) {
+            p.camera = false;
+        }
+        self
     }
 
     /// Adds temporal luma noise of peak amplitude `grain` (in 8-bit levels) to every
@@ -129,6 +175,52 @@ impl SyntheticRoom {
         let y = self.height - side - self.height / 12;
         ((x as u32) & !1, y & !1)
     }
+}
+
+/// The screen share picture of participant `owner`: a light page with a title bar in
+/// the owner's colour and a bar chart (static: uploaded once).
+fn slide(owner: usize, width: u32, height: u32) -> VideoFrame {
+    let mut frame = VideoFrame::solid(
+        PixelFormat::I420,
+        width,
+        height,
+        rgb_to_yuv709([240, 240, 236]),
+    );
+    let (w, h) = (width as usize, height as usize);
+    let fill = |data: &mut [u8], x0: usize, y0: usize, x1: usize, y1: usize, rgb: [u8; 3]| {
+        let yuv = rgb_to_yuv709(rgb);
+        for y in y0..y1.min(h) {
+            for x in x0..x1.min(w) {
+                set_pixel(data, w, h, x, y, yuv);
+            }
+        }
+    };
+    fill(&mut frame.data, 0, 0, w, h / 8, participant_color(owner));
+    let bars = 6;
+    let (left, bottom) = (w / 10, h * 9 / 10);
+    let bar_w = (w * 8 / 10) / (bars * 2);
+    for b in 0..bars {
+        let bar_h = h * (20 + 9 * ((b * 7 + 3) % 7)) / 100;
+        let x0 = left + b * 2 * bar_w;
+        let colour = [[70, 110, 200], [230, 140, 60]][b % 2];
+        fill(
+            &mut frame.data,
+            x0,
+            bottom - bar_h,
+            x0 + bar_w,
+            bottom,
+            colour,
+        );
+    }
+    fill(
+        &mut frame.data,
+        left,
+        bottom,
+        w - left,
+        bottom + 4,
+        [60, 60, 60],
+    );
+    frame
 }
 
 /// Draws `n` in white 3x5 digits, scaled, in the top-left corner of an I420 luma plane;
@@ -247,7 +339,14 @@ impl RoomSource for SyntheticRoom {
     }
 
     fn video(&self, index: usize) -> Option<&VideoFrame> {
-        self.participants.get(index).map(|p| &p.frame)
+        self.participants
+            .get(index)
+            .filter(|p| p.camera)
+            .map(|p| &p.frame)
+    }
+
+    fn screen_share(&self) -> Option<(usize, &VideoFrame)> {
+        self.screen.as_ref().map(|(owner, f)| (*owner, f))
     }
 
     fn mix_audio_into(&mut self, index: usize, first_sample: u64, out: &mut [f32]) {
@@ -258,8 +357,18 @@ impl RoomSource for SyntheticRoom {
         let step = TAU * p.tone_hz as f64 / rate as f64;
         // Integer phase (cycles * rate, modulo rate) keeps the tone exact for hours.
         let mut phase = TAU * ((p.tone_hz as u64 * first_sample) % rate) as f64 / rate as f64;
-        for s in out.iter_mut() {
-            *s += TONE_AMPLITUDE * phase.sin() as f32;
+        let turn = self
+            .speaking_turn
+            .map(|t| (t.as_secs_f64() * rate as f64).max(1.0) as u64);
+        let n = self.participants.len() as u64;
+        for (k, s) in out.iter_mut().enumerate() {
+            let amplitude = match turn {
+                Some(turn) if ((first_sample + k as u64) / turn) % n != index as u64 => {
+                    QUIET_AMPLITUDE
+                }
+                _ => TONE_AMPLITUDE,
+            };
+            *s += amplitude * phase.sin() as f32;
             phase += step;
         }
     }

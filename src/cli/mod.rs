@@ -1,0 +1,3 @@
+//! Subcommands of the binary that have grown beyond a few lines.
+
+pub mod layout;

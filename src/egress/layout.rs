@@ -1,0 +1,157 @@
+//! The layout of a running egress: evaluated every frame for who is in the room, who is
+//! speaking (from the audio levels) and whether a screen is shared; switched by LiveKit's
+//! `UpdateLayout`; and reloaded when its template file changes on disk, without a break
+//! in the recording (a broken edit is logged and the last good layout stays).
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use crate::audio::speaker::SpeakerDetector;
+use crate::compositor::Scene;
+use crate::compositor::scene::{Director, Pictures, compose};
+use crate::layout::{LayoutError, LayoutLibrary, Member, ResolvedLayout, Theme, load_file};
+
+/// How often the template file's modification time is looked at (media time).
+const WATCH_EVERY: Duration = Duration::from_millis(500);
+
+/// A layout file being watched: its path and the modification time last loaded.
+#[derive(Debug)]
+struct Watched {
+    path: PathBuf,
+    modified: Option<SystemTime>,
+    checked_at: Duration,
+}
+
+/// The live layout of one egress.
+#[derive(Debug)]
+pub struct LiveLayout {
+    current: ResolvedLayout,
+    library: LayoutLibrary,
+    watched: Option<Watched>,
+    director: Director,
+    speaker: SpeakerDetector,
+}
+
+fn modified(path: &std::path::Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+impl LiveLayout {
+    /// Starts with `layout`; `library` resolves later `UpdateLayout` names.
+    pub fn new(layout: ResolvedLayout, library: LayoutLibrary) -> LiveLayout {
+        let mut live = LiveLayout {
+            watched: None,
+            current: layout,
+            library,
+            director: Director::new(),
+            speaker: SpeakerDetector::new(),
+        };
+        live.watch();
+        live
+    }
+
+    /// Watches the current layout's file, if it came from one.
+    fn watch(&mut self) {
+        self.watched = self
+            .library
+            .file_of(&self.current.requested)
+            .map(|path| Watched {
+                modified: modified(path),
+                path: path.to_owned(),
+                checked_at: Duration::ZERO,
+            });
+    }
+
+    /// The layout name in use.
+    pub fn name(&self) -> &str {
+        &self.current.requested
+    }
+
+    /// The theme in use.
+    pub fn theme(&self) -> &Theme {
+        &self.current.theme
+    }
+
+    /// LiveKit's `UpdateLayout`: switches to another layout by name. Tiles glide to
+    /// their new places.
+    pub fn update_layout(&mut self, name: &str) -> Result<(), LayoutError> {
+        self.current = self.library.resolve(name)?;
+        self.watch();
+        tracing::info!(layout = %name, "layout updated");
+        Ok(())
+    }
+
+    /// Reloads the template file if it changed since it was loaded (checked every
+    /// [`WATCH_EVERY`] of media time). A file that no longer compiles is reported and
+    /// the layout in use stays.
+    pub fn poll_file(&mut self, now: Duration) {
+        let Some(w) = self.watched.as_mut() else {
+            return;
+        };
+        if now < w.checked_at + WATCH_EVERY {
+            return;
+        }
+        w.checked_at = now;
+        let m = modified(&w.path);
+        if m == w.modified {
+            return;
+        }
+        w.modified = m;
+        match load_file(&w.path) {
+            Ok((layout, warnings)) => {
+                for warning in warnings {
+                    tracing::warn!("{warning}");
+                }
+                let theme_name = match self.current.requested.rsplit_once('-') {
+                    Some((_, t @ ("dark" | "light"))) => t,
+                    _ => "dark",
+                };
+                match layout.themes.get(theme_name) {
+                    Some(theme) => {
+                        self.current.theme = theme.clone();
+                        self.current.layout = std::sync::Arc::new(layout);
+                        tracing::info!(file = %w.path.display(), "layout file reloaded");
+                    }
+                    None => tracing::warn!(
+                        file = %w.path.display(),
+                        "layout file reloaded without a {theme_name} theme; keeping the last good layout"
+                    ),
+                }
+            }
+            Err(e) => tracing::warn!("layout file not reloaded, keeping the last good layout: {e}"),
+        }
+    }
+
+    /// Feeds participants' audio levels over a block of `block`.
+    pub fn hear(&mut self, levels: &[f32], block: Duration) {
+        self.speaker.update(levels, block);
+    }
+
+    /// The active speaker.
+    pub fn speaker(&self) -> Option<usize> {
+        self.speaker.speaker()
+    }
+
+    /// The scenes for several targets (index and size) at media time `now`.
+    pub fn scenes<'a>(
+        &'a mut self,
+        targets: &[(usize, u32, u32)],
+        members: &[Member],
+        pictures: &Pictures<'a>,
+        now: Duration,
+    ) -> Vec<Scene<'a>> {
+        let speaker = self.speaker.speaker();
+        let placements: Vec<_> = targets
+            .iter()
+            .map(|&(k, w, h)| {
+                self.director
+                    .place(k, &self.current, members, speaker, pictures, w, h, now)
+            })
+            .collect();
+        targets
+            .iter()
+            .zip(&placements)
+            .map(|(&(_, w, h), p)| compose(&self.current.theme, members, p, pictures, w, h))
+            .collect()
+    }
+}
