@@ -6,18 +6,20 @@ mod common;
 use common::*;
 use tessera::source::synthetic::participant_color;
 
-/// Two participants stacked (one column), on a red background, no padding.
+/// Participants stacked in one column of four rows, on a red background, no padding,
+/// no labels.
 const STACKED: &str = r##"
 name = "stacked"
 [theme.dark]
 background = "#ff0000"
 tile = "#000000"
-[grid]
-padding = 0.0
-gap = 0.0
+[style]
 fit = "cover"
-[[grid.rules]]
-participants = "1+"
+labels = false
+[[rule]]
+[[rule.region]]
+area = [0, 0, 1, 1]
+show = "everyone"
 columns = 1
 rows = 4
 "##;
@@ -58,7 +60,7 @@ fn a_broken_layout_file_is_refused_with_its_position() {
     let layouts = tempfile::tempdir().unwrap();
     std::fs::write(
         layouts.path().join("broken.toml"),
-        "name = \"broken\"\n[grid\npadding = 0\n",
+        "name = \"broken\"\n[style\npadding = 0\n",
     )
     .unwrap();
     let run = tessera_run(
@@ -68,7 +70,7 @@ fn a_broken_layout_file_is_refused_with_its_position() {
     let stderr = run.stderr();
     assert!(!run.output.status.success());
     assert!(
-        stderr.contains("broken.toml") && stderr.contains("line 2"),
+        stderr.contains("broken.toml:2:"),
         "{stderr}"
     );
     assert!(files_under(&run.dir.path().join("out")).is_empty());
