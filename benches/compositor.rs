@@ -17,8 +17,7 @@ use tessera::layout::LayoutLibrary;
 use tessera::source::synthetic::SyntheticRoom;
 use tessera::source::{RoomSource, VideoFrame};
 
-/// The room's members without labels' cost in the tile-count series (names are drawn in
-/// the per-layout series below).
+/// The room's members as the layout sees them (names are drawn: the grid has labels on).
 fn plain_members(room: &SyntheticRoom) -> Vec<tessera::layout::Member> {
     let frames: Vec<_> = (0..room.participants().len())
         .map(|i| room.video(i))
@@ -69,5 +68,46 @@ fn composite(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, composite);
+/// Each built-in layout at 9 participants, 720p, labels on, active speaker 3 and a
+/// camera off (participant 5), a new picture every frame.
+fn layouts(c: &mut Criterion) {
+    let gpu = GpuContext::new().expect("a GPU adapter");
+    let lib = LayoutLibrary::builtin();
+    let mut group = c.benchmark_group(format!("layouts 9p 720p labels [{}]", gpu.info.name));
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    let (w, h) = (1280u32, 720u32);
+    let mut room = SyntheticRoom::new(9, 320, 180).without_camera(4);
+    room.advance_video(Duration::ZERO);
+    let mut frames: Vec<Option<VideoFrame>> = (0..9).map(|i| room.video(i).cloned()).collect();
+    for name in ["grid", "speaker", "single-speaker", "presentation", "pip"] {
+        let layout = lib.resolve(name).unwrap();
+        let mut comp = Compositor::new(gpu.clone(), w, h).unwrap();
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                for f in frames.iter_mut().flatten() {
+                    f.seq = VideoFrame::next_seq();
+                }
+                let shown: Vec<_> = frames.iter().map(Option::as_ref).collect();
+                let members = scene::members(&room.participants(), &shown);
+                let pictures = scene::Pictures {
+                    cameras: &shown,
+                    screen_share: None,
+                };
+                let scene = scene::still(&layout, &members, Some(2), &pictures, w, h);
+                if !comp.can_send() {
+                    black_box(comp.receive_frame(true).unwrap());
+                }
+                comp.send_frames(layout.theme.background, &[(0, &scene)], Duration::ZERO)
+                    .unwrap();
+            });
+        });
+        while comp.receive_frame(true).unwrap().is_some() {}
+    }
+    group.finish();
+}
+
+criterion_group!(benches, composite, layouts);
 criterion_main!(benches);

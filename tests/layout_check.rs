@@ -167,7 +167,9 @@ fn warnings_name_overlaps_dead_rules_gaps_and_the_off_canvas() {
     let overlap = BASE.replace("area = [0.5, 0, 0.5, 1]", "area = [0.4, 0, 0.5, 1]");
     assert_eq!(
         warnings_of(&overlap),
-        ["t.toml:16:1: warning: region 2 of this rule overlaps region 1 (both z = 0)\n  hint: give the region meant to be on top a higher z (picture-in-picture), or change the areas"]
+        [
+            "t.toml:16:1: warning: region 2 of this rule overlaps region 1 (both z = 0)\n  hint: give the region meant to be on top a higher z (picture-in-picture), or change the areas"
+        ]
     );
     let pip = overlap.replace("show = \"others\"", "show = \"others\"\nz = 1");
     assert!(warnings_of(&pip).is_empty());
@@ -175,15 +177,32 @@ fn warnings_name_overlaps_dead_rules_gaps_and_the_off_canvas() {
     let off = BASE.replace("area = [0.5, 0, 0.5, 1]", "area = [0.6, 0, 0.5, 1]");
     assert_eq!(
         warnings_of(&off),
-        ["t.toml:17:8: warning: region falls off the canvas\n  hint: x + width and y + height should stay within 0..1"]
+        [
+            "t.toml:17:8: warning: region falls off the canvas\n  hint: x + width and y + height should stay within 0..1"
+        ]
     );
     // A rule shadowed by an earlier one, and counts no rule covers.
-    let dead = BASE.replace("[[rule]]\n[[rule.region]]\narea = [0, 0, 0.5, 1]", "[[rule]]\nwhen = { participants = \"2-3\" }\n[[rule.region]]\narea = [0, 0, 0.5, 1]");
+    let dead = BASE.replace(
+        "[[rule]]\n[[rule.region]]\narea = [0, 0, 0.5, 1]",
+        "[[rule]]\nwhen = { participants = \"2-3\" }\n[[rule.region]]\narea = [0, 0, 0.5, 1]",
+    );
     let w = warnings_of(&dead);
     assert_eq!(w.len(), 3, "{w:#?}");
-    assert!(w[0].starts_with("t.toml:12:1: warning: rule 2 never applies"), "{}", w[0]);
-    assert!(w[1].contains("no rule matches 5 participants without a screen share"), "{}", w[1]);
-    assert!(w[2].contains("no rule matches 5 participants with a screen share"), "{}", w[2]);
+    assert!(
+        w[0].starts_with("t.toml:12:1: warning: rule 2 never applies"),
+        "{}",
+        w[0]
+    );
+    assert!(
+        w[1].contains("no rule matches 5 participants without a screen share"),
+        "{}",
+        w[1]
+    );
+    assert!(
+        w[2].contains("no rule matches 5 participants with a screen share"),
+        "{}",
+        w[2]
+    );
 }
 
 #[test]

@@ -69,9 +69,6 @@ fn a_broken_layout_file_is_refused_with_its_position() {
     );
     let stderr = run.stderr();
     assert!(!run.output.status.success());
-    assert!(
-        stderr.contains("broken.toml:2:"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("broken.toml:2:"), "{stderr}");
     assert!(files_under(&run.dir.path().join("out")).is_empty());
 }

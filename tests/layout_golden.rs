@@ -68,7 +68,8 @@ fn compare(name: &str, got: &RgbImage) -> Result<(), String> {
         height: got.height,
         rgb: diffs.iter().map(|d| (d * 8).min(255) as u8).collect(),
     };
-    diff.write_png(&out.join(format!("{name}-diff.png"))).unwrap();
+    diff.write_png(&out.join(format!("{name}-diff.png")))
+        .unwrap();
     Err(format!(
         "{name}: mean diff {mean:.3}, {:.3}% of values off by more than {PIXEL_TOLERANCE} (see {})",
         off * 100.0,

@@ -1,7 +1,8 @@
 //! Active speaker detection from participants' audio levels, the way a conference UI
 //! does it: levels are smoothed, the loudest participant above a threshold becomes the
-//! speaker, and a change needs the newcomer to be clearly louder for a moment, so short
-//! interjections and noise do not flip the layout. Silence keeps the last speaker.
+//! speaker (the first one must stand out from everyone), and a change needs the newcomer
+//! to be clearly louder for a moment, so short interjections and noise do not flip the
+//! layout. Silence keeps the last speaker.
 
 use std::time::Duration;
 
@@ -54,8 +55,14 @@ impl SpeakerDetector {
             });
         match (self.speaker, loudest) {
             (_, None) => self.challenger = None,
+            // The first speaker must stand out from everyone else: while all talk alike
+            // (or a synthetic room plays equal tones) nobody is chosen.
             (None, Some(l)) => {
-                self.speaker = Some(l);
+                let stands_out =
+                    (0..n).all(|i| i == l || self.smoothed[l] > self.smoothed[i] * MARGIN);
+                if stands_out {
+                    self.speaker = Some(l);
+                }
                 self.challenger = None;
             }
             (Some(s), Some(l)) if l == s => self.challenger = None,
@@ -99,6 +106,8 @@ mod tests {
     fn the_loud_one_speaks_and_changes_need_a_moment() {
         let mut d = SpeakerDetector::new();
         assert_eq!(run(&mut d, &[0.0, 0.0, 0.0], 200), None);
+        // Everyone alike: nobody stands out.
+        assert_eq!(run(&mut d, &[0.05, 0.051, 0.05], 300), None);
         assert_eq!(run(&mut d, &[0.01, 0.07, 0.01], 300), Some(1));
         // A short burst from 2 does not take over...
         assert_eq!(run(&mut d, &[0.01, 0.07, 0.2], 100), Some(1));
