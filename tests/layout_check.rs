@@ -206,11 +206,16 @@ fn warnings_name_overlaps_dead_rules_gaps_and_the_off_canvas() {
 }
 
 #[test]
-fn the_built_in_layouts_check_clean() {
+fn the_built_in_and_example_layouts_check_clean() {
     for file in ["grid", "speaker", "single-speaker", "presentation", "pip"] {
         let path = format!("{}/layouts/{file}.toml", env!("CARGO_MANIFEST_DIR"));
         let text = std::fs::read_to_string(&path).unwrap();
         let (_, w) = Layout::compile(&path, &text, None).unwrap();
+        assert!(w.is_empty(), "{w:#?}");
+    }
+    for file in ["interview", "stage", "classroom"] {
+        let path = format!("{}/layouts/examples/{file}.toml", env!("CARGO_MANIFEST_DIR"));
+        let (_, w) = tessera::layout::load_file(std::path::Path::new(&path)).unwrap();
         assert!(w.is_empty(), "{w:#?}");
     }
 }
