@@ -214,7 +214,10 @@ fn the_built_in_and_example_layouts_check_clean() {
         assert!(w.is_empty(), "{w:#?}");
     }
     for file in ["interview", "stage", "classroom"] {
-        let path = format!("{}/layouts/examples/{file}.toml", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/layouts/examples/{file}.toml",
+            env!("CARGO_MANIFEST_DIR")
+        );
         let (_, w) = tessera::layout::load_file(std::path::Path::new(&path)).unwrap();
         assert!(w.is_empty(), "{w:#?}");
     }

@@ -2,6 +2,7 @@
 //! one clock, with its `EgressInfo` kept as LiveKit reports it
 //! (STARTING → ACTIVE → ENDING → COMPLETE / FAILED).
 
+pub mod control;
 mod graph;
 pub mod layout;
 pub mod stats;
@@ -9,14 +10,13 @@ pub mod stats;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, Sender};
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use livekit_protocol::{
-    EgressInfo, EgressSourceType, EgressStatus, FileInfo, StreamInfoList, UpdateStreamRequest,
-    egress_info,
+    EgressInfo, EgressSourceType, EgressStatus, FileInfo, StreamInfoList, egress_info,
 };
 
 use crate::audio::Mixer;
@@ -29,6 +29,8 @@ use crate::output::{FileTarget, file_target};
 use crate::request::EgressPlan;
 use crate::request::naming::NameContext;
 use crate::source::{AUDIO_RATE, RoomSource};
+pub use control::Control;
+use control::handle_control;
 use graph::Graph;
 use layout::LiveLayout;
 use stats::{EgressStats, Stage};
@@ -59,27 +61,6 @@ pub enum EgressError {
     /// Every stream failed and the egress has no other output.
     #[error("every stream output failed: {0}")]
     StreamsFailed(String),
-}
-
-/// A request to a running egress (from the CLI's control input, or the service).
-#[derive(Debug)]
-pub enum Control {
-    /// LiveKit's `UpdateStream`: add and remove stream URLs. The reply is the egress's
-    /// info with its streams as they are after the change, or why it was refused.
-    UpdateStream {
-        /// The request.
-        request: UpdateStreamRequest,
-        /// Where the answer goes.
-        reply: Sender<Result<EgressInfo, String>>,
-    },
-    /// LiveKit's `UpdateLayout`: switch to another layout by name. The reply is the
-    /// layout now in use, or why the name was refused.
-    UpdateLayout {
-        /// The layout name (`speaker`, `grid-light`, a file in the layouts directory).
-        layout: String,
-        /// Where the answer goes.
-        reply: Sender<Result<String, String>>,
-    },
 }
 
 /// How to run an egress.
@@ -665,34 +646,4 @@ fn drain_bus(bus: &gst::Bus, graph: &mut Graph) -> Result<(), EgressError> {
         on_message(&msg, graph)?;
     }
     Ok(())
-}
-
-fn handle_control(c: Control, graph: &mut Graph, info: &mut EgressInfo, live: &mut LiveLayout) {
-    match c {
-        Control::UpdateLayout { layout, reply } => {
-            let result = live
-                .update_layout(&layout)
-                .map(|()| live.name().to_owned())
-                .map_err(|e| e.to_string());
-            if let Err(e) = &result {
-                tracing::warn!(error = %e, "update layout refused");
-            }
-            let _ = reply.send(result);
-        }
-        Control::UpdateStream { request, reply } => {
-            let result = graph
-                .streams
-                .update(&request.add_output_urls, &request.remove_output_urls)
-                .map(|()| {
-                    info.stream_results = graph.streams.infos();
-                    info.updated_at = now_ns();
-                    info.clone()
-                })
-                .map_err(|e| e.to_string());
-            if let Err(e) = &result {
-                tracing::warn!(error = %e, "update stream refused");
-            }
-            let _ = reply.send(result);
-        }
-    }
 }

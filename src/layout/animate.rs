@@ -94,7 +94,7 @@ mod tests {
     use super::*;
     use crate::layout::Fit;
     use crate::layout::eval::{Content, Member};
-    use crate::layout::template::TileStyle;
+    use crate::layout::model::TileStyle;
 
     fn placement(x: f32) -> Placement {
         Placement {

@@ -4,7 +4,7 @@
 
 use super::diag::{Diagnostic, Severity};
 use super::geometry::{Rect, overlaps};
-use super::template::Layout;
+use super::model::Layout;
 
 /// Counts checked for coverage: beyond this every open range behaves the same.
 const CHECKED_COUNTS: usize = 64;

@@ -3,7 +3,7 @@
 //! runs every frame.
 
 use super::geometry::{self, Rect};
-use super::template::{Arrange, Layout, Overflow, Region, Rule, Show, TileStyle};
+use super::model::{Arrange, Layout, MAX_GRID, Overflow, Region, Rule, Show, TileStyle};
 
 /// One participant as the layout sees them.
 #[derive(Clone, Debug, PartialEq)]
@@ -174,7 +174,7 @@ impl Layout {
 fn capacity(region: &Region) -> usize {
     let grid = match (region.arrange, region.columns, region.rows) {
         (Arrange::Grid, Some(c), Some(r)) => (c * r) as usize,
-        _ => (super::template::MAX_GRID * super::template::MAX_GRID) as usize,
+        _ => (MAX_GRID * MAX_GRID) as usize,
     };
     region.max.unwrap_or(usize::MAX).min(grid)
 }
@@ -239,7 +239,7 @@ fn cells(region: &Region, k: usize, area: Rect, gap: f32) -> Vec<Rect> {
                 (Some(c), Some(r)) => (c, r),
                 (Some(c), None) => (c, (k as u32).div_ceil(c).max(1)),
                 (None, Some(r)) => ((k as u32).div_ceil(r).max(1), r),
-                (None, None) => geometry::auto_grid(k, area, gap, super::template::MAX_GRID),
+                (None, None) => geometry::auto_grid(k, area, gap, MAX_GRID),
             };
             geometry::grid_cells(k, area, c, r, gap)
         }

@@ -9,6 +9,7 @@ pub mod check;
 pub mod diag;
 pub mod eval;
 pub mod geometry;
+pub mod model;
 pub mod template;
 
 use std::collections::BTreeMap;
@@ -18,7 +19,7 @@ use std::sync::Arc;
 pub use diag::{Diagnostic, Severity};
 pub use eval::{Content, Member, Placement, Roster};
 pub use geometry::Rect;
-pub use template::{Layout, Theme, TileStyle};
+pub use model::{Layout, Theme, TileStyle};
 
 /// Layouts compiled into the binary, so it runs from any directory.
 const BUILTIN: [(&str, &str); 5] = [

@@ -1,0 +1,352 @@
+//! Drawing one frame: a scene per target (layers, and texts with their boxes) becomes
+//! uniforms, uploads, the YUV→RGBA conversions of new pictures, a composite pass and an
+//! NV12 pass per target, and a staged readback, in one submission.
+
+use std::time::Duration;
+
+use super::text::{self, TextState};
+use super::timer::Timer;
+use super::{
+    Color, Compositor, CompositorError, Layer, LayerContent, LayerUniform, MAX_LAYERS, MAX_TARGETS,
+    Rect, Scene, Shape, Text, UNIFORM_STRIDE,
+};
+
+impl Compositor {
+    /// Draws `layers` over `background` on the main target and queues its NV12 readback.
+    pub fn send_frame(
+        &mut self,
+        background: Color,
+        layers: &[Layer<'_>],
+        pts: Duration,
+    ) -> Result<(), CompositorError> {
+        let scene = Scene::from(layers.to_vec());
+        self.send_frames(background, &[(0, &scene)], pts)
+    }
+
+    /// Adds the boxes behind `scene`'s texts to its layers and measures the texts: the
+    /// layers to draw, and per text its position.
+    fn lay_out_texts<'s>(
+        &mut self,
+        scene: &Scene<'s>,
+    ) -> (Vec<Layer<'s>>, Vec<(usize, text::Measured)>) {
+        if scene.texts.is_empty() {
+            return (scene.layers.clone(), Vec::new());
+        }
+        let state = self.text.get_or_insert_with(|| TextState::new(&self.gpu));
+        let mut order: Vec<usize> = (0..scene.texts.len()).collect();
+        order.sort_by_key(|&i| scene.texts[i].after);
+        let mut layers = Vec::with_capacity(scene.layers.len() + scene.texts.len());
+        let mut measured = Vec::with_capacity(scene.texts.len());
+        let mut next = order.iter().peekable();
+        for k in 0..=scene.layers.len() {
+            while let Some(&&i) = next.peek()
+                && scene.texts[i].after <= k
+            {
+                next.next();
+                let t = &scene.texts[i];
+                let m = state.measure(t);
+                if let Some(b) = t.background {
+                    let pad = b.padding;
+                    let r = Rect {
+                        x: (m.left - pad).max(t.clip.x),
+                        y: (m.top - pad / 2.0).max(t.clip.y),
+                        w: 0.0,
+                        h: 0.0,
+                    };
+                    let right = (m.left + m.width + pad).min(t.clip.x + t.clip.w);
+                    let bottom = (m.top + m.height + pad / 2.0).min(t.clip.y + t.clip.h);
+                    let r = Rect {
+                        w: (right - r.x).max(0.0),
+                        h: (bottom - r.y).max(0.0),
+                        ..r
+                    };
+                    layers.push(Layer {
+                        dst: r,
+                        content: LayerContent::Solid(b.color),
+                        shape: Some(Shape {
+                            rect: r,
+                            radius: b.radius,
+                            border: 0.0,
+                            border_color: b.color,
+                        }),
+                    });
+                }
+                measured.push((layers.len(), m));
+            }
+            if let Some(l) = scene.layers.get(k) {
+                layers.push(*l);
+            }
+        }
+        // `measured` follows `order`; put it back in text order.
+        let mut by_text: Vec<Option<(usize, text::Measured)>> =
+            (0..scene.texts.len()).map(|_| None).collect();
+        for (slot, m) in order.into_iter().zip(measured) {
+            by_text[slot] = Some(m);
+        }
+        (
+            layers,
+            by_text
+                .into_iter()
+                .map(|m| m.expect("every text measured"))
+                .collect(),
+        )
+    }
+
+    /// Draws each target's scene (in that target's pixels) over `background` and queues
+    /// each target's NV12 readback; pictures are uploaded and converted once for all.
+    pub fn send_frames(
+        &mut self,
+        background: Color,
+        frames: &[(usize, &Scene<'_>)],
+        pts: Duration,
+    ) -> Result<(), CompositorError> {
+        for &(t, scene) in frames {
+            if !self.target(t)?.ring.has_free() {
+                return Err(CompositorError::RingFull);
+            }
+            let n = scene.layers.len() + scene.texts.len();
+            if n > MAX_LAYERS {
+                return Err(CompositorError::TooManyLayers(n));
+            }
+        }
+        if frames.len() > MAX_TARGETS {
+            return Err(CompositorError::NoTarget(frames.len()));
+        }
+        // Per target: the layers with text boxes added, and the text groups' positions.
+        let mut drawn: Vec<(Vec<Layer<'_>>, Vec<usize>)> = Vec::with_capacity(frames.len());
+        for &(t, scene) in frames {
+            let (layers, measured) = self.lay_out_texts(scene);
+            let mut groups = Vec::new();
+            if let Some(state) = self.text.as_mut()
+                && !measured.is_empty()
+            {
+                let target = &self.targets[t];
+                let texts: Vec<(Text, text::Measured)> = scene
+                    .texts
+                    .iter()
+                    .zip(measured)
+                    .map(|(tx, (at, m))| {
+                        (
+                            Text {
+                                after: at,
+                                ..tx.clone()
+                            },
+                            m,
+                        )
+                    })
+                    .collect();
+                let refs: Vec<_> = texts.iter().map(|(tx, m)| (tx, m.clone())).collect();
+                groups = state
+                    .prepare(&self.gpu, t, (target.width, target.height), &refs)
+                    .map_err(|e| CompositorError::Text(e.to_string()))?;
+            }
+            drawn.push((layers, groups));
+        }
+        let mut to_convert = Vec::new();
+        let total: usize = drawn.iter().map(|(l, _)| l.len()).sum();
+        let mut uniforms = vec![0u8; UNIFORM_STRIDE as usize * total.max(1)];
+        let mut base = Vec::with_capacity(frames.len());
+        let mut at_layer = 0usize;
+        for (&(t, _), (layers, _)) in frames.iter().zip(&drawn) {
+            base.push(at_layer);
+            let target = &self.targets[t];
+            let (w, h) = (target.width as f32, target.height as f32);
+            for layer in layers {
+                let (src, color) = match layer.content {
+                    LayerContent::Solid(c) => (Rect::UNIT, c.0),
+                    LayerContent::Picture { slot, frame, src } => {
+                        if self.upload(slot, frame) {
+                            to_convert.push(slot);
+                        }
+                        (src, [0.0; 4])
+                    }
+                    LayerContent::Image { image, src } => {
+                        self.upload_image(image);
+                        (src, [0.0; 4])
+                    }
+                };
+                let d = layer.dst;
+                let shape = layer.shape.unwrap_or(Shape {
+                    rect: d,
+                    radius: 0.0,
+                    border: 0.0,
+                    border_color: Color([0.0; 4]),
+                });
+                let r = shape.rect;
+                let u = LayerUniform {
+                    dst: [
+                        d.x / w * 2.0 - 1.0,
+                        1.0 - d.y / h * 2.0,
+                        (d.x + d.w) / w * 2.0 - 1.0,
+                        1.0 - (d.y + d.h) / h * 2.0,
+                    ],
+                    src: [src.x, src.y, src.x + src.w, src.y + src.h],
+                    color,
+                    shape: [r.x, r.y, r.x + r.w, r.y + r.h],
+                    border_color: shape.border_color.0,
+                    params: [shape.radius, shape.border, 0.0, 0.0],
+                };
+                let at = at_layer * UNIFORM_STRIDE as usize;
+                uniforms[at..at + size_of::<LayerUniform>()]
+                    .copy_from_slice(bytemuck::bytes_of(&u));
+                at_layer += 1;
+            }
+        }
+        self.gpu.queue.write_buffer(&self.uniforms, 0, &uniforms);
+
+        let p = self.gpu.pipelines();
+        let mut encoder = self
+            .gpu
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("frame"),
+            });
+        // A sampled frame gets a timestamp before its first pass and after its last.
+        let timed = self.timer.as_mut().is_some_and(Timer::begin_frame);
+        let query_set = timed.then(|| self.timer.as_ref().expect("timed").set.clone());
+        let mut begin_pending = query_set.is_some();
+        let mut begin = |first: bool| {
+            let write = begin_pending && first;
+            if write {
+                begin_pending = false;
+            }
+            write.then_some(0u32)
+        };
+        let last_target = frames.len().saturating_sub(1);
+        if !to_convert.is_empty() {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("yuv_to_rgba"),
+                timestamp_writes: query_set.as_ref().and_then(|q| {
+                    begin(true).map(|i| wgpu::ComputePassTimestampWrites {
+                        query_set: q,
+                        beginning_of_pass_write_index: Some(i),
+                        end_of_pass_write_index: None,
+                    })
+                }),
+            });
+            pass.set_pipeline(&p.convert);
+            for &slot in &to_convert {
+                let s = self.slots[slot].as_ref().expect("uploaded above");
+                pass.set_bind_group(0, &s.convert_bind_group, &[]);
+                pass.dispatch_workgroups(
+                    s.width.div_ceil(4).div_ceil(8),
+                    (s.height / 2).div_ceil(8),
+                    1,
+                );
+            }
+        }
+        for &slot in &to_convert {
+            let s = self.slots[slot].as_ref().expect("uploaded above");
+            encoder.copy_buffer_to_texture(
+                wgpu::TexelCopyBufferInfo {
+                    buffer: &s.rgba_buffer,
+                    layout: wgpu::TexelCopyBufferLayout {
+                        offset: 0,
+                        bytes_per_row: Some(s.rgba_row_bytes),
+                        rows_per_image: None,
+                    },
+                },
+                s.rgba.as_image_copy(),
+                s.rgba.size(),
+            );
+        }
+        for (n, ((&(t, _), (layers, groups)), &first)) in
+            frames.iter().zip(&drawn).zip(&base).enumerate()
+        {
+            let target = &self.targets[t];
+            {
+                let [r, g, b, a] = background.0.map(f64::from);
+                let begin_at = begin(n == 0);
+                let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+                    label: Some("composite"),
+                    color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+                        view: &target.canvas_view,
+                        depth_slice: None,
+                        resolve_target: None,
+                        ops: wgpu::Operations {
+                            load: wgpu::LoadOp::Clear(wgpu::Color { r, g, b, a }),
+                            store: wgpu::StoreOp::Store,
+                        },
+                    })],
+                    timestamp_writes: query_set.as_ref().and_then(|q| {
+                        begin_at.map(|i| wgpu::RenderPassTimestampWrites {
+                            query_set: q,
+                            beginning_of_pass_write_index: Some(i),
+                            end_of_pass_write_index: None,
+                        })
+                    }),
+                    ..Default::default()
+                });
+                for i in 0..=layers.len() {
+                    for (g, _) in groups.iter().enumerate().filter(|(_, at)| **at == i) {
+                        if let Some(state) = &self.text {
+                            state.render(t, g, &mut pass);
+                        }
+                    }
+                    let Some(layer) = layers.get(i) else { break };
+                    let blended = layer.shape.is_some();
+                    let (pipeline, bind_group) = match layer.content {
+                        LayerContent::Solid(c) if blended || c.0[3] < 1.0 => {
+                            (&p.solid_shaped, &self.solid_bind_group)
+                        }
+                        LayerContent::Solid(_) => (&p.solid, &self.solid_bind_group),
+                        LayerContent::Picture { slot, .. } => (
+                            if blended {
+                                &p.picture_shaped
+                            } else {
+                                &p.picture
+                            },
+                            &self.slots[slot]
+                                .as_ref()
+                                .expect("uploaded above")
+                                .bind_group,
+                        ),
+                        LayerContent::Image { image, .. } => {
+                            (&p.picture_shaped, &self.images[&image.id].bind_group)
+                        }
+                    };
+                    pass.set_pipeline(pipeline);
+                    let offset = ((first + i) as u64 * UNIFORM_STRIDE) as u32;
+                    pass.set_bind_group(0, bind_group, &[offset]);
+                    pass.draw(0..4, 0..1);
+                }
+            }
+            {
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("nv12"),
+                    timestamp_writes: query_set.as_ref().filter(|_| n == last_target).map(|q| {
+                        wgpu::ComputePassTimestampWrites {
+                            query_set: q,
+                            beginning_of_pass_write_index: None,
+                            end_of_pass_write_index: Some(1),
+                        }
+                    }),
+                });
+                pass.set_pipeline(&p.nv12);
+                pass.set_bind_group(0, &target.nv12_bind_group, &[]);
+                pass.dispatch_workgroups(
+                    (target.stride / 4).div_ceil(8),
+                    (target.height / 2).div_ceil(8),
+                    1,
+                );
+            }
+            let target = &mut self.targets[t];
+            target.ring.stage(&mut encoder, &target.nv12_buffer, pts);
+        }
+        if timed && let Some(timer) = &self.timer {
+            timer.resolve(&mut encoder);
+        }
+        let submission = self.gpu.queue.submit([encoder.finish()]);
+        if let Some(state) = self.text.as_mut() {
+            state.end_frame();
+        }
+        self.images.retain(|_, i| std::mem::take(&mut i.used));
+        for &(t, _) in frames {
+            self.targets[t].ring.map_staged(&submission);
+        }
+        if timed && let Some(timer) = &self.timer {
+            timer.submitted();
+        }
+        Ok(())
+    }
+}
