@@ -13,16 +13,36 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use tessera::compositor::{Compositor, GpuContext, scene};
-use tessera::layout::LayoutLibrary;
+use tessera::layout::{LayoutLibrary, ResolvedLayout};
 use tessera::source::synthetic::SyntheticRoom;
 use tessera::source::{RoomSource, VideoFrame};
 
-/// The room's members as the layout sees them (names are drawn: the grid has labels on).
-fn plain_members(room: &SyntheticRoom) -> Vec<tessera::layout::Member> {
-    let frames: Vec<_> = (0..room.participants().len())
-        .map(|i| room.video(i))
-        .collect();
-    scene::members(&room.participants(), &frames)
+/// One frame as an egress draws it: every picture is new (uploaded and converted again),
+/// the layout is evaluated and drawn, and a finished frame is read back when the ring is
+/// full.
+fn frame(
+    comp: &mut Compositor,
+    layout: &ResolvedLayout,
+    room: &SyntheticRoom,
+    frames: &mut [Option<VideoFrame>],
+    speaker: Option<usize>,
+) {
+    for f in frames.iter_mut().flatten() {
+        f.seq = VideoFrame::next_seq();
+    }
+    let shown: Vec<_> = frames.iter().map(Option::as_ref).collect();
+    let members = scene::members(&room.participants(), &shown);
+    let pictures = scene::Pictures {
+        cameras: &shown,
+        screen_share: None,
+    };
+    let (w, h) = (comp.width(), comp.height());
+    let scene = scene::still(layout, &members, speaker, &pictures, w, h);
+    if !comp.can_send() {
+        black_box(comp.receive_frame(true).unwrap());
+    }
+    comp.send_frames(layout.theme.background, &[(0, &scene)], Duration::ZERO)
+        .unwrap();
 }
 
 fn composite(c: &mut Criterion) {
@@ -38,29 +58,11 @@ fn composite(c: &mut Criterion) {
             let (sw, sh) = if tiles <= 4 { (640, 360) } else { (320, 180) };
             let mut room = SyntheticRoom::new(tiles, sw, sh);
             room.advance_video(Duration::ZERO);
-            let mut frames: Vec<VideoFrame> =
-                (0..tiles).map(|i| room.video(i).unwrap().clone()).collect();
+            let mut frames: Vec<_> = (0..tiles).map(|i| room.video(i).cloned()).collect();
             let mut comp = Compositor::new(gpu.clone(), w, h).unwrap();
-            let members = plain_members(&room);
             group.throughput(Throughput::Elements(1));
             group.bench_with_input(BenchmarkId::new(name, tiles), &tiles, |b, _| {
-                b.iter(|| {
-                    // Every picture is new: uploaded and converted again.
-                    for f in &mut frames {
-                        f.seq = VideoFrame::next_seq();
-                    }
-                    let shown: Vec<_> = frames.iter().map(Some).collect();
-                    let pictures = scene::Pictures {
-                        cameras: &shown,
-                        screen_share: None,
-                    };
-                    let scene = scene::still(&layout, &members, None, &pictures, w, h);
-                    if !comp.can_send() {
-                        black_box(comp.receive_frame(true).unwrap());
-                    }
-                    comp.send_frames(layout.theme.background, &[(0, &scene)], Duration::ZERO)
-                        .unwrap();
-                });
+                b.iter(|| frame(&mut comp, &layout, &room, &mut frames, None));
             });
             while comp.receive_frame(true).unwrap().is_some() {}
         }
@@ -81,28 +83,28 @@ fn layouts(c: &mut Criterion) {
     let (w, h) = (1280u32, 720u32);
     let mut room = SyntheticRoom::new(9, 320, 180).without_camera(4);
     room.advance_video(Duration::ZERO);
-    let mut frames: Vec<Option<VideoFrame>> = (0..9).map(|i| room.video(i).cloned()).collect();
-    for name in ["grid", "speaker", "single-speaker", "presentation", "pip"] {
-        let layout = lib.resolve(name).unwrap();
+    let mut frames: Vec<_> = (0..9).map(|i| room.video(i).cloned()).collect();
+    // Baseline in the same run: the grid without labels, corners or highlight (plain
+    // opaque rectangles, as before the template language).
+    let plain_text = include_str!("../layouts/grid.toml")
+        .replace("labels = true", "labels = false")
+        .replace("radius = 0.008", "radius = 0")
+        .replace("highlight = 0.004", "highlight = 0");
+    let (plain, _) = tessera::layout::Layout::compile("plain", &plain_text, None).unwrap();
+    let plain = ResolvedLayout {
+        requested: "grid-plain".into(),
+        theme: plain.themes["dark"].clone(),
+        layout: std::sync::Arc::new(plain),
+    };
+    let layouts = std::iter::once(("grid-plain", plain)).chain(
+        ["grid", "speaker", "single-speaker", "presentation", "pip"]
+            .into_iter()
+            .map(|name| (name, lib.resolve(name).unwrap())),
+    );
+    for (name, layout) in layouts {
         let mut comp = Compositor::new(gpu.clone(), w, h).unwrap();
         group.bench_function(name, |b| {
-            b.iter(|| {
-                for f in frames.iter_mut().flatten() {
-                    f.seq = VideoFrame::next_seq();
-                }
-                let shown: Vec<_> = frames.iter().map(Option::as_ref).collect();
-                let members = scene::members(&room.participants(), &shown);
-                let pictures = scene::Pictures {
-                    cameras: &shown,
-                    screen_share: None,
-                };
-                let scene = scene::still(&layout, &members, Some(2), &pictures, w, h);
-                if !comp.can_send() {
-                    black_box(comp.receive_frame(true).unwrap());
-                }
-                comp.send_frames(layout.theme.background, &[(0, &scene)], Duration::ZERO)
-                    .unwrap();
-            });
+            b.iter(|| frame(&mut comp, &layout, &room, &mut frames, Some(2)));
         });
         while comp.receive_frame(true).unwrap().is_some() {}
     }

@@ -87,41 +87,53 @@ fn wait_for(rx: &mpsc::Receiver<String>, needle: &str, log: &mut Vec<String>) {
     panic!("no {needle:?} in:\n{}", log.join("\n"));
 }
 
+/// A running 5 s realtime recording of three synthetic people in `layout` at 640x360,
+/// its stderr lines, and the lines read until its media clock started.
+struct Recording {
+    child: std::process::Child,
+    rx: mpsc::Receiver<String>,
+    log: Vec<String>,
+}
+
+fn record(dir: &Path, layout: &str, extra: &[&str]) -> Recording {
+    let request = format!(
+        r#"{{"room_name": "live", "layout": "{layout}",
+        "advanced": {{"width": 640, "height": 360}}, "file_outputs": [{{"filepath": "r.mp4"}}]}}"#
+    );
+    let mut args = vec!["--room", "synthetic:3", "--duration", "5"];
+    args.extend(extra);
+    let (child, rx) = spawn(&request, dir, &args);
+    let mut log = Vec::new();
+    wait_for(&rx, "media clock started", &mut log);
+    Recording { child, rx, log }
+}
+
+/// Waits for the recording to end successfully; returns its MP4.
+fn finish(mut r: Recording, dir: &Path) -> std::path::PathBuf {
+    assert!(r.child.wait().unwrap().success(), "{}", r.log.join("\n"));
+    files_under(&dir.join("out"))
+        .into_iter()
+        .find(|f| f.extension().is_some_and(|e| e == "mp4"))
+        .unwrap()
+}
+
 #[test]
 fn update_layout_switches_mid_recording() {
     let dir = tempfile::tempdir().unwrap();
-    let request = r#"{"room_name": "switch", "layout": "speaker",
-        "advanced": {"width": 640, "height": 360}, "file_outputs": [{"filepath": "s.mp4"}]}"#;
-    let (mut child, rx) = spawn(
-        request,
-        dir.path(),
-        &[
-            "--room",
-            "synthetic:3",
-            "--duration",
-            "5",
-            "--control-stdin",
-        ],
-    );
-    let mut log = Vec::new();
-    wait_for(&rx, "media clock started", &mut log);
+    let mut r = record(dir.path(), "speaker", &["--control-stdin"]);
+    let (rx, log) = (&r.rx, &mut r.log);
     std::thread::sleep(Duration::from_millis(2500));
-    let mut stdin = child.stdin.take().unwrap();
+    let mut stdin = r.child.stdin.take().unwrap();
     writeln!(stdin, r#"{{"egress_id": "x", "layout": "nope"}}"#).unwrap();
     writeln!(stdin, r#"{{"egress_id": "x", "layout": "grid-light"}}"#).unwrap();
-    wait_for(&rx, "update_layout: grid-light", &mut log);
+    wait_for(rx, "update_layout: grid-light", log);
     assert!(
         log.iter()
             .any(|l| l.contains("update_layout error: unknown layout \"nope\"")),
         "{}",
         log.join("\n")
     );
-    let status = child.wait().unwrap();
-    assert!(status.success());
-    let file = files_under(&dir.path().join("out"))
-        .into_iter()
-        .find(|f| f.extension().is_some_and(|e| e == "mp4"))
-        .unwrap();
+    let file = finish(r, dir.path());
     // Before: participant 1 large in the main area. After: the light grid, participant 2
     // top-right of a 2x2 grid, on the light background.
     assert_eq!(who_is_at(&file, 1.0, MAIN.0, MAIN.1, 3), Some(0));
@@ -151,25 +163,15 @@ fn an_edited_template_file_is_reloaded_and_a_broken_edit_is_not() {
     std::fs::create_dir(&layouts).unwrap();
     let file = layouts.join("mine.toml");
     std::fs::write(&file, ROW).unwrap();
-    let request = r#"{"room_name": "edit", "layout": "mine",
-        "advanced": {"width": 640, "height": 360}, "file_outputs": [{"filepath": "e.mp4"}]}"#;
-    let (mut child, rx) = spawn(
-        request,
+    let mut r = record(
         dir.path(),
-        &[
-            "--room",
-            "synthetic:3",
-            "--duration",
-            "5",
-            "--layouts",
-            layouts.to_str().unwrap(),
-        ],
+        "mine",
+        &["--layouts", layouts.to_str().unwrap()],
     );
-    let mut log = Vec::new();
-    wait_for(&rx, "media clock started", &mut log);
+    let (rx, log) = (&r.rx, &mut r.log);
     std::thread::sleep(Duration::from_millis(1500));
     std::fs::write(&file, ROW.replace("[[rule]]", "[[rule]\n")).unwrap();
-    wait_for(&rx, "layout file not reloaded", &mut log);
+    wait_for(rx, "layout file not reloaded", log);
     std::thread::sleep(Duration::from_millis(700));
     // Only the speaker (participant 1: all tones are equal), full frame, blue background.
     let edited = ROW.replace("#c00000", "#0000c0").replace(
@@ -177,14 +179,10 @@ fn an_edited_template_file_is_reloaded_and_a_broken_edit_is_not() {
         "show = \"speaker\"",
     );
     std::fs::write(&file, edited).unwrap();
-    wait_for(&rx, "layout file reloaded", &mut log);
-    assert!(child.wait().unwrap().success());
+    wait_for(rx, "layout file reloaded", log);
     let broken = log.iter().find(|l| l.contains("not reloaded")).unwrap();
     assert!(broken.contains("mine.toml:8:"), "{broken}");
-    let out = files_under(&dir.path().join("out"))
-        .into_iter()
-        .find(|f| f.extension().is_some_and(|e| e == "mp4"))
-        .unwrap();
+    let out = finish(r, dir.path());
     // Before: a row of three 16:9 cells, participant 2 in the middle, red above and below.
     assert_eq!(who_is_at(&out, 0.5, 320, 180, 3), Some(1));
     let first = frame_rgb(&out, 0.5, W, H);

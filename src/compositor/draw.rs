@@ -23,14 +23,26 @@ impl Compositor {
         self.send_frames(background, &[(0, &scene)], pts)
     }
 
-    /// Adds the boxes behind `scene`'s texts to its layers and measures the texts: the
-    /// layers to draw, and per text its position.
-    fn lay_out_texts<'s>(
-        &mut self,
-        scene: &Scene<'s>,
-    ) -> (Vec<Layer<'s>>, Vec<(usize, text::Measured)>) {
+    /// The layers to draw for `scene`: its layers with shaped ones split (see
+    /// [`split_shaped`]) and boxes behind its texts added; and per text, the layer count
+    /// after which it draws and its measured box.
+    fn lay_out<'s>(&mut self, scene: &Scene<'s>) -> (Vec<Layer<'s>>, Vec<(usize, text::Measured)>) {
+        // Splitting makes up to 5 layers of one; huge scenes are drawn unsplit to stay
+        // within the uniform slots.
+        let split = scene.layers.len() * 5 + scene.texts.len() * 2 <= MAX_LAYERS;
+        let push = |l: &Layer<'s>, out: &mut Vec<Layer<'s>>| {
+            if split {
+                split_shaped(l, out);
+            } else {
+                out.push(*l);
+            }
+        };
         if scene.texts.is_empty() {
-            return (scene.layers.clone(), Vec::new());
+            let mut layers = Vec::with_capacity(scene.layers.len());
+            for l in &scene.layers {
+                push(l, &mut layers);
+            }
+            return (layers, Vec::new());
         }
         let state = self.text.get_or_insert_with(|| TextState::new(&self.gpu));
         let mut order: Vec<usize> = (0..scene.texts.len()).collect();
@@ -74,7 +86,7 @@ impl Compositor {
                 measured.push((layers.len(), m));
             }
             if let Some(l) = scene.layers.get(k) {
-                layers.push(*l);
+                push(l, &mut layers);
             }
         }
         // `measured` follows `order`; put it back in text order.
@@ -115,7 +127,7 @@ impl Compositor {
         // Per target: the layers with text boxes added, and the text groups' positions.
         let mut drawn: Vec<(Vec<Layer<'_>>, Vec<usize>)> = Vec::with_capacity(frames.len());
         for &(t, scene) in frames {
-            let (layers, measured) = self.lay_out_texts(scene);
+            let (layers, measured) = self.lay_out(scene);
             let mut groups = Vec::new();
             if let Some(state) = self.text.as_mut()
                 && !measured.is_empty()
@@ -348,5 +360,85 @@ impl Compositor {
             timer.submitted();
         }
         Ok(())
+    }
+}
+
+/// The part of `src` that `part` (inside `dst`) shows.
+fn sub_src(dst: Rect, src: Rect, part: Rect) -> Rect {
+    Rect {
+        x: src.x + (part.x - dst.x) / dst.w * src.w,
+        y: src.y + (part.y - dst.y) / dst.h * src.h,
+        w: part.w / dst.w * src.w,
+        h: part.h / dst.h * src.h,
+    }
+}
+
+/// Pushes `layer` to `out`, split when it is shaped and opaque: the interior, away from
+/// the rounded corners and the border, is drawn by the plain opaque pipeline and only the
+/// band along the edges by the blended, shaped one. The pixels are the same (each piece
+/// samples exactly the texture coordinates the whole quad would); on a software
+/// rasteriser the blended shape test costs per pixel, so this keeps it to the edges.
+fn split_shaped<'a>(layer: &Layer<'a>, out: &mut Vec<Layer<'a>>) {
+    let opaque = match layer.content {
+        LayerContent::Solid(c) => c.0[3] >= 1.0,
+        LayerContent::Picture { .. } => true,
+        LayerContent::Image { .. } => false,
+    };
+    let Some(shape) = layer.shape.filter(|_| opaque) else {
+        out.push(*layer);
+        return;
+    };
+    let band = shape.radius.max(shape.border).ceil() + 1.0;
+    let d = layer.dst;
+    let (r, b) = (shape.rect, band);
+    let x0 = d.x.max(r.x + b);
+    let y0 = d.y.max(r.y + b);
+    let x1 = (d.x + d.w).min(r.x + r.w - b);
+    let y1 = (d.y + d.h).min(r.y + r.h - b);
+    if x1 - x0 < 2.0 * band || y1 - y0 < 2.0 * band {
+        out.push(*layer);
+        return;
+    }
+    let inner = Rect {
+        x: x0,
+        y: y0,
+        w: x1 - x0,
+        h: y1 - y0,
+    };
+    let piece = |part: Rect, shape: Option<Shape>| Layer {
+        dst: part,
+        content: match layer.content {
+            LayerContent::Picture { slot, frame, src } => LayerContent::Picture {
+                slot,
+                frame,
+                src: sub_src(d, src, part),
+            },
+            other => other,
+        },
+        shape,
+    };
+    out.push(piece(inner, None));
+    let edges = [
+        Rect { h: y0 - d.y, ..d },
+        Rect {
+            y: y1,
+            h: d.y + d.h - y1,
+            ..d
+        },
+        Rect {
+            y: y0,
+            w: x0 - d.x,
+            h: inner.h,
+            ..d
+        },
+        Rect {
+            x: x1,
+            y: y0,
+            w: d.x + d.w - x1,
+            h: inner.h,
+        },
+    ];
+    for e in edges.into_iter().filter(|e| e.w > 0.0 && e.h > 0.0) {
+        out.push(piece(e, Some(shape)));
     }
 }

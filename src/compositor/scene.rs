@@ -125,15 +125,12 @@ fn tile<'a>(
     match (p.content, picture) {
         (_, Some((slot, frame))) => {
             let (dst, src) = fit(cell, frame.aspect(), p.style.fit);
-            if shape.is_some() {
-                if dst != cell {
-                    scene.layers.push(solid(theme.tile));
-                }
-            } else {
-                scene.layers.extend(
-                    bars(cell, dst).map(|b| Layer::new(b, LayerContent::Solid(theme.tile))),
-                );
-            }
+            // Only the bars the picture leaves, cut to the tile's shape.
+            scene.layers.extend(bars(cell, dst).map(|b| Layer {
+                dst: b,
+                content: LayerContent::Solid(theme.tile),
+                shape,
+            }));
             scene.layers.push(Layer {
                 dst,
                 content: LayerContent::Picture { slot, frame, src },
