@@ -179,10 +179,10 @@ fn preview(args: PreviewArgs) -> Result<bool> {
         Ok(l) => l,
         Err(e) if !args.watch => bail!("{e}"),
         Err(e) => {
+            // Watching a file that is broken from the start: wait for a good save.
             eprintln!("{e}");
             return watch(
                 Path::new(&args.layout),
-                None,
                 &mut |layout| render(&mut compositor, layout),
                 &args.theme,
             );
@@ -200,7 +200,6 @@ fn preview(args: PreviewArgs) -> Result<bool> {
         (true, None) => bail!("--watch needs a layout file, not a built-in name"),
         (true, Some(file)) => watch(
             &file,
-            Some(layout),
             &mut |layout| render(&mut compositor, layout),
             &args.theme,
         ),
@@ -216,7 +215,6 @@ fn modified(path: &Path) -> Option<SystemTime> {
 /// preview stays.
 fn watch(
     file: &Path,
-    _last_good: Option<ResolvedLayout>,
     render: &mut dyn FnMut(&ResolvedLayout) -> Result<()>,
     theme: &str,
 ) -> Result<bool> {

@@ -8,7 +8,7 @@ use super::text::{self, TextState};
 use super::timer::Timer;
 use super::{
     Color, Compositor, CompositorError, Layer, LayerContent, LayerUniform, MAX_LAYERS, MAX_TARGETS,
-    Rect, Scene, Shape, Text, UNIFORM_STRIDE,
+    Rect, Scene, Shape, UNIFORM_STRIDE,
 };
 
 impl Compositor {
@@ -133,23 +133,14 @@ impl Compositor {
                 && !measured.is_empty()
             {
                 let target = &self.targets[t];
-                let texts: Vec<(Text, text::Measured)> = scene
+                let texts: Vec<_> = scene
                     .texts
                     .iter()
                     .zip(measured)
-                    .map(|(tx, (at, m))| {
-                        (
-                            Text {
-                                after: at,
-                                ..tx.clone()
-                            },
-                            m,
-                        )
-                    })
+                    .map(|(tx, (at, m))| (tx, at, m))
                     .collect();
-                let refs: Vec<_> = texts.iter().map(|(tx, m)| (tx, m.clone())).collect();
                 groups = state
-                    .prepare(&self.gpu, t, (target.width, target.height), &refs)
+                    .prepare(&self.gpu, t, (target.width, target.height), &texts)
                     .map_err(|e| CompositorError::Text(e.to_string()))?;
             }
             drawn.push((layers, groups));

@@ -81,8 +81,6 @@ pub(super) struct TextState {
 struct TargetText {
     viewport: Option<Viewport>,
     renderers: Vec<TextRenderer>,
-    /// For each prepared renderer, the layer count after which it draws.
-    groups: Vec<usize>,
 }
 
 /// A text laid out: its box in canvas pixels.
@@ -156,14 +154,15 @@ impl TextState {
         }
     }
 
-    /// Prepares target `target`'s texts (already measured) for drawing; returns, per
-    /// group, the layer count after which it draws.
+    /// Prepares target `target`'s texts for drawing, each with the number of drawn layers
+    /// it comes after and its measured box; returns, per group of texts drawn at the same
+    /// point, that layer count.
     pub(super) fn prepare(
         &mut self,
         gpu: &GpuContext,
         target: usize,
         size: (u32, u32),
-        texts: &[(&Text, Measured)],
+        texts: &[(&Text, usize, Measured)],
     ) -> Result<Vec<usize>, glyphon::PrepareError> {
         if self.targets.len() <= target {
             self.targets.resize_with(target + 1, TargetText::default);
@@ -179,7 +178,7 @@ impl TextState {
                 height: size.1,
             },
         );
-        let mut groups: Vec<usize> = texts.iter().map(|(t, _)| t.after).collect();
+        let mut groups: Vec<usize> = texts.iter().map(|(_, at, _)| *at).collect();
         groups.sort_unstable();
         groups.dedup();
         while tt.renderers.len() < groups.len() {
@@ -193,8 +192,8 @@ impl TextState {
         for (g, &after) in groups.iter().enumerate() {
             let areas = texts
                 .iter()
-                .filter(|(t, _)| t.after == after)
-                .map(|(t, m)| {
+                .filter(|(_, at, _)| *at == after)
+                .map(|(t, _, m)| {
                     let (buffer, _) = &self.shaped[&Self::key(t)];
                     let [r, g, b, a] = t.color.0.map(|c| (c.clamp(0.0, 1.0) * 255.0).round() as u8);
                     TextArea {
@@ -222,7 +221,6 @@ impl TextState {
                 &mut self.swash,
             )?;
         }
-        tt.groups = groups.clone();
         Ok(groups)
     }
 
