@@ -208,8 +208,19 @@ pub fn compose<'a>(
             .layers
             .push(Layer::new(dst, LayerContent::Image { image, src }));
     }
-    for p in placements {
+    // Texts are drawn after all tiles of their z level (tiles of one level do not
+    // overlap): one text group per level instead of one per tile, which saves pipeline
+    // switches, and a higher level still covers a lower level's labels.
+    let mut level_texts = 0;
+    for (k, p) in placements.iter().enumerate() {
         tile(&mut scene, p, theme, members, pictures, short);
+        if placements.get(k + 1).is_none_or(|next| next.z != p.z) {
+            let end = scene.layers.len();
+            for t in &mut scene.texts[level_texts..] {
+                t.after = end;
+            }
+            level_texts = scene.texts.len();
+        }
     }
     scene
 }
