@@ -37,14 +37,8 @@ impl Compositor {
                 out.push(*l);
             }
         };
-        if scene.texts.is_empty() {
-            let mut layers = Vec::with_capacity(scene.layers.len());
-            for l in &scene.layers {
-                push(l, &mut layers);
-            }
-            return (layers, Vec::new());
-        }
-        let state = self.text.get_or_insert_with(|| TextState::new(&self.gpu));
+        let mut state = (!scene.texts.is_empty())
+            .then(|| self.text.get_or_insert_with(|| TextState::new(&self.gpu)));
         let mut order: Vec<usize> = (0..scene.texts.len()).collect();
         order.sort_by_key(|&i| scene.texts[i].after);
         let mut layers = Vec::with_capacity(scene.layers.len() + scene.texts.len());
@@ -56,7 +50,7 @@ impl Compositor {
             {
                 next.next();
                 let t = &scene.texts[i];
-                let m = state.measure(t);
+                let m = state.as_mut().expect("texts have a state").measure(t);
                 if let Some(b) = t.background {
                     let pad = b.padding;
                     let r = Rect {
@@ -280,10 +274,13 @@ impl Compositor {
                     }),
                     ..Default::default()
                 });
+                let mut last_pipeline = None;
                 for i in 0..=layers.len() {
                     for (g, _) in groups.iter().enumerate().filter(|(_, at)| **at == i) {
                         if let Some(state) = &self.text {
                             state.render(t, g, &mut pass);
+                            // Text sets its own pipeline and bind group.
+                            last_pipeline = None;
                         }
                     }
                     let Some(layer) = layers.get(i) else { break };
@@ -308,7 +305,10 @@ impl Compositor {
                             (&p.picture_shaped, &self.images[&image.id].bind_group)
                         }
                     };
-                    pass.set_pipeline(pipeline);
+                    if last_pipeline != Some(pipeline) {
+                        pass.set_pipeline(pipeline);
+                        last_pipeline = Some(pipeline);
+                    }
                     let offset = ((first + i) as u64 * UNIFORM_STRIDE) as u32;
                     pass.set_bind_group(0, bind_group, &[offset]);
                     pass.draw(0..4, 0..1);
