@@ -91,11 +91,8 @@ fn layouts(c: &mut Criterion) {
         .replace("radius = 0.008", "radius = 0")
         .replace("highlight = 0.004", "highlight = 0");
     let (plain, _) = tessera::layout::Layout::compile("plain", &plain_text, None).unwrap();
-    let plain = ResolvedLayout {
-        requested: "grid-plain".into(),
-        theme: plain.themes["dark"].clone(),
-        layout: std::sync::Arc::new(plain),
-    };
+    let plain = ResolvedLayout::with_theme("grid-plain", std::sync::Arc::new(plain), "dark")
+        .expect("the grid has a dark theme");
     let layouts = std::iter::once(("grid-plain", plain)).chain(
         ["grid", "speaker", "single-speaker", "presentation", "pip"]
             .into_iter()

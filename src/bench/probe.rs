@@ -63,16 +63,18 @@ pub fn process_cpu() -> f64 {
     std::fs::read_to_string("/proc/self/stat").map_or(0.0, |s| stat_cpu(&s))
 }
 
+/// The text after the `:` of the first line of `/proc/...` file `path` that starts
+/// with `key`, trimmed.
+fn proc_value(path: &str, key: &str) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let line = text.lines().find(|l| l.starts_with(key))?;
+    Some(line.split_once(':')?.1.trim().to_owned())
+}
+
 /// Resident memory in MiB.
 pub fn rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
+    proc_value("/proc/self/status", "VmRSS:")
+        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
@@ -83,15 +85,7 @@ pub fn cores() -> usize {
 
 /// The CPU model, from `/proc/cpuinfo`.
 pub fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown".into())
+    proc_value("/proc/cpuinfo", "model name").unwrap_or_else(|| "unknown".into())
 }
 
 #[cfg(test)]

@@ -122,18 +122,12 @@ fn resolve(layout: &str, theme: &str) -> Result<(ResolvedLayout, Option<PathBuf>
 }
 
 fn themed(layout: Layout, file: &str, theme: &str) -> Result<ResolvedLayout, LayoutError> {
-    let t = layout
-        .themes
-        .get(theme)
-        .cloned()
-        .ok_or_else(|| LayoutError::Unknown {
+    let available = layout.themes.keys().cloned().collect::<Vec<_>>().join(", ");
+    ResolvedLayout::with_theme(file, std::sync::Arc::new(layout), theme).ok_or_else(|| {
+        LayoutError::Unknown {
             name: format!("{file} with theme {theme}"),
-            available: layout.themes.keys().cloned().collect::<Vec<_>>().join(", "),
-        })?;
-    Ok(ResolvedLayout {
-        requested: file.to_owned(),
-        layout: std::sync::Arc::new(layout),
-        theme: t,
+            available,
+        }
     })
 }
 

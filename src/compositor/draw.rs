@@ -37,34 +37,33 @@ impl Compositor {
                 out.push(*l);
             }
         };
-        let mut state = (!scene.texts.is_empty())
-            .then(|| self.text.get_or_insert_with(|| TextState::new(&self.gpu)));
+        let measured: Vec<text::Measured> = if scene.texts.is_empty() {
+            Vec::new()
+        } else {
+            let state = self.text.get_or_insert_with(|| TextState::new(&self.gpu));
+            scene.texts.iter().map(|t| state.measure(t)).collect()
+        };
         let mut order: Vec<usize> = (0..scene.texts.len()).collect();
         order.sort_by_key(|&i| scene.texts[i].after);
+        let mut next = order.into_iter().peekable();
+        // Per text, the number of drawn layers (its box included) before it.
+        let mut at = vec![0; scene.texts.len()];
         let mut layers = Vec::with_capacity(scene.layers.len() + scene.texts.len());
-        let mut measured = Vec::with_capacity(scene.texts.len());
-        let mut next = order.iter().peekable();
         for k in 0..=scene.layers.len() {
-            while let Some(&&i) = next.peek()
-                && scene.texts[i].after <= k
-            {
-                next.next();
-                let t = &scene.texts[i];
-                let m = state.as_mut().expect("texts have a state").measure(t);
+            while let Some(i) = next.next_if(|&i| scene.texts[i].after <= k) {
+                let (t, m) = (&scene.texts[i], &measured[i]);
                 if let Some(b) = t.background {
-                    let pad = b.padding;
+                    let (x, y) = (
+                        (m.left - b.padding).max(t.clip.x),
+                        (m.top - b.padding / 2.0).max(t.clip.y),
+                    );
+                    let right = (m.left + m.width + b.padding).min(t.clip.x + t.clip.w);
+                    let bottom = (m.top + m.height + b.padding / 2.0).min(t.clip.y + t.clip.h);
                     let r = Rect {
-                        x: (m.left - pad).max(t.clip.x),
-                        y: (m.top - pad / 2.0).max(t.clip.y),
-                        w: 0.0,
-                        h: 0.0,
-                    };
-                    let right = (m.left + m.width + pad).min(t.clip.x + t.clip.w);
-                    let bottom = (m.top + m.height + pad / 2.0).min(t.clip.y + t.clip.h);
-                    let r = Rect {
-                        w: (right - r.x).max(0.0),
-                        h: (bottom - r.y).max(0.0),
-                        ..r
+                        x,
+                        y,
+                        w: (right - x).max(0.0),
+                        h: (bottom - y).max(0.0),
                     };
                     layers.push(Layer {
                         dst: r,
@@ -77,25 +76,13 @@ impl Compositor {
                         }),
                     });
                 }
-                measured.push((layers.len(), m));
+                at[i] = layers.len();
             }
             if let Some(l) = scene.layers.get(k) {
                 push(l, &mut layers);
             }
         }
-        // `measured` follows `order`; put it back in text order.
-        let mut by_text: Vec<Option<(usize, text::Measured)>> =
-            (0..scene.texts.len()).map(|_| None).collect();
-        for (slot, m) in order.into_iter().zip(measured) {
-            by_text[slot] = Some(m);
-        }
-        (
-            layers,
-            by_text
-                .into_iter()
-                .map(|m| m.expect("every text measured"))
-                .collect(),
-        )
+        (layers, at.into_iter().zip(measured).collect())
     }
 
     /// Draws each target's scene (in that target's pixels) over `background` and queues

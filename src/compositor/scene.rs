@@ -68,7 +68,8 @@ fn placeholder_color(palette: &[Color], identity: &str) -> Color {
     palette[(h % palette.len() as u64) as usize]
 }
 
-/// Draws one tile into `scene`.
+/// Draws one tile into `scene`: its layers, and its texts (which [`compose`] places
+/// after every tile of the same z level).
 fn tile<'a>(
     scene: &mut Scene<'a>,
     p: &Placement,
@@ -119,7 +120,7 @@ fn tile<'a>(
             anchor: Anchor::Center(x, y),
             clip: cell,
             background: None,
-            after: scene.layers.len(),
+            after: 0, // set by `compose`: the end of the tile's z level
         });
     };
     match (p.content, picture) {
@@ -178,7 +179,7 @@ fn tile<'a>(
                     padding: pad,
                     radius: (size * 0.3).round(),
                 }),
-                after: scene.layers.len(),
+                after: 0, // set by `compose`: the end of the tile's z level
             });
         }
     }

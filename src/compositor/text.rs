@@ -84,7 +84,6 @@ struct TargetText {
 }
 
 /// A text laid out: its box in canvas pixels.
-#[derive(Clone)]
 pub(super) struct Measured {
     pub left: f32,
     pub top: f32,

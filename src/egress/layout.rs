@@ -4,6 +4,7 @@
 //! in the recording (a broken edit is logged and the last good layout stays).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::audio::speaker::SpeakerDetector;
@@ -102,19 +103,16 @@ impl LiveLayout {
                 for warning in warnings {
                     tracing::warn!("{warning}");
                 }
-                let theme_name = match self.current.requested.rsplit_once('-') {
-                    Some((_, t @ ("dark" | "light"))) => t,
-                    _ => "dark",
-                };
-                match layout.themes.get(theme_name) {
-                    Some(theme) => {
-                        self.current.theme = theme.clone();
-                        self.current.layout = std::sync::Arc::new(layout);
+                let requested = &self.current.requested;
+                let theme = self.library.theme_of(requested);
+                match ResolvedLayout::with_theme(requested, Arc::new(layout), theme) {
+                    Some(reloaded) => {
+                        self.current = reloaded;
                         tracing::info!(file = %w.path.display(), "layout file reloaded");
                     }
                     None => tracing::warn!(
                         file = %w.path.display(),
-                        "layout file reloaded without a {theme_name} theme; keeping the last good layout"
+                        "layout file reloaded without a {theme} theme; keeping the last good layout"
                     ),
                 }
             }

@@ -412,7 +412,8 @@ fn record(
             }
         }
         live.poll_file(t);
-        let participants = room.participants().len();
+        let infos = room.participants();
+        let participants = infos.len();
         let stats = opts.stats.as_deref();
         let mut mark = Instant::now();
         let mut lap = |stage: Stage| {
@@ -428,7 +429,6 @@ fn record(
                 room.advance_video(t);
                 lap(Stage::Source);
                 let frames: Vec<_> = (0..participants).map(|i| room.video(i)).collect();
-                let infos = room.participants();
                 let members = scene::members(&infos, &frames);
                 let pictures = scene::Pictures {
                     cameras: &frames,

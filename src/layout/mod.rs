@@ -201,6 +201,19 @@ pub struct ResolvedLayout {
     pub theme: Theme,
 }
 
+impl ResolvedLayout {
+    /// `layout` with its theme `theme` (`dark` or `light`), under the name `requested`;
+    /// `None` when the layout has no such theme.
+    pub fn with_theme(requested: &str, layout: Arc<Layout>, theme: &str) -> Option<ResolvedLayout> {
+        let theme = layout.themes.get(theme)?.clone();
+        Some(ResolvedLayout {
+            requested: requested.to_owned(),
+            layout,
+            theme,
+        })
+    }
+}
+
 /// Where a library layout came from.
 #[derive(Clone, Debug)]
 struct Entry {
@@ -301,12 +314,12 @@ impl LayoutLibrary {
             available: self.names().join(", "),
         };
         let entry = self.layouts.get(base).ok_or_else(unknown)?;
-        let theme = entry.layout.themes.get(theme).ok_or_else(unknown)?.clone();
-        Ok(ResolvedLayout {
-            requested: requested.to_owned(),
-            layout: entry.layout.clone(),
-            theme,
-        })
+        ResolvedLayout::with_theme(requested, entry.layout.clone(), theme).ok_or_else(unknown)
+    }
+
+    /// The theme a LiveKit layout name asks for: `light` for `NAME-light`, else `dark`.
+    pub fn theme_of<'a>(&self, requested: &'a str) -> &'a str {
+        self.split(requested).1
     }
 
     /// The file a layout name was read from (none for built-ins): what a running egress
