@@ -8,42 +8,16 @@
 //! Sources are 640x360 I420 up to 4 tiles and 320x180 beyond, as a simulcast subscriber
 //! picks smaller layers for smaller tiles.
 
-use std::hint::black_box;
+mod common;
+
 use std::time::Duration;
 
+use common::frame;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use tessera::compositor::{Compositor, GpuContext, scene};
+use tessera::compositor::{Compositor, GpuContext};
 use tessera::layout::{LayoutLibrary, ResolvedLayout};
+use tessera::source::RoomSource;
 use tessera::source::synthetic::SyntheticRoom;
-use tessera::source::{RoomSource, VideoFrame};
-
-/// One frame as an egress draws it: every picture is new (uploaded and converted again),
-/// the layout is evaluated and drawn, and a finished frame is read back when the ring is
-/// full.
-fn frame(
-    comp: &mut Compositor,
-    layout: &ResolvedLayout,
-    room: &SyntheticRoom,
-    frames: &mut [Option<VideoFrame>],
-    speaker: Option<usize>,
-) {
-    for f in frames.iter_mut().flatten() {
-        f.seq = VideoFrame::next_seq();
-    }
-    let shown: Vec<_> = frames.iter().map(Option::as_ref).collect();
-    let members = scene::members(&room.participants(), &shown);
-    let pictures = scene::Pictures {
-        cameras: &shown,
-        screen_share: None,
-    };
-    let (w, h) = (comp.width(), comp.height());
-    let scene = scene::still(layout, &members, speaker, &pictures, w, h);
-    if !comp.can_send() {
-        black_box(comp.receive_frame(true).unwrap());
-    }
-    comp.send_frames(layout.theme.background, &[(0, &scene)], Duration::ZERO)
-        .unwrap();
-}
 
 fn composite(c: &mut Criterion) {
     let gpu = GpuContext::new().expect("a GPU adapter");
@@ -55,10 +29,7 @@ fn composite(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(3));
     for (name, w, h) in [("720p", 1280u32, 720u32), ("1080p", 1920, 1080)] {
         for tiles in [1usize, 4, 9, 16, 25] {
-            let (sw, sh) = if tiles <= 4 { (640, 360) } else { (320, 180) };
-            let mut room = SyntheticRoom::new(tiles, sw, sh);
-            room.advance_video(Duration::ZERO);
-            let mut frames: Vec<_> = (0..tiles).map(|i| room.video(i).cloned()).collect();
+            let (room, mut frames) = common::room(tiles);
             let mut comp = Compositor::new(gpu.clone(), w, h).unwrap();
             group.throughput(Throughput::Elements(1));
             group.bench_with_input(BenchmarkId::new(name, tiles), &tiles, |b, _| {

@@ -11,7 +11,6 @@
 //! - [`bench`] measures how many egresses this node holds in real time.
 
 pub mod audio;
-#[cfg(feature = "gst")]
 pub mod bench;
 pub mod color;
 pub mod compositor;
