@@ -1,6 +1,6 @@
 //! The GPU compositor on whatever adapter this machine has (lavapipe in CI): colour
 //! conversion against reference values, YUV uploads in both formats, the readback ring's
-//! order, and one device serving many compositors. (Layouts' reference images are in
+//! order, one device serving many compositors, and many threads polling it at once. (Layouts' reference images are in
 //! `layout_golden.rs`.)
 
 use std::sync::{Arc, OnceLock};
@@ -178,6 +178,69 @@ fn one_device_serves_many_compositors() {
             rgb_to_yuv709([0, round * 50, 200]),
             1
         ));
+    }
+}
+
+/// Egresses of one process share the device and poll it from their own threads; a map
+/// callback can then run on another thread's poll. Every thread still receives every
+/// frame of its own, in order (found on an H200 at about 100 concurrent rooms).
+#[test]
+fn threads_sharing_the_device_receive_every_frame() {
+    let gpu = gpu();
+    // A neighbour whose map callbacks are slow: when its poll collects the compositors'
+    // callbacks too, they run only after its own.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let neighbour = {
+        let (gpu, stop) = (gpu.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let buffer = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("neighbour"),
+                size: 256,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                gpu.queue.submit([]);
+                buffer.map_async(wgpu::MapMode::Read, .., |_| {
+                    std::thread::sleep(Duration::from_millis(15))
+                });
+                gpu.device
+                    .poll(wgpu::PollType::wait_indefinitely())
+                    .unwrap();
+                buffer.unmap();
+            }
+        })
+    };
+    let threads: Vec<_> = (0..12u8)
+        .map(|t| {
+            let gpu = gpu.clone();
+            std::thread::spawn(move || {
+                let mut comp = Compositor::new(gpu, 32, 16).unwrap();
+                let colour = [t * 20, 255 - t * 20, 90];
+                let mut next = 0u64;
+                for k in 0..150u64 {
+                    if !comp.can_send() {
+                        let f = comp.receive_frame(true).unwrap().expect("a frame");
+                        assert_eq!(f.pts, Duration::from_millis(next));
+                        assert!(close(f.yuv_at(3, 3), rgb_to_yuv709(colour), 1));
+                        next += 1;
+                    }
+                    comp.send_frame(rgb(colour), &[], Duration::from_millis(k))
+                        .unwrap();
+                }
+                while let Some(f) = comp.receive_frame(true).unwrap() {
+                    assert_eq!(f.pts, Duration::from_millis(next));
+                    next += 1;
+                }
+                next
+            })
+        })
+        .collect();
+    let received: Vec<_> = threads.into_iter().map(|t| t.join()).collect();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    neighbour.join().unwrap();
+    for r in received {
+        assert_eq!(r.expect("no thread failed"), 150);
     }
 }
 

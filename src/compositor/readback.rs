@@ -12,6 +12,10 @@ const PENDING: u8 = 0;
 const MAPPED: u8 = 1;
 const FAILED: u8 = 2;
 
+/// How long a map callback may take to be run by another thread's poll once the GPU has
+/// finished the copy.
+const CALLBACK_GRACE: Duration = Duration::from_secs(2);
+
 struct InFlight {
     slot: usize,
     pts: Duration,
@@ -89,6 +93,34 @@ impl Ring {
         });
     }
 
+    /// After a wait for the submission: its map callback has run or is about to. Other
+    /// threads poll the same device (every egress of the process shares it), and the
+    /// callback fires on whichever poll collects it, which may still be running it on
+    /// another thread when this one returns; so poll and yield until the state is set.
+    fn await_callback(gpu: &GpuContext, state: &AtomicU8) -> Result<(), CompositorError> {
+        let deadline = std::time::Instant::now() + CALLBACK_GRACE;
+        loop {
+            gpu.device
+                .poll(wgpu::PollType::Poll)
+                .map_err(|e| CompositorError::Readback(e.to_string()))?;
+            match state.load(Ordering::Acquire) {
+                MAPPED => return Ok(()),
+                FAILED => {
+                    return Err(CompositorError::Readback(
+                        "mapping the staging buffer failed".into(),
+                    ));
+                }
+                _ if std::time::Instant::now() >= deadline => {
+                    return Err(CompositorError::Readback(format!(
+                        "staging buffer not mapped {} ms after the GPU finished",
+                        CALLBACK_GRACE.as_millis()
+                    )));
+                }
+                _ => std::thread::yield_now(),
+            }
+        }
+    }
+
     /// The oldest frame's bytes, if it is ready (or, with `wait`, once it is).
     pub(super) fn receive(
         &mut self,
@@ -111,17 +143,7 @@ impl Ring {
             .map_err(|e| CompositorError::Readback(e.to_string()))?;
         match front.state.load(Ordering::Acquire) {
             PENDING if !wait => return Ok(None),
-            PENDING => {
-                // The submission is done; the map callback runs on the next poll.
-                gpu.device
-                    .poll(wgpu::PollType::Poll)
-                    .map_err(|e| CompositorError::Readback(e.to_string()))?;
-                if front.state.load(Ordering::Acquire) != MAPPED {
-                    return Err(CompositorError::Readback(
-                        "staging buffer not mapped after the GPU finished".into(),
-                    ));
-                }
-            }
+            PENDING => Self::await_callback(gpu, &front.state)?,
             FAILED => {
                 return Err(CompositorError::Readback(
                     "mapping the staging buffer failed".into(),
