@@ -1,7 +1,7 @@
 //! The GPU compositor on whatever adapter this machine has (lavapipe in CI): colour
 //! conversion against reference values, YUV uploads in both formats, the readback ring's
-//! order, one device serving many compositors, and many threads polling it at once. (Layouts' reference images are in
-//! `layout_golden.rs`.)
+//! order, one device serving many compositors, and many threads polling it at once.
+//! (Layouts' reference images are in `layout_golden.rs`.)
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
