@@ -23,3 +23,4 @@ pub mod layout;
 pub mod output;
 pub mod request;
 pub mod source;
+pub mod storage;

@@ -38,35 +38,7 @@ struct Cli {
 enum Command {
     /// Run one egress from a LiveKit RoomCompositeEgressRequest (JSON) and print the final
     /// EgressInfo as JSON on stdout.
-    Run {
-        /// The request file; without it, an embedded default (room "demo", grid, 720p30, MP4).
-        request: Option<PathBuf>,
-        /// Room source: `synthetic:N` (N synthetic participants), with options after
-        /// commas: `grain=A` (camera noise), `speak=S` (participants take turns speaking,
-        /// S seconds each), `share=K` (participant K shares a screen), `nocam=K`
-        /// (participant K's camera is off; K is 1-based, repeatable). Default: synthetic:4.
-        #[arg(long)]
-        room: Option<String>,
-        /// Stop after this many seconds of media (default: run until SIGINT/SIGTERM).
-        #[arg(long, allow_negative_numbers = true)]
-        duration: Option<f64>,
-        /// Directory local files are written under.
-        #[arg(long, default_value = "out")]
-        out: PathBuf,
-        /// Extra layout templates (`*.toml`), overriding the built-in ones by name.
-        #[arg(long)]
-        layouts: Option<PathBuf>,
-        /// Render as fast as possible instead of pacing to the wall clock.
-        #[arg(long)]
-        fast: bool,
-        /// Read control requests from stdin, one JSON object per line: LiveKit's
-        /// UpdateStreamRequest (`{"add_output_urls": [...], "remove_output_urls": [...]}`)
-        /// or UpdateLayoutRequest (`{"layout": "grid-light"}`). Each answer is one line on
-        /// stderr: `update_stream: {EgressInfo JSON}`, `update_layout: NAME`, or
-        /// `update_stream error: ...` / `update_layout error: ...`.
-        #[arg(long)]
-        control_stdin: bool,
-    },
+    Run(RunArgs),
     /// Show which GPU adapter and video encoder this machine would use.
     Probe,
     /// Layout authors' tools: check a template file, preview it (and watch it).
@@ -76,6 +48,44 @@ enum Command {
     /// a plain GStreamer pipeline and LiveKit's cost model. Writes report.json, report.md,
     /// report.svg and cost-profile.json. `tessera bench compare A.json B.json` compares two.
     Bench(BenchArgs),
+}
+
+/// `tessera run`'s arguments.
+#[derive(clap::Args)]
+struct RunArgs {
+    /// The request file; without it, an embedded default (room "demo", grid, 720p30, MP4).
+    request: Option<PathBuf>,
+    /// Room source: `synthetic:N` (N synthetic participants), with options after
+    /// commas: `grain=A` (camera noise), `speak=S` (participants take turns speaking,
+    /// S seconds each), `share=K` (participant K shares a screen), `nocam=K`
+    /// (participant K's camera is off; K is 1-based, repeatable). Default: synthetic:4.
+    #[arg(long)]
+    room: Option<String>,
+    /// Stop after this many seconds of media (default: run until SIGINT/SIGTERM).
+    #[arg(long, allow_negative_numbers = true)]
+    duration: Option<f64>,
+    /// Directory local files are written under.
+    #[arg(long, default_value = "out")]
+    out: PathBuf,
+    /// Extra layout templates (`*.toml`), overriding the built-in ones by name.
+    #[arg(long)]
+    layouts: Option<PathBuf>,
+    /// Render as fast as possible instead of pacing to the wall clock.
+    #[arg(long)]
+    fast: bool,
+    /// Read control requests from stdin, one JSON object per line: LiveKit's
+    /// UpdateStreamRequest (`{"add_output_urls": [...], "remove_output_urls": [...]}`)
+    /// or UpdateLayoutRequest (`{"layout": "grid-light"}`). Each answer is one line on
+    /// stderr: `update_stream: {EgressInfo JSON}`, `update_layout: NAME`, or
+    /// `update_stream error: ...` / `update_layout error: ...`.
+    #[arg(long)]
+    control_stdin: bool,
+    /// Worker configuration (YAML, LiveKit egress's keys): `storage` (the default store
+    /// for outputs without their own: `s3`, `alioss`, and `prefix`), `backup_storage`
+    /// (where files go whose upload failed) and `disallow_local_storage`. Other keys are
+    /// ignored here.
+    #[arg(long)]
+    config: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -253,15 +263,26 @@ fn parse_room(spec: &str) -> Result<SyntheticRoom> {
     Ok(room)
 }
 
-fn run(
-    request: Option<PathBuf>,
-    room: Option<String>,
-    duration: Option<f64>,
-    out: PathBuf,
-    layouts: Option<PathBuf>,
-    fast: bool,
-    control_stdin: bool,
-) -> Result<bool> {
+fn run(args: RunArgs) -> Result<bool> {
+    let RunArgs {
+        request,
+        room,
+        duration,
+        out,
+        layouts,
+        fast,
+        control_stdin,
+        config,
+    } = args;
+    let storage = match &config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            tessera::storage::spec::defaults_from_yaml(&text)
+                .with_context(|| format!("{}", path.display()))?
+        }
+        None => Default::default(),
+    };
     let text = match &request {
         Some(path) => {
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
@@ -313,6 +334,7 @@ fn run(
         realtime: !fast,
         control,
         stats: None,
+        storage,
     };
     let egress_id = tessera::info::new_egress_id();
     tracing::info!(egress_id = %egress_id, room = %plan.room_name, layout = %plan.layout.requested, "starting egress");
@@ -428,15 +450,7 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run {
-            request,
-            room,
-            duration,
-            out,
-            layouts,
-            fast,
-            control_stdin,
-        } => run(request, room, duration, out, layouts, fast, control_stdin),
+        Command::Run(args) => run(args),
         Command::Bench(args) => bench(args),
         Command::Probe => probe(),
         Command::Layout(c) => cli::layout::run(c),

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use super::ramp::{Outcome, Policy, Ramp};
 use super::report::{LivekitModel, Machine, Ramped, Report};
 use super::run::{Shape, StepReport, WARMUP};
+use super::{baseline, probe};
 use crate::compositor::{Compositor, GpuContext, GpuError};
 use crate::encode;
 use crate::source::clip::{ClipCodec, ClipError, make_clip};
@@ -151,7 +152,7 @@ pub fn run(opts: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Report
     let frame_ms = 1000.0 / 30.0;
 
     let tessera = ramp(opts.policy, progress, "tessera", |k| {
-        let s = run::run_step(
+        let s = super::run::run_step(
             shape,
             k,
             opts.step_seconds,

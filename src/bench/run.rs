@@ -209,6 +209,7 @@ pub fn run_step(
                         realtime: true,
                         control: None,
                         stats: Some(stats),
+                        storage: Default::default(),
                     };
                     let id = format!("EG_bench{n}");
                     let info = egress::run(&id, &plan, &mut room, Some(gpu), &opts);

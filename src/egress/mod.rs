@@ -6,6 +6,7 @@ pub mod control;
 mod graph;
 pub mod layout;
 pub mod stats;
+mod uploads;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -29,6 +30,7 @@ use crate::output::{FileTarget, file_target};
 use crate::request::EgressPlan;
 use crate::request::naming::NameContext;
 use crate::source::{AUDIO_RATE, RoomSource};
+use crate::storage::{StorageDefaults, UploadQueue};
 pub use control::Control;
 use control::handle_control;
 use graph::Graph;
@@ -61,6 +63,9 @@ pub enum EgressError {
     /// Every stream failed and the egress has no other output.
     #[error("every stream output failed: {0}")]
     StreamsFailed(String),
+    /// Files could be stored neither in their store nor in the backup (they stay on disk).
+    #[error("{0}")]
+    Upload(String),
 }
 
 /// How to run an egress.
@@ -78,6 +83,8 @@ pub struct RunOptions {
     pub control: Option<Receiver<Control>>,
     /// Counters for a harness that measures the egress.
     pub stats: Option<Arc<EgressStats>>,
+    /// The worker's default storage, backup store and local-storage policy.
+    pub storage: StorageDefaults,
 }
 
 /// The egress's info at the start, before anything runs.
@@ -118,6 +125,8 @@ struct Outputs {
     images: Vec<ImagesOutput>,
     /// Each HLS playlist written and its segments (filled at the end).
     playlists: Vec<(String, Vec<String>)>,
+    /// Upload queue of each segment output (`None`: local disk).
+    segment_uploads: Vec<Option<UploadQueue>>,
 }
 
 /// Runs the egress until `opts.duration`, a stop request, or an error; returns the final
@@ -137,10 +146,16 @@ pub fn run(
         room_id: &room_id,
         time: chrono::Utc::now(),
     };
+    // Every output's store is settled before any file exists.
+    let uploads = match uploads::Uploads::start(&plan.outputs, &opts.storage, &opts.out_dir) {
+        Ok(u) => u,
+        Err(e) => return failed(info, e),
+    };
     let mut outputs = Outputs {
         files: Vec::new(),
         images: Vec::new(),
         playlists: Vec::new(),
+        segment_uploads: uploads.segments.clone(),
     };
     for f in &plan.outputs.files {
         let error = |reason: String| EgressError::Output {
@@ -163,8 +178,8 @@ pub fn run(
         }
         outputs.files.push(target);
     }
-    for im in &plan.outputs.images {
-        match ImagesOutput::new(im, &opts.out_dir, &ctx) {
+    for (im, q) in plan.outputs.images.iter().zip(&uploads.images) {
+        match ImagesOutput::new(im, &opts.out_dir, &ctx, q.clone()) {
             Ok(o) => outputs.images.push(o),
             Err(e) => {
                 return failed(
@@ -184,9 +199,12 @@ pub fn run(
         Ok(d) => (d, None),
         Err((d, e)) => (d, Some(e)),
     };
-    for target in &outputs.files {
+    for (target, q) in outputs.files.iter().zip(&uploads.files) {
         let size = std::fs::metadata(&target.local_path).map_or(0, |m| m.len() as i64);
         if size > 0 {
+            if let Some(q) = q {
+                q.file(&target.local_path);
+            }
             info.file_results.push(FileInfo {
                 filename: target.filename.clone(),
                 location: target.local_path.display().to_string(),
@@ -208,6 +226,22 @@ pub fn run(
                 });
             }
         }
+    }
+    // Every file is queued: wait for the uploads, then report where each file went.
+    let mut stored = uploads.finish();
+    for f in &mut info.file_results {
+        f.location = stored.location(&f.location);
+    }
+    for s in &mut info.segment_results {
+        s.playlist_location = stored.location(&s.playlist_location);
+        if !s.live_playlist_location.is_empty() {
+            s.live_playlist_location = stored.location(&s.live_playlist_location);
+        }
+    }
+    info.backup_storage_used = stored.backup_used;
+    if let Some(e) = stored.error.take() {
+        // Media errors come first; an upload failure alone fails the egress too.
+        error.get_or_insert(e);
     }
     // The deprecated single `result`, as LiveKit still fills it for older clients.
     #[allow(deprecated)]
@@ -235,13 +269,22 @@ pub fn run(
         }
         Some(e) => failed(info, e),
     };
-    if plan.outputs.manifest {
-        write_manifest(&info, &outputs, &opts.out_dir);
+    if plan.outputs.manifest
+        && let Some(path) = write_manifest(&info, &outputs, &opts.out_dir, Some(&stored))
+    {
+        stored.upload_manifest(&path);
     }
     info
 }
 
-fn write_manifest(info: &EgressInfo, outputs: &Outputs, out_dir: &std::path::Path) {
+/// Writes the manifest (URLs for uploaded files); returns its path.
+fn write_manifest(
+    info: &EgressInfo,
+    outputs: &Outputs,
+    out_dir: &std::path::Path,
+    stored: Option<&uploads::Finished>,
+) -> Option<PathBuf> {
+    let location = |local: &str| stored.map_or_else(|| local.to_owned(), |s| s.location(local));
     let playlists = &outputs.playlists;
     let manifest = Manifest {
         egress_id: info.egress_id.clone(),
@@ -257,7 +300,7 @@ fn write_manifest(info: &EgressInfo, outputs: &Outputs, out_dir: &std::path::Pat
             .iter()
             .map(|f| ManifestFile {
                 filename: f.filename.clone(),
-                location: f.local_path.display().to_string(),
+                location: location(&f.local_path.display().to_string()),
             })
             .collect(),
         playlists: if playlists.is_empty() {
@@ -271,9 +314,9 @@ fn write_manifest(info: &EgressInfo, outputs: &Outputs, out_dir: &std::path::Pat
         } else {
             playlists
                 .iter()
-                .map(|(location, segments)| ManifestPlaylist {
-                    location: location.clone(),
-                    segments: segments.clone(),
+                .map(|(path, segments)| ManifestPlaylist {
+                    location: location(path),
+                    segments: segments.iter().map(|s| location(s)).collect(),
                 })
                 .collect()
         },
@@ -283,13 +326,17 @@ fn write_manifest(info: &EgressInfo, outputs: &Outputs, out_dir: &std::path::Pat
             .flat_map(|o| o.records())
             .map(|r| ManifestImage {
                 filename: r.filename,
-                location: r.location,
+                location: location(&r.location),
                 timestamp: r.timestamp,
             })
             .collect(),
     };
-    if let Err(e) = manifest.write(out_dir) {
-        tracing::warn!(error = %e, "cannot write the manifest");
+    match manifest.write(out_dir) {
+        Ok(path) => Some(path),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot write the manifest");
+            None
+        }
     }
 }
 
@@ -351,6 +398,11 @@ fn record(
         epoch,
     )
     .map_err(at_start)?;
+    for (h, q) in graph.hls.iter_mut().zip(&outputs.segment_uploads) {
+        if let Some(q) = q {
+            h.set_uploads(q.clone());
+        }
+    }
     let bus = graph.pipeline.bus().expect("pipelines have a bus");
     graph.pipeline.set_state(gst::State::Playing).map_err(|_| {
         at_start(EgressError::Pipeline(
@@ -369,7 +421,7 @@ fn record(
     graph.streams.start(&o.streams);
     set_status(info, EgressStatus::EgressActive);
     if o.manifest {
-        write_manifest(info, outputs, &opts.out_dir);
+        write_manifest(info, outputs, &opts.out_dir, None);
     }
 
     let fps = p.framerate as u64;

@@ -21,6 +21,7 @@ use crate::output::{
 use crate::request::naming::{self, NameContext};
 use crate::request::outputs::{SegmentsPlan, Suffix, VideoEncode};
 use crate::request::{EncodingParams, H264Profile};
+use crate::storage::UploadQueue;
 
 /// Why the HLS output failed.
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +87,10 @@ pub struct HlsOutput {
     epoch: DateTime<Utc>,
     variants: Vec<Variant>,
     info: SegmentsInfo,
+    /// Master playlists of a ladder (written once, at the start).
+    masters: Vec<PathBuf>,
+    /// Where complete segments and each playlist version are queued for upload.
+    uploads: Option<UploadQueue>,
 }
 
 fn naming_error(field: &str, e: impl ToString) -> HlsError {
@@ -269,7 +274,7 @@ impl HlsOutput {
                 bytes: 0,
             });
         }
-        let out = HlsOutput {
+        let mut out = HlsOutput {
             field: field.clone(),
             target_s: plan.segment_duration_s,
             epoch,
@@ -287,12 +292,15 @@ impl HlsOutput {
                 ..Default::default()
             },
             variants,
+            masters: Vec::new(),
+            uploads: None,
         };
         out.write_playlists(false)?;
         if ladder {
             let text = playlist::master(&renditions);
             atomic_write(&main_playlist.local_path, text.as_bytes())
                 .map_err(|e| io(&main_playlist.local_path, e))?;
+            out.masters.push(main_playlist.local_path.clone());
             if let Some(live) = &main_live {
                 let live_renditions: Vec<_> = renditions
                     .iter()
@@ -310,6 +318,7 @@ impl HlsOutput {
                     playlist::master(&live_renditions).as_bytes(),
                 )
                 .map_err(|e| io(&live.local_path, e))?;
+                out.masters.push(live.local_path.clone());
             }
         }
         Ok(out)
@@ -319,18 +328,42 @@ impl HlsOutput {
         io_error(&self.field, path, source)
     }
 
+    /// Queues, from now on, every complete segment and every playlist version for upload
+    /// (segments before the playlist that names them); the ladder's master playlists, already
+    /// written, go first.
+    pub fn set_uploads(&mut self, queue: UploadQueue) {
+        for m in &self.masters {
+            match std::fs::read(m) {
+                Ok(bytes) => queue.snapshot(m, bytes, true),
+                Err(e) => {
+                    tracing::warn!(file = %m.display(), error = %e, "master playlist unreadable")
+                }
+            }
+        }
+        self.uploads = Some(queue);
+    }
+
     fn write_playlists(&self, ended: bool) -> Result<(), HlsError> {
+        let write = |path: &Path, text: String| -> Result<(), HlsError> {
+            atomic_write(path, text.as_bytes()).map_err(|e| self.io_error(path, e))?;
+            if let Some(q) = &self.uploads {
+                q.snapshot(path, text.into_bytes(), ended);
+            }
+            Ok(())
+        };
         for v in &self.variants {
             if !ended && v.segments.is_empty() && v.playlist.local_path.exists() {
                 continue;
             }
-            let text = playlist::event(self.target_s, &v.segments, ended);
-            atomic_write(&v.playlist.local_path, text.as_bytes())
-                .map_err(|e| self.io_error(&v.playlist.local_path, e))?;
+            write(
+                &v.playlist.local_path,
+                playlist::event(self.target_s, &v.segments, ended),
+            )?;
             if let Some(live) = &v.live {
-                let text = playlist::live(self.target_s, &v.segments, ended);
-                atomic_write(&live.local_path, text.as_bytes())
-                    .map_err(|e| self.io_error(&live.local_path, e))?;
+                write(
+                    &live.local_path,
+                    playlist::live(self.target_s, &v.segments, ended),
+                )?;
             }
         }
         Ok(())
@@ -376,6 +409,9 @@ impl HlsOutput {
                     .to_owned();
                 std::fs::rename(&location, &done)
                     .map_err(|e| self.io_error(Path::new(&location), e))?;
+                if let Some(q) = &self.uploads {
+                    q.file(Path::new(&done));
+                }
                 let size = std::fs::metadata(&done).map_or(0, |m| m.len());
                 let epoch = self.epoch;
                 let v = &mut self.variants[vi];

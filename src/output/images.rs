@@ -16,6 +16,7 @@ use crate::compositor::Nv12Frame;
 use crate::output::{FileTarget, atomic_write, prefix_target};
 use crate::request::naming::{self, NameContext, NamingError};
 use crate::request::outputs::{ImageFormat, ImagesPlan, Suffix};
+use crate::storage::UploadQueue;
 
 /// JPEG quality (0–100).
 pub const JPEG_QUALITY: u8 = 85;
@@ -120,6 +121,7 @@ fn worker(
     prefix: FileTarget,
     plan: ImagesPlan,
     records: Arc<Mutex<Vec<ImageRecord>>>,
+    uploads: Option<UploadQueue>,
 ) -> Result<(), ImageError> {
     let ext = plan.format.extension();
     let mut index = 0u64;
@@ -134,6 +136,9 @@ fn worker(
         let rgb = nv12_to_rgb(&c.frame);
         let bytes = encode(&rgb, c.frame.width, c.frame.height, plan.format)?;
         atomic_write(&path, &bytes).map_err(|e| ImageError::Io(path.display().to_string(), e))?;
+        if let Some(q) = &uploads {
+            q.file(&path);
+        }
         records.lock().expect("records lock").push(ImageRecord {
             filename,
             location: path.display().to_string(),
@@ -145,11 +150,13 @@ fn worker(
 }
 
 impl ImagesOutput {
-    /// Starts the output's worker; names resolve inside `out_dir`.
+    /// Starts the output's worker; names resolve inside `out_dir`. With `uploads`, each
+    /// image is queued for upload once written.
     pub fn new(
         plan: &ImagesPlan,
         out_dir: &Path,
         ctx: &NameContext<'_>,
+        uploads: Option<UploadQueue>,
     ) -> Result<ImagesOutput, NamingError> {
         let prefix = prefix_target(out_dir, &plan.prefix_template, plan.format.extension(), ctx)?;
         let (tx, rx) = sync_channel(QUEUE);
@@ -161,7 +168,7 @@ impl ImagesOutput {
         };
         let worker = std::thread::Builder::new()
             .name("images".into())
-            .spawn(move || worker(rx, prefix, p, r))
+            .spawn(move || worker(rx, prefix, p, r, uploads))
             .expect("spawn image worker");
         Ok(ImagesOutput {
             field: plan.field.clone(),
@@ -248,6 +255,7 @@ mod tests {
             prefix_template: "x".into(),
             suffix: Suffix::Index,
             format: ImageFormat::Png,
+            storage: None,
         };
         let dir = tempfile::tempdir().unwrap();
         let ctx = NameContext {

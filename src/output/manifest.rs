@@ -61,9 +61,11 @@ pub struct Manifest {
 }
 
 impl Manifest {
-    /// Writes the manifest as `{egress_id}.json` in `out_dir` (atomically).
-    pub fn write(&self, out_dir: &Path) -> std::io::Result<()> {
+    /// Writes the manifest as `{egress_id}.json` in `out_dir` (atomically); returns its path.
+    pub fn write(&self, out_dir: &Path) -> std::io::Result<std::path::PathBuf> {
         let text = serde_json::to_vec_pretty(self).expect("manifest serialises");
-        atomic_write(&out_dir.join(format!("{}.json", self.egress_id)), &text)
+        let path = out_dir.join(format!("{}.json", self.egress_id));
+        atomic_write(&path, &text)?;
+        Ok(path)
     }
 }

@@ -224,9 +224,48 @@ pub fn plan_room_composite(
     })
 }
 
-/// The request as echoed in `EgressInfo`: stream URLs with their keys redacted.
+/// Redacts the secrets of a per-output upload oneof in place.
+macro_rules! redact_upload {
+    ($output:expr, $module:ident) => {
+        if let Some(o) = $output.as_mut() {
+            use livekit_protocol::storage_config::Provider as P;
+            use livekit_protocol::$module::Output as O;
+            let mut p = match o {
+                O::S3(x) => P::S3(std::mem::take(x)),
+                O::Gcp(x) => P::Gcp(std::mem::take(x)),
+                O::Azure(x) => P::Azure(std::mem::take(x)),
+                O::AliOss(x) => P::AliOss(std::mem::take(x)),
+            };
+            crate::storage::spec::redact_provider(&mut p);
+            *o = match p {
+                P::S3(x) => O::S3(x),
+                P::Gcp(x) => O::Gcp(x),
+                P::Azure(x) => O::Azure(x),
+                P::AliOss(x) => O::AliOss(x),
+            };
+        }
+    };
+}
+
+/// The request as echoed in `EgressInfo`: stream URLs with their keys redacted, and the
+/// storage secrets (keys, secrets, tokens, credentials, proxy passwords).
 pub fn redacted_request(req: &RoomCompositeEgressRequest) -> RoomCompositeEgressRequest {
     let mut r = req.clone();
+    for f in &mut r.file_outputs {
+        redact_upload!(f.output, encoded_file_output);
+    }
+    for s in &mut r.segment_outputs {
+        redact_upload!(s.output, segmented_file_output);
+    }
+    for i in &mut r.image_outputs {
+        redact_upload!(i.output, image_output);
+    }
+    #[allow(deprecated)]
+    match &mut r.output {
+        Some(Output::File(f)) => redact_upload!(f.output, encoded_file_output),
+        Some(Output::Segments(s)) => redact_upload!(s.output, segmented_file_output),
+        _ => {}
+    }
     for s in &mut r.stream_outputs {
         for u in &mut s.urls {
             *u = stream_url::redact_url(u);

@@ -2,11 +2,14 @@
 //! output validated (errors name the field), with the encodes they share worked out: one
 //! video encode (plus one per extra HLS rendition) and one audio encode per codec.
 
+use livekit_protocol::storage_config::Provider;
 use livekit_protocol::{
     EncodedFileOutput, EncodedFileType, ImageCodec, ImageFileSuffix, ImageOutput,
     SegmentedFileOutput, SegmentedFileProtocol, SegmentedFileSuffix, StreamOutput, StreamProtocol,
 };
 use serde_json::Value;
+
+use crate::storage::{StorageError, StoreSpec, spec};
 
 use super::naming::{self, NameContext};
 use super::renditions::renditions;
@@ -56,6 +59,9 @@ pub struct FilePlan {
     pub video: bool,
     /// The audio encode it carries, if any.
     pub audio: Option<AudioCodecKind>,
+    /// The output's own storage (`s3`, `aliOSS`, ...), validated; `None`: the worker's
+    /// default, else local disk.
+    pub storage: Option<StoreSpec>,
 }
 
 /// How segment (or image) files are numbered.
@@ -97,6 +103,9 @@ pub struct SegmentsPlan {
     pub variants: Vec<Variant>,
     /// Whether the audio encode (AAC) is carried.
     pub audio: bool,
+    /// The output's own storage (`s3`, `aliOSS`, ...), validated; `None`: the worker's
+    /// default, else local disk.
+    pub storage: Option<StoreSpec>,
 }
 
 impl SegmentsPlan {
@@ -142,6 +151,9 @@ pub struct ImagesPlan {
     pub suffix: Suffix,
     /// Format.
     pub format: ImageFormat,
+    /// The output's own storage (`s3`, `aliOSS`, ...), validated; `None`: the worker's
+    /// default, else local disk.
+    pub storage: Option<StoreSpec>,
 }
 
 /// One video encode (all H.264 but for a WebM-only egress).
@@ -203,14 +215,29 @@ fn check_template(template: &str, field: &str, ext: &str) -> Result<(), RequestE
         .map_err(|e| RequestError::invalid(field, e.to_string()))
 }
 
-fn check_no_upload<T>(output: &Option<T>, field: &str) -> Result<(), RequestError> {
-    if output.is_some() {
-        return Err(RequestError::invalid(
-            &format!("{field}.output"),
-            "cloud storage uploads are not supported yet; omit s3/gcp/azure/aliOSS to write locally",
-        ));
-    }
-    Ok(())
+/// LiveKit's per-output upload oneofs, as one `Provider`.
+macro_rules! provider_of {
+    ($output:expr, $module:ident) => {
+        $output.as_ref().map(|o| {
+            use livekit_protocol::$module::Output as O;
+            match o {
+                O::S3(x) => Provider::S3(x.clone()),
+                O::Gcp(x) => Provider::Gcp(x.clone()),
+                O::Azure(x) => Provider::Azure(x.clone()),
+                O::AliOss(x) => Provider::AliOss(x.clone()),
+            }
+        })
+    };
+}
+
+/// The output's own storage, validated (errors name the field).
+fn own_storage(p: Option<Provider>, field: &str) -> Result<Option<StoreSpec>, RequestError> {
+    p.map(|p| spec::from_provider(&p, field))
+        .transpose()
+        .map_err(|e| match e {
+            StorageError::Invalid { field, reason } => RequestError::invalid(&field, reason),
+            e => RequestError::invalid(field, e.to_string()),
+        })
 }
 
 fn file_kind(f: &EncodedFileOutput, field: &str, tracks: Tracks) -> Result<FileKind, RequestError> {
@@ -299,7 +326,7 @@ pub fn plan_outputs(
     };
 
     for (field, f) in &req.files {
-        check_no_upload(&f.output, field)?;
+        let storage = own_storage(provider_of!(f.output, encoded_file_output), field)?;
         let kind = file_kind(f, field, tracks)?;
         plan.manifest |= !f.disable_manifest;
         let audio = if !tracks.audio {
@@ -344,6 +371,7 @@ pub fn plan_outputs(
             kind,
             video,
             audio,
+            storage,
         });
     }
 
@@ -351,7 +379,7 @@ pub fn plan_outputs(
         .get("segment_outputs")
         .or_else(|| raw.get("segmentOutputs"));
     for (i, (field, s)) in req.segments.iter().enumerate() {
-        check_no_upload(&s.output, field)?;
+        let storage = own_storage(provider_of!(s.output, segmented_file_output), field)?;
         if SegmentedFileProtocol::try_from(s.protocol).is_err() {
             return Err(RequestError::invalid(
                 &format!("{field}.protocol"),
@@ -447,6 +475,7 @@ pub fn plan_outputs(
             suffix,
             variants,
             audio,
+            storage,
         });
     }
 
@@ -498,7 +527,7 @@ pub fn plan_outputs(
     }
 
     for (i, (field, im)) in req.images.iter().enumerate() {
-        check_no_upload(&im.output, field)?;
+        let storage = own_storage(provider_of!(im.output, image_output), field)?;
         plan.manifest |= !im.disable_manifest;
         if !tracks.video {
             return Err(RequestError::invalid(
@@ -555,6 +584,7 @@ pub fn plan_outputs(
             prefix_template: im.filename_prefix.clone(),
             suffix,
             format,
+            storage,
         });
     }
 

@@ -1,0 +1,208 @@
+//! An egress's uploads: each output's store resolved (its own, else the worker's default,
+//! else local disk), one [`Uploader`] per distinct store, and at the end every local path
+//! mapped to the URL it was stored at.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::request::OutputsPlan;
+use crate::storage::uploader::RetryPolicy;
+use crate::storage::{StorageDefaults, StorageError, StoreSpec, UploadQueue, Uploader, spec};
+
+use super::EgressError;
+
+/// The uploaders of one egress and the queue of each output (`None`: local disk).
+pub struct Uploads {
+    uploaders: Vec<(StoreSpec, Uploader)>,
+    /// Queue of each file output, in plan order.
+    pub files: Vec<Option<UploadQueue>>,
+    /// Queue of each segment output.
+    pub segments: Vec<Option<UploadQueue>>,
+    /// Queue of each image output.
+    pub images: Vec<Option<UploadQueue>>,
+    /// Where the manifest goes: the first output's store.
+    manifest: StoreSpec,
+    defaults: StorageDefaults,
+    out_dir: PathBuf,
+}
+
+/// What the uploads came to.
+#[derive(Debug)]
+pub struct Finished {
+    /// Local path → the URL it was stored at.
+    pub locations: BTreeMap<PathBuf, String>,
+    /// Whether the backup store took any file.
+    pub backup_used: bool,
+    /// Why files could not be stored anywhere, if any were not (they stay on disk).
+    pub error: Option<EgressError>,
+    manifest: StoreSpec,
+    defaults: StorageDefaults,
+    out_dir: PathBuf,
+}
+
+impl Finished {
+    /// The URL of a local path if it was uploaded, else the path itself.
+    pub fn location(&self, local: &str) -> String {
+        self.locations
+            .get(Path::new(local))
+            .cloned()
+            .unwrap_or_else(|| local.to_owned())
+    }
+
+    /// Uploads the manifest (written last, with the other files' URLs) to the first
+    /// output's store; on failure it stays on disk and the failure is logged.
+    pub fn upload_manifest(&self, path: &Path) {
+        if self.manifest.is_local() {
+            return;
+        }
+        let up = match Uploader::start(
+            &self.manifest,
+            self.defaults.backup.as_ref(),
+            &self.out_dir,
+            &self.defaults.prefix,
+            RetryPolicy::default(),
+        ) {
+            Ok(u) => u,
+            Err(e) => {
+                tracing::warn!(error = %e, "manifest not uploaded");
+                return;
+            }
+        };
+        up.queue().file(path);
+        let report = up.finish();
+        match report.uploaded.get(path) {
+            Some(u) => tracing::info!(location = %u.location, "manifest uploaded"),
+            None => tracing::warn!(file = %path.display(), "manifest kept on local disk"),
+        }
+    }
+}
+
+fn storage_error(e: StorageError) -> EgressError {
+    match e {
+        StorageError::Invalid { field, reason } => EgressError::Output { field, reason },
+        e => EgressError::Output {
+            field: "storage".into(),
+            reason: e.to_string(),
+        },
+    }
+}
+
+impl Uploads {
+    /// Resolves every output's store and starts the uploaders (no request is made yet).
+    pub fn start(
+        plan: &OutputsPlan,
+        defaults: &StorageDefaults,
+        out_dir: &Path,
+    ) -> Result<Uploads, EgressError> {
+        let mut u = Uploads {
+            uploaders: Vec::new(),
+            files: Vec::new(),
+            segments: Vec::new(),
+            images: Vec::new(),
+            manifest: StoreSpec::Local,
+            defaults: defaults.clone(),
+            out_dir: out_dir.to_owned(),
+        };
+        let mut first = None;
+        let files: Vec<_> = plan.files.iter().map(|f| (&f.storage, &f.field)).collect();
+        let segments: Vec<_> = plan
+            .segments
+            .iter()
+            .map(|s| (&s.storage, &s.field))
+            .collect();
+        let images: Vec<_> = plan.images.iter().map(|i| (&i.storage, &i.field)).collect();
+        for (kind, list) in [(0, files), (1, segments), (2, images)] {
+            for (own, field) in list {
+                let spec = spec::effective(own.as_ref(), field, defaults).map_err(storage_error)?;
+                first.get_or_insert_with(|| spec.clone());
+                let q = u.queue_for(&spec)?;
+                match kind {
+                    0 => u.files.push(q),
+                    1 => u.segments.push(q),
+                    _ => u.images.push(q),
+                }
+            }
+        }
+        u.manifest = first.unwrap_or(StoreSpec::Local);
+        Ok(u)
+    }
+
+    fn queue_for(&mut self, spec: &StoreSpec) -> Result<Option<UploadQueue>, EgressError> {
+        if spec.is_local() {
+            return Ok(None);
+        }
+        if let Some((_, up)) = self.uploaders.iter().find(|(s, _)| s == spec) {
+            return Ok(Some(up.queue()));
+        }
+        let up = Uploader::start(
+            spec,
+            self.defaults.backup.as_ref(),
+            &self.out_dir,
+            &self.defaults.prefix,
+            RetryPolicy::default(),
+        )
+        .map_err(storage_error)?;
+        let q = up.queue();
+        self.uploaders.push((spec.clone(), up));
+        Ok(Some(q))
+    }
+
+    /// Waits for every queued upload; maps local paths to URLs.
+    pub fn finish(self) -> Finished {
+        let mut done = Finished {
+            locations: BTreeMap::new(),
+            backup_used: false,
+            error: None,
+            manifest: self.manifest,
+            defaults: self.defaults,
+            out_dir: self.out_dir,
+        };
+        let mut failures = Vec::new();
+        for (_, up) in self.uploaders {
+            let report = up.finish();
+            tracing::info!(
+                store = %report.store,
+                uploaded = report.uploaded.len(),
+                kept = report.kept.len(),
+                retries = report.retries,
+                queue_high_water = report.high_water,
+                queue_overflows = report.overflows,
+                backup_used = report.backup_used,
+                "uploads finished"
+            );
+            done.backup_used |= report.backup_used;
+            for (path, u) in report.uploaded {
+                done.locations.insert(path, u.location);
+            }
+            if !report.kept.is_empty() {
+                let cause = report
+                    .kept
+                    .last()
+                    .map(|(_, e)| e.clone())
+                    .unwrap_or_default();
+                let paths: Vec<_> = report
+                    .kept
+                    .iter()
+                    .take(3)
+                    .map(|(p, _)| p.display().to_string())
+                    .collect();
+                let more = report.kept.len().saturating_sub(paths.len());
+                failures.push(format!(
+                    "upload to {} failed ({cause}); {} file(s) kept on local disk: {}{}",
+                    report.store,
+                    report.kept.len(),
+                    paths.join(", "),
+                    if more > 0 {
+                        format!(" and {more} more")
+                    } else {
+                        String::new()
+                    }
+                ));
+            }
+        }
+        if !failures.is_empty() {
+            done.error = Some(EgressError::Upload(failures.join("; ")));
+        }
+        done
+    }
+}

@@ -1,0 +1,712 @@
+//! Storage settings, validated: LiveKit's upload messages (or the worker's configured
+//! default) into a [`StoreSpec`], with errors that name the field. Pure: no IO.
+
+use std::collections::BTreeMap;
+
+use livekit_protocol::storage_config::Provider;
+use livekit_protocol::{AliOssUpload, ProxyConfig, S3Upload};
+use serde::Deserialize;
+
+use super::StorageError;
+
+/// A secret string: never printed by `Debug`.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"***\"" })
+    }
+}
+
+/// An HTTP(S) proxy for a store's requests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProxySpec {
+    /// `http://host:port` (or https).
+    pub url: String,
+    /// Basic-auth user, if any.
+    pub username: String,
+    /// Basic-auth password, if any.
+    pub password: Secret,
+}
+
+/// Which S3 dialect: Amazon's (and every S3-compatible store) or Ali OSS's S3-compatible API.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum S3Flavour {
+    /// AWS S3, MinIO, R2, Backblaze, ...
+    S3,
+    /// Alibaba Cloud OSS through its S3-compatible API (virtual-hosted buckets).
+    AliOss,
+}
+
+/// A validated S3 (or S3-compatible) destination.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct S3Spec {
+    /// Amazon's S3 or Ali OSS.
+    pub flavour: S3Flavour,
+    /// Access key id.
+    pub access_key: String,
+    /// Secret access key.
+    pub secret: Secret,
+    /// Session token of temporary credentials (empty: none).
+    pub session_token: Secret,
+    /// Region (signing region; `us-east-1` when only an endpoint is given).
+    pub region: String,
+    /// Endpoint URL of an S3-compatible store (`None`: AWS for the region).
+    pub endpoint: Option<String>,
+    /// Bucket.
+    pub bucket: String,
+    /// Path-style addressing (`endpoint/bucket/key`) instead of virtual-hosted.
+    pub force_path_style: bool,
+    /// User metadata set on every object (`x-amz-meta-*`).
+    pub metadata: BTreeMap<String, String>,
+    /// Object tags, URL-query encoded (`k1=v1&k2=v2`).
+    pub tagging: String,
+    /// `Content-Disposition` set on every object (empty: none).
+    pub content_disposition: String,
+    /// Proxy for the store's requests.
+    pub proxy: Option<ProxySpec>,
+}
+
+/// Where an output's files go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreSpec {
+    /// Kept on the local disk, under the output directory.
+    Local,
+    /// An S3 or S3-compatible bucket.
+    S3(Box<S3Spec>),
+}
+
+impl StoreSpec {
+    /// A secret-free name for logs and errors: kind and bucket.
+    pub fn describe(&self) -> String {
+        match self {
+            StoreSpec::Local => "local disk".into(),
+            StoreSpec::S3(s) => match s.flavour {
+                S3Flavour::S3 => format!("s3 bucket {:?}", s.bucket),
+                S3Flavour::AliOss => format!("ali oss bucket {:?}", s.bucket),
+            },
+        }
+    }
+
+    /// Whether files stay on the local disk.
+    pub fn is_local(&self) -> bool {
+        matches!(self, StoreSpec::Local)
+    }
+}
+
+/// The worker's storage settings (LiveKit egress's `storage`, `backup_storage` and
+/// `disallow_local_storage` configuration keys).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StorageDefaults {
+    /// Where outputs without their own storage go (`None`: local disk).
+    pub storage: Option<StoreSpec>,
+    /// Prefix added to every object key.
+    pub prefix: String,
+    /// Where files go whose primary upload failed.
+    pub backup: Option<StoreSpec>,
+    /// Refuse outputs that would stay on the local disk.
+    pub disallow_local: bool,
+}
+
+/// The storage of one output: its own upload settings, else the worker's default, else
+/// local disk (refused when the worker disallows local storage). `field` is the output's
+/// field (`file_outputs[0]`).
+pub fn resolve(
+    own: Option<&Provider>,
+    field: &str,
+    defaults: &StorageDefaults,
+) -> Result<StoreSpec, StorageError> {
+    let own = own.map(|p| from_provider(p, field)).transpose()?;
+    effective(own.as_ref(), field, defaults)
+}
+
+/// As [`resolve`], for an output whose own storage is already validated.
+pub fn effective(
+    own: Option<&StoreSpec>,
+    field: &str,
+    defaults: &StorageDefaults,
+) -> Result<StoreSpec, StorageError> {
+    let spec = own
+        .cloned()
+        .or_else(|| defaults.storage.clone())
+        .unwrap_or(StoreSpec::Local);
+    if spec.is_local() && defaults.disallow_local {
+        return Err(invalid(
+            field,
+            "this worker does not keep files on local disk: give the output s3, gcp, azure \
+             or aliOSS storage",
+        ));
+    }
+    Ok(spec)
+}
+
+/// One of LiveKit's upload messages, validated.
+pub fn from_provider(p: &Provider, field: &str) -> Result<StoreSpec, StorageError> {
+    match p {
+        Provider::S3(s) => s3(s, &format!("{field}.s3")),
+        Provider::AliOss(a) => ali_oss(a, &format!("{field}.aliOSS")),
+        Provider::Gcp(_) => Err(invalid(
+            &format!("{field}.gcp"),
+            "Google Cloud Storage uploads are not supported by this version of tessera",
+        )),
+        Provider::Azure(_) => Err(invalid(
+            &format!("{field}.azure"),
+            "Azure Blob uploads are not supported by this version of tessera",
+        )),
+    }
+}
+
+fn invalid(field: &str, reason: impl Into<String>) -> StorageError {
+    StorageError::Invalid {
+        field: field.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+fn required(value: &str, field: &str) -> Result<String, StorageError> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Err(invalid(field, "is required"));
+    }
+    Ok(v.to_owned())
+}
+
+fn http_url(value: &str, field: &str) -> Result<String, StorageError> {
+    let v = value.trim().trim_end_matches('/');
+    let rest = v
+        .strip_prefix("https://")
+        .or_else(|| v.strip_prefix("http://"))
+        .ok_or_else(|| invalid(field, "must start with https:// or http://"))?;
+    if rest.is_empty() || rest.starts_with('/') {
+        return Err(invalid(field, "has no host"));
+    }
+    Ok(v.to_owned())
+}
+
+fn proxy(p: Option<&ProxyConfig>, field: &str) -> Result<Option<ProxySpec>, StorageError> {
+    let Some(p) = p.filter(|p| !p.url.trim().is_empty()) else {
+        return Ok(None);
+    };
+    Ok(Some(ProxySpec {
+        url: http_url(&p.url, &format!("{field}.url"))?,
+        username: p.username.clone(),
+        password: Secret(p.password.clone()),
+    }))
+}
+
+/// Access key and secret from the request, else from `AWS_ACCESS_KEY_ID` /
+/// `AWS_SECRET_ACCESS_KEY` / `AWS_SESSION_TOKEN` (the worker's environment).
+fn credentials(
+    access_key: &str,
+    secret: &str,
+    token: &str,
+    field: &str,
+) -> Result<(String, Secret, Secret), StorageError> {
+    if access_key.is_empty() && secret.is_empty() {
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        return match (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
+            (Some(k), Some(s)) => Ok((
+                k,
+                Secret(s),
+                Secret(env("AWS_SESSION_TOKEN").unwrap_or_default()),
+            )),
+            _ => Err(invalid(
+                &format!("{field}.access_key"),
+                "is required (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the worker's \
+                 environment)",
+            )),
+        };
+    }
+    let key = required(access_key, &format!("{field}.access_key"))?;
+    if secret.is_empty() {
+        return Err(invalid(&format!("{field}.secret"), "is required"));
+    }
+    Ok((key, Secret(secret.to_owned()), Secret(token.to_owned())))
+}
+
+fn s3(s: &S3Upload, field: &str) -> Result<StoreSpec, StorageError> {
+    let bucket = required(&s.bucket, &format!("{field}.bucket"))?;
+    if !s.assume_role_arn.is_empty() {
+        return Err(invalid(
+            &format!("{field}.assume_role_arn"),
+            "AssumeRole is not supported by this version of tessera; give access_key and secret",
+        ));
+    }
+    let endpoint = if s.endpoint.trim().is_empty() {
+        None
+    } else {
+        Some(http_url(&s.endpoint, &format!("{field}.endpoint"))?)
+    };
+    let region = match (s.region.trim(), &endpoint) {
+        ("", None) => {
+            return Err(invalid(
+                &format!("{field}.region"),
+                "is required when endpoint is empty",
+            ));
+        }
+        ("", Some(_)) => "us-east-1".to_owned(),
+        (r, _) => r.to_owned(),
+    };
+    let (access_key, secret, session_token) =
+        credentials(&s.access_key, &s.secret, &s.session_token, field)?;
+    check_tagging(&s.tagging, &format!("{field}.tagging"))?;
+    for k in s.metadata.keys() {
+        if k.is_empty()
+            || !k
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
+        {
+            return Err(invalid(
+                &format!("{field}.metadata"),
+                format!("key {k:?} must be letters, digits, '-' or '_'"),
+            ));
+        }
+    }
+    Ok(StoreSpec::S3(Box::new(S3Spec {
+        flavour: S3Flavour::S3,
+        access_key,
+        secret,
+        session_token,
+        region,
+        endpoint,
+        bucket,
+        force_path_style: s.force_path_style,
+        metadata: s
+            .metadata
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        tagging: s.tagging.clone(),
+        content_disposition: s.content_disposition.clone(),
+        proxy: proxy(s.proxy.as_ref(), &format!("{field}.proxy"))?,
+    })))
+}
+
+/// Ali OSS through its S3-compatible API: `endpoint` defaults to
+/// `https://oss-{region}.aliyuncs.com`, buckets are virtual-hosted (OSS refuses path style).
+fn ali_oss(a: &AliOssUpload, field: &str) -> Result<StoreSpec, StorageError> {
+    let bucket = required(&a.bucket, &format!("{field}.bucket"))?;
+    let access_key = required(&a.access_key, &format!("{field}.access_key"))?;
+    let secret = required(&a.secret, &format!("{field}.secret"))?;
+    let endpoint = match (a.endpoint.trim(), a.region.trim()) {
+        ("", "") => {
+            return Err(invalid(
+                &format!("{field}.region"),
+                "is required when endpoint is empty",
+            ));
+        }
+        ("", r) => format!("https://oss-{}.aliyuncs.com", r.trim_start_matches("oss-")),
+        (e, _) => http_url(e, &format!("{field}.endpoint"))?,
+    };
+    let region = match a.region.trim() {
+        "" => "oss".to_owned(),
+        r => r.trim_start_matches("oss-").to_owned(),
+    };
+    Ok(StoreSpec::S3(Box::new(S3Spec {
+        flavour: S3Flavour::AliOss,
+        access_key,
+        secret: Secret(secret),
+        session_token: Secret::default(),
+        region,
+        endpoint: Some(endpoint),
+        bucket,
+        force_path_style: false,
+        metadata: BTreeMap::new(),
+        tagging: String::new(),
+        content_disposition: String::new(),
+        proxy: None,
+    })))
+}
+
+fn check_tagging(tagging: &str, field: &str) -> Result<(), StorageError> {
+    if tagging.is_empty() {
+        return Ok(());
+    }
+    for pair in tagging.split('&') {
+        let (k, _) = pair.split_once('=').unwrap_or((pair, ""));
+        if k.is_empty() {
+            return Err(invalid(
+                field,
+                format!("{pair:?} is not key=value (tags are written k1=v1&k2=v2)"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// What a redacted secret reads as in a stored request.
+pub const REDACTED: &str = "<redacted>";
+
+fn redact(v: &mut String) {
+    if !v.is_empty() {
+        *v = REDACTED.to_owned();
+    }
+}
+
+/// Blanks the secrets of an upload message (for `EgressInfo.request` and the manifest):
+/// keys, secrets, session tokens, service-account credentials, proxy passwords.
+pub fn redact_provider(p: &mut Provider) {
+    match p {
+        Provider::S3(s) => {
+            redact(&mut s.access_key);
+            redact(&mut s.secret);
+            redact(&mut s.session_token);
+            redact(&mut s.assume_role_external_id);
+            if let Some(p) = &mut s.proxy {
+                redact(&mut p.password);
+            }
+        }
+        Provider::Gcp(g) => {
+            redact(&mut g.credentials);
+            if let Some(p) = &mut g.proxy {
+                redact(&mut p.password);
+            }
+        }
+        Provider::Azure(a) => redact(&mut a.account_key),
+        Provider::AliOss(a) => {
+            redact(&mut a.access_key);
+            redact(&mut a.secret);
+        }
+    }
+}
+
+/// The worker configuration's storage keys, in LiveKit egress's YAML shape.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfigFile {
+    /// Prefix added to every object key.
+    #[serde(default)]
+    pub prefix: String,
+    /// S3 or S3-compatible.
+    pub s3: Option<S3ConfigFile>,
+    /// Ali OSS.
+    pub alioss: Option<AliOssConfigFile>,
+    /// Google Cloud Storage (refused until supported).
+    pub gcp: Option<serde_yaml_ng::Value>,
+    /// Azure Blob (refused until supported).
+    pub azure: Option<serde_yaml_ng::Value>,
+}
+
+/// `storage.s3` of the worker configuration.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3ConfigFile {
+    #[serde(default)]
+    access_key: String,
+    #[serde(default)]
+    secret: Secret,
+    #[serde(default)]
+    session_token: Secret,
+    #[serde(default)]
+    region: String,
+    #[serde(default)]
+    endpoint: String,
+    #[serde(default)]
+    bucket: String,
+    #[serde(default)]
+    force_path_style: bool,
+    #[serde(default)]
+    proxy_config: Option<ProxyConfigFile>,
+}
+
+/// `storage.alioss` of the worker configuration.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AliOssConfigFile {
+    #[serde(default)]
+    access_key: String,
+    #[serde(default)]
+    secret: Secret,
+    #[serde(default)]
+    region: String,
+    #[serde(default)]
+    endpoint: String,
+    #[serde(default)]
+    bucket: String,
+}
+
+/// A proxy in the worker configuration.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyConfigFile {
+    #[serde(default)]
+    url: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: Secret,
+}
+
+impl StorageConfigFile {
+    /// The configured store; `field` is its key (`storage`, `backup_storage`).
+    pub fn spec(&self, field: &str) -> Result<StoreSpec, StorageError> {
+        let set = [
+            self.s3.is_some(),
+            self.alioss.is_some(),
+            self.gcp.is_some(),
+            self.azure.is_some(),
+        ];
+        if set.iter().filter(|s| **s).count() > 1 {
+            return Err(invalid(field, "give one of s3, alioss, gcp, azure"));
+        }
+        let provider = if let Some(s) = &self.s3 {
+            Provider::S3(S3Upload {
+                access_key: s.access_key.clone(),
+                secret: s.secret.0.clone(),
+                session_token: s.session_token.0.clone(),
+                region: s.region.clone(),
+                endpoint: s.endpoint.clone(),
+                bucket: s.bucket.clone(),
+                force_path_style: s.force_path_style,
+                proxy: s.proxy_config.as_ref().map(|p| ProxyConfig {
+                    url: p.url.clone(),
+                    username: p.username.clone(),
+                    password: p.password.0.clone(),
+                }),
+                ..Default::default()
+            })
+        } else if let Some(a) = &self.alioss {
+            Provider::AliOss(AliOssUpload {
+                access_key: a.access_key.clone(),
+                secret: a.secret.0.clone(),
+                region: a.region.clone(),
+                endpoint: a.endpoint.clone(),
+                bucket: a.bucket.clone(),
+            })
+        } else if self.gcp.is_some() {
+            Provider::Gcp(Default::default())
+        } else if self.azure.is_some() {
+            Provider::Azure(Default::default())
+        } else {
+            return Ok(StoreSpec::Local);
+        };
+        from_provider(&provider, field).map_err(|e| match e {
+            // The file's keys are lower case (`alioss`), the request's `aliOSS`.
+            StorageError::Invalid { field: f, reason } => StorageError::Invalid {
+                field: f.replace(".aliOSS", ".alioss"),
+                reason,
+            },
+            e => e,
+        })
+    }
+}
+
+/// The storage keys of a worker configuration file (LiveKit egress's YAML): other keys
+/// (`api_key`, `redis`, ...) belong to the service and are ignored here.
+#[derive(Debug, Default, Deserialize)]
+struct WorkerConfigFile {
+    #[serde(default)]
+    storage: Option<StorageConfigFile>,
+    #[serde(default)]
+    backup_storage: Option<StorageConfigFile>,
+    #[serde(default)]
+    disallow_local_storage: bool,
+}
+
+/// Reads the worker's storage settings from its YAML configuration.
+pub fn defaults_from_yaml(text: &str) -> Result<StorageDefaults, StorageError> {
+    let file: WorkerConfigFile =
+        serde_yaml_ng::from_str(text).map_err(|e| StorageError::Invalid {
+            field: e
+                .location()
+                .map_or("config".into(), |l| format!("config line {}", l.line())),
+            reason: e.to_string(),
+        })?;
+    let storage = file
+        .storage
+        .as_ref()
+        .map(|s| s.spec("storage"))
+        .transpose()?
+        .filter(|s| !s.is_local());
+    let backup = file
+        .backup_storage
+        .as_ref()
+        .map(|s| s.spec("backup_storage"))
+        .transpose()?
+        .filter(|s| !s.is_local());
+    Ok(StorageDefaults {
+        storage,
+        prefix: file.storage.map(|s| s.prefix).unwrap_or_default(),
+        backup,
+        disallow_local: file.disallow_local_storage,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s3_upload() -> S3Upload {
+        S3Upload {
+            access_key: "AKID".into(),
+            secret: "SECRETKEY".into(),
+            region: "eu-west-1".into(),
+            bucket: "rec".into(),
+            ..Default::default()
+        }
+    }
+
+    fn field_of(e: StorageError) -> String {
+        match e {
+            StorageError::Invalid { field, .. } => field,
+            e => panic!("not a field error: {e}"),
+        }
+    }
+
+    #[test]
+    fn bad_s3_fields_are_named() {
+        let cases: Vec<(S3Upload, &str)> = vec![
+            (
+                S3Upload {
+                    bucket: " ".into(),
+                    ..s3_upload()
+                },
+                "file_outputs[0].s3.bucket",
+            ),
+            (
+                S3Upload {
+                    endpoint: "minio:9000".into(),
+                    ..s3_upload()
+                },
+                "file_outputs[0].s3.endpoint",
+            ),
+            (
+                S3Upload {
+                    region: "".into(),
+                    ..s3_upload()
+                },
+                "file_outputs[0].s3.region",
+            ),
+            (
+                S3Upload {
+                    secret: "".into(),
+                    ..s3_upload()
+                },
+                "file_outputs[0].s3.secret",
+            ),
+            (
+                S3Upload {
+                    tagging: "=x".into(),
+                    ..s3_upload()
+                },
+                "file_outputs[0].s3.tagging",
+            ),
+            (
+                S3Upload {
+                    proxy: Some(ProxyConfig {
+                        url: "socks5://p:1080".into(),
+                        ..Default::default()
+                    }),
+                    ..s3_upload()
+                },
+                "file_outputs[0].s3.proxy.url",
+            ),
+        ];
+        for (upload, field) in cases {
+            let e = from_provider(&Provider::S3(upload), "file_outputs[0]").unwrap_err();
+            assert_eq!(field_of(e), field);
+        }
+    }
+
+    #[test]
+    fn endpoint_alone_signs_for_us_east_1() {
+        let spec = from_provider(
+            &Provider::S3(S3Upload {
+                region: "".into(),
+                endpoint: "http://127.0.0.1:9000/".into(),
+                ..s3_upload()
+            }),
+            "f",
+        )
+        .unwrap();
+        let StoreSpec::S3(s) = spec else { panic!("s3") };
+        assert_eq!(s.region, "us-east-1");
+        assert_eq!(s.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+    }
+
+    #[test]
+    fn precedence_output_then_default_then_local() {
+        let default = from_provider(&Provider::S3(s3_upload()), "storage").unwrap();
+        let mut defaults = StorageDefaults {
+            storage: Some(default.clone()),
+            ..Default::default()
+        };
+        let own = Provider::S3(S3Upload {
+            bucket: "own".into(),
+            ..s3_upload()
+        });
+        let got = resolve(Some(&own), "f", &defaults).unwrap();
+        assert!(got.describe().contains("\"own\""));
+        assert_eq!(resolve(None, "f", &defaults).unwrap(), default);
+        defaults.storage = None;
+        assert_eq!(resolve(None, "f", &defaults).unwrap(), StoreSpec::Local);
+        defaults.disallow_local = true;
+        assert_eq!(
+            field_of(resolve(None, "segment_outputs[0]", &defaults).unwrap_err()),
+            "segment_outputs[0]"
+        );
+    }
+
+    #[test]
+    fn ali_oss_defaults_its_endpoint_from_the_region() {
+        let spec = from_provider(
+            &Provider::AliOss(AliOssUpload {
+                access_key: "k".into(),
+                secret: "s".into(),
+                region: "oss-cn-hangzhou".into(),
+                endpoint: "".into(),
+                bucket: "b".into(),
+            }),
+            "f",
+        )
+        .unwrap();
+        let StoreSpec::S3(s) = spec else { panic!("s3") };
+        assert_eq!(
+            s.endpoint.as_deref(),
+            Some("https://oss-cn-hangzhou.aliyuncs.com")
+        );
+        assert_eq!(
+            (s.region.as_str(), s.force_path_style),
+            ("cn-hangzhou", false)
+        );
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let spec = from_provider(
+            &Provider::S3(S3Upload {
+                session_token: "TOKEN123".into(),
+                proxy: Some(ProxyConfig {
+                    url: "http://127.0.0.1:8888".into(),
+                    username: "u".into(),
+                    password: "PROXYPASS".into(),
+                }),
+                ..s3_upload()
+            }),
+            "f",
+        )
+        .unwrap();
+        let shown = format!("{spec:?} {}", spec.describe());
+        for secret in ["SECRETKEY", "TOKEN123", "PROXYPASS"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+    }
+
+    #[test]
+    fn config_file_in_livekit_shape() {
+        let yaml = "prefix: rec/\ns3:\n  access_key: k\n  secret: s\n  endpoint: http://127.0.0.1:9000\n  bucket: b\n  force_path_style: true\n  proxy_config:\n    url: http://127.0.0.1:3128\n";
+        let file: StorageConfigFile = serde_yaml_ng::from_str(yaml).unwrap();
+        let StoreSpec::S3(s) = file.spec("storage").unwrap() else {
+            panic!("s3")
+        };
+        assert!(s.force_path_style && s.proxy.is_some());
+        assert_eq!(file.prefix, "rec/");
+        let bad: StorageConfigFile = serde_yaml_ng::from_str("alioss:\n  bucket: b\n").unwrap();
+        assert_eq!(
+            field_of(bad.spec("backup_storage").unwrap_err()),
+            "backup_storage.alioss.access_key"
+        );
+    }
+}

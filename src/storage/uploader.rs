@@ -1,0 +1,440 @@
+//! Live uploads: the outputs queue each file the moment it is complete (a segment, then the
+//! playlist that names it; an image; the final file; the manifest) and one worker thread
+//! per store uploads them in the order they were queued, so a playlist never reaches the
+//! store before its segments.
+//!
+//! Policy:
+//! - **Never blocks media**: queuing is a channel send. Files stay on disk until their
+//!   upload is confirmed, so the queue holds only paths (and playlist snapshots); past
+//!   [`MAX_PENDING`] files waiting, each new file is counted as an overflow and logged,
+//!   and still uploaded in order when the store catches up.
+//! - **Retries**: each file up to [`RetryPolicy::attempts`] times, waiting 250 ms, 500 ms,
+//!   1 s, ... up to 8 s between attempts (about 24 s in all), which rides out a store
+//!   restart.
+//! - **Backup**: a file that still fails goes to the backup store (same policy); from then
+//!   on the egress's later files go straight to the backup, so a playlist and its segments
+//!   stay together. With no backup, or if the backup fails too, the file stays on disk and
+//!   the report says where.
+//! - **Nothing lost**: a local file is deleted only after its upload is confirmed.
+//! - A playlist is queued as a snapshot of the bytes written at that moment; a snapshot
+//!   superseded by a later one of the same playlist still waiting in the queue is skipped.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use super::StorageError;
+use super::s3::{Body, S3Store};
+use super::spec::StoreSpec;
+
+/// Files waiting beyond which the queue reports overflow.
+pub const MAX_PENDING: usize = 64;
+
+/// How often and how patiently a file is retried.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RetryPolicy {
+    /// Attempts per file and store (at least 1).
+    pub attempts: u32,
+    /// Wait after the first failure; doubled after each.
+    pub first_delay: Duration,
+    /// Longest wait between attempts.
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 8,
+            first_delay: Duration::from_millis(250),
+            max_delay: Duration::from_secs(8),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait after failed attempt `n` (0-based).
+    pub fn delay(&self, n: u32) -> Duration {
+        let d = self.first_delay.saturating_mul(1u32 << n.min(20));
+        d.min(self.max_delay)
+    }
+}
+
+/// Where one file went.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Uploaded {
+    /// The object key.
+    pub key: String,
+    /// The object's URL.
+    pub location: String,
+    /// Whether it went to the backup store.
+    pub backup: bool,
+}
+
+/// What the uploads came to.
+#[derive(Clone, Debug, Default)]
+pub struct UploadReport {
+    /// The primary store (secret-free).
+    pub store: String,
+    /// Each local path uploaded and where it went (the latest upload per path).
+    pub uploaded: BTreeMap<PathBuf, Uploaded>,
+    /// Files that could not be uploaded anywhere: they stay on disk. With the last error.
+    pub kept: Vec<(PathBuf, String)>,
+    /// Whether any file went to the backup store.
+    pub backup_used: bool,
+    /// The primary store's last error, if it failed a file for good.
+    pub primary_error: Option<String>,
+    /// Failed attempts that were retried.
+    pub retries: u32,
+    /// Files queued while more than [`MAX_PENDING`] were waiting.
+    pub overflows: u32,
+    /// Most files waiting at once.
+    pub high_water: usize,
+}
+
+impl UploadReport {
+    /// The URL of a local file that was uploaded.
+    pub fn location(&self, path: &Path) -> Option<&str> {
+        self.uploaded.get(path).map(|u| u.location.as_str())
+    }
+}
+
+enum Message {
+    Job(Job),
+    Finish,
+}
+
+struct Job {
+    path: PathBuf,
+    key: String,
+    /// Upload these bytes instead of the file's contents.
+    snapshot: Option<Vec<u8>>,
+    /// Delete the local file once uploaded.
+    delete: bool,
+}
+
+/// A handle to queue files for upload; cheap to clone, never blocks.
+#[derive(Clone)]
+pub struct UploadQueue {
+    tx: mpsc::Sender<Message>,
+    pending: Arc<AtomicUsize>,
+    overflows: Arc<AtomicUsize>,
+    out_dir: PathBuf,
+    prefix: String,
+    store: String,
+}
+
+impl UploadQueue {
+    /// The object key of a local file: the prefix, then its path under the output
+    /// directory.
+    pub fn key_of(&self, path: &Path) -> String {
+        let rel = path.strip_prefix(&self.out_dir).unwrap_or(path);
+        let rel = rel.to_string_lossy().replace('\\', "/");
+        format!("{}{}", self.prefix, rel.trim_start_matches('/'))
+    }
+
+    fn send(&self, job: Job) {
+        let waiting = self.pending.fetch_add(1, Ordering::AcqRel) + 1;
+        if waiting > MAX_PENDING {
+            let n = self.overflows.fetch_add(1, Ordering::AcqRel);
+            if n == 0 || n.is_multiple_of(16) {
+                tracing::warn!(
+                    store = %self.store,
+                    waiting,
+                    file = %job.path.display(),
+                    "upload queue over its bound: the store is slower than the recording; \
+                     files stay on disk until uploaded"
+                );
+            }
+        }
+        if self.tx.send(Message::Job(job)).is_err() {
+            self.pending.fetch_sub(1, Ordering::AcqRel);
+            tracing::warn!(store = %self.store, "upload queued after the uploader finished");
+        }
+    }
+
+    /// Uploads the file (complete: a segment, an image, a finished recording), then
+    /// deletes it locally.
+    pub fn file(&self, path: &Path) {
+        self.send(Job {
+            path: path.to_owned(),
+            key: self.key_of(path),
+            snapshot: None,
+            delete: true,
+        });
+    }
+
+    /// Uploads `bytes` as the object of `path` (a playlist as just written). With `last`,
+    /// the local file is deleted once this upload is confirmed.
+    pub fn snapshot(&self, path: &Path, bytes: Vec<u8>, last: bool) {
+        self.send(Job {
+            path: path.to_owned(),
+            key: self.key_of(path),
+            snapshot: Some(bytes),
+            delete: last,
+        });
+    }
+}
+
+/// One store's upload worker.
+pub struct Uploader {
+    queue: UploadQueue,
+    worker: std::thread::JoinHandle<UploadReport>,
+}
+
+enum Store {
+    S3(S3Store),
+}
+
+impl Store {
+    fn open(spec: &StoreSpec) -> Result<Store, StorageError> {
+        match spec {
+            StoreSpec::S3(s) => Ok(Store::S3(S3Store::new(s)?)),
+            StoreSpec::Local => Err(StorageError::Invalid {
+                field: "storage".into(),
+                reason: "local disk needs no uploader".into(),
+            }),
+        }
+    }
+
+    async fn put(&self, body: Body<'_>, key: &str) -> Result<String, StorageError> {
+        match self {
+            Store::S3(s) => s.put(body, key).await,
+        }
+    }
+}
+
+impl Uploader {
+    /// Starts the worker for `primary` (not local) with an optional `backup`. Keys are
+    /// `prefix` + the file's path under `out_dir`.
+    pub fn start(
+        primary: &StoreSpec,
+        backup: Option<&StoreSpec>,
+        out_dir: &Path,
+        prefix: &str,
+        policy: RetryPolicy,
+    ) -> Result<Uploader, StorageError> {
+        let primary_store = Store::open(primary)?;
+        let backup_store = backup
+            .filter(|b| !b.is_local())
+            .map(Store::open)
+            .transpose()?;
+        let (tx, rx) = mpsc::channel();
+        let queue = UploadQueue {
+            tx,
+            pending: Arc::new(AtomicUsize::new(0)),
+            overflows: Arc::new(AtomicUsize::new(0)),
+            out_dir: out_dir.to_owned(),
+            prefix: prefix.to_owned(),
+            store: primary.describe(),
+        };
+        let mut worker = Worker {
+            primary: primary_store,
+            backup: backup_store,
+            policy,
+            pending: queue.pending.clone(),
+            switched: false,
+            report: UploadReport {
+                store: primary.describe(),
+                ..Default::default()
+            },
+            backup_name: backup.map(StoreSpec::describe).unwrap_or_default(),
+        };
+        let overflows = queue.overflows.clone();
+        let worker = std::thread::Builder::new()
+            .name("upload".into())
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a tokio runtime for uploads");
+                rt.block_on(worker.run(rx));
+                worker.report.overflows = overflows.load(Ordering::Acquire) as u32;
+                worker.report
+            })
+            .map_err(|source| StorageError::Io {
+                path: "upload thread".into(),
+                source,
+            })?;
+        Ok(Uploader { queue, worker })
+    }
+
+    /// A handle for the outputs to queue files with.
+    pub fn queue(&self) -> UploadQueue {
+        self.queue.clone()
+    }
+
+    /// Waits until every file queued so far is uploaded (or given up on) and returns the
+    /// report.
+    pub fn finish(self) -> UploadReport {
+        let _ = self.queue.tx.send(Message::Finish);
+        self.worker.join().unwrap_or_else(|_| UploadReport {
+            primary_error: Some("the upload worker panicked".into()),
+            ..Default::default()
+        })
+    }
+}
+
+struct Worker {
+    primary: Store,
+    backup: Option<Store>,
+    backup_name: String,
+    policy: RetryPolicy,
+    pending: Arc<AtomicUsize>,
+    /// The primary failed a file for good: later files go to the backup.
+    switched: bool,
+    report: UploadReport,
+}
+
+impl Worker {
+    async fn run(&mut self, rx: mpsc::Receiver<Message>) {
+        let mut queue: VecDeque<Message> = VecDeque::new();
+        loop {
+            while let Ok(m) = rx.try_recv() {
+                queue.push_back(m);
+            }
+            if queue.is_empty() {
+                // Blocking here is fine: this thread has nothing else to do.
+                match rx.recv() {
+                    Ok(m) => queue.push_back(m),
+                    Err(_) => return,
+                }
+            }
+            let waiting = self.pending.load(Ordering::Acquire);
+            self.report.high_water = self.report.high_water.max(waiting);
+            match queue.pop_front() {
+                Some(Message::Finish) | None => return,
+                Some(Message::Job(job)) => {
+                    let superseded = job.snapshot.is_some()
+                        && !job.delete
+                        && queue.iter().any(|m| {
+                            matches!(m, Message::Job(o) if o.path == job.path && o.snapshot.is_some())
+                        });
+                    if !superseded {
+                        self.upload(&job).await;
+                    }
+                    self.pending.fetch_sub(1, Ordering::AcqRel);
+                }
+            }
+        }
+    }
+
+    async fn try_store(
+        &mut self,
+        backup: bool,
+        job: &Job,
+        name: &str,
+    ) -> Result<String, StorageError> {
+        let mut last = None;
+        for attempt in 0..self.policy.attempts.max(1) {
+            let body = match &job.snapshot {
+                Some(b) => Body::Bytes(b),
+                None => Body::File(&job.path),
+            };
+            let store = if backup {
+                self.backup.as_ref().expect("caller checked")
+            } else {
+                &self.primary
+            };
+            match store.put(body, &job.key).await {
+                Ok(location) => return Ok(location),
+                // The local file is gone or unreadable: retrying cannot help.
+                Err(e @ StorageError::Io { .. }) => return Err(e),
+                Err(e) => {
+                    tracing::warn!(store = name, key = %job.key, attempt = attempt + 1,
+                        error = %e, "upload failed; retrying");
+                    last = Some(e);
+                    if attempt + 1 < self.policy.attempts {
+                        self.report.retries += 1;
+                        tokio::time::sleep(self.policy.delay(attempt)).await;
+                    }
+                }
+            }
+        }
+        Err(last.expect("at least one attempt"))
+    }
+
+    async fn upload(&mut self, job: &Job) {
+        let primary_name = self.report.store.clone();
+        let mut result = Err(None);
+        if !self.switched {
+            result = self
+                .try_store(false, job, &primary_name)
+                .await
+                .map(|l| (l, false))
+                .map_err(Some);
+            if let Err(Some(e)) = &result {
+                if matches!(e, StorageError::Io { .. }) {
+                    self.keep(job, e.to_string());
+                    return;
+                }
+                tracing::error!(store = %primary_name, key = %job.key, error = %e,
+                    "upload failed for good");
+                self.report.primary_error = Some(e.to_string());
+                if self.backup.is_some() {
+                    self.switched = true;
+                    tracing::warn!(backup = %self.backup_name,
+                        "later files of this egress go to the backup store");
+                }
+            }
+        }
+        if result.is_err() && self.backup.is_some() {
+            let name = self.backup_name.clone();
+            result = self
+                .try_store(true, job, &name)
+                .await
+                .map(|l| (l, true))
+                .map_err(Some);
+        }
+        match result {
+            Ok((location, backup)) => {
+                tracing::debug!(key = %job.key, %location, backup, "uploaded");
+                self.report.backup_used |= backup;
+                self.report.kept.retain(|(p, _)| p != &job.path);
+                self.report.uploaded.insert(
+                    job.path.clone(),
+                    Uploaded {
+                        key: job.key.clone(),
+                        location,
+                        backup,
+                    },
+                );
+                if job.delete
+                    && let Err(e) = std::fs::remove_file(&job.path)
+                    && e.kind() != std::io::ErrorKind::NotFound
+                {
+                    tracing::warn!(file = %job.path.display(), error = %e,
+                        "uploaded, but the local copy could not be deleted");
+                }
+            }
+            Err(e) => {
+                let reason = e.map_or_else(|| "not uploaded".to_owned(), |e| e.to_string());
+                self.keep(job, reason);
+            }
+        }
+    }
+
+    fn keep(&mut self, job: &Job, reason: String) {
+        tracing::error!(file = %job.path.display(), error = %reason,
+            "file kept on local disk: no store took it");
+        self.report.uploaded.remove(&job.path);
+        self.report.kept.retain(|(p, _)| p != &job.path);
+        self.report.kept.push((job.path.clone(), reason));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let p = RetryPolicy::default();
+        let waits: Vec<_> = (0..7).map(|n| p.delay(n).as_millis()).collect();
+        assert_eq!(waits, vec![250, 500, 1000, 2000, 4000, 8000, 8000]);
+        let total: Duration = (0..p.attempts - 1).map(|n| p.delay(n)).sum();
+        assert!(total > Duration::from_secs(20) && total < Duration::from_secs(30));
+    }
+}
