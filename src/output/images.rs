@@ -263,7 +263,7 @@ mod tests {
             room_id: "RM",
             time: Utc::now(),
         };
-        let mut out = ImagesOutput::new(&plan, dir.path(), &ctx).unwrap();
+        let mut out = ImagesOutput::new(&plan, dir.path(), &ctx, None).unwrap();
         let due = (0..=300u64)
             .filter(|k| out.due(Duration::from_millis(k * 1000 / 30)))
             .count();

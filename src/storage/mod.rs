@@ -34,6 +34,9 @@ pub enum StorageError {
         store: String,
         /// The cause, from the store or the network.
         reason: String,
+        /// Whether trying again may help (network errors, 5xx, throttling) or not (a
+        /// refusal: bad credentials, no such bucket, access denied).
+        retryable: bool,
     },
     /// Reading the local file failed.
     #[error("{path}: {source}")]

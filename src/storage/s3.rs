@@ -24,6 +24,12 @@ pub const PART_SIZE: usize = 8 * 1024 * 1024;
 /// Parts in flight at once (memory: this many parts).
 pub const PARTS_IN_FLIGHT: usize = 4;
 
+/// What one part's upload came to.
+type PartResult = Result<
+    aws_sdk_s3::operation::upload_part::UploadPartOutput,
+    aws_sdk_s3::error::SdkError<aws_sdk_s3::operation::upload_part::UploadPartError>,
+>;
+
 /// What to store: a file on disk, or bytes (a snapshot of a playlist as it was when queued).
 #[derive(Clone, Debug)]
 pub enum Body<'a> {
@@ -117,8 +123,25 @@ impl S3Store {
         }
     }
 
-    fn fail(&self, what: &str, e: impl std::error::Error) -> StorageError {
-        let mut reason = format!("{what}: {}", DisplayErrorContext(&e));
+    fn fail<E: std::error::Error + 'static>(
+        &self,
+        what: &str,
+        e: aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+    ) -> StorageError {
+        // A 4xx answer is a refusal (credentials, bucket, permissions), but for a timeout
+        // or throttling; anything else (no answer, 5xx) may pass on a later try.
+        let status = e.raw_response().map(|r| r.status().as_u16());
+        let retryable =
+            !matches!(status, Some(s) if (400..500).contains(&s) && s != 408 && s != 429);
+        let mut error = self.describe_error(what, &DisplayErrorContext(&e).to_string());
+        if let StorageError::Store { retryable: r, .. } = &mut error {
+            *r = retryable;
+        }
+        error
+    }
+
+    fn describe_error(&self, what: &str, detail: &str) -> StorageError {
+        let mut reason = format!("{what}: {detail}");
         for secret in [&self.spec.secret.0, &self.spec.session_token.0] {
             if !secret.is_empty() {
                 reason = reason.replace(secret.as_str(), "***");
@@ -132,6 +155,7 @@ impl S3Store {
         StorageError::Store {
             store: format!("s3 bucket {:?}", self.spec.bucket),
             reason,
+            retryable: true,
         }
     }
 
@@ -282,24 +306,11 @@ impl S3Store {
 
     fn part_done(
         &self,
-        joined: Option<
-            Result<
-                (
-                    i32,
-                    Result<
-                        aws_sdk_s3::operation::upload_part::UploadPartOutput,
-                        aws_sdk_s3::error::SdkError<
-                            aws_sdk_s3::operation::upload_part::UploadPartError,
-                        >,
-                    >,
-                ),
-                tokio::task::JoinError,
-            >,
-        >,
+        joined: Option<Result<(i32, PartResult), tokio::task::JoinError>>,
     ) -> Result<CompletedPart, StorageError> {
         let (number, sent) = joined
             .expect("a task was pending")
-            .map_err(|e| self.fail("UploadPart", e))?;
+            .map_err(|e| self.describe_error("UploadPart", &e.to_string()))?;
         let out = sent.map_err(|e| self.fail("UploadPart", e))?;
         Ok(CompletedPart::builder()
             .part_number(number)

@@ -10,7 +10,9 @@
 //!   and still uploaded in order when the store catches up.
 //! - **Retries**: each file up to [`RetryPolicy::attempts`] times, waiting 250 ms, 500 ms,
 //!   1 s, ... up to 8 s between attempts (about 24 s in all), which rides out a store
-//!   restart.
+//!   restart. A refusal (a 4xx answer: credentials, bucket, permissions) is not retried.
+//!   Once a store has failed a file for good, its later files get one attempt each until
+//!   one succeeds, so a dead store costs one retry cycle, not one per file.
 //! - **Backup**: a file that still fails goes to the backup store (same policy); from then
 //!   on the egress's later files go straight to the backup, so a playlist and its segments
 //!   stay together. With no backup, or if the backup fails too, the file stays on disk and
@@ -236,6 +238,7 @@ impl Uploader {
             policy,
             pending: queue.pending.clone(),
             switched: false,
+            down: [false; 2],
             report: UploadReport {
                 store: primary.describe(),
                 ..Default::default()
@@ -285,6 +288,9 @@ struct Worker {
     pending: Arc<AtomicUsize>,
     /// The primary failed a file for good: later files go to the backup.
     switched: bool,
+    /// Stores that failed a file for good: until one succeeds again, their later files
+    /// get one attempt each, not the whole policy.
+    down: [bool; 2],
     report: UploadReport,
 }
 
@@ -328,7 +334,12 @@ impl Worker {
         name: &str,
     ) -> Result<String, StorageError> {
         let mut last = None;
-        for attempt in 0..self.policy.attempts.max(1) {
+        let attempts = if self.down[backup as usize] {
+            1
+        } else {
+            self.policy.attempts.max(1)
+        };
+        for attempt in 0..attempts {
             let body = match &job.snapshot {
                 Some(b) => Body::Bytes(b),
                 None => Body::File(&job.path),
@@ -339,20 +350,33 @@ impl Worker {
                 &self.primary
             };
             match store.put(body, &job.key).await {
-                Ok(location) => return Ok(location),
-                // The local file is gone or unreadable: retrying cannot help.
-                Err(e @ StorageError::Io { .. }) => return Err(e),
+                Ok(location) => {
+                    self.down[backup as usize] = false;
+                    return Ok(location);
+                }
+                // The local file is gone or unreadable, or the store refused: retrying
+                // cannot help.
+                Err(e @ StorageError::Io { .. })
+                | Err(
+                    e @ StorageError::Store {
+                        retryable: false, ..
+                    },
+                ) => {
+                    self.down[backup as usize] |= matches!(e, StorageError::Store { .. });
+                    return Err(e);
+                }
                 Err(e) => {
                     tracing::warn!(store = name, key = %job.key, attempt = attempt + 1,
                         error = %e, "upload failed; retrying");
                     last = Some(e);
-                    if attempt + 1 < self.policy.attempts {
+                    if attempt + 1 < attempts {
                         self.report.retries += 1;
                         tokio::time::sleep(self.policy.delay(attempt)).await;
                     }
                 }
             }
         }
+        self.down[backup as usize] = true;
         Err(last.expect("at least one attempt"))
     }
 
