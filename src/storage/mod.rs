@@ -1,14 +1,18 @@
 //! Where finished files go: cloud object stores (S3 and S3-compatible stores, Ali OSS
-//! through its S3-compatible API) or the local disk.
+//! through its S3-compatible API, Google Cloud Storage, Azure Blob) or the local disk.
 //!
 //! - [`spec`] validates LiveKit's upload messages (`S3Upload`, `AliOSSUpload`, ...) into
 //!   [`StoreSpec`]s before any media work starts (errors name the field), applies the
 //!   precedence output → worker default → local, and redacts secrets;
 //! - [`s3`] talks to S3 with `aws-sdk-s3` (single PUT, multipart for large files);
+//! - [`gcs`] to Google Cloud Storage's JSON API (media upload, resumable for large files);
+//! - [`azure`] to Azure Blob with `object_store` (Put Blob, blocks for large files);
 //! - [`uploader`] uploads a stream of files (segments, playlists, images, manifests) in
 //!   order from a queue that never blocks media, with retries, a backup store, and local
 //!   files deleted only once their upload is confirmed.
 
+pub mod azure;
+pub mod gcs;
 pub mod s3;
 pub mod spec;
 pub mod uploader;

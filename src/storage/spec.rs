@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use livekit_protocol::storage_config::Provider;
-use livekit_protocol::{AliOssUpload, ProxyConfig, S3Upload};
+use livekit_protocol::{AliOssUpload, AzureBlobUpload, GcpUpload, ProxyConfig, S3Upload};
 use serde::Deserialize;
 
 use super::StorageError;
@@ -69,6 +69,37 @@ pub struct S3Spec {
     pub proxy: Option<ProxySpec>,
 }
 
+/// A validated Google Cloud Storage destination.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GcsSpec {
+    /// The service account's e-mail (the JWT issuer).
+    pub client_email: String,
+    /// Its PEM private key.
+    pub private_key: Secret,
+    /// Where the signed JWT is exchanged for an access token.
+    pub token_uri: String,
+    /// Bucket.
+    pub bucket: String,
+    /// `https://storage.googleapis.com`, or an emulator's URL from `STORAGE_EMULATOR_HOST`
+    /// (the variable Google's own client libraries honour).
+    pub endpoint: String,
+    /// Proxy for the store's requests.
+    pub proxy: Option<ProxySpec>,
+}
+
+/// A validated Azure Blob destination.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AzureSpec {
+    /// Storage account.
+    pub account_name: String,
+    /// Its shared key.
+    pub account_key: Secret,
+    /// Container.
+    pub container_name: String,
+    /// An emulator's URL (Azurite) from `AZURITE_BLOB_STORAGE_URL`; `None`: Azure.
+    pub emulator: Option<String>,
+}
+
 /// Where an output's files go.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StoreSpec {
@@ -76,6 +107,10 @@ pub enum StoreSpec {
     Local,
     /// An S3 or S3-compatible bucket.
     S3(Box<S3Spec>),
+    /// A Google Cloud Storage bucket.
+    Gcs(Box<GcsSpec>),
+    /// An Azure Blob container.
+    Azure(Box<AzureSpec>),
 }
 
 impl StoreSpec {
@@ -87,6 +122,11 @@ impl StoreSpec {
                 S3Flavour::S3 => format!("s3 bucket {:?}", s.bucket),
                 S3Flavour::AliOss => format!("ali oss bucket {:?}", s.bucket),
             },
+            StoreSpec::Gcs(g) => format!("gcs bucket {:?}", g.bucket),
+            StoreSpec::Azure(a) => format!(
+                "azure container {:?} of account {:?}",
+                a.container_name, a.account_name
+            ),
         }
     }
 
@@ -147,15 +187,118 @@ pub fn from_provider(p: &Provider, field: &str) -> Result<StoreSpec, StorageErro
     match p {
         Provider::S3(s) => s3(s, &format!("{field}.s3")),
         Provider::AliOss(a) => ali_oss(a, &format!("{field}.aliOSS")),
-        Provider::Gcp(_) => Err(invalid(
-            &format!("{field}.gcp"),
-            "Google Cloud Storage uploads are not supported by this version of tessera",
-        )),
-        Provider::Azure(_) => Err(invalid(
-            &format!("{field}.azure"),
-            "Azure Blob uploads are not supported by this version of tessera",
-        )),
+        Provider::Gcp(g) => gcs(g, &format!("{field}.gcp")),
+        Provider::Azure(a) => azure(a, &format!("{field}.azure")),
     }
+}
+
+/// The fields of a service-account key file that signing needs.
+#[derive(Deserialize)]
+struct ServiceAccount {
+    #[serde(rename = "type", default)]
+    kind: String,
+    #[serde(default)]
+    client_email: String,
+    #[serde(default)]
+    private_key: String,
+    #[serde(default)]
+    token_uri: String,
+}
+
+fn gcs(g: &GcpUpload, field: &str) -> Result<StoreSpec, StorageError> {
+    let bucket = required(&g.bucket, &format!("{field}.bucket"))?;
+    let cred_field = format!("{field}.credentials");
+    // Empty: the worker's application default credentials file, as Google's libraries.
+    let text = if g.credentials.trim().is_empty() {
+        let path = std::env::var("GOOGLE_APPLICATION_CREDENTIALS").map_err(|_| {
+            invalid(
+                &cred_field,
+                "is required (or GOOGLE_APPLICATION_CREDENTIALS in the worker's environment)",
+            )
+        })?;
+        std::fs::read_to_string(&path).map_err(|e| {
+            invalid(
+                &cred_field,
+                format!("GOOGLE_APPLICATION_CREDENTIALS={path}: {e}"),
+            )
+        })?
+    } else {
+        g.credentials.clone()
+    };
+    // serde_json's message names the line and column, never the content.
+    let account: ServiceAccount = serde_json::from_str(&text).map_err(|e| {
+        invalid(
+            &cred_field,
+            format!("is not a service-account key (JSON): {e}"),
+        )
+    })?;
+    if account.kind != "service_account" {
+        return Err(invalid(
+            &cred_field,
+            format!(
+                "must be a service-account key (\"type\": \"service_account\"), got {:?}",
+                account.kind
+            ),
+        ));
+    }
+    if account.client_email.is_empty() {
+        return Err(invalid(&cred_field, "has no client_email"));
+    }
+    if jsonwebtoken::EncodingKey::from_rsa_pem(account.private_key.as_bytes()).is_err() {
+        return Err(invalid(
+            &cred_field,
+            "has no usable private_key (an RSA key in PEM)",
+        ));
+    }
+    let token_uri = match account.token_uri.trim() {
+        "" => "https://oauth2.googleapis.com/token".to_owned(),
+        t => http_url(t, &format!("{cred_field}.token_uri"))?,
+    };
+    let endpoint = match std::env::var("STORAGE_EMULATOR_HOST") {
+        Ok(h) if !h.trim().is_empty() => {
+            let h = h.trim().trim_end_matches('/');
+            if h.contains("://") {
+                h.to_owned()
+            } else {
+                format!("http://{h}")
+            }
+        }
+        _ => "https://storage.googleapis.com".to_owned(),
+    };
+    Ok(StoreSpec::Gcs(Box::new(GcsSpec {
+        client_email: account.client_email,
+        private_key: Secret(account.private_key),
+        token_uri,
+        bucket,
+        endpoint,
+        proxy: proxy(g.proxy.as_ref(), &format!("{field}.proxy"))?,
+    })))
+}
+
+fn azure(a: &AzureBlobUpload, field: &str) -> Result<StoreSpec, StorageError> {
+    let account_name = required(&a.account_name, &format!("{field}.account_name"))?;
+    let container_name = required(&a.container_name, &format!("{field}.container_name"))?;
+    let key = required(&a.account_key, &format!("{field}.account_key"))?;
+    let valid_key = key.len() % 4 == 0
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b));
+    if !valid_key {
+        return Err(invalid(
+            &format!("{field}.account_key"),
+            "must be the account's base64 shared key",
+        ));
+    }
+    let emulator = std::env::var("AZURITE_BLOB_STORAGE_URL")
+        .ok()
+        .map(|u| u.trim().trim_end_matches('/').to_owned())
+        .filter(|u| !u.is_empty());
+    Ok(StoreSpec::Azure(Box::new(AzureSpec {
+        account_name,
+        account_key: Secret(key),
+        container_name,
+        emulator,
+    })))
 }
 
 fn invalid(field: &str, reason: impl Into<String>) -> StorageError {
@@ -383,10 +526,34 @@ pub struct StorageConfigFile {
     pub s3: Option<S3ConfigFile>,
     /// Ali OSS.
     pub alioss: Option<AliOssConfigFile>,
-    /// Google Cloud Storage (refused until supported).
-    pub gcp: Option<serde_yaml_ng::Value>,
-    /// Azure Blob (refused until supported).
-    pub azure: Option<serde_yaml_ng::Value>,
+    /// Google Cloud Storage.
+    pub gcp: Option<GcpConfigFile>,
+    /// Azure Blob.
+    pub azure: Option<AzureConfigFile>,
+}
+
+/// `storage.gcp` of the worker configuration.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GcpConfigFile {
+    #[serde(default)]
+    credentials_json: Secret,
+    #[serde(default)]
+    bucket: String,
+    #[serde(default)]
+    proxy_config: Option<ProxyConfigFile>,
+}
+
+/// `storage.azure` of the worker configuration.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AzureConfigFile {
+    #[serde(default)]
+    account_name: String,
+    #[serde(default)]
+    account_key: Secret,
+    #[serde(default)]
+    container_name: String,
 }
 
 /// `storage.s3` of the worker configuration.
@@ -439,6 +606,16 @@ pub struct ProxyConfigFile {
     password: Secret,
 }
 
+impl ProxyConfigFile {
+    fn to_proto(&self) -> ProxyConfig {
+        ProxyConfig {
+            url: self.url.clone(),
+            username: self.username.clone(),
+            password: self.password.0.clone(),
+        }
+    }
+}
+
 impl StorageConfigFile {
     /// The configured store; `field` is its key (`storage`, `backup_storage`).
     pub fn spec(&self, field: &str) -> Result<StoreSpec, StorageError> {
@@ -460,11 +637,7 @@ impl StorageConfigFile {
                 endpoint: s.endpoint.clone(),
                 bucket: s.bucket.clone(),
                 force_path_style: s.force_path_style,
-                proxy: s.proxy_config.as_ref().map(|p| ProxyConfig {
-                    url: p.url.clone(),
-                    username: p.username.clone(),
-                    password: p.password.0.clone(),
-                }),
+                proxy: s.proxy_config.as_ref().map(ProxyConfigFile::to_proto),
                 ..Default::default()
             })
         } else if let Some(a) = &self.alioss {
@@ -475,10 +648,18 @@ impl StorageConfigFile {
                 endpoint: a.endpoint.clone(),
                 bucket: a.bucket.clone(),
             })
-        } else if self.gcp.is_some() {
-            Provider::Gcp(Default::default())
-        } else if self.azure.is_some() {
-            Provider::Azure(Default::default())
+        } else if let Some(g) = &self.gcp {
+            Provider::Gcp(GcpUpload {
+                credentials: g.credentials_json.0.clone(),
+                bucket: g.bucket.clone(),
+                proxy: g.proxy_config.as_ref().map(ProxyConfigFile::to_proto),
+            })
+        } else if let Some(a) = &self.azure {
+            Provider::Azure(AzureBlobUpload {
+                account_name: a.account_name.clone(),
+                account_key: a.account_key.0.clone(),
+                container_name: a.container_name.clone(),
+            })
         } else {
             return Ok(StoreSpec::Local);
         };

@@ -29,6 +29,8 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use super::StorageError;
+use super::azure::AzureStore;
+use super::gcs::GcsStore;
 use super::s3::{Body, S3Store};
 use super::spec::StoreSpec;
 
@@ -188,12 +190,16 @@ pub struct Uploader {
 
 enum Store {
     S3(S3Store),
+    Gcs(GcsStore),
+    Azure(AzureStore),
 }
 
 impl Store {
     fn open(spec: &StoreSpec) -> Result<Store, StorageError> {
         match spec {
             StoreSpec::S3(s) => Ok(Store::S3(S3Store::new(s)?)),
+            StoreSpec::Gcs(g) => Ok(Store::Gcs(GcsStore::new(g)?)),
+            StoreSpec::Azure(a) => Ok(Store::Azure(AzureStore::new(a)?)),
             StoreSpec::Local => Err(StorageError::Invalid {
                 field: "storage".into(),
                 reason: "local disk needs no uploader".into(),
@@ -204,6 +210,8 @@ impl Store {
     async fn put(&self, body: Body<'_>, key: &str) -> Result<String, StorageError> {
         match self {
             Store::S3(s) => s.put(body, key).await,
+            Store::Gcs(g) => g.put(body, key).await,
+            Store::Azure(a) => a.put(body, key).await,
         }
     }
 }
