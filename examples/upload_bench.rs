@@ -10,9 +10,9 @@ use std::time::Instant;
 use livekit_protocol::S3Upload;
 use livekit_protocol::storage_config::Provider;
 use tessera::bench::probe;
+use tessera::storage::Uploader;
 use tessera::storage::spec::from_provider;
 use tessera::storage::uploader::RetryPolicy;
-use tessera::storage::Uploader;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -39,7 +39,10 @@ fn main() {
     let started = Instant::now();
     let up = Uploader::start(&spec, None, dir, "", RetryPolicy::default()).expect("uploader");
     // The uploader deletes what it uploaded: give it a hard link, keep the original.
-    let link = dir.join(format!("tessera-{}", path.file_name().unwrap().to_string_lossy()));
+    let link = dir.join(format!(
+        "tessera-{}",
+        path.file_name().unwrap().to_string_lossy()
+    ));
     let _ = std::fs::remove_file(&link);
     std::fs::hard_link(path, &link).expect("a hard link beside the file");
     up.queue().file(&link);
