@@ -3,6 +3,6 @@
 # composited on the GPU (lavapipe without one) and recorded to ./out as MP4.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh --no-test-servers
 cargo build --release --quiet
 exec ./target/release/tessera run --duration "${DURATION:-10}" "$@"

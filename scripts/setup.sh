@@ -47,6 +47,8 @@ else
 fi
 
 # --- storage servers for the upload tests -------------------------------------------------
+# (`--no-test-servers`, as scripts/demo.sh does, skips them: running tessera needs none.)
+if [ "${1:-}" != "--no-test-servers" ]; then
 TOOLS="${TESSERA_TOOLS:-$HOME/.cache/tessera-tools}"
 mkdir -p "$TOOLS/bin"
 
@@ -81,6 +83,8 @@ if [ ! -x "$TOOLS/bin/azurite-blob" ]; then
   npm install --prefix "$TOOLS/azurite" --no-audit --no-fund --loglevel=error azurite@3.35.0 >/dev/null
   ln -sf "$TOOLS/azurite/node_modules/.bin/azurite-blob" "$TOOLS/bin/azurite-blob"
   echo "setup: installed azurite-blob in $TOOLS/bin" >&2
+fi
+
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then
