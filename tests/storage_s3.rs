@@ -207,10 +207,10 @@ fn session_credentials_and_multipart_read_back_byte_for_byte() {
     s3["secret"] = json!(secret);
     s3["session_token"] = json!(token);
     let dir = tempfile::tempdir().unwrap();
-    // 40 MiB of varied bytes: over the multipart threshold (16 MiB), 5 parts of 8 MiB.
+    // 200 MB of varied bytes: over the multipart threshold (16 MiB), 24 parts of 8 MiB.
     let big = dir.path().join("big/recording.mp4");
     std::fs::create_dir_all(big.parent().unwrap()).unwrap();
-    let bytes: Vec<u8> = (0..40u32 * 1024 * 1024)
+    let bytes: Vec<u8> = (0..200_000_000u32)
         .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
         .collect();
     std::fs::write(&big, &bytes).unwrap();
