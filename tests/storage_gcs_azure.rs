@@ -304,3 +304,42 @@ fn bad_cloud_credentials_are_refused_naming_the_field() {
         assert!(files_under(&run.dir.path().join("out")).is_empty());
     }
 }
+
+#[test]
+fn google_cloud_storage_through_a_proxy() {
+    let gcs = FakeGcs::start();
+    gcs.create_bucket("rec-proxy");
+    let tokens = TokenServer::start();
+    let proxy = stores::Tinyproxy::start("gcs", "proxy-pass-7");
+    let upload = livekit_protocol::GcpUpload {
+        credentials: service_account_json(&tokens.uri()),
+        bucket: "rec-proxy".into(),
+        proxy: Some(livekit_protocol::ProxyConfig {
+            url: proxy.url(),
+            username: "gcs".into(),
+            password: "proxy-pass-7".into(),
+        }),
+    };
+    let spec = with_env("STORAGE_EMULATOR_HOST", &gcs.endpoint(), || {
+        from_provider(
+            &livekit_protocol::storage_config::Provider::Gcp(upload),
+            "gcp",
+        )
+        .unwrap()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("clip.json");
+    std::fs::write(&file, b"via the proxy").unwrap();
+    let report = upload_one(&spec, dir.path(), &file);
+    assert!(report.kept.is_empty(), "{:?}", report.kept);
+    assert_eq!(
+        gcs.get_object("rec-proxy", "lib/clip.json").unwrap(),
+        b"via the proxy"
+    );
+    let log = proxy.log();
+    assert!(
+        log.contains("upload/storage/v1/b/rec-proxy"),
+        "the upload bypassed the proxy:\n{log}"
+    );
+    assert!(!tokens.requests().is_empty());
+}
