@@ -29,11 +29,25 @@ case "${1:-build}" in
     for lib in /usr/lib/x86_64-linux-gnu/libvulkan.so.1; do
       [ -e "$lib" ] && cp -L "$lib" target/gpu-bench/lib/
     done
+    # NVIDIA's Vulkan ICD library needs GLVND (libGLdispatch, libGLX): without these the
+    # loader finds no adapter at all (seen on the lent H200). Debian's packages, unpacked
+    # there by run.sh.
+    mkdir -p target/gpu-bench/debs /tmp/gpu-bench-apt/partial
+    o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/gpu-bench-apt'
+    apt-get $o update -qq >/dev/null 2>&1 || true
+    (cd target/gpu-bench/debs &&
+      apt-get $o download -qq libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2 \
+        >/dev/null 2>&1) || echo "gpu-bench: could not fetch the GLVND packages" >&2
     cat > target/gpu-bench/run.sh <<'RUN'
 #!/usr/bin/env bash
 set -euo pipefail
 cd "$(dirname "$0")"
 dest=${OUT:-$PWD}
+# GLVND and the Vulkan loader for NVIDIA's ICD, where the machine lacks them (root only).
+if [ "$(id -u)" = 0 ] && ! ldconfig -p 2>/dev/null | grep -q libGLdispatch; then
+  for f in debs/*.deb; do [ -e "$f" ] && dpkg -x "$f" /; done
+  ldconfig
+fi
 # Use the machine's Vulkan loader if it has one, else the one carried in lib/.
 ldconfig -p 2>/dev/null | grep -q libvulkan.so.1 ||
   export LD_LIBRARY_PATH="$PWD/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
@@ -44,13 +58,14 @@ export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
 smi=""
 if command -v nvidia-smi >/dev/null; then
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+  # Both streams to the file: a background writer on the caller's pipe would hold it open.
   nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv -lms 500 \
-    >"$dest/gpu-load.csv" &
+    >"$dest/gpu-load.csv" 2>&1 </dev/null &
   smi=$!
 fi
+trap '[ -z "$smi" ] || kill "$smi" 2>/dev/null || true' EXIT
 ./gpu_rooms-bench --seconds "${SECONDS_PER_STEP:-3}" 2>&1 | tee "$dest/rooms.txt"
 ./compositor-bench --bench 2>&1 | tee "$dest/bench.txt"
-[ -n "$smi" ] && kill "$smi"
 # "composite+nv12+readback [NAME]/720p/9   time: [a b c]" → median b.
 line=$(grep -A1 '/720p/9' "$dest/bench.txt" | grep 'time:' | head -1 || true)
 if [ -n "$line" ]; then
