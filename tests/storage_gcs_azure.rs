@@ -4,15 +4,13 @@
 //! block paths byte for byte, and bad credentials refused with the field named.
 
 mod common;
-#[path = "common/stores.rs"]
-mod stores;
 
 use std::path::Path;
 use std::process::Command;
 
+use common::stores::{Azurite, FakeGcs, TokenServer, service_account_json};
 use common::*;
 use serde_json::{Value, json};
-use stores::{Azurite, FakeGcs, TokenServer, service_account_json};
 use tessera::storage::spec::from_provider;
 use tessera::storage::uploader::RetryPolicy;
 use tessera::storage::{StoreSpec, Uploader};
@@ -51,22 +49,21 @@ fn check_recording(dir: &Path, mp4: &[u8], segments: Vec<Vec<u8>>, info: &Value)
         num(&info["segment_results"][0]["size"])
     );
     for s in segments {
-        let p = dir.join("seg.ts");
-        std::fs::write(&p, s).unwrap();
-        tool(
-            "ffmpeg",
-            [
-                "-v",
-                "error",
-                "-xerror",
-                "-i",
-                p.to_str().unwrap(),
-                "-f",
-                "null",
-                "-",
-            ],
-        );
+        assert_decodes(dir, &s);
     }
+}
+
+/// The ended playlist `rec/hls/index.m3u8` from a store (`get` reads an object), and
+/// every segment it names.
+fn read_back_hls(get: impl Fn(&str) -> Option<Vec<u8>>) -> Vec<Vec<u8>> {
+    let playlist = get("rec/hls/index.m3u8").expect("the playlist");
+    let parsed = m3u8_rs::parse_media_playlist_res(&playlist).expect("a media playlist");
+    assert!(parsed.end_list && !parsed.segments.is_empty());
+    parsed
+        .segments
+        .iter()
+        .map(|s| get(&format!("rec/hls/{}", s.uri)).expect("segment"))
+        .collect()
 }
 
 fn recording_request(upload: (&str, Value)) -> Value {
@@ -161,19 +158,7 @@ fn google_cloud_storage_round_trip_with_a_service_account() {
         gcs.metadata("rec-gcs", "rec/cloud.mp4")["contentType"],
         "video/mp4"
     );
-    let playlist = gcs
-        .get_object("rec-gcs", "rec/hls/index.m3u8")
-        .expect("the playlist");
-    let parsed = m3u8_rs::parse_media_playlist_res(&playlist).expect("a media playlist");
-    assert!(parsed.end_list && !parsed.segments.is_empty());
-    let segments = parsed
-        .segments
-        .iter()
-        .map(|s| {
-            gcs.get_object("rec-gcs", &format!("rec/hls/{}", s.uri))
-                .expect("segment")
-        })
-        .collect();
+    let segments = read_back_hls(|key| gcs.get_object("rec-gcs", key));
     check_recording(dir.path(), &mp4, segments, &info);
     let echoed = info.to_string();
     assert!(!echoed.contains("PRIVATE KEY") && !stderr.contains("PRIVATE KEY"));
@@ -235,19 +220,7 @@ fn azure_blob_round_trip() {
         az.properties("rec-az", "rec/cloud.mp4").unwrap()["content-type"],
         "video/mp4"
     );
-    let playlist = az
-        .get_blob("rec-az", "rec/hls/index.m3u8")
-        .expect("the playlist");
-    let parsed = m3u8_rs::parse_media_playlist_res(&playlist).expect("a media playlist");
-    assert!(parsed.end_list && !parsed.segments.is_empty());
-    let segments = parsed
-        .segments
-        .iter()
-        .map(|s| {
-            az.get_blob("rec-az", &format!("rec/hls/{}", s.uri))
-                .expect("segment")
-        })
-        .collect();
+    let segments = read_back_hls(|key| az.get_blob("rec-az", key));
     check_recording(dir.path(), &mp4, segments, &info);
     assert!(!info.to_string().contains(az.key()) && !stderr.contains(az.key()));
 
@@ -310,7 +283,7 @@ fn google_cloud_storage_through_a_proxy() {
     let gcs = FakeGcs::start();
     gcs.create_bucket("rec-proxy");
     let tokens = TokenServer::start();
-    let proxy = stores::Tinyproxy::start("gcs", "proxy-pass-7");
+    let proxy = common::stores::Tinyproxy::start("gcs", "proxy-pass-7");
     let upload = livekit_protocol::GcpUpload {
         credentials: service_account_json(&tokens.uri()),
         bucket: "rec-proxy".into(),

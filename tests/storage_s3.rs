@@ -4,16 +4,14 @@
 //! files kept on disk), wrong credentials, a proxy, and bad storage input.
 
 mod common;
-#[path = "common/stores.rs"]
-mod stores;
 
 use std::path::Path;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use common::stores::{Minio, Tinyproxy};
 use common::*;
 use serde_json::{Value, json};
-use stores::{Minio, Tinyproxy};
 use tessera::storage::spec::from_provider;
 use tessera::storage::uploader::RetryPolicy;
 use tessera::storage::{StoreSpec, Uploader};
@@ -126,21 +124,7 @@ fn every_output_lands_in_the_bucket_with_its_attributes() {
             .get_object("rec", &format!("all/hls/{}", s.uri))
             .unwrap_or_else(|| panic!("segment {} missing", s.uri));
         total += bytes.len();
-        let p = run.dir.path().join("seg.ts");
-        std::fs::write(&p, &bytes).unwrap();
-        tool(
-            "ffmpeg",
-            [
-                "-v",
-                "error",
-                "-xerror",
-                "-i",
-                p.to_str().unwrap(),
-                "-f",
-                "null",
-                "-",
-            ],
-        );
+        assert_decodes(run.dir.path(), &bytes);
     }
     assert_eq!(total as f64, num(&seg["size"]));
     assert_eq!(

@@ -4,12 +4,11 @@
 //! uploads included) only with the right credentials, logging each.
 //! Needs `bash scripts/setup.sh` (MinIO, fake-gcs-server, Azurite, tinyproxy).
 
-#[path = "common/stores.rs"]
-mod stores;
+mod common;
 
 use std::process::Command;
 
-use stores::{Azurite, FakeGcs, Minio, Tinyproxy, TokenServer};
+use common::stores::{Azurite, FakeGcs, Minio, Tinyproxy, TokenServer};
 
 #[test]
 fn minio_put_get_list_head_tagging() {
@@ -171,7 +170,7 @@ fn fake_gcs_put_get_list_metadata() {
 #[test]
 fn service_account_key_signs_and_token_server_answers() {
     let tokens = TokenServer::start();
-    let json = stores::service_account_json(&tokens.uri());
+    let json = common::stores::service_account_json(&tokens.uri());
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["type"], "service_account");
     assert_eq!(v["token_uri"], tokens.uri());

@@ -39,6 +39,13 @@ pub enum Body<'a> {
     Bytes(&'a [u8]),
 }
 
+/// The request's metadata, tags and content-disposition, as the SDK's builders take them.
+struct ObjectAttributes {
+    metadata: std::collections::HashMap<String, String>,
+    tagging: Option<String>,
+    content_disposition: Option<String>,
+}
+
 /// A connected S3 bucket.
 pub struct S3Store {
     client: Client,
@@ -181,19 +188,28 @@ impl S3Store {
         Ok(self.location(key))
     }
 
-    async fn put_object(&self, body: ByteStream, key: &str) -> Result<(), StorageError> {
+    /// What every object of this store carries besides its content type.
+    fn attributes(&self) -> ObjectAttributes {
         let s = &self.spec;
+        let some = |v: &String| (!v.is_empty()).then(|| v.clone());
+        ObjectAttributes {
+            metadata: s.metadata.clone().into_iter().collect(),
+            tagging: some(&s.tagging),
+            content_disposition: some(&s.content_disposition),
+        }
+    }
+
+    async fn put_object(&self, body: ByteStream, key: &str) -> Result<(), StorageError> {
+        let (s, a) = (&self.spec, self.attributes());
         self.client
             .put_object()
             .bucket(&s.bucket)
             .key(key)
             .body(body)
             .content_type(content_type(key))
-            .set_metadata(Some(s.metadata.clone().into_iter().collect()))
-            .set_tagging((!s.tagging.is_empty()).then(|| s.tagging.clone()))
-            .set_content_disposition(
-                (!s.content_disposition.is_empty()).then(|| s.content_disposition.clone()),
-            )
+            .set_metadata(Some(a.metadata))
+            .set_tagging(a.tagging)
+            .set_content_disposition(a.content_disposition)
             .send()
             .await
             .map_err(|e| self.fail("PutObject", e))?;
@@ -201,18 +217,16 @@ impl S3Store {
     }
 
     async fn multipart(&self, path: &Path, key: &str) -> Result<(), StorageError> {
-        let s = &self.spec;
+        let (s, a) = (&self.spec, self.attributes());
         let created = self
             .client
             .create_multipart_upload()
             .bucket(&s.bucket)
             .key(key)
             .content_type(content_type(key))
-            .set_metadata(Some(s.metadata.clone().into_iter().collect()))
-            .set_tagging((!s.tagging.is_empty()).then(|| s.tagging.clone()))
-            .set_content_disposition(
-                (!s.content_disposition.is_empty()).then(|| s.content_disposition.clone()),
-            )
+            .set_metadata(Some(a.metadata))
+            .set_tagging(a.tagging)
+            .set_content_disposition(a.content_disposition)
             .send()
             .await
             .map_err(|e| self.fail("CreateMultipartUpload", e))?;

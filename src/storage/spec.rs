@@ -193,15 +193,13 @@ pub fn from_provider(p: &Provider, field: &str) -> Result<StoreSpec, StorageErro
 }
 
 /// The fields of a service-account key file that signing needs.
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
+#[serde(default)]
 struct ServiceAccount {
-    #[serde(rename = "type", default)]
+    #[serde(rename = "type")]
     kind: String,
-    #[serde(default)]
     client_email: String,
-    #[serde(default)]
     private_key: String,
-    #[serde(default)]
     token_uri: String,
 }
 
@@ -517,10 +515,9 @@ pub fn redact_provider(p: &mut Provider) {
 
 /// The worker configuration's storage keys, in LiveKit egress's YAML shape.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct StorageConfigFile {
     /// Prefix added to every object key.
-    #[serde(default)]
     pub prefix: String,
     /// S3 or S3-compatible.
     pub s3: Option<S3ConfigFile>,
@@ -534,75 +531,53 @@ pub struct StorageConfigFile {
 
 /// `storage.gcp` of the worker configuration.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct GcpConfigFile {
-    #[serde(default)]
     credentials_json: Secret,
-    #[serde(default)]
     bucket: String,
-    #[serde(default)]
     proxy_config: Option<ProxyConfigFile>,
 }
 
 /// `storage.azure` of the worker configuration.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct AzureConfigFile {
-    #[serde(default)]
     account_name: String,
-    #[serde(default)]
     account_key: Secret,
-    #[serde(default)]
     container_name: String,
 }
 
 /// `storage.s3` of the worker configuration.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct S3ConfigFile {
-    #[serde(default)]
     access_key: String,
-    #[serde(default)]
     secret: Secret,
-    #[serde(default)]
     session_token: Secret,
-    #[serde(default)]
     region: String,
-    #[serde(default)]
     endpoint: String,
-    #[serde(default)]
     bucket: String,
-    #[serde(default)]
     force_path_style: bool,
-    #[serde(default)]
     proxy_config: Option<ProxyConfigFile>,
 }
 
 /// `storage.alioss` of the worker configuration.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct AliOssConfigFile {
-    #[serde(default)]
     access_key: String,
-    #[serde(default)]
     secret: Secret,
-    #[serde(default)]
     region: String,
-    #[serde(default)]
     endpoint: String,
-    #[serde(default)]
     bucket: String,
 }
 
 /// A proxy in the worker configuration.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct ProxyConfigFile {
-    #[serde(default)]
     url: String,
-    #[serde(default)]
     username: String,
-    #[serde(default)]
     password: Secret,
 }
 
@@ -677,12 +652,10 @@ impl StorageConfigFile {
 /// The storage keys of a worker configuration file (LiveKit egress's YAML): other keys
 /// (`api_key`, `redis`, ...) belong to the service and are ignored here.
 #[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 struct WorkerConfigFile {
-    #[serde(default)]
     storage: Option<StorageConfigFile>,
-    #[serde(default)]
     backup_storage: Option<StorageConfigFile>,
-    #[serde(default)]
     disallow_local_storage: bool,
 }
 

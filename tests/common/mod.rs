@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod services;
+pub mod stores;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -239,4 +240,24 @@ pub fn goertzel(samples: &[f32], freq: f64, rate: f64) -> f64 {
         s1 = s;
     }
     (s1 * s1 + s2 * s2 - coeff * s1 * s2) / (samples.len() as f64).powi(2)
+}
+
+/// Asserts that `bytes` (a media segment or file) decode without error (`ffmpeg -xerror`),
+/// writing them to a scratch file in `dir`.
+pub fn assert_decodes(dir: &Path, bytes: &[u8]) {
+    let p = dir.join("decode-check.bin");
+    std::fs::write(&p, bytes).unwrap();
+    tool(
+        "ffmpeg",
+        [
+            "-v",
+            "error",
+            "-xerror",
+            "-i",
+            p.to_str().unwrap(),
+            "-f",
+            "null",
+            "-",
+        ],
+    );
 }

@@ -14,9 +14,8 @@
 //! (Azure SharedKey signing, stdlib only) and `openssl` — no SDK. Each server gets a
 //! watchdog shell that kills it if the test process dies without running `Drop`.
 //!
-//! Self-contained (std, `tempfile`, `serde_json`): include it with
-//! `#[path = "common/stores.rs"] mod stores;` or as `common::stores`.
-#![allow(dead_code)]
+//! Part of the tests' `common` module (`common::stores`); depends on std, `tempfile`,
+//! `serde_json` and `common::services`.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -50,14 +49,7 @@ impl HttpResponse {
     }
 }
 
-/// A free TCP port on 127.0.0.1.
-pub fn free_tcp_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use super::services::free_tcp_port;
 
 /// Where `scripts/setup.sh` installs the servers: `$TESSERA_TOOLS`, or
 /// `$HOME/.cache/tessera-tools`.
