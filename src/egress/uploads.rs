@@ -104,27 +104,37 @@ impl Uploads {
             out_dir: out_dir.to_owned(),
         };
         let mut first = None;
-        let files: Vec<_> = plan.files.iter().map(|f| (&f.storage, &f.field)).collect();
-        let segments: Vec<_> = plan
-            .segments
-            .iter()
-            .map(|s| (&s.storage, &s.field))
-            .collect();
-        let images: Vec<_> = plan.images.iter().map(|i| (&i.storage, &i.field)).collect();
-        for (kind, list) in [(0, files), (1, segments), (2, images)] {
-            for (own, field) in list {
-                let spec = spec::effective(own.as_ref(), field, defaults).map_err(storage_error)?;
-                first.get_or_insert_with(|| spec.clone());
-                let q = u.queue_for(&spec)?;
-                match kind {
-                    0 => u.files.push(q),
-                    1 => u.segments.push(q),
-                    _ => u.images.push(q),
-                }
-            }
-        }
+        u.files = u.queues(
+            plan.files.iter().map(|f| (&f.storage, f.field.as_str())),
+            &mut first,
+        )?;
+        u.segments = u.queues(
+            plan.segments.iter().map(|s| (&s.storage, s.field.as_str())),
+            &mut first,
+        )?;
+        u.images = u.queues(
+            plan.images.iter().map(|i| (&i.storage, i.field.as_str())),
+            &mut first,
+        )?;
         u.manifest = first.unwrap_or(StoreSpec::Local);
         Ok(u)
+    }
+
+    /// The queue of each of a kind of output (`(own storage, field)`), in order; `first`
+    /// keeps the first store resolved (the manifest's).
+    fn queues<'a>(
+        &mut self,
+        outputs: impl Iterator<Item = (&'a Option<StoreSpec>, &'a str)>,
+        first: &mut Option<StoreSpec>,
+    ) -> Result<Vec<Option<UploadQueue>>, EgressError> {
+        outputs
+            .map(|(own, field)| {
+                let spec =
+                    spec::effective(own.as_ref(), field, &self.defaults).map_err(storage_error)?;
+                first.get_or_insert_with(|| spec.clone());
+                self.queue_for(&spec)
+            })
+            .collect()
     }
 
     fn queue_for(&mut self, spec: &StoreSpec) -> Result<Option<UploadQueue>, EgressError> {
