@@ -16,6 +16,8 @@ use tessera::compositor::GpuContext;
 use tessera::egress::{self, RunOptions};
 use tessera::layout::LayoutLibrary;
 use tessera::request;
+use tessera::source::RoomSource;
+use tessera::source::livekit::{ConnectOptions, LiveKitRoom, Wants};
 use tessera::source::synthetic::{DEFAULT_SIZE, SyntheticRoom};
 
 /// The request `tessera run` uses when none is given.
@@ -59,8 +61,23 @@ struct RunArgs {
     /// commas: `grain=A` (camera noise), `speak=S` (participants take turns speaking,
     /// S seconds each), `share=K` (participant K shares a screen), `nocam=K`
     /// (participant K's camera is off; K is 1-based, repeatable). Default: synthetic:4.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "url")]
     room: Option<String>,
+    /// Record a real LiveKit room (the request's `room_name`) on this server
+    /// (`ws://host:7880`) instead of a synthetic one.
+    #[arg(long, env = "LIVEKIT_URL", conflicts_with = "fast")]
+    url: Option<String>,
+    /// API key for `--url`.
+    #[arg(long, env = "LIVEKIT_API_KEY", requires = "url")]
+    api_key: Option<String>,
+    /// API secret for `--url`.
+    #[arg(
+        long,
+        env = "LIVEKIT_API_SECRET",
+        requires = "url",
+        hide_env_values = true
+    )]
+    api_secret: Option<String>,
     /// Stop after this many seconds of media (default: run until SIGINT/SIGTERM).
     #[arg(long, allow_negative_numbers = true)]
     duration: Option<f64>,
@@ -267,6 +284,9 @@ fn run(args: RunArgs) -> Result<bool> {
     let RunArgs {
         request,
         room,
+        url,
+        api_key,
+        api_secret,
         duration,
         out,
         layouts,
@@ -302,9 +322,28 @@ fn run(args: RunArgs) -> Result<bool> {
         Some(d) => Some(Duration::from_secs_f64(d)),
         None => None,
     };
-    let mut room = parse_room(room.as_deref().unwrap_or(DEFAULT_ROOM))?;
-
     gst::init().context("initialising GStreamer")?;
+    let egress_id = tessera::info::new_egress_id();
+    let mut room: Box<dyn RoomSource> = match &url {
+        Some(url) => {
+            let (Some(key), Some(secret)) = (api_key, api_secret) else {
+                bail!("--url needs --api-key and --api-secret (or LIVEKIT_API_KEY/SECRET)");
+            };
+            if plan.room_name.is_empty() {
+                bail!("room_name: required to record a LiveKit room");
+            }
+            let mut opts = ConnectOptions::new(url, &key, &secret, &plan.room_name);
+            opts.identity = egress_id.clone();
+            opts.wants = Wants {
+                audio: plan.tracks.audio,
+                video: plan.tracks.video,
+            };
+            opts.video_size = (plan.encoding.width, plan.encoding.height);
+            tracing::info!(url = %url, room = %plan.room_name, "joining the room");
+            Box::new(LiveKitRoom::connect(opts).with_context(|| format!("joining {url}"))?)
+        }
+        None => Box::new(parse_room(room.as_deref().unwrap_or(DEFAULT_ROOM))?),
+    };
     let gpu = if plan.tracks.video {
         Some(GpuContext::new()?)
     } else {
@@ -336,11 +375,12 @@ fn run(args: RunArgs) -> Result<bool> {
         stats: None,
         storage,
     };
-    let egress_id = tessera::info::new_egress_id();
     tracing::info!(egress_id = %egress_id, room = %plan.room_name, layout = %plan.layout.requested, "starting egress");
     let info = runtime.block_on(async {
-        tokio::task::spawn_blocking(move || egress::run(&egress_id, &plan, &mut room, gpu, &opts))
-            .await
+        tokio::task::spawn_blocking(move || {
+            egress::run(&egress_id, &plan, room.as_mut(), gpu, &opts)
+        })
+        .await
     })?;
     println!(
         "{}",

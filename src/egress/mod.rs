@@ -29,7 +29,7 @@ use crate::output::manifest::{Manifest, ManifestFile, ManifestImage, ManifestPla
 use crate::output::{FileTarget, file_target};
 use crate::request::EgressPlan;
 use crate::request::naming::NameContext;
-use crate::source::{AUDIO_RATE, RoomSource};
+use crate::source::{AUDIO_RATE, RoomSource, SourceEnd};
 use crate::storage::{StorageDefaults, UploadQueue};
 pub use control::Control;
 use control::handle_control;
@@ -66,7 +66,13 @@ pub enum EgressError {
     /// Files could be stored neither in their store nor in the backup (they stay on disk).
     #[error("{0}")]
     Upload(String),
+    /// The room source failed (connection lost, removed from the room).
+    #[error("source: {0}")]
+    Source(String),
 }
+
+/// `EgressInfo.details` of an egress whose room closed, as LiveKit words it.
+pub const SOURCE_CLOSED: &str = "End reason: Source closed";
 
 /// How to run an egress.
 #[derive(Debug)]
@@ -430,6 +436,7 @@ fn record(
     let mut mixer = Mixer::new();
     let mut lag_warned = false;
     let clock = Instant::now();
+    room.start(clock);
     tracing::info!(
         unix_ms = chrono::Utc::now().timestamp_millis(),
         "media clock started (media time 0 is composed now)"
@@ -443,6 +450,19 @@ fn record(
         let t = pts_of(tick);
         if opts.stop.load(Ordering::Relaxed) || opts.duration.is_some_and(|d| t >= d) {
             break;
+        }
+        match room.ended() {
+            None => {}
+            Some(SourceEnd::Closed) => {
+                tracing::info!("the room closed; finishing the recording");
+                info.details = SOURCE_CLOSED.into();
+                break;
+            }
+            Some(SourceEnd::Failed(why)) => {
+                tracing::warn!(error = %why, "the room source failed; finishing the recording");
+                error = Some(EgressError::Source(why));
+                break;
+            }
         }
         let mut late = false;
         if opts.realtime {

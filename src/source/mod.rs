@@ -3,10 +3,12 @@
 
 #[cfg(feature = "gst")]
 pub mod clip;
+#[cfg(feature = "gst")]
+pub mod livekit;
 pub mod synthetic;
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Layout of a raw picture's planes (tightly packed, no row padding).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,6 +94,15 @@ pub struct ParticipantInfo {
 /// Sample rate of all audio inside the egress (mono per participant).
 pub const AUDIO_RATE: u32 = 48_000;
 
+/// Why a source ended by itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SourceEnd {
+    /// The room closed: the recording is complete.
+    Closed,
+    /// The source failed (connection lost, removed from the room…).
+    Failed(String),
+}
+
 /// A room as the compositor and mixer see it. The egress asks, at each tick of its clock,
 /// for the newest picture not later than the tick, and for fixed blocks of audio.
 pub trait RoomSource: Send {
@@ -100,6 +111,16 @@ pub trait RoomSource: Send {
 
     /// The participants shown, in join order.
     fn participants(&self) -> Vec<ParticipantInfo>;
+
+    /// The egress's media time 0 is `clock` (a live source maps its own clock to it).
+    fn start(&mut self, clock: Instant) {
+        let _ = clock;
+    }
+
+    /// Set once the source has ended by itself (a live room closing or failing).
+    fn ended(&self) -> Option<SourceEnd> {
+        None
+    }
 
     /// Moves every participant's picture to the newest one not later than `at`.
     fn advance_video(&mut self, at: Duration);

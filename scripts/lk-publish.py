@@ -1,0 +1,201 @@
+#!/usr/bin/env python3
+"""A synthetic LiveKit participant: joins a room with the official Python SDK (its wheel
+carries the native WebRTC library) and publishes a camera and a microphone.
+
+The camera shows one colour (`--rgb`) with a black bar moving along the bottom edge (so
+a frozen picture can be told from a live one); the microphone plays one sine tone
+(`--tone`). With `--flash`, once a second (at whole seconds since `--epoch-ms`) the
+picture turns white for 100 ms and the tone is replaced by a 1 kHz beep of the same
+length, both stamped for the same instant: a lip-sync probe.
+
+Timed actions: `--at 5:mute-video --at 7:unmute-video --at 9:unpublish-video
+--at 11:publish-video --at 13:leave` (seconds after joining).
+
+Prints `published` on stdout once both tracks are published, then runs until `--duration`
+ends, a `leave` action, or SIGTERM.
+"""
+
+import argparse
+import asyncio
+import math
+import signal
+import sys
+import time
+
+import numpy as np
+from livekit import api, rtc
+
+RATE = 48_000
+BLOCK = 480  # 10 ms
+
+
+def token(args) -> str:
+    grants = api.VideoGrants(room_join=True, room=args.room, can_publish=True,
+                             can_subscribe=False)
+    return (api.AccessToken(args.api_key, args.api_secret)
+            .with_identity(args.identity).with_name(args.name or args.identity)
+            .with_grants(grants).to_jwt())
+
+
+class Camera:
+    def __init__(self, args):
+        self.w, self.h, self.fps = args.width, args.height, args.fps
+        self.rgb = [int(c) for c in args.rgb.split(",")]
+        self.flash = args.flash
+        self.epoch = args.epoch_ms / 1000.0
+        self.source = rtc.VideoSource(self.w, self.h)
+        self.base = np.zeros((self.h, self.w, 4), dtype=np.uint8)
+        self.base[:, :, 0:3] = self.rgb
+        self.base[:, :, 3] = 255
+        self.white = np.full((self.h, self.w, 4), 255, dtype=np.uint8)
+        self.track = None
+        self.publication = None
+
+    def frame(self, n: int, now: float) -> np.ndarray:
+        if self.flash and (now - self.epoch) % 1.0 < 0.1:
+            return self.white
+        img = self.base.copy()
+        bar_h = max(2, self.h // 12)
+        bar_w = max(2, self.w // 8)
+        x = (n * 4) % (self.w - bar_w)
+        img[self.h - bar_h:, x:x + bar_w, 0:3] = 0
+        return img
+
+    async def run(self, stop: asyncio.Event):
+        period = 1.0 / self.fps
+        start = time.monotonic()
+        n = 0
+        while not stop.is_set():
+            now = time.time()
+            buf = self.frame(n, now)
+            f = rtc.VideoFrame(self.w, self.h, rtc.VideoBufferType.RGBA, buf.tobytes())
+            self.source.capture_frame(f, timestamp_us=int(now * 1e6))
+            n += 1
+            delay = start + n * period - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+
+
+class Microphone:
+    def __init__(self, args):
+        self.tone = args.tone
+        self.flash = args.flash
+        self.epoch = args.epoch_ms / 1000.0
+        self.source = rtc.AudioSource(RATE, 1, queue_size_ms=100)
+        self.track = None
+        self.publication = None
+
+    async def run(self, stop: asyncio.Event):
+        sample = 0
+        t0 = time.time()
+        while not stop.is_set():
+            idx = np.arange(sample, sample + BLOCK)
+            t = idx / RATE
+            if self.flash:
+                # Beep on whole seconds since the epoch (in wall-clock terms of this block).
+                wall = t0 + t
+                in_beep = ((wall - self.epoch) % 1.0) < 0.1
+                pcm = np.where(in_beep, 0.5 * np.sin(2 * math.pi * 1000 * t), 0.0)
+            else:
+                pcm = 0.3 * np.sin(2 * math.pi * self.tone * t)
+            frame = rtc.AudioFrame.create(RATE, 1, BLOCK)
+            np.frombuffer(frame.data, dtype=np.int16)[:] = (pcm * 32767).astype(np.int16)
+            await self.source.capture_frame(frame)
+            sample += BLOCK
+
+
+async def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--url", default="ws://127.0.0.1:7880")
+    p.add_argument("--api-key", default="devkey")
+    p.add_argument("--api-secret", default="secret")
+    p.add_argument("--room", required=True)
+    p.add_argument("--identity", required=True)
+    p.add_argument("--name")
+    p.add_argument("--rgb", default="200,40,40", help="R,G,B of the picture")
+    p.add_argument("--tone", type=float, default=440.0, help="tone frequency, Hz")
+    p.add_argument("--width", type=int, default=640)
+    p.add_argument("--height", type=int, default=360)
+    p.add_argument("--fps", type=int, default=30)
+    p.add_argument("--codec", default="vp8", choices=["vp8", "vp9", "h264", "av1"])
+    p.add_argument("--simulcast", action="store_true")
+    p.add_argument("--no-video", action="store_true")
+    p.add_argument("--no-audio", action="store_true")
+    p.add_argument("--flash", action="store_true", help="white frame + beep once a second")
+    p.add_argument("--epoch-ms", type=int, default=0, help="flash phase origin (unix ms)")
+    p.add_argument("--duration", type=float, default=3600.0)
+    p.add_argument("--at", action="append", default=[], help="SECONDS:ACTION")
+    args = p.parse_args()
+
+    room = rtc.Room()
+    await room.connect(args.url, token(args), options=rtc.RoomOptions(auto_subscribe=False))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+
+    codecs = {"vp8": rtc.VideoCodec.VP8, "vp9": rtc.VideoCodec.VP9,
+              "h264": rtc.VideoCodec.H264, "av1": rtc.VideoCodec.AV1}
+    cam = None if args.no_video else Camera(args)
+    mic = None if args.no_audio else Microphone(args)
+    lp = room.local_participant
+
+    async def publish_video():
+        cam.track = rtc.LocalVideoTrack.create_video_track("camera", cam.source)
+        opts = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_CAMERA,
+                                       video_codec=codecs[args.codec],
+                                       simulcast=args.simulcast)
+        cam.publication = await lp.publish_track(cam.track, opts)
+
+    async def publish_audio():
+        mic.track = rtc.LocalAudioTrack.create_audio_track("microphone", mic.source)
+        opts = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
+        mic.publication = await lp.publish_track(mic.track, opts)
+
+    tasks = []
+    if cam:
+        await publish_video()
+        tasks.append(asyncio.create_task(cam.run(stop)))
+    if mic:
+        await publish_audio()
+        tasks.append(asyncio.create_task(mic.run(stop)))
+    print("published", flush=True)
+
+    async def actions():
+        joined = time.monotonic()
+        for spec in sorted(args.at, key=lambda s: float(s.split(":", 1)[0])):
+            at, action = spec.split(":", 1)
+            delay = joined + float(at) - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            print(f"action {action}", flush=True)
+            if action == "mute-video":
+                cam.track.mute()
+            elif action == "unmute-video":
+                cam.track.unmute()
+            elif action == "mute-audio":
+                mic.track.mute()
+            elif action == "unmute-audio":
+                mic.track.unmute()
+            elif action == "unpublish-video":
+                await lp.unpublish_track(cam.publication.sid)
+            elif action == "publish-video":
+                await publish_video()
+            elif action == "leave":
+                stop.set()
+            else:
+                print(f"unknown action {action}", file=sys.stderr, flush=True)
+
+    tasks.append(asyncio.create_task(actions()))
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=args.duration)
+    except asyncio.TimeoutError:
+        pass
+    stop.set()
+    for t in tasks:
+        t.cancel()
+    await room.disconnect()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,160 @@
+//! Decoded media waiting for the egress clock: a queue of pictures per video track and
+//! a sample-indexed buffer of sound per participant.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use crate::source::VideoFrame;
+
+/// The most audio kept ahead of the egress clock (older sound is dropped first).
+const MAX_AUDIO: usize = 10 * crate::source::AUDIO_RATE as usize;
+/// The most pictures kept ahead of the egress clock per track.
+const MAX_PICTURES: usize = 90;
+
+/// Mono samples placed by their sample index on the session clock.
+#[derive(Debug, Default)]
+pub struct AudioRing {
+    /// Sample index of `buf[0]`.
+    start: u64,
+    buf: VecDeque<f32>,
+}
+
+impl AudioRing {
+    /// Writes `samples` starting at sample index `at` (silence fills a gap; sound already
+    /// consumed is skipped).
+    pub fn write(&mut self, at: u64, samples: &[f32]) {
+        if self.buf.is_empty() && at > self.start {
+            self.start = at;
+        }
+        let skip = self.start.saturating_sub(at) as usize;
+        if skip >= samples.len() {
+            return;
+        }
+        let at = at.max(self.start);
+        let offset = (at - self.start) as usize;
+        if offset > self.buf.len() {
+            self.buf.resize(offset, 0.0);
+        }
+        for (k, s) in samples[skip..].iter().enumerate() {
+            match self.buf.get_mut(offset + k) {
+                Some(slot) => *slot = *s,
+                None => self.buf.push_back(*s),
+            }
+        }
+        while self.buf.len() > MAX_AUDIO {
+            self.buf.pop_front();
+            self.start += 1;
+        }
+    }
+
+    /// Adds samples `first..first + out.len()` into `out` and forgets everything before
+    /// the end of that span.
+    pub fn mix_into(&mut self, first: u64, out: &mut [f32]) {
+        for (k, o) in out.iter_mut().enumerate() {
+            let i = first + k as u64;
+            if i >= self.start
+                && let Some(s) = self.buf.get((i - self.start) as usize)
+            {
+                *o += *s;
+            }
+        }
+        let end = first + out.len() as u64;
+        while self.start < end && !self.buf.is_empty() {
+            self.buf.pop_front();
+            self.start += 1;
+        }
+        if self.buf.is_empty() {
+            self.start = self.start.max(end);
+        }
+    }
+}
+
+/// Decoded pictures of one video track in presentation order.
+#[derive(Debug, Default)]
+pub struct PictureQueue {
+    queue: VecDeque<VideoFrame>,
+}
+
+impl PictureQueue {
+    /// Adds a decoded picture (its `pts` on the session clock).
+    pub fn push(&mut self, frame: VideoFrame) {
+        let pos = self.queue.partition_point(|f| f.pts <= frame.pts);
+        self.queue.insert(pos, frame);
+        while self.queue.len() > MAX_PICTURES {
+            self.queue.pop_front();
+        }
+    }
+
+    /// The newest picture not later than `at`, if any arrived since the last call (older
+    /// ones are dropped).
+    pub fn take_due(&mut self, at: Duration) -> Option<VideoFrame> {
+        let mut due = None;
+        while self.queue.front().is_some_and(|f| f.pts <= at) {
+            due = self.queue.pop_front();
+        }
+        due
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::PixelFormat;
+
+    #[test]
+    fn audio_lands_at_its_sample_index() {
+        let mut r = AudioRing::default();
+        r.write(1000, &[1.0; 10]);
+        r.write(1020, &[2.0; 10]); // a 10-sample gap of silence
+        let mut out = vec![0.5; 40];
+        r.mix_into(995, &mut out);
+        assert_eq!(
+            &out[0..5],
+            &[0.5; 5],
+            "before the first sample: nothing added"
+        );
+        assert_eq!(&out[5..15], &[1.5; 10]);
+        assert_eq!(&out[15..25], &[0.5; 10], "the gap is silent");
+        assert_eq!(&out[25..35], &[2.5; 10]);
+        // Consumed sound is never played twice; late sound for a consumed span is dropped.
+        r.write(1000, &[9.0; 10]);
+        let mut again = vec![0.0; 40];
+        r.mix_into(995, &mut again);
+        assert!(again.iter().all(|s| *s == 0.0), "{again:?}");
+    }
+
+    #[test]
+    fn overlapping_writes_replace() {
+        let mut r = AudioRing::default();
+        r.write(0, &[1.0; 8]);
+        r.write(4, &[3.0; 8]);
+        let mut out = vec![0.0; 12];
+        r.mix_into(0, &mut out);
+        assert_eq!(
+            out,
+            [1.0, 1.0, 1.0, 1.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0]
+        );
+    }
+
+    #[test]
+    fn pictures_come_out_newest_due_first() {
+        let mut q = PictureQueue::default();
+        for ms in [66, 0, 33, 100] {
+            let mut f = VideoFrame::solid(PixelFormat::I420, 2, 2, [16, 128, 128]);
+            f.pts = Duration::from_millis(ms);
+            q.push(f);
+        }
+        assert_eq!(
+            q.take_due(Duration::from_millis(70))
+                .unwrap()
+                .pts
+                .as_millis(),
+            66
+        );
+        assert!(q.take_due(Duration::from_millis(80)).is_none());
+        assert_eq!(
+            q.take_due(Duration::from_secs(1)).unwrap().pts.as_millis(),
+            100
+        );
+    }
+}

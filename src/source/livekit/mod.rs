@@ -1,0 +1,341 @@
+//! A real LiveKit room as a [`RoomSource`]: the egress joins as a hidden recorder
+//! (livekit-signaling), answers the server's subscriber offers with str0m, subscribes to
+//! the tracks it shows, decodes them with GStreamer and keeps the pictures and sound on one
+//! session clock until the egress's clock asks for them.
+//!
+//! Threads: the session (signaling, WebRTC, depacketized frames into decoders) runs on its
+//! own thread with a small tokio runtime; decoders deliver on GStreamer's threads into
+//! [`Shared`]; the egress reads from it at each tick.
+
+mod decode;
+mod media;
+pub mod roster;
+pub mod sdp;
+mod session;
+pub mod sync;
+mod token;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use livekit_protocol as proto;
+
+use super::{AUDIO_RATE, ParticipantInfo, RoomSource, SourceEnd, VideoFrame};
+use media::{AudioRing, PictureQueue};
+pub use roster::Wants;
+
+/// Why joining or staying in a room failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LiveKitError {
+    /// The access token could not be signed (empty key, secret or room).
+    #[error("access token: {0}")]
+    Token(String),
+    /// The signaling connection was refused or lost (bad URL, key or secret; server down).
+    #[error("signaling: {0}")]
+    Signal(String),
+    /// The WebRTC media path failed.
+    #[error("media connection: {0}")]
+    Media(String),
+    /// A step did not finish in time.
+    #[error("{what} timed out after {after:?}")]
+    Timeout {
+        /// The step.
+        what: &'static str,
+        /// How long it was given.
+        after: Duration,
+    },
+    /// A socket could not be opened.
+    #[error("socket: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Where and how to join.
+#[derive(Clone, Debug)]
+pub struct ConnectOptions {
+    /// `ws://` or `wss://` address of the LiveKit server.
+    pub url: String,
+    /// API key the token is signed with.
+    pub api_key: String,
+    /// API secret the token is signed with (never logged).
+    pub api_secret: String,
+    /// The room.
+    pub room_name: String,
+    /// The recorder's identity (the egress id, as LiveKit's egress does).
+    pub identity: String,
+    /// Which kinds of track to take.
+    pub wants: Wants,
+    /// Largest picture size asked of the server for a video track (its simulcast layer).
+    pub video_size: (u32, u32),
+    /// Delay between a frame's capture (on our clock) and its presentation: covers network
+    /// jitter, retransmissions and decoding.
+    pub playout_delay: Duration,
+    /// How long joining may take (signaling and the media path).
+    pub connect_timeout: Duration,
+}
+
+impl ConnectOptions {
+    /// Defaults for everything but the server, credentials and room.
+    pub fn new(url: &str, api_key: &str, api_secret: &str, room_name: &str) -> ConnectOptions {
+        ConnectOptions {
+            url: url.to_owned(),
+            api_key: api_key.to_owned(),
+            api_secret: api_secret.to_owned(),
+            room_name: room_name.to_owned(),
+            identity: crate::info::new_egress_id(),
+            wants: Wants {
+                audio: true,
+                video: true,
+            },
+            video_size: (1280, 720),
+            playout_delay: Duration::from_millis(300),
+            connect_timeout: Duration::from_secs(15),
+        }
+    }
+}
+
+/// How the session ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum RoomEnd {
+    /// The room was closed (deleted, or emptied).
+    Closed,
+    /// The egress asked to leave.
+    Stopped,
+    /// Lost or refused.
+    Failed(String),
+}
+
+/// A participant as shown: who, and which of their tracks are pictures.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Shown {
+    sid: String,
+    identity: String,
+    name: String,
+    camera: Option<(String, bool)>,
+    screen: Option<(String, bool)>,
+    audio: Vec<String>,
+}
+
+impl Shown {
+    fn of(m: &roster::Member) -> Shown {
+        use proto::TrackSource as S;
+        let pic = |s| m.track(s).map(|t| (t.sid.clone(), t.muted));
+        Shown {
+            sid: m.sid.clone(),
+            identity: m.identity.clone(),
+            name: m.name.clone(),
+            camera: pic(S::Camera).or_else(|| {
+                m.tracks
+                    .iter()
+                    .find(|t| t.kind == proto::TrackType::Video && t.source == S::Unknown)
+                    .map(|t| (t.sid.clone(), t.muted))
+            }),
+            screen: pic(S::ScreenShare),
+            audio: m
+                .tracks
+                .iter()
+                .filter(|t| t.kind == proto::TrackType::Audio && !t.muted)
+                .map(|t| t.sid.clone())
+                .collect(),
+        }
+    }
+}
+
+/// What the session and the decoders share with the egress.
+#[derive(Default)]
+pub(crate) struct State {
+    room_sid: String,
+    shown: Vec<Shown>,
+    /// Track sid → decoded pictures.
+    pictures: HashMap<String, PictureQueue>,
+    /// Track sid → decoded sound.
+    sound: HashMap<String, AudioRing>,
+    end: Option<RoomEnd>,
+}
+
+pub(crate) struct Shared {
+    /// Session time 0.
+    epoch: Instant,
+    state: Mutex<State>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A joined LiveKit room.
+pub struct LiveKitRoom {
+    shared: Arc<Shared>,
+    stop: tokio::sync::watch::Sender<bool>,
+    thread: Option<JoinHandle<()>>,
+    /// Egress media time 0 on the session clock.
+    offset: Duration,
+    /// Who `participants()` last listed (indices refer to it).
+    listed: RefCell<Vec<Shown>>,
+    cameras: HashMap<String, VideoFrame>,
+    screens: HashMap<String, VideoFrame>,
+}
+
+impl LiveKitRoom {
+    /// Joins the room and waits until the media path is up (or `connect_timeout`).
+    pub fn connect(opts: ConnectOptions) -> Result<LiveKitRoom, LiveKitError> {
+        let shared = Arc::new(Shared {
+            epoch: Instant::now(),
+            state: Mutex::new(State::default()),
+        });
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let timeout = opts.connect_timeout;
+        let session_shared = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("livekit-session".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(LiveKitError::Io(e)));
+                        return;
+                    }
+                };
+                runtime.block_on(session::run(opts, session_shared, ready_tx, stop_rx));
+            })?;
+        let mut room = LiveKitRoom {
+            shared,
+            stop,
+            thread: Some(thread),
+            offset: Duration::ZERO,
+            listed: RefCell::new(Vec::new()),
+            cameras: HashMap::new(),
+            screens: HashMap::new(),
+        };
+        match ready_rx.recv_timeout(timeout) {
+            Ok(Ok(())) => Ok(room),
+            Ok(Err(e)) => {
+                room.close();
+                Err(e)
+            }
+            Err(_) => {
+                room.close();
+                Err(LiveKitError::Timeout {
+                    what: "joining the room",
+                    after: timeout,
+                })
+            }
+        }
+    }
+
+    /// Leaves the room (idempotent).
+    pub fn close(&mut self) {
+        let _ = self.stop.send(true);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+
+    fn session_time(&self, egress: Duration) -> Duration {
+        egress + self.offset
+    }
+}
+
+impl Drop for LiveKitRoom {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl RoomSource for LiveKitRoom {
+    fn room_id(&self) -> String {
+        self.shared.lock().room_sid.clone()
+    }
+
+    fn participants(&self) -> Vec<ParticipantInfo> {
+        let shown = self.shared.lock().shown.clone();
+        let infos = shown
+            .iter()
+            .map(|s| ParticipantInfo {
+                identity: s.identity.clone(),
+                name: s.name.clone(),
+            })
+            .collect();
+        *self.listed.borrow_mut() = shown;
+        infos
+    }
+
+    fn start(&mut self, clock: Instant) {
+        self.offset = clock.saturating_duration_since(self.shared.epoch);
+    }
+
+    fn advance_video(&mut self, at: Duration) {
+        let at = self.session_time(at);
+        let listed = self.listed.borrow();
+        let mut state = self.shared.lock();
+        for s in listed.iter() {
+            for (track, current) in [
+                (&s.camera, &mut self.cameras),
+                (&s.screen, &mut self.screens),
+            ] {
+                match track {
+                    Some((sid, _)) => {
+                        if let Some(f) = state.pictures.get_mut(sid).and_then(|q| q.take_due(at)) {
+                            current.insert(s.sid.clone(), f);
+                        }
+                    }
+                    None => {
+                        current.remove(&s.sid);
+                    }
+                }
+            }
+        }
+        let present: Vec<&str> = listed.iter().map(|s| s.sid.as_str()).collect();
+        self.cameras.retain(|k, _| present.contains(&k.as_str()));
+        self.screens.retain(|k, _| present.contains(&k.as_str()));
+    }
+
+    fn video(&self, index: usize) -> Option<&VideoFrame> {
+        let listed = self.listed.borrow();
+        let s = listed.get(index)?;
+        match &s.camera {
+            Some((_, false)) => self.cameras.get(&s.sid),
+            _ => None,
+        }
+    }
+
+    fn screen_share(&self) -> Option<(usize, &VideoFrame)> {
+        let listed = self.listed.borrow();
+        listed
+            .iter()
+            .enumerate()
+            .find_map(|(i, s)| match &s.screen {
+                Some((_, false)) => self.screens.get(&s.sid).map(|f| (i, f)),
+                _ => None,
+            })
+    }
+
+    fn mix_audio_into(&mut self, index: usize, first_sample: u64, out: &mut [f32]) {
+        let listed = self.listed.borrow();
+        let Some(s) = listed.get(index) else { return };
+        let first =
+            first_sample + self.offset.as_nanos() as u64 * AUDIO_RATE as u64 / 1_000_000_000;
+        let mut state = self.shared.lock();
+        for t in &s.audio {
+            if let Some(ring) = state.sound.get_mut(t) {
+                ring.mix_into(first, out);
+            }
+        }
+    }
+
+    fn ended(&self) -> Option<SourceEnd> {
+        match self.shared.lock().end.as_ref()? {
+            RoomEnd::Closed => Some(SourceEnd::Closed),
+            RoomEnd::Stopped => None,
+            RoomEnd::Failed(e) => Some(SourceEnd::Failed(e.clone())),
+        }
+    }
+}

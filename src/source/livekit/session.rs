@@ -1,0 +1,565 @@
+//! The recorder's connection to a room: LiveKit signaling (livekit-signaling) and one
+//! str0m peer that answers the server's subscriber offers. Runs on the room's own thread;
+//! received frames go to their track's decoder, stamped on the session clock.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use livekit_protocol as proto;
+use livekit_signaling::{SignalClient, SignalEvent, SignalOptions};
+use proto::signal_request::Message as Req;
+use proto::signal_response::Message as Resp;
+use str0m::change::SdpOffer;
+use str0m::media::{KeyframeRequestKind, MediaData};
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcError};
+use tokio::net::UdpSocket;
+use tokio::sync::watch;
+
+use super::decode::{Codec, Decoder};
+use super::roster::{Changes, Roster};
+use super::sync::{ParticipantClock, SenderReport, TrackClock};
+use super::{ConnectOptions, LiveKitError, RoomEnd, Shared, Shown};
+
+/// The newest protocol livekit-server 1.13 speaks (18 would pre-negotiate data channels).
+const PROTOCOL_VERSION: u32 = 17;
+/// Keyframe requests per track at most this often.
+const PLI_INTERVAL: Duration = Duration::from_millis(500);
+/// How long the media path may stay disconnected before the egress fails.
+const ICE_GRACE: Duration = Duration::from_secs(15);
+
+struct TrackState {
+    decoder: Decoder,
+    clock: TrackClock,
+    video: bool,
+    waiting_key: bool,
+    last_pli: Option<Instant>,
+    discont: bool,
+}
+
+struct Session {
+    opts: ConnectOptions,
+    shared: Arc<Shared>,
+    client: SignalClient,
+    rtc: Rtc,
+    local: SocketAddr,
+    roster: Roster,
+    tracks: HashMap<String, TrackState>,
+    clocks: HashMap<String, ParticipantClock>,
+    offer_seen: bool,
+    early_candidates: Vec<Candidate>,
+    ready: Option<std::sync::mpsc::Sender<Result<(), LiveKitError>>>,
+    disconnected_since: Option<Instant>,
+}
+
+/// The address this machine uses to reach the server (its host candidate).
+async fn local_ip_towards(url: &str) -> Result<std::net::IpAddr, LiveKitError> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let with_port = if authority
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+    {
+        authority.to_owned()
+    } else {
+        format!("{authority}:443")
+    };
+    let target = tokio::net::lookup_host(&with_port)
+        .await
+        .map_err(|e| LiveKitError::Signal(format!("resolving {authority}: {e}")))?
+        .next()
+        .ok_or_else(|| LiveKitError::Signal(format!("{authority} has no address")))?;
+    let probe = std::net::UdpSocket::bind(if target.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    })?;
+    probe.connect(target)?;
+    Ok(probe.local_addr()?.ip())
+}
+
+/// Runs the session until the room ends, it fails, or `stop` is set; reports readiness
+/// (the media path connected) or the failure to connect on `ready`.
+pub(super) async fn run(
+    opts: ConnectOptions,
+    shared: Arc<Shared>,
+    ready: std::sync::mpsc::Sender<Result<(), LiveKitError>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let token = match super::token::egress_token(&opts) {
+        Ok(t) => t,
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            return;
+        }
+    };
+    let mut o = SignalOptions::default();
+    o.auto_subscribe = false;
+    o.adaptive_stream = false;
+    o.region_failover = false;
+    o.protocol_version = PROTOCOL_VERSION;
+    // Without the packet-trailer capability the server strips LiveKit's trailers.
+    o.client_capabilities = Vec::new();
+    let connected = SignalClient::connect(&opts.url, &token, o, None).await;
+    let (client, join, mut events) = match connected {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = ready.send(Err(LiveKitError::Signal(e.to_string())));
+            return;
+        }
+    };
+    let ip = match local_ip_towards(&opts.url).await {
+        Ok(ip) => ip,
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            return;
+        }
+    };
+    let socket = match UdpSocket::bind(SocketAddr::new(ip, 0)).await {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = ready.send(Err(e.into()));
+            return;
+        }
+    };
+    let local = socket.local_addr().expect("a bound socket has an address");
+    let mut rtc = Rtc::builder()
+        .set_ice_lite(false)
+        .clear_codecs()
+        .enable_opus(true, false)
+        .enable_vp8(true)
+        .enable_vp9(true)
+        .enable_h264(true)
+        .enable_av1(true)
+        .set_reordering_size_video(200)
+        .build(Instant::now());
+    match Candidate::host(local, "udp") {
+        Ok(c) => {
+            rtc.add_local_candidate(c);
+        }
+        Err(e) => {
+            let _ = ready.send(Err(LiveKitError::Media(format!(
+                "host candidate {local}: {e}"
+            ))));
+            return;
+        }
+    }
+    if let Some(room) = &join.room {
+        shared.lock().room_sid = room.sid.clone();
+    }
+    tracing::info!(
+        room = %opts.room_name,
+        server = join.server_info.as_ref().map_or("", |s| s.version.as_str()),
+        participants = join.other_participants.len(),
+        local = %local,
+        "joined the room as a hidden recorder"
+    );
+    let mut s = Session {
+        roster: Roster::new(opts.wants),
+        opts,
+        shared,
+        client,
+        rtc,
+        local,
+        tracks: HashMap::new(),
+        clocks: HashMap::new(),
+        offer_seen: false,
+        early_candidates: Vec::new(),
+        ready: Some(ready),
+        disconnected_since: None,
+    };
+    let changes = s.roster.apply(&join.other_participants);
+    s.act(changes).await;
+
+    let mut buf = vec![0u8; 2000];
+    let end = loop {
+        let timeout = match s.drain(&socket) {
+            Ok(t) => t,
+            Err(e) => break RoomEnd::Failed(e.to_string()),
+        };
+        if let Some(since) = s.disconnected_since
+            && since.elapsed() > ICE_GRACE
+        {
+            break RoomEnd::Failed(format!(
+                "media connection lost for over {} s",
+                ICE_GRACE.as_secs()
+            ));
+        }
+        let wait = timeout.min(Instant::now() + Duration::from_secs(1));
+        tokio::select! {
+            _ = stop.changed() => {
+                let leave = proto::LeaveRequest {
+                    can_reconnect: false,
+                    reason: proto::DisconnectReason::ClientInitiated as i32,
+                    action: proto::leave_request::Action::Disconnect as i32,
+                    ..Default::default()
+                };
+                s.client.send(Req::Leave(leave)).await;
+                s.client.close().await;
+                break RoomEnd::Stopped;
+            }
+            ev = events.recv() => match ev {
+                None => break RoomEnd::Failed("signaling connection closed".into()),
+                Some(SignalEvent::Close(reason)) => {
+                    match s.resume(&reason).await {
+                        Ok(()) => continue,
+                        Err(e) => break RoomEnd::Failed(e.to_string()),
+                    }
+                }
+                Some(SignalEvent::Message(m)) => {
+                    if let Some(end) = s.on_signal(*m).await {
+                        break end;
+                    }
+                }
+            },
+            r = socket.recv_from(&mut buf) => {
+                let Ok((n, source)) = r else { continue };
+                let Ok(receive) = Receive::new(Protocol::Udp, source, s.local, &buf[..n]) else {
+                    continue;
+                };
+                if let Err(e) = s.rtc.handle_input(Input::Receive(Instant::now(), receive)) {
+                    tracing::debug!(error = %e, "dropped a datagram");
+                }
+            }
+            _ = tokio::time::sleep_until(wait.into()) => {
+                if let Err(e) = s.rtc.handle_input(Input::Timeout(Instant::now())) {
+                    break RoomEnd::Failed(e.to_string());
+                }
+            }
+        }
+    };
+    tracing::info!(end = ?end, "left the room");
+    if let Some(ready) = s.ready.take() {
+        let reason = match &end {
+            RoomEnd::Failed(e) => e.clone(),
+            other => format!("{other:?} before the media path connected"),
+        };
+        let _ = ready.send(Err(LiveKitError::Media(reason)));
+    }
+    s.tracks.clear();
+    s.shared.lock().end = Some(end);
+}
+
+impl Session {
+    /// Runs str0m until it wants to wait; returns when to wake it next.
+    fn drain(&mut self, socket: &UdpSocket) -> Result<Instant, LiveKitError> {
+        loop {
+            match self.rtc.poll_output() {
+                Ok(Output::Timeout(t)) => return Ok(t),
+                Ok(Output::Transmit(t)) => {
+                    let _ = socket.try_send_to(&t.contents, t.destination);
+                }
+                Ok(Output::Event(e)) => self.on_event(e),
+                Err(RtcError::Packet(mid, pt, e)) => {
+                    tracing::debug!(%mid, %pt, error = %e, "undecodable packet dropped");
+                }
+                Err(e) => return Err(LiveKitError::Media(e.to_string())),
+            }
+        }
+    }
+
+    fn on_event(&mut self, e: Event) {
+        match e {
+            Event::Connected => {
+                tracing::info!("media path connected");
+                if let Some(ready) = self.ready.take() {
+                    let _ = ready.send(Ok(()));
+                }
+            }
+            Event::IceConnectionStateChange(state) => {
+                tracing::debug!(?state, "ICE state");
+                self.disconnected_since = match state {
+                    IceConnectionState::Disconnected => {
+                        self.disconnected_since.or(Some(Instant::now()))
+                    }
+                    _ => None,
+                };
+            }
+            Event::MediaData(md) => self.on_media(md),
+            Event::StreamPaused(p) => tracing::debug!(mid = %p.mid, paused = p.paused, "stream"),
+            _ => {}
+        }
+    }
+
+    fn on_media(&mut self, md: MediaData) {
+        let Some((member, track)) = self.roster.by_mid(&md.mid) else {
+            return;
+        };
+        let Some(codec) = Codec::from_str0m(md.params.spec().codec) else {
+            return;
+        };
+        let (participant, track_sid) = (member.sid.clone(), track.sid.clone());
+        let video = track.kind == proto::TrackType::Video;
+        if self
+            .tracks
+            .get(&track_sid)
+            .is_some_and(|t| t.decoder.codec() != codec)
+        {
+            tracing::info!(track = %track_sid, ?codec, "codec changed; new decoder");
+            self.tracks.remove(&track_sid);
+        }
+        if !self.tracks.contains_key(&track_sid) {
+            match self.decoder(&participant, &track_sid, codec, video) {
+                Ok(d) => {
+                    let rate = md.params.spec().clock_rate.get();
+                    self.tracks.insert(
+                        track_sid.clone(),
+                        TrackState {
+                            decoder: d,
+                            clock: TrackClock::new(rate),
+                            video,
+                            waiting_key: video,
+                            last_pli: None,
+                            discont: false,
+                        },
+                    );
+                }
+                Err(e) => {
+                    tracing::warn!(track = %track_sid, error = %e, "cannot decode track");
+                    return;
+                }
+            }
+        }
+        let t = self.tracks.get_mut(&track_sid).expect("inserted above");
+        let key = md.is_keyframe();
+        if t.video {
+            if !md.contiguous && !key {
+                t.waiting_key = true;
+            }
+            if t.waiting_key && !key {
+                if t.last_pli.is_none_or(|at| at.elapsed() >= PLI_INTERVAL) {
+                    t.last_pli = Some(Instant::now());
+                    if let Some(mut w) = self.rtc.writer(md.mid) {
+                        let _ = w.request_keyframe(None, KeyframeRequestKind::Pli);
+                    }
+                }
+                t.discont = true;
+                return;
+            }
+            if key {
+                t.waiting_key = false;
+            }
+        } else if !md.contiguous {
+            t.discont = true;
+        }
+        let epoch = self.shared.epoch;
+        let arrival = md
+            .network_time
+            .saturating_duration_since(epoch)
+            .as_secs_f64();
+        let report = md.last_sender_info.and_then(|s| {
+            Some(SenderReport {
+                ntp: s.ntp_time.duration_since(UNIX_EPOCH).ok()?.as_secs_f64(),
+                rtp: s.rtp_time.numer(),
+            })
+        });
+        let clock = self.clocks.entry(participant).or_default();
+        let delay = self.opts.playout_delay.as_secs_f64();
+        let at = t
+            .clock
+            .presentation(clock, md.time.numer(), arrival, report, delay);
+        let discont = std::mem::take(&mut t.discont);
+        t.decoder
+            .push(&md.data, Duration::from_secs_f64(at.max(0.0)), key, discont);
+    }
+
+    fn decoder(
+        &self,
+        participant: &str,
+        track: &str,
+        codec: Codec,
+        video: bool,
+    ) -> Result<Decoder, super::decode::DecodeError> {
+        let shared = self.shared.clone();
+        let key = track.to_owned();
+        if video {
+            Decoder::video(codec, move |frame| {
+                shared
+                    .lock()
+                    .pictures
+                    .entry(key.clone())
+                    .or_default()
+                    .push(frame);
+            })
+        } else {
+            let _ = participant;
+            Decoder::audio(move |at, samples| {
+                shared
+                    .lock()
+                    .sound
+                    .entry(key.clone())
+                    .or_default()
+                    .write(at, samples);
+            })
+        }
+    }
+
+    async fn on_signal(&mut self, m: Resp) -> Option<RoomEnd> {
+        match m {
+            Resp::Offer(sd) => {
+                let media = super::sdp::offered_media(&sd.sdp, &sd.mid_to_track_id);
+                self.roster.map_offer(&media);
+                let offer = match SdpOffer::from_sdp_string(&sd.sdp) {
+                    Ok(o) => o,
+                    Err(e) => return Some(RoomEnd::Failed(format!("unreadable offer: {e}"))),
+                };
+                let answer = match self.rtc.sdp_api().accept_offer(offer) {
+                    Ok(a) => a,
+                    Err(e) => return Some(RoomEnd::Failed(format!("offer refused: {e}"))),
+                };
+                self.client
+                    .send(Req::Answer(proto::SessionDescription {
+                        r#type: "answer".into(),
+                        sdp: answer.to_sdp_string(),
+                        id: sd.id,
+                        ..Default::default()
+                    }))
+                    .await;
+                if !self.offer_seen {
+                    self.offer_seen = true;
+                    for c in self.early_candidates.drain(..) {
+                        self.rtc.add_remote_candidate(c);
+                    }
+                    self.client.set_reconnected().await;
+                }
+                tracing::debug!(media = media.len(), "answered an offer");
+            }
+            Resp::Trickle(t) => {
+                if t.target() != proto::SignalTarget::Subscriber {
+                    return None;
+                }
+                #[derive(serde::Deserialize)]
+                struct Init {
+                    candidate: String,
+                }
+                let Ok(init) = serde_json::from_str::<Init>(&t.candidate_init) else {
+                    tracing::warn!("unreadable trickle candidate");
+                    return None;
+                };
+                let text = init.candidate.trim_start_matches("a=");
+                if text.is_empty() {
+                    return None;
+                }
+                match Candidate::from_sdp_string(text) {
+                    // Our socket is bound to one address family; others cannot pair.
+                    Ok(c) if c.addr().is_ipv4() == self.local.is_ipv4() => {
+                        if self.offer_seen {
+                            self.rtc.add_remote_candidate(c);
+                        } else {
+                            self.early_candidates.push(c);
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::debug!(error = %e, "candidate ignored"),
+                }
+            }
+            Resp::Update(u) => {
+                let changes = self.roster.apply(&u.participants);
+                self.act(changes).await;
+            }
+            Resp::RoomUpdate(u) => {
+                if let Some(room) = u.room
+                    && !room.sid.is_empty()
+                {
+                    self.shared.lock().room_sid = room.sid;
+                }
+            }
+            Resp::Leave(l) => {
+                use proto::DisconnectReason as D;
+                let reason = l.reason();
+                tracing::info!(?reason, action = ?l.action(), "the server asked us to leave");
+                return Some(match reason {
+                    D::RoomDeleted | D::RoomClosed => RoomEnd::Closed,
+                    other => {
+                        RoomEnd::Failed(format!("removed from the room: {}", other.as_str_name()))
+                    }
+                });
+            }
+            Resp::SubscriptionResponse(r) => {
+                tracing::warn!(track = %r.track_sid, error = ?r.err(), "subscription refused");
+            }
+            _ => {}
+        }
+        None
+    }
+
+    /// Subscribes to new tracks and lets go of gone ones; republishes who is shown.
+    async fn act(&mut self, changes: Changes) {
+        let Changes {
+            subscribe,
+            gone_tracks,
+            left,
+        } = changes;
+        {
+            let mut state = self.shared.lock();
+            for t in &gone_tracks {
+                state.pictures.remove(t);
+                state.sound.remove(t);
+            }
+            state.shown = self.roster.members().iter().map(|m| Shown::of(m)).collect();
+        }
+        for t in &gone_tracks {
+            self.tracks.remove(t);
+        }
+        for p in &left {
+            self.clocks.remove(p);
+        }
+        if subscribe.is_empty() {
+            return;
+        }
+        let mut by_participant: Vec<proto::ParticipantTracks> = Vec::new();
+        for (p, t) in &subscribe {
+            match by_participant.iter_mut().find(|x| &x.participant_sid == p) {
+                Some(x) => x.track_sids.push(t.clone()),
+                None => by_participant.push(proto::ParticipantTracks {
+                    participant_sid: p.clone(),
+                    track_sids: vec![t.clone()],
+                }),
+            }
+        }
+        let sids: Vec<String> = subscribe.iter().map(|(_, t)| t.clone()).collect();
+        tracing::info!(tracks = ?sids, "subscribing");
+        self.client
+            .send(Req::Subscription(proto::UpdateSubscription {
+                track_sids: sids.clone(),
+                subscribe: true,
+                participant_tracks: by_participant,
+            }))
+            .await;
+        let (w, h) = self.opts.video_size;
+        self.client
+            .send(Req::TrackSetting(proto::UpdateTrackSettings {
+                track_sids: sids,
+                disabled: false,
+                quality: proto::VideoQuality::High as i32,
+                width: w,
+                height: h,
+                ..Default::default()
+            }))
+            .await;
+    }
+
+    /// The signaling connection dropped: resume it (the media path may well be alive).
+    async fn resume(&mut self, reason: &str) -> Result<(), LiveKitError> {
+        tracing::warn!(reason, "signaling connection lost; resuming");
+        let mut last = String::new();
+        for attempt in 0..5u32 {
+            tokio::time::sleep(Duration::from_millis(300 * (1 << attempt.min(3)))).await;
+            match self
+                .client
+                .restart(proto::ReconnectReason::RrSignalDisconnected)
+                .await
+            {
+                Ok(_) => {
+                    tracing::info!(attempt, "signaling resumed");
+                    self.offer_seen = false;
+                    return Ok(());
+                }
+                Err(e) => last = e.to_string(),
+            }
+        }
+        Err(LiveKitError::Signal(format!("could not resume: {last}")))
+    }
+}
