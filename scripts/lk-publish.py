@@ -11,8 +11,9 @@ length, both stamped for the same instant: a lip-sync probe.
 Timed actions: `--at 5:mute-video --at 7:unmute-video --at 9:unpublish-video
 --at 11:publish-video --at 13:leave` (seconds after joining).
 
-Prints `published` on stdout once both tracks are published, then runs until `--duration`
-ends, a `leave` action, or SIGTERM.
+Prints `published unix_ms=T` on stdout once both tracks are published and `action NAME unix_ms=T`
+as each action happens, then runs until `--duration` ends, a `leave` action, or SIGTERM.
+`--delete-room` instead deletes the room (RoomService.DeleteRoom) and exits.
 """
 
 import argparse
@@ -79,6 +80,7 @@ class Camera:
 class Microphone:
     def __init__(self, args):
         self.tone = args.tone
+        self.volume = args.volume
         self.flash = args.flash
         self.epoch = args.epoch_ms / 1000.0
         self.source = rtc.AudioSource(RATE, 1, queue_size_ms=100)
@@ -87,17 +89,17 @@ class Microphone:
 
     async def run(self, stop: asyncio.Event):
         sample = 0
-        t0 = time.time()
+        offsets = np.arange(BLOCK) / RATE
         while not stop.is_set():
-            idx = np.arange(sample, sample + BLOCK)
-            t = idx / RATE
+            t = (sample + np.arange(BLOCK)) / RATE
             if self.flash:
-                # Beep on whole seconds since the epoch (in wall-clock terms of this block).
-                wall = t0 + t
+                # Beep on whole seconds since the epoch: this block is played (captured,
+                # for WebRTC) once the audio already queued has been.
+                wall = time.time() + self.source.queued_duration + offsets
                 in_beep = ((wall - self.epoch) % 1.0) < 0.1
                 pcm = np.where(in_beep, 0.5 * np.sin(2 * math.pi * 1000 * t), 0.0)
             else:
-                pcm = 0.3 * np.sin(2 * math.pi * self.tone * t)
+                pcm = self.volume * np.sin(2 * math.pi * self.tone * t)
             frame = rtc.AudioFrame.create(RATE, 1, BLOCK)
             np.frombuffer(frame.data, dtype=np.int16)[:] = (pcm * 32767).astype(np.int16)
             await self.source.capture_frame(frame)
@@ -110,10 +112,11 @@ async def main():
     p.add_argument("--api-key", default="devkey")
     p.add_argument("--api-secret", default="secret")
     p.add_argument("--room", required=True)
-    p.add_argument("--identity", required=True)
+    p.add_argument("--identity", default="publisher")
     p.add_argument("--name")
     p.add_argument("--rgb", default="200,40,40", help="R,G,B of the picture")
     p.add_argument("--tone", type=float, default=440.0, help="tone frequency, Hz")
+    p.add_argument("--volume", type=float, default=0.3, help="tone amplitude (1 = full scale)")
     p.add_argument("--width", type=int, default=640)
     p.add_argument("--height", type=int, default=360)
     p.add_argument("--fps", type=int, default=30)
@@ -125,7 +128,16 @@ async def main():
     p.add_argument("--epoch-ms", type=int, default=0, help="flash phase origin (unix ms)")
     p.add_argument("--duration", type=float, default=3600.0)
     p.add_argument("--at", action="append", default=[], help="SECONDS:ACTION")
+    p.add_argument("--delete-room", action="store_true")
     args = p.parse_args()
+
+    if args.delete_room:
+        http = args.url.replace("ws://", "http://").replace("wss://", "https://")
+        lk = api.LiveKitAPI(http, args.api_key, args.api_secret)
+        await lk.room.delete_room(api.DeleteRoomRequest(room=args.room))
+        await lk.aclose()
+        print("deleted", flush=True)
+        return
 
     room = rtc.Room()
     await room.connect(args.url, token(args), options=rtc.RoomOptions(auto_subscribe=False))
@@ -159,7 +171,7 @@ async def main():
     if mic:
         await publish_audio()
         tasks.append(asyncio.create_task(mic.run(stop)))
-    print("published", flush=True)
+    print(f"published unix_ms={int(time.time() * 1000)}", flush=True)
 
     async def actions():
         joined = time.monotonic()
@@ -168,7 +180,7 @@ async def main():
             delay = joined + float(at) - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-            print(f"action {action}", flush=True)
+            print(f"action {action} unix_ms={int(time.time() * 1000)}", flush=True)
             if action == "mute-video":
                 cam.track.mute()
             elif action == "unmute-video":

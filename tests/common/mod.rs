@@ -2,6 +2,8 @@
 //! outputs with ffprobe/ffmpeg (the tools a user would use), and analyse audio.
 #![allow(dead_code)]
 
+pub mod avsync;
+pub mod livekit;
 pub mod services;
 pub mod stores;
 

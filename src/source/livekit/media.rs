@@ -85,6 +85,11 @@ impl PictureQueue {
         }
     }
 
+    /// Whether a picture is due at `at`.
+    pub fn has_due(&self, at: Duration) -> bool {
+        self.queue.front().is_some_and(|f| f.pts <= at)
+    }
+
     /// The newest picture not later than `at`, if any arrived since the last call (older
     /// ones are dropped).
     pub fn take_due(&mut self, at: Duration) -> Option<VideoFrame> {

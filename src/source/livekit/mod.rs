@@ -27,6 +27,9 @@ use super::{AUDIO_RATE, ParticipantInfo, RoomSource, SourceEnd, VideoFrame};
 use media::{AudioRing, PictureQueue};
 pub use roster::Wants;
 
+/// The longest wait after joining for the cameras' first pictures.
+const FIRST_PICTURES_WAIT: Duration = Duration::from_secs(5);
+
 /// Why joining or staying in a room failed.
 #[derive(Debug, thiserror::Error)]
 pub enum LiveKitError {
@@ -216,7 +219,19 @@ impl LiveKitRoom {
             screens: HashMap::new(),
         };
         match ready_rx.recv_timeout(timeout) {
-            Ok(Ok(())) => Ok(room),
+            Ok(Ok(())) => {
+                // Start with every camera shown live rather than a few frames of
+                // placeholders: wait (boundedly) for each one's first picture to be due.
+                let deadline = Instant::now() + FIRST_PICTURES_WAIT;
+                while Instant::now() < deadline && !room.first_pictures_due() {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                tracing::info!(
+                    waited_ms = room.shared.epoch.elapsed().as_millis() as u64,
+                    "room ready"
+                );
+                Ok(room)
+            }
             Ok(Err(e)) => {
                 room.close();
                 Err(e)
@@ -237,6 +252,18 @@ impl LiveKitRoom {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+
+    /// Whether every unmuted camera of the participants shown has a picture due now.
+    fn first_pictures_due(&self) -> bool {
+        let now = self.shared.epoch.elapsed();
+        let state = self.shared.lock();
+        state
+            .shown
+            .iter()
+            .filter_map(|s| s.camera.as_ref())
+            .filter(|(_, muted)| !muted)
+            .all(|(sid, _)| state.pictures.get(sid).is_some_and(|q| q.has_due(now)))
     }
 
     fn session_time(&self, egress: Duration) -> Duration {

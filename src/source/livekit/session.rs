@@ -498,7 +498,7 @@ impl Session {
                 state.pictures.remove(t);
                 state.sound.remove(t);
             }
-            state.shown = self.roster.members().iter().map(|m| Shown::of(m)).collect();
+            state.shown = self.roster.members().iter().map(Shown::of).collect();
         }
         for t in &gone_tracks {
             self.tracks.remove(t);

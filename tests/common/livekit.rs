@@ -1,0 +1,216 @@
+//! A real LiveKit server on loopback and real WebRTC publishers (LiveKit's Python SDK,
+//! scripts/lk-publish.py), started by the room tests and stopped when dropped. Installed
+//! by scripts/setup.sh into the tools directory.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::{Duration, Instant};
+
+use super::services::{free_tcp_port, free_udp_port};
+use super::stores::tools_dir;
+
+pub const API_KEY: &str = "devkey";
+pub const API_SECRET: &str = "secret";
+
+/// `livekit-server --dev` on free loopback ports; media stays on 127.0.0.1.
+pub struct LiveKit {
+    child: Child,
+    pub port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl LiveKit {
+    pub fn start() -> LiveKit {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_tcp_port();
+        let config = format!(
+            "port: {port}\n\
+             bind_addresses: [\"127.0.0.1\"]\n\
+             rtc:\n  tcp_port: {}\n  udp_port: {}\n  use_external_ip: false\n  \
+             enable_loopback_candidate: true\n  interfaces:\n    includes: [lo]\n\
+             logging:\n  level: warn\n",
+            free_tcp_port(),
+            free_udp_port(),
+        );
+        let path = dir.path().join("livekit.yaml");
+        std::fs::write(&path, config).unwrap();
+        let log = std::fs::File::create(dir.path().join("livekit.log")).unwrap();
+        let child = Command::new(tools_dir().join("bin/livekit-server"))
+            .args(["--dev", "--node-ip", "127.0.0.1", "--config"])
+            .arg(&path)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("livekit-server (installed by scripts/setup.sh)");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "livekit-server did not start on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        LiveKit {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("ws://127.0.0.1:{}", self.port)
+    }
+
+    /// `tessera run` arguments that record a room on this server.
+    pub fn run_args(&self) -> Vec<String> {
+        vec![
+            "--url".into(),
+            self.url(),
+            "--api-key".into(),
+            API_KEY.into(),
+            "--api-secret".into(),
+            API_SECRET.into(),
+        ]
+    }
+
+    /// Deletes `room` (RoomService.DeleteRoom).
+    pub fn delete_room(&self, room: &str) {
+        let out = publisher_command(&self.url(), room, &["--delete-room"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for LiveKit {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/lk-publish.py")
+}
+
+fn publisher_command(url: &str, room: &str, args: &[&str]) -> Command {
+    let mut c = Command::new(tools_dir().join("lk-venv/bin/python"));
+    c.arg(script())
+        .args(["--url", url, "--room", room, "--api-key", API_KEY])
+        .args(["--api-secret", API_SECRET])
+        .args(args)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null());
+    c
+}
+
+/// One synthetic participant publishing a camera and a microphone.
+pub struct Publisher {
+    child: Child,
+    lines: Receiver<String>,
+    /// `action NAME` → unix ms, as they happened.
+    pub actions: Vec<(String, i64)>,
+    /// When the tracks were published (unix ms).
+    pub published_ms: i64,
+}
+
+impl Publisher {
+    /// Joins and publishes (returns once the tracks are published).
+    pub fn start(lk: &LiveKit, room: &str, identity: &str, args: &[&str]) -> Publisher {
+        let mut child = publisher_command(&lk.url(), room, &["--identity", identity])
+            .args(args)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("the LiveKit Python SDK (installed by scripts/setup.sh)");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut p = Publisher {
+            child,
+            lines,
+            actions: Vec::new(),
+            published_ms: 0,
+        };
+        match p.lines.recv_timeout(Duration::from_secs(30)) {
+            Ok(l) if l.starts_with("published unix_ms=") => {
+                p.published_ms = l["published unix_ms=".len()..].parse().unwrap();
+                p
+            }
+            other => panic!("publisher {identity} did not publish: {other:?}"),
+        }
+    }
+
+    /// Collects the actions reported so far.
+    pub fn poll_actions(&mut self) -> &[(String, i64)] {
+        while let Ok(line) = self.lines.try_recv() {
+            if let Some(rest) = line.strip_prefix("action ")
+                && let Some((name, ms)) = rest.split_once(" unix_ms=")
+            {
+                self.actions.push((name.to_owned(), ms.parse().unwrap()));
+            }
+        }
+        &self.actions
+    }
+
+    /// When action `name` happened (unix ms).
+    pub fn action_ms(&mut self, name: &str) -> i64 {
+        self.poll_actions();
+        self.actions
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("no action {name} in {:?}", self.actions))
+            .1
+    }
+}
+
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        // SIGTERM first: the SDK leaves the room cleanly.
+        // SAFETY: kill(2) on a child we own; no memory is involved.
+        unsafe {
+            libc_kill(self.child.id() as i32, 15);
+        }
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+unsafe extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+/// The unix time (ms) at which the egress's media time 0 was composed, from its log.
+pub fn media_clock_start_ms(stderr: &str) -> i64 {
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("media clock started"))
+        .expect("the egress logs its media clock start");
+    let at = line.find("unix_ms=").expect("unix_ms on the line") + "unix_ms=".len();
+    line[at..]
+        .chars()
+        .skip_while(|c| !c.is_ascii_digit())
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap()
+}

@@ -1,0 +1,344 @@
+//! Recording real LiveKit rooms: livekit-server on loopback, publishers using LiveKit's
+//! Python SDK (real WebRTC: VP8/H.264 and Opus), `tessera run --url` as the recorder.
+//! Each publisher shows its own colour and plays its own tone; the outputs are read back
+//! with ffmpeg. Recordings run in real time, one at a time (two cores).
+
+mod common;
+
+use std::io::Read;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use common::livekit::{LiveKit, Publisher, media_clock_start_ms};
+use common::{
+    audio_mono, avsync, ffprobe, frame_rgb, goertzel, num, spawn_run, stream, tessera_run,
+};
+use tessera::source::synthetic::{participant_color, participant_tone_hz};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+const W: u32 = 1280;
+const H: u32 = 720;
+
+fn publisher_args(i: usize) -> Vec<String> {
+    let [r, g, b] = participant_color(i);
+    vec![
+        "--rgb".into(),
+        format!("{r},{g},{b}"),
+        "--tone".into(),
+        participant_tone_hz(i).to_string(),
+    ]
+}
+
+fn publish(lk: &LiveKit, room: &str, i: usize, extra: &[&str]) -> Publisher {
+    let mut args = publisher_args(i);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    Publisher::start(lk, room, &format!("person-{i}"), &args)
+}
+
+/// Fraction of the frame's pixels within 40 of participant `i`'s colour on every channel.
+fn coverage(frame: &[u8], i: usize) -> f64 {
+    let c = participant_color(i);
+    let n = frame
+        .chunks_exact(3)
+        .filter(|p| (0..3).all(|k| (p[k] as i32 - c[k] as i32).abs() <= 40))
+        .count();
+    n as f64 / (frame.len() / 3) as f64
+}
+
+fn coverage_at(file: &Path, t: f64, i: usize) -> f64 {
+    coverage(&frame_rgb(file, t, W, H), i)
+}
+
+fn run_args<'a>(lk: &'a [String], extra: &[&'a str]) -> Vec<&'a str> {
+    lk.iter()
+        .map(String::as_str)
+        .chain(extra.iter().copied())
+        .collect()
+}
+
+#[test]
+fn three_publishers_fill_the_grid_with_their_colours_and_tones() {
+    let _g = serial();
+    let lk = LiveKit::start();
+    let _p0 = publish(&lk, "grid3", 0, &[]);
+    let _p1 = publish(&lk, "grid3", 1, &[]);
+    let _p2 = publish(&lk, "grid3", 2, &["--codec", "h264"]);
+    let req = r#"{"room_name": "grid3", "layout": "grid",
+                  "file_outputs": [{"filepath": "grid.mp4"}]}"#;
+    let args = lk.run_args();
+    let run = tessera_run(req, &run_args(&args, &["--duration", "15"]));
+    assert!(run.output.status.success(), "{}", run.stderr());
+    let info = run.info.as_ref().unwrap();
+    assert_eq!(info["status"], "EGRESS_COMPLETE");
+    assert!(
+        info["room_id"].as_str().unwrap().starts_with("RM_"),
+        "{info}"
+    );
+    let file = run.file();
+    let probe = ffprobe(&file);
+    let duration = num(&probe["format"]["duration"]);
+    assert!((duration - 15.0).abs() < 0.5, "duration {duration}");
+    assert_eq!(num(&stream(&probe, "video")["width"]), W as f64);
+    for t in [3.0, 8.0, 13.0] {
+        let frame = frame_rgb(&file, t, W, H);
+        for i in 0..3 {
+            let c = coverage(&frame, i);
+            assert!(
+                c > 0.08,
+                "participant {i} covers {c:.3} of the frame at {t} s"
+            );
+        }
+    }
+    let audio = audio_mono(&file);
+    let span = &audio[2 * 48_000..14 * 48_000];
+    let off = goertzel(span, 360.0, 48_000.0);
+    for i in 0..3 {
+        let hz = participant_tone_hz(i) as f64;
+        let p = goertzel(span, hz, 48_000.0);
+        assert!(p > 100.0 * off, "tone {hz} Hz: {p:e} vs off-tone {off:e}");
+    }
+}
+
+/// The number of frames, and the longest run of consecutive frames in which nothing moved
+/// (and the frame it ended at).
+fn frames_and_longest_freeze(file: &Path) -> (usize, (usize, usize)) {
+    let args = [
+        "-i",
+        file.to_str().unwrap(),
+        "-vf",
+        "scale=320:180,format=gray",
+        "-f",
+        "rawvideo",
+        "-",
+    ];
+    let raw = common::tool("ffmpeg", args);
+    let frames: Vec<&[u8]> = raw.chunks_exact(320 * 180).collect();
+    let mut longest = (0, 0);
+    let mut run = 0;
+    for (k, w) in frames.windows(2).enumerate() {
+        let moved = w[0]
+            .iter()
+            .zip(w[1])
+            .filter(|(a, b)| (**a as i32 - **b as i32).abs() > 40)
+            .count();
+        run = if moved == 0 { run + 1 } else { 0 };
+        if run > longest.0 {
+            longest = (run, k + 1);
+        }
+    }
+    (frames.len(), longest)
+}
+
+#[test]
+fn a_participant_joining_and_leaving_resizes_the_layout_without_a_gap_or_freeze() {
+    let _g = serial();
+    let lk = LiveKit::start();
+    let _p0 = publish(&lk, "comings", 0, &[]);
+    let _p1 = publish(&lk, "comings", 1, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let req = r#"{"room_name": "comings", "layout": "grid",
+                  "file_outputs": [{"filepath": "c.mp4"}]}"#;
+    let args = lk.run_args();
+    let mut child = spawn_run(req, dir.path(), &run_args(&args, &["--duration", "14"]));
+    let mut stderr = child.stderr.take().unwrap();
+    let log = std::thread::spawn(move || {
+        let mut s = String::new();
+        stderr.read_to_string(&mut s).unwrap();
+        s
+    });
+    std::thread::sleep(Duration::from_secs(5));
+    let mut p2 = publish(&lk, "comings", 2, &["--at", "5:leave"]);
+    let status = child.wait().unwrap();
+    let log = log.join().unwrap();
+    assert!(status.success(), "{log}");
+    let t0 = media_clock_start_ms(&log);
+    let joined = (p2.published_ms - t0) as f64 / 1000.0;
+    let left = (p2.action_ms("leave") - t0) as f64 / 1000.0;
+    eprintln!("joined at {joined:.2} s, left at {left:.2} s of the recording");
+    let file = dir.path().join("out/c.mp4");
+    let before = frame_rgb(&file, joined - 1.0, W, H);
+    let during = frame_rgb(&file, (joined + left) / 2.0, W, H);
+    let after = frame_rgb(&file, (left + 1.5).min(13.5), W, H);
+    let cover = |f: &[u8]| (0..3).map(|i| coverage(f, i)).collect::<Vec<_>>();
+    let (before_c, during_c, after_c) = (cover(&before), cover(&during), cover(&after));
+    eprintln!("coverage before {before_c:.3?} during {during_c:.3?} after {after_c:.3?}");
+    for i in 0..2 {
+        assert!(before_c[i] > 0.15, "{i} before the join");
+        assert!(during_c[i] > 0.08, "{i} while three");
+        assert!(after_c[i] > 0.15, "{i} after the leave");
+    }
+    assert!(coverage(&before, 2) < 0.005, "nobody's tile before joining");
+    assert!(coverage(&during, 2) > 0.08, "the newcomer's tile");
+    assert!(
+        coverage(&after, 2) < 0.005,
+        "the tile is gone after leaving"
+    );
+    // No gap: every frame of 14 s is there; no freeze: something moves in every frame
+    // (every publisher draws a moving bar).
+    let (frames, (freeze, at)) = frames_and_longest_freeze(&file);
+    eprintln!("{frames} frames, longest freeze: {freeze} frames, ending at frame {at}");
+    assert!(frames.abs_diff(420) <= 2, "{frames} frames");
+    assert!(freeze <= 6, "the picture froze for {freeze} frames");
+}
+
+#[test]
+fn mute_and_unpublish_show_the_placeholder_then_the_video_returns() {
+    let _g = serial();
+    let lk = LiveKit::start();
+    let mut p = publish(
+        &lk,
+        "mutes",
+        0,
+        &[
+            "--at",
+            "4:mute-video",
+            "--at",
+            "6:unmute-video",
+            "--at",
+            "8:unpublish-video",
+            "--at",
+            "10:publish-video",
+        ],
+    );
+    let req = r#"{"room_name": "mutes", "file_outputs": [{"filepath": "m.mp4"}]}"#;
+    let args = lk.run_args();
+    let run = tessera_run(req, &run_args(&args, &["--duration", "13"]));
+    assert!(run.output.status.success(), "{}", run.stderr());
+    let t0 = media_clock_start_ms(&run.stderr());
+    let at = |p: &mut Publisher, name| (p.action_ms(name) - t0) as f64 / 1000.0;
+    let (mute, unmute) = (at(&mut p, "mute-video"), at(&mut p, "unmute-video"));
+    let (unpub, repub) = (at(&mut p, "unpublish-video"), at(&mut p, "publish-video"));
+    let file = run.file();
+    let seen = |t: f64| coverage_at(&file, t, 0);
+    assert!(seen(mute - 0.6) > 0.3, "camera before muting");
+    assert!(
+        seen((mute + unmute) / 2.0) < 0.01,
+        "placeholder while muted"
+    );
+    assert!(seen(unmute + 1.0) > 0.3, "camera back after unmuting");
+    assert!(
+        seen((unpub + repub) / 2.0) < 0.01,
+        "placeholder while unpublished"
+    );
+    assert!(
+        seen((repub + 1.5).min(12.5)) > 0.3,
+        "camera back after republishing"
+    );
+}
+
+#[test]
+fn the_room_closing_completes_the_egress_with_what_was_recorded() {
+    let _g = serial();
+    let lk = LiveKit::start();
+    let _p = publish(&lk, "closing", 0, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let req = r#"{"room_name": "closing", "file_outputs": [{"filepath": "x.mp4"}]}"#;
+    let args = lk.run_args();
+    let child = spawn_run(req, dir.path(), &run_args(&args, &[]));
+    std::thread::sleep(Duration::from_secs(6));
+    let asked = Instant::now();
+    lk.delete_room("closing");
+    let out = child.wait_with_output().unwrap();
+    let took = asked.elapsed();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        took < Duration::from_secs(10),
+        "ended {took:?} after the room closed"
+    );
+    let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(info["status"], "EGRESS_COMPLETE");
+    assert_eq!(info["details"], tessera::egress::SOURCE_CLOSED);
+    let file = dir.path().join("out/x.mp4");
+    let duration = num(&ffprobe(&file)["format"]["duration"]);
+    assert!(duration > 3.0, "kept {duration} s");
+    assert!(coverage_at(&file, duration - 1.0, 0) > 0.3);
+}
+
+#[test]
+fn the_speaker_layout_shows_the_loud_participant() {
+    let _g = serial();
+    let lk = LiveKit::start();
+    // The first to join is quiet (below the speaking threshold); the second talks.
+    let _quiet = publish(&lk, "talk", 0, &["--volume", "0.002"]);
+    let _loud = publish(&lk, "talk", 1, &["--volume", "0.3"]);
+    let req = r#"{"room_name": "talk", "layout": "speaker",
+                  "file_outputs": [{"filepath": "s.mp4"}]}"#;
+    let args = lk.run_args();
+    let run = tessera_run(req, &run_args(&args, &["--duration", "8"]));
+    assert!(run.output.status.success(), "{}", run.stderr());
+    let frame = frame_rgb(&run.file(), 6.0, W, H);
+    let (quiet, loud) = (coverage(&frame, 0), coverage(&frame, 1));
+    assert!(
+        loud > 3.0 * quiet && loud > 0.3,
+        "loud {loud:.3}, quiet {quiet:.3}"
+    );
+}
+
+#[test]
+fn an_audio_only_composite_records_every_tone_and_no_picture() {
+    let _g = serial();
+    let lk = LiveKit::start();
+    let _p0 = publish(&lk, "voices", 0, &[]);
+    let _p1 = publish(&lk, "voices", 1, &[]);
+    let req = r#"{"room_name": "voices", "audio_only": true,
+                  "file_outputs": [{"file_type": "OGG", "filepath": "a.ogg"}]}"#;
+    let args = lk.run_args();
+    let run = tessera_run(req, &run_args(&args, &["--duration", "6"]));
+    assert!(run.output.status.success(), "{}", run.stderr());
+    assert!(
+        !run.stderr().contains("GPU device opened"),
+        "an audio-only egress opens no GPU"
+    );
+    let file = run.file();
+    assert_eq!(common::stream_kinds(&ffprobe(&file)), ["audio"]);
+    let audio = audio_mono(&file);
+    let span = &audio[48_000..5 * 48_000];
+    let off = goertzel(span, 360.0, 48_000.0);
+    for i in 0..2 {
+        let hz = participant_tone_hz(i) as f64;
+        assert!(goertzel(span, hz, 48_000.0) > 100.0 * off, "tone {hz}");
+    }
+}
+
+#[test]
+fn flashes_and_beeps_captured_together_stay_within_100_ms_over_a_minute() {
+    let _g = serial();
+    let lk = LiveKit::start();
+    let _p = Publisher::start(
+        &lk,
+        "sync",
+        "flasher",
+        &["--flash", "--rgb", "30,30,90", "--epoch-ms", "0"],
+    );
+    let req = r#"{"room_name": "sync", "file_outputs": [{"filepath": "sync.mp4"}]}"#;
+    let args = lk.run_args();
+    let run = tessera_run(req, &run_args(&args, &["--duration", "60"]));
+    assert!(run.output.status.success(), "{}", run.stderr());
+    let offsets = avsync::offsets(&run.file());
+    let p80 = avsync::abs_quantile(&offsets, 0.8);
+    let median = avsync::abs_quantile(&offsets, 0.5);
+    eprintln!(
+        "A/V offsets (beep - flash) over {} pairs: median |d| {:.0} ms, p80 {:.0} ms, all {:?}",
+        offsets.len(),
+        median * 1e3,
+        p80 * 1e3,
+        offsets
+            .iter()
+            .map(|d| (d * 1e3).round() as i64)
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        offsets.len() >= 50,
+        "only {} flash/beep pairs in 60 s",
+        offsets.len()
+    );
+    assert!(p80 < 0.100, "p80 offset {:.0} ms", p80 * 1e3);
+}
