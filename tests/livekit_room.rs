@@ -8,11 +8,14 @@ mod common;
 use std::io::Read;
 use std::path::Path;
 use std::sync::Mutex;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use common::livekit::{LiveKit, Publisher, media_clock_start_ms};
+use common::relay::LossyRelay;
 use common::{
     audio_mono, avsync, ffprobe, frame_rgb, goertzel, num, spawn_run, stream, tessera_run,
+    tessera_run_env,
 };
 use tessera::source::synthetic::{participant_color, participant_tone_hz};
 
@@ -305,6 +308,53 @@ fn an_audio_only_composite_records_every_tone_and_no_picture() {
     for i in 0..2 {
         let hz = participant_tone_hz(i) as f64;
         assert!(goertzel(span, hz, 48_000.0) > 100.0 * off, "tone {hz}");
+    }
+}
+
+#[test]
+fn with_five_percent_of_media_packets_lost_the_recording_goes_on_without_long_freezes() {
+    let _g = serial();
+    let lk = LiveKit::start();
+    let _p0 = publish(&lk, "lossy", 0, &[]);
+    let _p1 = publish(&lk, "lossy", 1, &["--codec", "h264"]);
+    let relay = LossyRelay::start(([127, 0, 0, 1], lk.udp_port).into(), 0.05);
+    let rewrite = format!("127.0.0.1:{}={}", lk.udp_port, relay.addr);
+    let req = r#"{"room_name": "lossy", "layout": "grid",
+                  "file_outputs": [{"filepath": "l.mp4"}]}"#;
+    let args = lk.run_args();
+    let run = tessera_run_env(
+        req,
+        &run_args(&args, &["--duration", "15"]),
+        &[
+            ("TESSERA_ICE_REWRITE", &rewrite),
+            ("TESSERA_ICE_ADVERTISE", &relay.addr.to_string()),
+        ],
+    );
+    assert!(run.output.status.success(), "{}", run.stderr());
+    let (forwarded, dropped) = (
+        relay.forwarded.load(Ordering::Relaxed),
+        relay.dropped.load(Ordering::Relaxed),
+    );
+    assert!(
+        forwarded > 1000,
+        "the media went through the relay ({forwarded})"
+    );
+    let loss = dropped as f64 / (forwarded + dropped) as f64;
+    let file = run.file();
+    let (frames, (freeze, at)) = frames_and_longest_freeze(&file);
+    eprintln!(
+        "relay dropped {dropped} of {} packets ({:.1}%); {frames} frames; longest freeze \
+         {freeze} frames ({:.0} ms) ending at frame {at}",
+        forwarded + dropped,
+        loss * 100.0,
+        freeze as f64 * 1000.0 / 30.0
+    );
+    assert!(loss > 0.03, "the relay dropped {:.1}%", loss * 100.0);
+    assert!(frames.abs_diff(450) <= 2, "{frames} frames");
+    assert!(freeze <= 15, "froze {freeze} frames");
+    let frame = frame_rgb(&file, 12.0, W, H);
+    for i in 0..2 {
+        assert!(coverage(&frame, i) > 0.15, "participant {i} at 12 s");
     }
 }
 

@@ -18,6 +18,8 @@ pub const API_SECRET: &str = "secret";
 pub struct LiveKit {
     child: Child,
     pub port: u16,
+    /// The server's media (ICE) port.
+    pub udp_port: u16,
     _dir: tempfile::TempDir,
 }
 
@@ -25,6 +27,7 @@ impl LiveKit {
     pub fn start() -> LiveKit {
         let dir = tempfile::tempdir().unwrap();
         let port = free_tcp_port();
+        let udp_port = free_udp_port();
         let config = format!(
             "port: {port}\n\
              bind_addresses: [\"127.0.0.1\"]\n\
@@ -32,7 +35,7 @@ impl LiveKit {
              enable_loopback_candidate: true\n  interfaces:\n    includes: [lo]\n\
              logging:\n  level: warn\n",
             free_tcp_port(),
-            free_udp_port(),
+            udp_port,
         );
         let path = dir.path().join("livekit.yaml");
         std::fs::write(&path, config).unwrap();
@@ -55,6 +58,7 @@ impl LiveKit {
         LiveKit {
             child,
             port,
+            udp_port,
             _dir: dir,
         }
     }

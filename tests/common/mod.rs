@@ -4,6 +4,7 @@
 
 pub mod avsync;
 pub mod livekit;
+pub mod relay;
 pub mod services;
 pub mod stores;
 
@@ -59,6 +60,11 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
 
 /// Runs `tessera run` on `request` (JSON text) with extra args, writing under a new temp dir.
 pub fn tessera_run(request: &str, args: &[&str]) -> Run {
+    tessera_run_env(request, args, &[])
+}
+
+/// [`tessera_run`] with extra environment variables.
+pub fn tessera_run_env(request: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
     let dir = tempfile::tempdir().expect("temp dir");
     let req_path = dir.path().join("request.json");
     std::fs::write(&req_path, request).unwrap();
@@ -70,6 +76,7 @@ pub fn tessera_run(request: &str, args: &[&str]) -> Run {
         .arg(&out_dir)
         .args(args)
         .env("RUST_LOG", "info")
+        .envs(env.iter().copied())
         .output()
         .expect("tessera runs");
     std::fs::remove_file(&req_path).unwrap();

@@ -6,6 +6,7 @@
 //! m-line's `a=msid:<participant sid>|<track sid> <track sid>`.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 
 /// One audio or video m-line of an offer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -80,6 +81,64 @@ pub fn offered_media(sdp: &str, mid_to_track_id: &HashMap<String, String>) -> Ve
     out
 }
 
+/// Addresses to reach in place of the ones a server announces (`TESSERA_ICE_REWRITE`,
+/// `HOST:PORT=HOST:PORT,…`): for media through a relay or port forward that the server
+/// does not know about (tests use it to put a lossy relay in the path).
+pub fn rewrites_from_env() -> HashMap<SocketAddr, SocketAddr> {
+    let Ok(spec) = std::env::var("TESSERA_ICE_REWRITE") else {
+        return HashMap::new();
+    };
+    spec.split(',')
+        .filter_map(|pair| {
+            let (from, to) = pair.split_once('=')?;
+            Some((from.trim().parse().ok()?, to.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// The address to announce in place of the recorder's own host candidate
+/// (`TESSERA_ICE_ADVERTISE`, `HOST:PORT`): behind a port forward or relay.
+pub fn advertised_from_env() -> Option<SocketAddr> {
+    std::env::var("TESSERA_ICE_ADVERTISE")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// `sdp` with the address of every `a=candidate` line found in `map` replaced.
+pub fn rewrite_candidates(sdp: &str, map: &HashMap<SocketAddr, SocketAddr>) -> String {
+    if map.is_empty() {
+        return sdp.to_owned();
+    }
+    let mut out = String::with_capacity(sdp.len());
+    for line in sdp.split_inclusive('\n') {
+        let body = line.trim_end_matches(['\r', '\n']);
+        match body.strip_prefix("a=") {
+            Some(c) if c.starts_with("candidate:") => {
+                out.push_str("a=");
+                out.push_str(&rewrite_candidate(c, map));
+                out.push_str(&line[body.len()..]);
+            }
+            _ => out.push_str(line),
+        }
+    }
+    out
+}
+
+/// One `candidate:…` attribute with its address rewritten when `map` names it.
+pub fn rewrite_candidate(candidate: &str, map: &HashMap<SocketAddr, SocketAddr>) -> String {
+    let mut parts: Vec<String> = candidate.split(' ').map(str::to_owned).collect();
+    if parts.len() > 5
+        && let (Ok(ip), Ok(port)) = (parts[4].parse(), parts[5].parse())
+        && let Some(to) = map.get(&SocketAddr::new(ip, port))
+    {
+        parts[4] = to.ip().to_string();
+        parts[5] = to.port().to_string();
+    }
+    parts.join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,6 +175,22 @@ mod tests {
         assert_eq!(m[1].track_sid.as_deref(), Some("TR_mic"));
         assert!(!m[2].active, "an inactive line carries nothing");
         assert_eq!(m[2].track_sid, None);
+    }
+
+    #[test]
+    fn candidates_are_rewritten_only_where_mapped() {
+        let map = HashMap::from([(
+            "127.0.0.1:7882".parse().unwrap(),
+            "127.0.0.1:9000".parse().unwrap(),
+        )]);
+        let sdp = "m=audio 9 x\r\na=candidate:1 1 udp 2130706431 127.0.0.1 7882 typ host\r\n\
+                   a=candidate:2 1 udp 2130706431 127.0.0.1 7883 typ host\r\na=mid:0\r\n";
+        let out = rewrite_candidates(sdp, &map);
+        assert_eq!(
+            out,
+            "m=audio 9 x\r\na=candidate:1 1 udp 2130706431 127.0.0.1 9000 typ host\r\n\
+             a=candidate:2 1 udp 2130706431 127.0.0.1 7883 typ host\r\na=mid:0\r\n"
+        );
     }
 
     #[test]

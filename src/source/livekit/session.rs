@@ -52,6 +52,10 @@ struct Session {
     early_candidates: Vec<Candidate>,
     ready: Option<std::sync::mpsc::Sender<Result<(), LiveKitError>>>,
     disconnected_since: Option<Instant>,
+    /// Server addresses to reach through another one.
+    rewrites: HashMap<SocketAddr, SocketAddr>,
+    /// Our address as announced, when not the socket's own.
+    own_rewrite: HashMap<SocketAddr, SocketAddr>,
 }
 
 /// The address this machine uses to reach the server (its host candidate).
@@ -169,7 +173,16 @@ pub(super) async fn run(
         early_candidates: Vec::new(),
         ready: Some(ready),
         disconnected_since: None,
+        rewrites: super::sdp::rewrites_from_env(),
+        own_rewrite: HashMap::new(),
     };
+    if let Some(public) = super::sdp::advertised_from_env() {
+        s.own_rewrite.insert(local, public);
+        tracing::warn!(%local, %public, "announcing another media address (TESSERA_ICE_ADVERTISE)");
+    }
+    if !s.rewrites.is_empty() {
+        tracing::warn!(rewrites = ?s.rewrites, "server media addresses rewritten (TESSERA_ICE_REWRITE)");
+    }
     let changes = s.roster.apply(&join.other_participants);
     s.act(changes).await;
 
@@ -401,7 +414,8 @@ impl Session {
             Resp::Offer(sd) => {
                 let media = super::sdp::offered_media(&sd.sdp, &sd.mid_to_track_id);
                 self.roster.map_offer(&media);
-                let offer = match SdpOffer::from_sdp_string(&sd.sdp) {
+                let sdp = super::sdp::rewrite_candidates(&sd.sdp, &self.rewrites);
+                let offer = match SdpOffer::from_sdp_string(&sdp) {
                     Ok(o) => o,
                     Err(e) => return Some(RoomEnd::Failed(format!("unreadable offer: {e}"))),
                 };
@@ -412,7 +426,10 @@ impl Session {
                 self.client
                     .send(Req::Answer(proto::SessionDescription {
                         r#type: "answer".into(),
-                        sdp: answer.to_sdp_string(),
+                        sdp: super::sdp::rewrite_candidates(
+                            &answer.to_sdp_string(),
+                            &self.own_rewrite,
+                        ),
                         id: sd.id,
                         ..Default::default()
                     }))
@@ -442,7 +459,8 @@ impl Session {
                 if text.is_empty() {
                     return None;
                 }
-                match Candidate::from_sdp_string(text) {
+                let text = super::sdp::rewrite_candidate(text, &self.rewrites);
+                match Candidate::from_sdp_string(&text) {
                     // Our socket is bound to one address family; others cannot pair.
                     Ok(c) if c.addr().is_ipv4() == self.local.is_ipv4() => {
                         if self.offer_seen {
