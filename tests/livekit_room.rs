@@ -358,6 +358,54 @@ fn with_five_percent_of_media_packets_lost_the_recording_goes_on_without_long_fr
     }
 }
 
+/// `receiving pictures` log lines: (track, width) in order.
+fn received_widths(log: &str) -> Vec<(String, u32)> {
+    log.lines()
+        .filter(|l| l.contains("receiving pictures"))
+        .map(|l| {
+            let field = |name: &str| {
+                let at = l.find(&format!("{name}=")).unwrap() + name.len() + 1;
+                l[at..].split_whitespace().next().unwrap().to_owned()
+            };
+            (field("track"), field("width").parse().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn small_tiles_take_a_small_simulcast_layer() {
+    let _g = serial();
+    let lk = LiveKit::start();
+    // Two 720p publishers with three simulcast layers (1280, 640 and 320 wide); side by
+    // side in a 720p grid each is drawn 630 wide, so the 640 layer is the one to take.
+    let big = [
+        "--simulcast",
+        "--width",
+        "1280",
+        "--height",
+        "720",
+        "--fps",
+        "15",
+    ];
+    let _p0 = publish(&lk, "layers", 0, &big);
+    let _p1 = publish(&lk, "layers", 1, &big);
+    let req = r#"{"room_name": "layers", "layout": "grid",
+                  "file_outputs": [{"filepath": "l.mp4"}]}"#;
+    let args = lk.run_args();
+    let run = tessera_run(req, &run_args(&args, &["--duration", "8"]));
+    assert!(run.output.status.success(), "{}", run.stderr());
+    let log = run.stderr();
+    let widths = received_widths(&log);
+    eprintln!("received picture widths: {widths:?}");
+    let tracks: std::collections::BTreeSet<_> = widths.iter().map(|(t, _)| t.clone()).collect();
+    assert_eq!(tracks.len(), 2, "{log}");
+    for t in &tracks {
+        let last = widths.iter().rev().find(|(x, _)| x == t).unwrap().1;
+        assert!(last <= 640, "track {t} ends on a {last}-wide layer");
+    }
+    assert!(log.contains("asking for a picture size"), "{log}");
+}
+
 #[test]
 fn flashes_and_beeps_captured_together_stay_within_100_ms_over_a_minute() {
     let _g = serial();

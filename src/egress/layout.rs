@@ -10,7 +10,10 @@ use std::time::{Duration, SystemTime};
 use crate::audio::speaker::SpeakerDetector;
 use crate::compositor::Scene;
 use crate::compositor::scene::{Director, Pictures, compose};
-use crate::layout::{LayoutError, LayoutLibrary, Member, ResolvedLayout, Theme, load_file};
+use crate::layout::{
+    Content, Fit, LayoutError, LayoutLibrary, Member, ResolvedLayout, Theme, load_file,
+};
+use crate::source::PictureSizes;
 
 /// How often the template file's modification time is looked at (media time).
 const WATCH_EVERY: Duration = Duration::from_millis(500);
@@ -31,6 +34,23 @@ pub struct LiveLayout {
     watched: Option<Watched>,
     director: Director,
     speaker: SpeakerDetector,
+    sizes: PictureSizes,
+}
+
+/// The size a picture of `aspect` is drawn at in a `w` x `h` cell (the cell itself
+/// while its aspect is unknown).
+fn drawn_size(w: f32, h: f32, aspect: Option<f32>, fit: Fit) -> (u32, u32) {
+    let (w, h) = match aspect {
+        Some(a) if a > 0.0 && h > 0.0 => {
+            let wider = a > w / h;
+            match (fit, wider) {
+                (Fit::Contain, true) | (Fit::Cover, false) => (w, w / a),
+                (Fit::Contain, false) | (Fit::Cover, true) => (h * a, h),
+            }
+        }
+        _ => (w, h),
+    };
+    (w.round() as u32, h.round() as u32)
 }
 
 fn modified(path: &std::path::Path) -> Option<SystemTime> {
@@ -46,6 +66,7 @@ impl LiveLayout {
             library,
             director: Director::new(),
             speaker: SpeakerDetector::new(),
+            sizes: PictureSizes::default(),
         };
         live.watch();
         live
@@ -130,6 +151,11 @@ impl LiveLayout {
         self.speaker.speaker()
     }
 
+    /// The tile of each picture in the last [`LiveLayout::scenes`].
+    pub fn picture_sizes(&self) -> &PictureSizes {
+        &self.sizes
+    }
+
     /// The scenes for several targets (index and size) at media time `now`.
     pub fn scenes<'a>(
         &'a mut self,
@@ -146,10 +172,56 @@ impl LiveLayout {
                     .place(k, &self.current, members, speaker, pictures, w, h, now)
             })
             .collect();
+        self.sizes = PictureSizes {
+            cameras: vec![None; members.len()],
+            screen_share: None,
+        };
+        for p in placements.iter().flatten() {
+            let aspect = match p.content {
+                Content::Camera(i) => members.get(i).and_then(|m| m.aspect),
+                Content::ScreenShare(_) => pictures.screen_share.map(|(_, f)| f.aspect()),
+                Content::More(_) => None,
+            };
+            let size = drawn_size(p.cell.w, p.cell.h, aspect, p.style.fit);
+            let larger = |slot: &mut Option<(u32, u32)>| {
+                if slot.is_none_or(|(w, h)| w * h < size.0 * size.1) {
+                    *slot = Some(size);
+                }
+            };
+            match p.content {
+                Content::Camera(i) => {
+                    if let Some(slot) = self.sizes.cameras.get_mut(i) {
+                        larger(slot);
+                    }
+                }
+                Content::ScreenShare(_) => larger(&mut self.sizes.screen_share),
+                Content::More(_) => {}
+            }
+        }
         targets
             .iter()
             .zip(&placements)
             .map(|(&(_, w, h), p)| compose(&self.current.theme, members, p, pictures, w, h))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Fit, drawn_size};
+
+    #[test]
+    fn pictures_are_asked_for_at_the_size_drawn() {
+        // A 16:9 camera in a tall half-screen cell: contained, it is as wide as the cell.
+        assert_eq!(
+            drawn_size(630.0, 706.0, Some(16.0 / 9.0), Fit::Contain),
+            (630, 354)
+        );
+        // Covering, it is as tall as the cell (and cropped at the sides).
+        assert_eq!(
+            drawn_size(630.0, 706.0, Some(16.0 / 9.0), Fit::Cover),
+            (1255, 706)
+        );
+        assert_eq!(drawn_size(400.0, 300.0, None, Fit::Contain), (400, 300));
     }
 }

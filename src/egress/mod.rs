@@ -495,6 +495,7 @@ fn record(
                 mark = now;
             }
         };
+        let mut hints = None;
         let step = (|| -> Result<(), EgressError> {
             if let Some(comp) = compositor.as_mut() {
                 // Pictures first (their borrow of the room ends before audio is mixed).
@@ -521,6 +522,10 @@ fn record(
                         })
                         .collect();
                     let background = live.theme().background;
+                    if tick.is_multiple_of((fps / 2).max(1)) {
+                        // As drawn at the last tick (the live source adapts within ~1 s).
+                        hints = Some(live.picture_sizes().clone());
+                    }
                     let scenes = live.scenes(&sizes, &members, &pictures, t);
                     for &k in &targets {
                         if !comp.can_send_to(k) {
@@ -571,6 +576,9 @@ fn record(
         if let Err(e) = step {
             error = Some(e);
             break;
+        }
+        if let Some(sizes) = hints {
+            room.picture_sizes(&sizes);
         }
         tick += 1;
         if let Some(s) = &opts.stats {

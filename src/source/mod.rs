@@ -94,6 +94,16 @@ pub struct ParticipantInfo {
 /// Sample rate of all audio inside the egress (mono per participant).
 pub const AUDIO_RATE: u32 = 48_000;
 
+/// The size each picture is drawn at (the largest tile over all outputs), so a live
+/// source can ask for a matching resolution (a simulcast layer) and no more.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PictureSizes {
+    /// By participant index: their camera's tile, if shown.
+    pub cameras: Vec<Option<(u32, u32)>>,
+    /// The screen share's tile, if shown.
+    pub screen_share: Option<(u32, u32)>,
+}
+
 /// Why a source ended by itself.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SourceEnd {
@@ -120,6 +130,12 @@ pub trait RoomSource: Send {
     /// Set once the source has ended by itself (a live room closing or failing).
     fn ended(&self) -> Option<SourceEnd> {
         None
+    }
+
+    /// How large each picture is drawn now (participant indices as of the last
+    /// `participants()`).
+    fn picture_sizes(&mut self, sizes: &PictureSizes) {
+        let _ = sizes;
     }
 
     /// Moves every participant's picture to the newest one not later than `at`.

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use livekit_protocol as proto;
 
-use super::{AUDIO_RATE, ParticipantInfo, RoomSource, SourceEnd, VideoFrame};
+use super::{AUDIO_RATE, ParticipantInfo, PictureSizes, RoomSource, SourceEnd, VideoFrame};
 use media::{AudioRing, PictureQueue};
 pub use roster::Wants;
 
@@ -156,6 +156,8 @@ pub(crate) struct State {
     /// Track sid → decoded sound.
     sound: HashMap<String, AudioRing>,
     end: Option<RoomEnd>,
+    /// Track sid → the picture size the egress draws it at (for its simulcast layer).
+    wanted_sizes: HashMap<String, (u32, u32)>,
 }
 
 pub(crate) struct Shared {
@@ -297,6 +299,21 @@ impl RoomSource for LiveKitRoom {
 
     fn start(&mut self, clock: Instant) {
         self.offset = clock.saturating_duration_since(self.shared.epoch);
+    }
+
+    fn picture_sizes(&mut self, sizes: &PictureSizes) {
+        let listed = self.listed.borrow();
+        let mut state = self.shared.lock();
+        for (i, s) in listed.iter().enumerate() {
+            if let (Some((sid, _)), Some(Some(size))) = (&s.camera, sizes.cameras.get(i)) {
+                state.wanted_sizes.insert(sid.clone(), *size);
+            }
+        }
+        if let Some(size) = sizes.screen_share
+            && let Some((sid, _)) = listed.iter().find_map(|s| s.screen.as_ref())
+        {
+            state.wanted_sizes.insert(sid.clone(), size);
+        }
     }
 
     fn advance_video(&mut self, at: Duration) {

@@ -56,6 +56,8 @@ struct Session {
     rewrites: HashMap<SocketAddr, SocketAddr>,
     /// Our address as announced, when not the socket's own.
     own_rewrite: HashMap<SocketAddr, SocketAddr>,
+    /// Track sid → the size last asked of the server.
+    asked_sizes: HashMap<String, (u32, u32)>,
 }
 
 /// The address this machine uses to reach the server (its host candidate).
@@ -175,6 +177,7 @@ pub(super) async fn run(
         disconnected_since: None,
         rewrites: super::sdp::rewrites_from_env(),
         own_rewrite: HashMap::new(),
+        asked_sizes: HashMap::new(),
     };
     if let Some(public) = super::sdp::advertised_from_env() {
         s.own_rewrite.insert(local, public);
@@ -200,6 +203,7 @@ pub(super) async fn run(
                 ICE_GRACE.as_secs()
             ));
         }
+        s.ask_sizes().await;
         let wait = timeout.min(Instant::now() + Duration::from_secs(1));
         tokio::select! {
             _ = stop.changed() => {
@@ -388,7 +392,12 @@ impl Session {
         let shared = self.shared.clone();
         let key = track.to_owned();
         if video {
+            let last_size = std::sync::atomic::AtomicU64::new(0);
             Decoder::video(codec, move |frame| {
+                let size = ((frame.width as u64) << 32) | frame.height as u64;
+                if last_size.swap(size, std::sync::atomic::Ordering::Relaxed) != size {
+                    tracing::info!(track = %key, width = frame.width, height = frame.height, "receiving pictures");
+                }
                 shared
                     .lock()
                     .pictures
@@ -520,6 +529,7 @@ impl Session {
         }
         for t in &gone_tracks {
             self.tracks.remove(t);
+            self.asked_sizes.remove(t);
         }
         for p in &left {
             self.clocks.remove(p);
@@ -557,6 +567,29 @@ impl Session {
                 ..Default::default()
             }))
             .await;
+    }
+
+    /// Asks the server for the resolution each picture is drawn at (it forwards the
+    /// simulcast layer that fits): small tiles never pull 1080p.
+    async fn ask_sizes(&mut self) {
+        let wanted = std::mem::take(&mut self.shared.lock().wanted_sizes);
+        for (track, size) in wanted {
+            if self.asked_sizes.get(&track) == Some(&size) || !self.tracks.contains_key(&track) {
+                continue;
+            }
+            tracing::info!(track = %track, width = size.0, height = size.1, "asking for a picture size");
+            self.client
+                .send(Req::TrackSetting(proto::UpdateTrackSettings {
+                    track_sids: vec![track.clone()],
+                    disabled: false,
+                    quality: proto::VideoQuality::High as i32,
+                    width: size.0,
+                    height: size.1,
+                    ..Default::default()
+                }))
+                .await;
+            self.asked_sizes.insert(track, size);
+        }
     }
 
     /// The signaling connection dropped: resume it (the media path may well be alive).
