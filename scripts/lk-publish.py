@@ -9,7 +9,8 @@ picture turns white for 100 ms and the tone is replaced by a 1 kHz beep of the s
 length, both stamped for the same instant: a lip-sync probe.
 
 Timed actions: `--at 5:mute-video --at 7:unmute-video --at 9:unpublish-video
---at 11:publish-video --at 13:leave` (seconds after joining).
+--at 11:publish-video --at 13:leave` (seconds after joining); `publish-video-h264` (or
+-vp8, -vp9, -av1) republishes the camera with another codec.
 
 Prints `published unix_ms=T` on stdout once both tracks are published and `action NAME unix_ms=T`
 as each action happens, then runs until `--duration` ends, a `leave` action, or SIGTERM.
@@ -152,10 +153,10 @@ async def main():
     mic = None if args.no_audio else Microphone(args)
     lp = room.local_participant
 
-    async def publish_video():
+    async def publish_video(codec=args.codec):
         cam.track = rtc.LocalVideoTrack.create_video_track("camera", cam.source)
         opts = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_CAMERA,
-                                       video_codec=codecs[args.codec],
+                                       video_codec=codecs[codec],
                                        simulcast=args.simulcast)
         cam.publication = await lp.publish_track(cam.track, opts)
 
@@ -193,6 +194,8 @@ async def main():
                 await lp.unpublish_track(cam.publication.sid)
             elif action == "publish-video":
                 await publish_video()
+            elif action.startswith("publish-video-"):  # with another codec: publish-video-h264
+                await publish_video(action.removeprefix("publish-video-"))
             elif action == "leave":
                 stop.set()
             else:

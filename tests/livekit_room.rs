@@ -207,7 +207,7 @@ fn mute_and_unpublish_show_the_placeholder_then_the_video_returns() {
             "--at",
             "8:unpublish-video",
             "--at",
-            "10:publish-video",
+            "10:publish-video-h264",
         ],
     );
     let req = r#"{"room_name": "mutes", "file_outputs": [{"filepath": "m.mp4"}]}"#;
@@ -217,7 +217,10 @@ fn mute_and_unpublish_show_the_placeholder_then_the_video_returns() {
     let t0 = media_clock_start_ms(&run.stderr());
     let at = |p: &mut Publisher, name| (p.action_ms(name) - t0) as f64 / 1000.0;
     let (mute, unmute) = (at(&mut p, "mute-video"), at(&mut p, "unmute-video"));
-    let (unpub, repub) = (at(&mut p, "unpublish-video"), at(&mut p, "publish-video"));
+    let (unpub, repub) = (
+        at(&mut p, "unpublish-video"),
+        at(&mut p, "publish-video-h264"),
+    );
     let file = run.file();
     let seen = |t: f64| coverage_at(&file, t, 0);
     assert!(seen(mute - 0.6) > 0.3, "camera before muting");
@@ -263,6 +266,46 @@ fn the_room_closing_completes_the_egress_with_what_was_recorded() {
     let duration = num(&ffprobe(&file)["format"]["duration"]);
     assert!(duration > 3.0, "kept {duration} s");
     assert!(coverage_at(&file, duration - 1.0, 0) > 0.3);
+}
+
+#[test]
+fn losing_the_server_fails_the_egress_and_keeps_the_recording() {
+    let _g = serial();
+    let mut lk = LiveKit::start();
+    let p = publish(&lk, "doomed", 0, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let req = r#"{"room_name": "doomed", "file_outputs": [{"filepath": "d.mp4"}]}"#;
+    let args = lk.run_args();
+    let child = spawn_run(req, dir.path(), &run_args(&args, &[]));
+    std::thread::sleep(Duration::from_secs(6));
+    lk.kill();
+    drop(p);
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "a lost room is not a complete egress"
+    );
+    let info: serde_json::Value = serde_json::from_slice(&out.stdout).expect("EgressInfo");
+    assert_eq!(info["status"], "EGRESS_FAILED", "{log}");
+    let error = info["error"].as_str().unwrap();
+    assert!(error.contains("source"), "{error}");
+    let file = dir.path().join("out/d.mp4");
+    let duration = num(&ffprobe(&file)["format"]["duration"]);
+    assert!(duration > 3.0, "kept {duration} s");
+    assert!(coverage_at(&file, 2.0, 0) > 0.3);
+}
+
+#[test]
+fn an_empty_room_is_recorded_until_stopped() {
+    let _g = serial();
+    let lk = LiveKit::start();
+    let req = r#"{"room_name": "nobody", "file_outputs": [{"filepath": "e.mp4"}]}"#;
+    let args = lk.run_args();
+    let run = tessera_run(req, &run_args(&args, &["--duration", "3"]));
+    assert!(run.output.status.success(), "{}", run.stderr());
+    let duration = num(&ffprobe(&run.file())["format"]["duration"]);
+    assert!((duration - 3.0).abs() < 0.3, "{duration}");
 }
 
 #[test]

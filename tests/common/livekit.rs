@@ -79,6 +79,12 @@ impl LiveKit {
         ]
     }
 
+    /// Stops the server abruptly (SIGKILL), as a crash or a lost machine would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Deletes `room` (RoomService.DeleteRoom).
     pub fn delete_room(&self, room: &str) {
         let out = publisher_command(&self.url(), room, &["--delete-room"])
