@@ -11,8 +11,8 @@ use std::sync::Mutex;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use common::livekit::{LiveKit, Publisher, media_clock_start_ms};
-use common::relay::LossyRelay;
+use common::livekit::{API_KEY, API_SECRET, LiveKit, Publisher, media_clock_start_ms};
+use common::relay::{LossyRelay, TcpCutter};
 use common::{
     audio_mono, avsync, ffprobe, frame_rgb, goertzel, num, spawn_run, stream, tessera_run,
     tessera_run_env,
@@ -294,6 +294,43 @@ fn losing_the_server_fails_the_egress_and_keeps_the_recording() {
     let duration = num(&ffprobe(&file)["format"]["duration"]);
     assert!(duration > 3.0, "kept {duration} s");
     assert!(coverage_at(&file, 2.0, 0) > 0.3);
+}
+
+#[test]
+fn a_dropped_signaling_connection_is_resumed_and_the_recording_goes_on() {
+    let _g = serial();
+    let lk = LiveKit::start();
+    let _p = publish(&lk, "resumed", 0, &[]);
+    let proxy = TcpCutter::start(([127, 0, 0, 1], lk.port).into());
+    let url = format!("ws://127.0.0.1:{}", proxy.port);
+    let dir = tempfile::tempdir().unwrap();
+    let req = r#"{"room_name": "resumed", "file_outputs": [{"filepath": "r.mp4"}]}"#;
+    let args = [
+        "--url",
+        &url,
+        "--api-key",
+        API_KEY,
+        "--api-secret",
+        API_SECRET,
+        "--duration",
+        "14",
+    ];
+    let child = spawn_run(req, dir.path(), &args);
+    std::thread::sleep(Duration::from_secs(5));
+    proxy.cut();
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("signaling resumed"), "{log}");
+    let file = dir.path().join("out/r.mp4");
+    let (frames, (freeze, at)) = frames_and_longest_freeze(&file);
+    eprintln!("{frames} frames, longest freeze {freeze} frames ending at {at}");
+    assert!(frames.abs_diff(420) <= 2, "{frames} frames");
+    assert!(freeze <= 15, "froze {freeze} frames");
+    assert!(
+        coverage_at(&file, 13.0, 0) > 0.3,
+        "the camera is still there"
+    );
 }
 
 #[test]

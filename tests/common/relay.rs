@@ -83,3 +83,60 @@ impl Drop for LossyRelay {
         }
     }
 }
+
+/// A TCP proxy whose connections can be cut (as a network drop would): signaling goes
+/// through it, so the test can take the recorder's WebSocket away mid-recording.
+pub struct TcpCutter {
+    pub port: u16,
+    live: Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl TcpCutter {
+    /// Forwards every connection on a new loopback port to `target`.
+    pub fn start(target: SocketAddr) -> TcpCutter {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let live = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (l, s) = (live.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                let Ok((client, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(20));
+                    continue;
+                };
+                client.set_nonblocking(false).unwrap();
+                let Ok(server) = std::net::TcpStream::connect(target) else {
+                    continue;
+                };
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server.try_clone().unwrap(), client.try_clone().unwrap()),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+                l.lock().unwrap().extend([client, server]);
+            }
+        });
+        TcpCutter { port, live, stop }
+    }
+
+    /// Cuts every connection open now (new ones are still accepted).
+    pub fn cut(&self) {
+        for c in self.live.lock().unwrap().drain(..) {
+            let _ = c.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+impl Drop for TcpCutter {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.cut();
+    }
+}
