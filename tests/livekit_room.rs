@@ -112,23 +112,13 @@ fn three_publishers_fill_the_grid_with_their_colours_and_tones() {
 /// The number of frames, and the longest run of consecutive frames in which nothing moved
 /// (and the frame it ended at).
 fn frames_and_longest_freeze(file: &Path) -> (usize, (usize, usize)) {
-    let args = [
-        "-i",
-        file.to_str().unwrap(),
-        "-vf",
-        "scale=320:180,format=gray",
-        "-f",
-        "rawvideo",
-        "-",
-    ];
-    let raw = common::tool("ffmpeg", args);
-    let frames: Vec<&[u8]> = raw.chunks_exact(320 * 180).collect();
+    let frames = common::gray_frames(file, 320, 180);
     let mut longest = (0, 0);
     let mut run = 0;
     for (k, w) in frames.windows(2).enumerate() {
         let moved = w[0]
             .iter()
-            .zip(w[1])
+            .zip(w[1].iter())
             .filter(|(a, b)| (**a as i32 - **b as i32).abs() > 40)
             .count();
         run = if moved == 0 { run + 1 } else { 0 };
@@ -331,6 +321,29 @@ fn a_dropped_signaling_connection_is_resumed_and_the_recording_goes_on() {
         coverage_at(&file, 13.0, 0) > 0.3,
         "the camera is still there"
     );
+}
+
+#[test]
+fn after_a_server_restart_the_recorder_rejoins_and_records_on() {
+    let _g = serial();
+    let mut lk = LiveKit::start();
+    let _p = publish(&lk, "phoenix", 0, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let req = r#"{"room_name": "phoenix", "file_outputs": [{"filepath": "p.mp4"}]}"#;
+    let args = lk.run_args();
+    let child = spawn_run(req, dir.path(), &run_args(&args, &["--duration", "24"]));
+    std::thread::sleep(Duration::from_secs(5));
+    // The old session is unknown to the new server: a resume is refused, a rejoin works.
+    lk.restart();
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("rejoined the room"), "{log}");
+    let file = dir.path().join("out/p.mp4");
+    let (frames, _) = frames_and_longest_freeze(&file);
+    assert!(frames.abs_diff(720) <= 2, "{frames} frames");
+    // The publisher (the SDK reconnects too) is recorded again after the restart.
+    assert!(coverage_at(&file, 22.0, 0) > 0.3, "the camera is back");
 }
 
 #[test]

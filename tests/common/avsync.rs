@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::{audio_mono, goertzel, tool};
+use super::{audio_mono, goertzel, gray_frames};
 
 /// Frame rate the flash detector assumes (the recording's, constant).
 const FPS: f64 = 30.0;
@@ -13,17 +13,8 @@ const WINDOW: usize = 240; // 5 ms at 48 kHz
 
 /// Times (s) at which the picture's mean brightness rises past the midpoint of its range.
 pub fn flash_onsets(path: &Path) -> Vec<f64> {
-    let args = [
-        "-i",
-        path.to_str().unwrap(),
-        "-vf",
-        "scale=64:36,format=gray",
-        "-f",
-        "rawvideo",
-        "-",
-    ];
-    let frames: Vec<f64> = tool("ffmpeg", args)
-        .chunks_exact(64 * 36)
+    let frames: Vec<f64> = gray_frames(path, 64, 36)
+        .iter()
         .map(|f| f.iter().map(|&p| p as f64).sum::<f64>() / f.len() as f64)
         .collect();
     let (lo, hi) = frames

@@ -20,7 +20,7 @@ pub struct LiveKit {
     pub port: u16,
     /// The server's media (ICE) port.
     pub udp_port: u16,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl LiveKit {
@@ -39,28 +39,19 @@ impl LiveKit {
         );
         let path = dir.path().join("livekit.yaml");
         std::fs::write(&path, config).unwrap();
-        let log = std::fs::File::create(dir.path().join("livekit.log")).unwrap();
-        let child = Command::new(tools_dir().join("bin/livekit-server"))
-            .args(["--dev", "--node-ip", "127.0.0.1", "--config"])
-            .arg(&path)
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("livekit-server (installed by scripts/setup.sh)");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "livekit-server did not start on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let child = spawn_server(dir.path(), port);
         LiveKit {
             child,
             port,
             udp_port,
-            _dir: dir,
+            dir,
         }
+    }
+
+    /// Kills the server and starts it again on the same ports (every room is gone).
+    pub fn restart(&mut self) {
+        self.kill();
+        self.child = spawn_server(self.dir.path(), self.port);
     }
 
     pub fn url(&self) -> String {
@@ -96,6 +87,30 @@ impl LiveKit {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+fn spawn_server(dir: &Path, port: u16) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("livekit.log"))
+        .unwrap();
+    let child = Command::new(tools_dir().join("bin/livekit-server"))
+        .args(["--dev", "--node-ip", "127.0.0.1", "--config"])
+        .arg(dir.join("livekit.yaml"))
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("livekit-server (installed by scripts/setup.sh)");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "livekit-server did not start on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child
 }
 
 impl Drop for LiveKit {

@@ -218,6 +218,24 @@ pub fn mean_rgb(frame: &[u8], width: u32, x: u32, y: u32, r: u32) -> [f64; 3] {
     sum.map(|s| s / n)
 }
 
+/// Every frame of the video, scaled to `width` x `height`, as 8-bit luma.
+pub fn gray_frames(path: &Path, width: u32, height: u32) -> Vec<Vec<u8>> {
+    let scale = format!("scale={width}:{height},format=gray");
+    let args = [
+        "-i",
+        path.to_str().unwrap(),
+        "-vf",
+        &scale,
+        "-f",
+        "rawvideo",
+        "-",
+    ];
+    tool("ffmpeg", args)
+        .chunks_exact((width * height) as usize)
+        .map(<[u8]>::to_vec)
+        .collect()
+}
+
 /// The audio as mono f32 at 48 kHz.
 pub fn audio_mono(path: &Path) -> Vec<f32> {
     let args = [

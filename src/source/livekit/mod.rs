@@ -7,6 +7,7 @@
 //! own thread with a small tokio runtime; decoders deliver on GStreamer's threads into
 //! [`Shared`]; the egress reads from it at each tick.
 
+mod connection;
 mod decode;
 mod media;
 pub mod roster;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use livekit_protocol as proto;
-use livekit_signaling::{SignalClient, SignalEvent, SignalOptions};
+use livekit_signaling::{SignalClient, SignalEvent, SignalEvents};
 use proto::signal_request::Message as Req;
 use proto::signal_response::Message as Resp;
 use str0m::change::SdpOffer;
@@ -18,17 +18,18 @@ use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcError};
 use tokio::net::UdpSocket;
 use tokio::sync::watch;
 
+use super::connection;
 use super::decode::{Codec, Decoder};
 use super::roster::{Changes, Roster};
 use super::sync::{ParticipantClock, SenderReport, TrackClock};
 use super::{ConnectOptions, LiveKitError, RoomEnd, Shared, Shown};
 
-/// The newest protocol livekit-server 1.13 speaks (18 would pre-negotiate data channels).
-const PROTOCOL_VERSION: u32 = 17;
 /// Keyframe requests per track at most this often.
 const PLI_INTERVAL: Duration = Duration::from_millis(500);
-/// How long the media path may stay disconnected before the egress fails.
-const ICE_GRACE: Duration = Duration::from_secs(15);
+/// How long the media path may stay disconnected before the room is joined anew.
+const ICE_GRACE: Duration = Duration::from_secs(10);
+/// Full reconnects tried after a resume failed (or the server asked for one).
+const RECONNECTS: u32 = 3;
 
 struct TrackState {
     decoder: Decoder,
@@ -39,10 +40,21 @@ struct TrackState {
     discont: bool,
 }
 
+/// What the loop does after an event.
+enum Next {
+    Go,
+    End(RoomEnd),
+    /// Join the room anew (a new signal connection and a new peer).
+    Reconnect(String),
+}
+
 struct Session {
     opts: ConnectOptions,
+    token: String,
     shared: Arc<Shared>,
     client: SignalClient,
+    events: SignalEvents,
+    socket: UdpSocket,
     rtc: Rtc,
     local: SocketAddr,
     roster: Roster,
@@ -60,32 +72,6 @@ struct Session {
     asked_sizes: HashMap<String, (u32, u32)>,
 }
 
-/// The address this machine uses to reach the server (its host candidate).
-async fn local_ip_towards(url: &str) -> Result<std::net::IpAddr, LiveKitError> {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let authority = rest.split('/').next().unwrap_or(rest);
-    let with_port = if authority
-        .rsplit_once(':')
-        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
-    {
-        authority.to_owned()
-    } else {
-        format!("{authority}:443")
-    };
-    let target = tokio::net::lookup_host(&with_port)
-        .await
-        .map_err(|e| LiveKitError::Signal(format!("resolving {authority}: {e}")))?
-        .next()
-        .ok_or_else(|| LiveKitError::Signal(format!("{authority} has no address")))?;
-    let probe = std::net::UdpSocket::bind(if target.is_ipv4() {
-        "0.0.0.0:0"
-    } else {
-        "[::]:0"
-    })?;
-    probe.connect(target)?;
-    Ok(probe.local_addr()?.ip())
-}
-
 /// Runs the session until the room ends, it fails, or `stop` is set; reports readiness
 /// (the media path connected) or the failure to connect on `ready`.
 pub(super) async fn run(
@@ -94,81 +80,27 @@ pub(super) async fn run(
     ready: std::sync::mpsc::Sender<Result<(), LiveKitError>>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let token = match super::token::egress_token(&opts) {
-        Ok(t) => t,
-        Err(e) => {
-            let _ = ready.send(Err(e));
-            return;
-        }
+    let opened = match super::token::egress_token(&opts) {
+        Ok(token) => connection::open(&opts, &token).await.map(|c| (token, c)),
+        Err(e) => Err(e),
     };
-    let mut o = SignalOptions::default();
-    o.auto_subscribe = false;
-    o.adaptive_stream = false;
-    o.region_failover = false;
-    o.protocol_version = PROTOCOL_VERSION;
-    // Without the packet-trailer capability the server strips LiveKit's trailers.
-    o.client_capabilities = Vec::new();
-    let connected = SignalClient::connect(&opts.url, &token, o, None).await;
-    let (client, join, mut events) = match connected {
+    let (token, conn) = match opened {
         Ok(c) => c,
         Err(e) => {
-            let _ = ready.send(Err(LiveKitError::Signal(e.to_string())));
-            return;
-        }
-    };
-    let ip = match local_ip_towards(&opts.url).await {
-        Ok(ip) => ip,
-        Err(e) => {
             let _ = ready.send(Err(e));
             return;
         }
     };
-    let socket = match UdpSocket::bind(SocketAddr::new(ip, 0)).await {
-        Ok(s) => s,
-        Err(e) => {
-            let _ = ready.send(Err(e.into()));
-            return;
-        }
-    };
-    let local = socket.local_addr().expect("a bound socket has an address");
-    let mut rtc = Rtc::builder()
-        .set_ice_lite(false)
-        .clear_codecs()
-        .enable_opus(true, false)
-        .enable_vp8(true)
-        .enable_vp9(true)
-        .enable_h264(true)
-        .enable_av1(true)
-        .set_reordering_size_video(200)
-        .build(Instant::now());
-    match Candidate::host(local, "udp") {
-        Ok(c) => {
-            rtc.add_local_candidate(c);
-        }
-        Err(e) => {
-            let _ = ready.send(Err(LiveKitError::Media(format!(
-                "host candidate {local}: {e}"
-            ))));
-            return;
-        }
-    }
-    if let Some(room) = &join.room {
-        shared.lock().room_sid = room.sid.clone();
-    }
-    tracing::info!(
-        room = %opts.room_name,
-        server = join.server_info.as_ref().map_or("", |s| s.version.as_str()),
-        participants = join.other_participants.len(),
-        local = %local,
-        "joined the room as a hidden recorder"
-    );
     let mut s = Session {
         roster: Roster::new(opts.wants),
         opts,
+        token,
         shared,
-        client,
-        rtc,
-        local,
+        client: conn.client,
+        events: conn.events,
+        socket: conn.socket,
+        rtc: conn.rtc,
+        local: conn.local,
         tracks: HashMap::new(),
         clocks: HashMap::new(),
         offer_seen: false,
@@ -179,69 +111,19 @@ pub(super) async fn run(
         own_rewrite: HashMap::new(),
         asked_sizes: HashMap::new(),
     };
-    if let Some(public) = super::sdp::advertised_from_env() {
-        s.own_rewrite.insert(local, public);
-        tracing::warn!(%local, %public, "announcing another media address (TESSERA_ICE_ADVERTISE)");
-    }
     if !s.rewrites.is_empty() {
         tracing::warn!(rewrites = ?s.rewrites, "server media addresses rewritten (TESSERA_ICE_REWRITE)");
     }
-    let changes = s.roster.apply(&join.other_participants);
-    s.act(changes).await;
+    s.joined(conn.join).await;
 
     let mut buf = vec![0u8; 2000];
     let end = loop {
-        let timeout = match s.drain(&socket) {
-            Ok(t) => t,
-            Err(e) => break RoomEnd::Failed(e.to_string()),
-        };
-        if let Some(since) = s.disconnected_since
-            && since.elapsed() > ICE_GRACE
-        {
-            break RoomEnd::Failed(format!(
-                "media connection lost for over {} s",
-                ICE_GRACE.as_secs()
-            ));
-        }
-        s.ask_sizes().await;
-        let wait = timeout.min(Instant::now() + Duration::from_secs(1));
-        tokio::select! {
-            _ = stop.changed() => {
-                let leave = proto::LeaveRequest {
-                    can_reconnect: false,
-                    reason: proto::DisconnectReason::ClientInitiated as i32,
-                    action: proto::leave_request::Action::Disconnect as i32,
-                    ..Default::default()
-                };
-                s.client.send(Req::Leave(leave)).await;
-                s.client.close().await;
-                break RoomEnd::Stopped;
-            }
-            ev = events.recv() => match ev {
-                None => break RoomEnd::Failed("signaling connection closed".into()),
-                Some(SignalEvent::Close(reason)) => {
-                    match s.resume(&reason).await {
-                        Ok(()) => continue,
-                        Err(e) => break RoomEnd::Failed(e.to_string()),
-                    }
-                }
-                Some(SignalEvent::Message(m)) => {
-                    if let Some(end) = s.on_signal(*m).await {
-                        break end;
-                    }
-                }
-            },
-            r = socket.recv_from(&mut buf) => {
-                let Ok((n, source)) = r else { continue };
-                let Ok(receive) = Receive::new(Protocol::Udp, source, s.local, &buf[..n]) else {
-                    continue;
-                };
-                if let Err(e) = s.rtc.handle_input(Input::Receive(Instant::now(), receive)) {
-                    tracing::debug!(error = %e, "dropped a datagram");
-                }
-            }
-            _ = tokio::time::sleep_until(wait.into()) => {
-                if let Err(e) = s.rtc.handle_input(Input::Timeout(Instant::now())) {
+        let next = s.step(&mut stop, &mut buf).await;
+        match next {
+            Next::Go => {}
+            Next::End(end) => break end,
+            Next::Reconnect(why) => {
+                if let Err(e) = s.reconnect(&why).await {
                     break RoomEnd::Failed(e.to_string());
                 }
             }
@@ -260,13 +142,119 @@ pub(super) async fn run(
 }
 
 impl Session {
+    /// After a join: the room's id, our announced address, who is there (subscribing).
+    async fn joined(&mut self, join: proto::JoinResponse) {
+        if let Some(room) = &join.room {
+            self.shared.lock().room_sid = room.sid.clone();
+        }
+        self.own_rewrite.clear();
+        if let Some(public) = super::sdp::advertised_from_env() {
+            self.own_rewrite.insert(self.local, public);
+            tracing::warn!(local = %self.local, %public, "announcing another media address (TESSERA_ICE_ADVERTISE)");
+        }
+        let changes = self.roster.apply(&join.other_participants);
+        self.act(changes).await;
+    }
+
+    /// One turn of the loop: run str0m, then wait for signaling, a datagram, str0m's
+    /// timeout or the stop.
+    async fn step(&mut self, stop: &mut watch::Receiver<bool>, buf: &mut [u8]) -> Next {
+        let timeout = match self.drain() {
+            Ok(t) => t,
+            Err(e) => return Next::Reconnect(e.to_string()),
+        };
+        if let Some(since) = self.disconnected_since
+            && since.elapsed() > ICE_GRACE
+        {
+            return Next::Reconnect(format!(
+                "media connection lost for over {} s",
+                ICE_GRACE.as_secs()
+            ));
+        }
+        self.ask_sizes().await;
+        let wait = timeout.min(Instant::now() + Duration::from_secs(1));
+        tokio::select! {
+            _ = stop.changed() => {
+                let leave = proto::LeaveRequest {
+                    can_reconnect: false,
+                    reason: proto::DisconnectReason::ClientInitiated as i32,
+                    action: proto::leave_request::Action::Disconnect as i32,
+                    ..Default::default()
+                };
+                self.client.send(Req::Leave(leave)).await;
+                self.client.close().await;
+                Next::End(RoomEnd::Stopped)
+            }
+            ev = self.events.recv() => match ev {
+                None => Next::Reconnect("signaling connection closed".into()),
+                Some(SignalEvent::Close(reason)) => match self.resume(&reason).await {
+                    Ok(()) => Next::Go,
+                    Err(e) => Next::Reconnect(e.to_string()),
+                },
+                Some(SignalEvent::Message(m)) => self.on_signal(*m).await,
+            },
+            r = self.socket.recv_from(buf) => {
+                let Ok((n, source)) = r else { return Next::Go };
+                let Ok(receive) = Receive::new(Protocol::Udp, source, self.local, &buf[..n]) else {
+                    return Next::Go;
+                };
+                if let Err(e) = self.rtc.handle_input(Input::Receive(Instant::now(), receive)) {
+                    tracing::debug!(error = %e, "dropped a datagram");
+                }
+                Next::Go
+            }
+            _ = tokio::time::sleep_until(wait.into()) => {
+                match self.rtc.handle_input(Input::Timeout(Instant::now())) {
+                    Ok(()) => Next::Go,
+                    Err(e) => Next::Reconnect(e.to_string()),
+                }
+            }
+        }
+    }
+
+    /// Joins the room anew, as LiveKit clients do when a resume is refused: a new signal
+    /// connection and a new peer; everything is subscribed again. The recording goes on
+    /// (the pictures shown stay until new ones arrive).
+    async fn reconnect(&mut self, why: &str) -> Result<(), LiveKitError> {
+        tracing::warn!(reason = why, "rejoining the room");
+        let mut last = LiveKitError::Signal(why.to_owned());
+        for attempt in 0..RECONNECTS {
+            tokio::time::sleep(Duration::from_millis(500 * (1 << attempt))).await;
+            match connection::open(&self.opts, &self.token).await {
+                Ok(conn) => {
+                    self.client.close().await;
+                    self.client = conn.client;
+                    self.events = conn.events;
+                    self.socket = conn.socket;
+                    self.rtc = conn.rtc;
+                    self.local = conn.local;
+                    self.roster = Roster::new(self.opts.wants);
+                    self.tracks.clear();
+                    self.clocks.clear();
+                    self.asked_sizes.clear();
+                    self.offer_seen = false;
+                    self.early_candidates.clear();
+                    self.disconnected_since = None;
+                    self.joined(conn.join).await;
+                    tracing::info!(attempt, "rejoined the room");
+                    return Ok(());
+                }
+                Err(e) => {
+                    tracing::warn!(attempt, error = %e, "rejoining failed");
+                    last = e;
+                }
+            }
+        }
+        Err(last)
+    }
+
     /// Runs str0m until it wants to wait; returns when to wake it next.
-    fn drain(&mut self, socket: &UdpSocket) -> Result<Instant, LiveKitError> {
+    fn drain(&mut self) -> Result<Instant, LiveKitError> {
         loop {
             match self.rtc.poll_output() {
                 Ok(Output::Timeout(t)) => return Ok(t),
                 Ok(Output::Transmit(t)) => {
-                    let _ = socket.try_send_to(&t.contents, t.destination);
+                    let _ = self.socket.try_send_to(&t.contents, t.destination);
                 }
                 Ok(Output::Event(e)) => self.on_event(e),
                 Err(RtcError::Packet(mid, pt, e)) => {
@@ -418,7 +406,7 @@ impl Session {
         }
     }
 
-    async fn on_signal(&mut self, m: Resp) -> Option<RoomEnd> {
+    async fn on_signal(&mut self, m: Resp) -> Next {
         match m {
             Resp::Offer(sd) => {
                 let media = super::sdp::offered_media(&sd.sdp, &sd.mid_to_track_id);
@@ -426,11 +414,11 @@ impl Session {
                 let sdp = super::sdp::rewrite_candidates(&sd.sdp, &self.rewrites);
                 let offer = match SdpOffer::from_sdp_string(&sdp) {
                     Ok(o) => o,
-                    Err(e) => return Some(RoomEnd::Failed(format!("unreadable offer: {e}"))),
+                    Err(e) => return Next::Reconnect(format!("unreadable offer: {e}")),
                 };
                 let answer = match self.rtc.sdp_api().accept_offer(offer) {
                     Ok(a) => a,
-                    Err(e) => return Some(RoomEnd::Failed(format!("offer refused: {e}"))),
+                    Err(e) => return Next::Reconnect(format!("offer refused: {e}")),
                 };
                 self.client
                     .send(Req::Answer(proto::SessionDescription {
@@ -454,7 +442,7 @@ impl Session {
             }
             Resp::Trickle(t) => {
                 if t.target() != proto::SignalTarget::Subscriber {
-                    return None;
+                    return Next::Go;
                 }
                 #[derive(serde::Deserialize)]
                 struct Init {
@@ -462,11 +450,11 @@ impl Session {
                 }
                 let Ok(init) = serde_json::from_str::<Init>(&t.candidate_init) else {
                     tracing::warn!("unreadable trickle candidate");
-                    return None;
+                    return Next::Go;
                 };
                 let text = init.candidate.trim_start_matches("a=");
                 if text.is_empty() {
-                    return None;
+                    return Next::Go;
                 }
                 let text = super::sdp::rewrite_candidate(text, &self.rewrites);
                 match Candidate::from_sdp_string(&text) {
@@ -496,20 +484,27 @@ impl Session {
             Resp::Leave(l) => {
                 use proto::DisconnectReason as D;
                 let reason = l.reason();
+                use proto::leave_request::Action;
                 tracing::info!(?reason, action = ?l.action(), "the server asked us to leave");
-                return Some(match reason {
-                    D::RoomDeleted | D::RoomClosed => RoomEnd::Closed,
-                    other => {
-                        RoomEnd::Failed(format!("removed from the room: {}", other.as_str_name()))
-                    }
-                });
+                return match (l.action(), reason) {
+                    (Action::Resume, _) => match self.resume("the server asked").await {
+                        Ok(()) => Next::Go,
+                        Err(e) => Next::Reconnect(e.to_string()),
+                    },
+                    (Action::Reconnect, _) => Next::Reconnect("the server asked".into()),
+                    (_, D::RoomDeleted | D::RoomClosed) => Next::End(RoomEnd::Closed),
+                    (_, other) => Next::End(RoomEnd::Failed(format!(
+                        "removed from the room: {}",
+                        other.as_str_name()
+                    ))),
+                };
             }
             Resp::SubscriptionResponse(r) => {
                 tracing::warn!(track = %r.track_sid, error = ?r.err(), "subscription refused");
             }
             _ => {}
         }
-        None
+        Next::Go
     }
 
     /// Subscribes to new tracks and lets go of gone ones; republishes who is shown.
