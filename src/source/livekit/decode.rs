@@ -2,6 +2,7 @@
 //! clock), raw pictures (I420) or mono 48 kHz samples out. `decodebin` picks the decoder,
 //! so a hardware decoder (higher rank) is taken when the machine has one.
 
+use std::str::FromStr;
 use std::time::Duration;
 
 use gstreamer as gst;
@@ -97,8 +98,6 @@ fn launch(
     src.set_property("max-bytes", 16u64 << 20);
     Ok((pipeline, src, sink))
 }
-
-use std::str::FromStr;
 
 impl Decoder {
     /// A video decoder delivering I420 pictures (even sizes) to `on_picture`.

@@ -306,7 +306,7 @@ impl Session {
             self.tracks.remove(&track_sid);
         }
         if !self.tracks.contains_key(&track_sid) {
-            match self.decoder(&participant, &track_sid, codec, video) {
+            match self.decoder(&track_sid, codec, video) {
                 Ok(d) => {
                     let rate = md.params.spec().clock_rate.get();
                     self.tracks.insert(
@@ -372,7 +372,6 @@ impl Session {
 
     fn decoder(
         &self,
-        participant: &str,
         track: &str,
         codec: Codec,
         video: bool,
@@ -394,7 +393,6 @@ impl Session {
                     .push(frame);
             })
         } else {
-            let _ = participant;
             Decoder::audio(move |at, samples| {
                 shared
                     .lock()
