@@ -5,40 +5,31 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use livekit_protocol as proto;
 use livekit_signaling::{SignalClient, SignalEvent, SignalEvents};
 use proto::signal_request::Message as Req;
 use proto::signal_response::Message as Resp;
 use str0m::change::SdpOffer;
-use str0m::media::{KeyframeRequestKind, MediaData};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcError};
 use tokio::net::UdpSocket;
 use tokio::sync::watch;
 
+mod tracks;
+
+use tracks::TrackState;
+
 use super::connection;
-use super::decode::{Codec, Decoder};
 use super::roster::{Changes, Roster};
-use super::sync::{ParticipantClock, SenderReport, TrackClock};
+use super::sync::ParticipantClock;
 use super::{ConnectOptions, LiveKitError, RoomEnd, Shared, Shown};
 
-/// Keyframe requests per track at most this often.
-const PLI_INTERVAL: Duration = Duration::from_millis(500);
 /// How long the media path may stay disconnected before the room is joined anew.
 const ICE_GRACE: Duration = Duration::from_secs(10);
 /// Full reconnects tried after a resume failed (or the server asked for one).
 const RECONNECTS: u32 = 3;
-
-struct TrackState {
-    decoder: Decoder,
-    clock: TrackClock,
-    video: bool,
-    waiting_key: bool,
-    last_pli: Option<Instant>,
-    discont: bool,
-}
 
 /// What the loop does after an event.
 enum Next {
@@ -70,6 +61,13 @@ struct Session {
     own_rewrite: HashMap<SocketAddr, SocketAddr>,
     /// Track sid → the size last asked of the server.
     asked_sizes: HashMap<String, (u32, u32)>,
+}
+
+/// The size first asked for a new video track: a cell of a square grid of `cameras` on
+/// an `output`-sized canvas (the egress's report of the drawn size follows within a second).
+fn initial_size(output: (u32, u32), cameras: usize) -> (u32, u32) {
+    let side = (cameras.max(1) as f64).sqrt().ceil() as u32;
+    (output.0 / side, output.1 / side)
 }
 
 /// Runs the session until the room ends, it fails, or `stop` is set; reports readiness
@@ -288,122 +286,6 @@ impl Session {
         }
     }
 
-    fn on_media(&mut self, md: MediaData) {
-        let Some((member, track)) = self.roster.by_mid(&md.mid) else {
-            return;
-        };
-        let Some(codec) = Codec::from_str0m(md.params.spec().codec) else {
-            return;
-        };
-        let (participant, track_sid) = (member.sid.clone(), track.sid.clone());
-        let video = track.kind == proto::TrackType::Video;
-        if self
-            .tracks
-            .get(&track_sid)
-            .is_some_and(|t| t.decoder.codec() != codec)
-        {
-            tracing::info!(track = %track_sid, ?codec, "codec changed; new decoder");
-            self.tracks.remove(&track_sid);
-        }
-        if !self.tracks.contains_key(&track_sid) {
-            match self.decoder(&track_sid, codec, video) {
-                Ok(d) => {
-                    let rate = md.params.spec().clock_rate.get();
-                    self.tracks.insert(
-                        track_sid.clone(),
-                        TrackState {
-                            decoder: d,
-                            clock: TrackClock::new(rate),
-                            video,
-                            waiting_key: video,
-                            last_pli: None,
-                            discont: false,
-                        },
-                    );
-                }
-                Err(e) => {
-                    tracing::warn!(track = %track_sid, error = %e, "cannot decode track");
-                    return;
-                }
-            }
-        }
-        let t = self.tracks.get_mut(&track_sid).expect("inserted above");
-        let key = md.is_keyframe();
-        if t.video {
-            if !md.contiguous && !key {
-                t.waiting_key = true;
-            }
-            if t.waiting_key && !key {
-                if t.last_pli.is_none_or(|at| at.elapsed() >= PLI_INTERVAL) {
-                    t.last_pli = Some(Instant::now());
-                    if let Some(mut w) = self.rtc.writer(md.mid) {
-                        let _ = w.request_keyframe(None, KeyframeRequestKind::Pli);
-                    }
-                }
-                t.discont = true;
-                return;
-            }
-            if key {
-                t.waiting_key = false;
-            }
-        } else if !md.contiguous {
-            t.discont = true;
-        }
-        let epoch = self.shared.epoch;
-        let arrival = md
-            .network_time
-            .saturating_duration_since(epoch)
-            .as_secs_f64();
-        let report = md.last_sender_info.and_then(|s| {
-            Some(SenderReport {
-                ntp: s.ntp_time.duration_since(UNIX_EPOCH).ok()?.as_secs_f64(),
-                rtp: s.rtp_time.numer(),
-            })
-        });
-        let clock = self.clocks.entry(participant).or_default();
-        let delay = self.opts.playout_delay.as_secs_f64();
-        let at = t
-            .clock
-            .presentation(clock, md.time.numer(), arrival, report, delay);
-        let discont = std::mem::take(&mut t.discont);
-        t.decoder
-            .push(&md.data, Duration::from_secs_f64(at.max(0.0)), key, discont);
-    }
-
-    fn decoder(
-        &self,
-        track: &str,
-        codec: Codec,
-        video: bool,
-    ) -> Result<Decoder, super::decode::DecodeError> {
-        let shared = self.shared.clone();
-        let key = track.to_owned();
-        if video {
-            let last_size = std::sync::atomic::AtomicU64::new(0);
-            Decoder::video(codec, move |frame| {
-                let size = ((frame.width as u64) << 32) | frame.height as u64;
-                if last_size.swap(size, std::sync::atomic::Ordering::Relaxed) != size {
-                    tracing::info!(track = %key, width = frame.width, height = frame.height, "receiving pictures");
-                }
-                shared
-                    .lock()
-                    .pictures
-                    .entry(key.clone())
-                    .or_default()
-                    .push(frame);
-            })
-        } else {
-            Decoder::audio(move |at, samples| {
-                shared
-                    .lock()
-                    .sound
-                    .entry(key.clone())
-                    .or_default()
-                    .write(at, samples);
-            })
-        }
-    }
-
     async fn on_signal(&mut self, m: Resp) -> Next {
         match m {
             Resp::Offer(sd) => {
@@ -549,7 +431,14 @@ impl Session {
                 participant_tracks: by_participant,
             }))
             .await;
-        let (w, h) = self.opts.video_size;
+        // Until the egress reports the drawn sizes (within a second), guess a grid cell.
+        let cameras = self
+            .roster
+            .members()
+            .iter()
+            .filter(|m| m.track(proto::TrackSource::Camera).is_some())
+            .count();
+        let (w, h) = initial_size(self.opts.video_size, cameras);
         self.client
             .send(Req::TrackSetting(proto::UpdateTrackSettings {
                 track_sids: sids,
@@ -605,5 +494,16 @@ impl Session {
             }
         }
         Err(LiveKitError::Signal(format!("could not resume: {last}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_new_track_is_first_asked_for_at_a_grid_cells_size() {
+        assert_eq!(super::initial_size((1280, 720), 1), (1280, 720));
+        assert_eq!(super::initial_size((1280, 720), 4), (640, 360));
+        assert_eq!(super::initial_size((1280, 720), 5), (426, 240));
+        assert_eq!(super::initial_size((1280, 720), 0), (1280, 720));
     }
 }
