@@ -57,7 +57,7 @@ pub enum LiveKitError {
 }
 
 /// Where and how to join.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ConnectOptions {
     /// `ws://` or `wss://` address of the LiveKit server.
     pub url: String,
@@ -78,6 +78,23 @@ pub struct ConnectOptions {
     pub playout_delay: Duration,
     /// How long joining may take (signaling and the media path).
     pub connect_timeout: Duration,
+}
+
+impl std::fmt::Debug for ConnectOptions {
+    /// Everything but the API secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectOptions")
+            .field("url", &self.url)
+            .field("api_key", &self.api_key)
+            .field("api_secret", &"<redacted>")
+            .field("room_name", &self.room_name)
+            .field("identity", &self.identity)
+            .field("wants", &self.wants)
+            .field("video_size", &self.video_size)
+            .field("playout_delay", &self.playout_delay)
+            .field("connect_timeout", &self.connect_timeout)
+            .finish()
+    }
 }
 
 impl ConnectOptions {
@@ -382,5 +399,21 @@ impl RoomSource for LiveKitRoom {
             RoomEnd::Stopped => None,
             RoomEnd::Failed(e) => Some(SourceEnd::Failed(e.clone())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ConnectOptions;
+
+    #[test]
+    fn the_api_secret_never_prints() {
+        let o = ConnectOptions::new("ws://127.0.0.1:7880", "devkey", "s3cr3t-value", "room");
+        let shown = format!("{o:?}");
+        assert!(!shown.contains("s3cr3t-value"), "{shown}");
+        assert!(
+            shown.contains("devkey") && shown.contains("<redacted>"),
+            "{shown}"
+        );
     }
 }
