@@ -53,7 +53,7 @@ impl AzureStore {
         }
         let store = b.build().map_err(|e| StorageError::Invalid {
             field: "azure".into(),
-            reason: redact(&e.to_string(), spec),
+            reason: spec.account_key.mask_in(&e.to_string()),
         })?;
         Ok(AzureStore {
             store: Arc::new(store),
@@ -94,7 +94,7 @@ impl AzureStore {
                 "azure container {:?} of account {:?}",
                 self.spec.container_name, self.spec.account_name
             ),
-            reason: redact(&format!("{what}: {e}"), &self.spec),
+            reason: self.spec.account_key.mask_in(&format!("{what}: {e}")),
             retryable,
         }
     }
@@ -174,8 +174,4 @@ impl AzureStore {
             .map_err(|e| self.fail("Put Blob", e))?;
         Ok(())
     }
-}
-
-fn redact(text: &str, spec: &AzureSpec) -> String {
-    text.replace(spec.account_key.0.as_str(), "***")
 }

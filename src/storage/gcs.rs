@@ -86,10 +86,8 @@ impl GcsStore {
 
     fn fail(&self, what: &str, reason: String, retryable: bool) -> StorageError {
         let mut reason = format!("{what}: {reason}");
-        if let Some(p) = &self.spec.proxy
-            && !p.password.0.is_empty()
-        {
-            reason = reason.replace(p.password.0.as_str(), "***");
+        if let Some(p) = &self.spec.proxy {
+            reason = p.password.mask_in(&reason);
         }
         StorageError::Store {
             store: format!("gcs bucket {:?}", self.spec.bucket),

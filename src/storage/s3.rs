@@ -149,15 +149,12 @@ impl S3Store {
 
     fn describe_error(&self, what: &str, detail: &str) -> StorageError {
         let mut reason = format!("{what}: {detail}");
-        for secret in [&self.spec.secret.0, &self.spec.session_token.0] {
-            if !secret.is_empty() {
-                reason = reason.replace(secret.as_str(), "***");
-            }
-        }
-        if let Some(p) = &self.spec.proxy
-            && !p.password.0.is_empty()
+        let proxy_password = self.spec.proxy.as_ref().map(|p| &p.password);
+        for secret in [&self.spec.secret, &self.spec.session_token]
+            .into_iter()
+            .chain(proxy_password)
         {
-            reason = reason.replace(p.password.0.as_str(), "***");
+            reason = secret.mask_in(&reason);
         }
         StorageError::Store {
             store: format!("s3 bucket {:?}", self.spec.bucket),
