@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -12,14 +11,6 @@ const REQUEST: &str = r#"{"room_name": "sig", "file_outputs": [{"filepath": "sig
 
 fn start(dir: &std::path::Path) -> std::process::Child {
     spawn_run(REQUEST, dir, &["--room", "synthetic:2"])
-}
-
-fn signal(child: &std::process::Child, sig: &str) {
-    let ok = Command::new("kill")
-        .args(["-s", sig, &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(ok.success());
 }
 
 /// Waits until the recording has at least `secs` of media (the muxer writes 1 s fragments).
@@ -41,7 +32,7 @@ fn sigterm_and_sigint_stop_gracefully() {
         let file = dir.path().join("out/sig.mp4");
         wait_for_media(&file, 20_000);
         std::thread::sleep(Duration::from_millis(1500));
-        signal(&child, sig);
+        assert!(send_signal(&child, sig), "kill -s {sig}");
         let out = child.wait_with_output().unwrap();
         assert!(
             out.status.success(),

@@ -203,10 +203,7 @@ impl Publisher {
 impl Drop for Publisher {
     fn drop(&mut self) {
         // SIGTERM first: the SDK leaves the room cleanly.
-        // SAFETY: kill(2) on a child we own; no memory is involved.
-        unsafe {
-            libc_kill(self.child.id() as i32, 15);
-        }
+        super::send_signal(&self.child, "TERM");
         let deadline = Instant::now() + Duration::from_secs(3);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -217,11 +214,6 @@ impl Drop for Publisher {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-unsafe extern "C" {
-    #[link_name = "kill"]
-    fn libc_kill(pid: i32, sig: i32) -> i32;
 }
 
 /// The unix time (ms) at which the egress's media time 0 was composed, from its log.

@@ -102,6 +102,14 @@ pub fn spawn_run(request: &str, dir: &Path, args: &[&str]) -> std::process::Chil
         .expect("tessera runs")
 }
 
+/// Sends signal `sig` (`TERM`, `INT`, ...) to `child` with kill(1); whether it was sent.
+pub fn send_signal(child: &std::process::Child, sig: &str) -> bool {
+    Command::new("kill")
+        .args(["-s", sig, &child.id().to_string()])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 /// Runs ffmpeg or ffprobe (quiet but for errors) with `args`, asserts success, returns stdout.
 pub fn tool<I, A>(program: &str, args: I) -> Vec<u8>
 where
