@@ -172,10 +172,10 @@ impl LiveLayout {
                     .place(k, &self.current, members, speaker, pictures, w, h, now)
             })
             .collect();
-        self.sizes = PictureSizes {
-            cameras: vec![None; members.len()],
-            screen_share: None,
-        };
+        // Every frame: reuse the vector rather than allocate one.
+        self.sizes.cameras.clear();
+        self.sizes.cameras.resize(members.len(), None);
+        self.sizes.screen_share = None;
         for p in placements.iter().flatten() {
             let aspect = match p.content {
                 Content::Camera(i) => members.get(i).and_then(|m| m.aspect),
