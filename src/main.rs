@@ -16,8 +16,10 @@ use tessera::compositor::GpuContext;
 use tessera::egress::{self, RunOptions};
 use tessera::layout::LayoutLibrary;
 use tessera::request;
+use tessera::request::{Job, TrackOutput};
 use tessera::source::RoomSource;
-use tessera::source::livekit::{ConnectOptions, LiveKitRoom, Wants};
+use tessera::source::livekit::tap::{Tap, TapMode};
+use tessera::source::livekit::{AwaitError, ConnectOptions, LiveKitRoom};
 use tessera::source::synthetic::{DEFAULT_SIZE, SyntheticRoom};
 
 /// The request `tessera run` uses when none is given.
@@ -38,8 +40,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run one egress from a LiveKit RoomCompositeEgressRequest (JSON) and print the final
-    /// EgressInfo as JSON on stdout.
+    /// Run one egress from a LiveKit request (JSON: RoomComposite, Participant,
+    /// TrackComposite, Track, or the v2 StartEgressRequest) and print the final EgressInfo
+    /// as JSON on stdout.
     Run(RunArgs),
     /// Show which GPU adapter and video encoder this machine would use.
     Probe,
@@ -56,6 +59,9 @@ enum Command {
 #[derive(clap::Args)]
 struct RunArgs {
     /// The request file; without it, an embedded default (room "demo", grid, 720p30, MP4).
+    /// Its type is told by its fields: `outputs` (with `template` or `media`) → v2
+    /// StartEgressRequest; `track_id` → Track; `audio_track_id`/`video_track_id` →
+    /// TrackComposite; `identity` → Participant; otherwise RoomComposite.
     request: Option<PathBuf>,
     /// Room source: `synthetic:N` (N synthetic participants), with options after
     /// commas: `grain=A` (camera noise), `speak=S` (participants take turns speaking,
@@ -78,6 +84,10 @@ struct RunArgs {
         hide_env_values = true
     )]
     api_secret: Option<String>,
+    /// Participant and track egress: how long to wait for the participant to join and
+    /// publish, or for the track, before ending ABORTED.
+    #[arg(long, default_value_t = 30.0)]
+    await_timeout: f64,
     /// Stop after this many seconds of media (default: run until SIGINT/SIGTERM).
     #[arg(long, allow_negative_numbers = true)]
     duration: Option<f64>,
@@ -280,6 +290,13 @@ fn parse_room(spec: &str) -> Result<SyntheticRoom> {
     Ok(room)
 }
 
+/// Where a LiveKit room is: `--url`, key and secret.
+struct Server {
+    url: String,
+    key: String,
+    secret: String,
+}
+
 fn run(args: RunArgs) -> Result<bool> {
     let RunArgs {
         request,
@@ -287,6 +304,7 @@ fn run(args: RunArgs) -> Result<bool> {
         url,
         api_key,
         api_secret,
+        await_timeout,
         duration,
         out,
         layouts,
@@ -313,8 +331,7 @@ fn run(args: RunArgs) -> Result<bool> {
         Some(dir) => LayoutLibrary::with_dir(dir)?,
         None => LayoutLibrary::builtin(),
     };
-    let (req, raw) = request::parse_room_composite(&text)?;
-    let plan = request::plan_room_composite(req, &raw, &library)?;
+    let job = request::plan_request(&text, &library)?;
     let duration = match duration {
         Some(d) if !(d.is_finite() && d > 0.0) => {
             bail!("--duration: must be a positive number of seconds, got {d}")
@@ -322,33 +339,21 @@ fn run(args: RunArgs) -> Result<bool> {
         Some(d) => Some(Duration::from_secs_f64(d)),
         None => None,
     };
-    gst::init().context("initialising GStreamer")?;
-    let egress_id = tessera::info::new_egress_id();
-    let mut room: Box<dyn RoomSource> = match &url {
+    if !(await_timeout.is_finite() && await_timeout > 0.0) {
+        bail!("--await-timeout: must be a positive number of seconds, got {await_timeout}");
+    }
+    let await_timeout = Duration::from_secs_f64(await_timeout);
+    let server = match url {
         Some(url) => {
             let (Some(key), Some(secret)) = (api_key, api_secret) else {
                 bail!("--url needs --api-key and --api-secret (or LIVEKIT_API_KEY/SECRET)");
             };
-            if plan.room_name.is_empty() {
-                bail!("room_name: required to record a LiveKit room");
-            }
-            let mut opts = ConnectOptions::new(url, &key, &secret, &plan.room_name);
-            opts.identity = egress_id.clone();
-            opts.wants = Wants {
-                audio: plan.tracks.audio,
-                video: plan.tracks.video,
-            };
-            opts.video_size = (plan.encoding.width, plan.encoding.height);
-            tracing::info!(url = %url, room = %plan.room_name, "joining the room");
-            Box::new(LiveKitRoom::connect(opts).with_context(|| format!("joining {url}"))?)
+            Some(Server { url, key, secret })
         }
-        None => Box::new(parse_room(room.as_deref().unwrap_or(DEFAULT_ROOM))?),
+        None => None,
     };
-    let gpu = if plan.tracks.video {
-        Some(GpuContext::new()?)
-    } else {
-        None
-    };
+    gst::init().context("initialising GStreamer")?;
+    let egress_id = tessera::info::new_egress_id();
 
     let stop = Arc::new(AtomicBool::new(false));
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -369,22 +374,143 @@ fn run(args: RunArgs) -> Result<bool> {
     let opts = RunOptions {
         out_dir: out,
         duration,
-        stop,
+        stop: stop.clone(),
         realtime: !fast,
         control,
         stats: None,
         storage,
     };
-    tracing::info!(egress_id = %egress_id, room = %plan.room_name, layout = %plan.layout.requested, "starting egress");
-    let info = runtime.block_on(async {
-        tokio::task::spawn_blocking(move || {
-            egress::run(&egress_id, &plan, room.as_mut(), gpu, &opts)
-        })
-        .await
-    })?;
+    let info = match job {
+        Job::Composite(plan) => {
+            let plan = *plan;
+            let mut room: Box<dyn RoomSource> = match &server {
+                Some(server) => {
+                    let mut o = ConnectOptions::new(
+                        &server.url,
+                        &server.key,
+                        &server.secret,
+                        &plan.room_name,
+                    );
+                    o.identity = egress_id.clone();
+                    o.selection = plan.selection.clone();
+                    o.video_size = (plan.encoding.width, plan.encoding.height);
+                    tracing::info!(url = %server.url, room = %plan.room_name, kind = plan.kind.label(), "joining the room");
+                    let room = LiveKitRoom::connect(o)
+                        .with_context(|| format!("joining {}", server.url))?;
+                    if let Err(e) = room.await_subject(await_timeout, &stop) {
+                        let base = egress::initial_info(&egress_id, &plan, &room.room_id());
+                        return print_info(&not_started(base, e));
+                    }
+                    Box::new(room)
+                }
+                None if !plan.selection.is_room() => bail!(
+                    "a {} egress records a LiveKit room: give --url (and --api-key, --api-secret)",
+                    plan.kind.label()
+                ),
+                None => Box::new(parse_room(room.as_deref().unwrap_or(DEFAULT_ROOM))?),
+            };
+            let gpu = if plan.tracks.video {
+                Some(GpuContext::new()?)
+            } else {
+                None
+            };
+            tracing::info!(egress_id = %egress_id, room = %plan.room_name, layout = %plan.layout.requested, "starting egress");
+            runtime.block_on(async {
+                tokio::task::spawn_blocking(move || {
+                    egress::run(&egress_id, &plan, room.as_mut(), gpu, &opts)
+                })
+                .await
+            })?
+        }
+        Job::Track(plan) => {
+            let Some(server) = &server else {
+                bail!(
+                    "a track egress records a LiveKit room: give --url (and --api-key, --api-secret)"
+                );
+            };
+            let mut o =
+                ConnectOptions::new(&server.url, &server.key, &server.secret, &plan.room_name);
+            o.identity = egress_id.clone();
+            o.selection = tessera::request::Selection {
+                video: tessera::request::select::VideoPick::Track(plan.track_id.clone()),
+                audio: tessera::request::select::AudioPick::Track(plan.track_id.clone()),
+                mixing: Default::default(),
+            };
+            let (tx, rx) = std::sync::mpsc::channel();
+            let websocket = matches!(plan.output, TrackOutput::WebSocket(_));
+            o.tap = Some(Tap {
+                track: plan.track_id.clone(),
+                mode: if websocket {
+                    TapMode::Pcm
+                } else {
+                    TapMode::Encoded
+                },
+                tx,
+            });
+            tracing::info!(url = %server.url, room = %plan.room_name, track = %plan.track_id, "joining the room");
+            let room =
+                LiveKitRoom::connect(o).with_context(|| format!("joining {}", server.url))?;
+            let base = egress::track::initial_track_info(&egress_id, &plan, &room.room_id());
+            if let Err(e) = room.await_subject(await_timeout, &stop) {
+                return print_info(&not_started(base, e));
+            }
+            let Some(track) = room.published(&plan.track_id) else {
+                return print_info(&egress::aborted(
+                    base,
+                    &format!("track {} not found", plan.track_id),
+                ));
+            };
+            if websocket && track.kind != livekit_protocol::TrackType::Audio {
+                let mut info = base;
+                info.error = format!(
+                    "websocket_url: track {} is {}; a WebSocket takes an audio track",
+                    plan.track_id,
+                    track.kind.as_str_name().to_ascii_lowercase()
+                );
+                info.status = EgressStatus::EgressFailed as i32;
+                return print_info(&info);
+            }
+            runtime.block_on(async {
+                tokio::task::spawn_blocking(move || {
+                    if websocket {
+                        egress::websocket::run(&egress_id, &plan, &room, &rx, &opts)
+                    } else {
+                        egress::track::run_file(&egress_id, &plan, &track, &room, &rx, &opts)
+                    }
+                })
+                .await
+            })?
+        }
+    };
+    print_info(&info)
+}
+
+/// The info of an egress whose participant or track never came (ABORTED), that was
+/// stopped before it started (ABORTED), or whose room ended or failed first.
+fn not_started(base: livekit_protocol::EgressInfo, e: AwaitError) -> livekit_protocol::EgressInfo {
+    use tessera::source::SourceEnd;
+    match e {
+        AwaitError::NotFound(why) => egress::aborted(base, &why),
+        AwaitError::Stopped => egress::aborted(base, egress::STOPPED_BEFORE_STARTED),
+        AwaitError::Ended(SourceEnd::Closed) => {
+            let mut info = egress::aborted(base, egress::STOPPED_BEFORE_STARTED);
+            info.details = egress::SOURCE_CLOSED.into();
+            info
+        }
+        AwaitError::Ended(SourceEnd::Failed(why)) => {
+            let mut info = base;
+            info.error = format!("source: {why}");
+            info.status = EgressStatus::EgressFailed as i32;
+            info
+        }
+    }
+}
+
+/// Prints the final info on stdout and a summary on stderr; true when COMPLETE.
+fn print_info(info: &livekit_protocol::EgressInfo) -> Result<bool> {
     println!(
         "{}",
-        serde_json::to_string_pretty(&tessera::info::to_json(&info))?
+        serde_json::to_string_pretty(&tessera::info::to_json(info))?
     );
     for f in &info.file_results {
         eprintln!("recorded {} ({} bytes)", f.location, f.size);

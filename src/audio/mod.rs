@@ -4,6 +4,7 @@
 
 pub mod speaker;
 
+use crate::request::select::Channel;
 use crate::source::RoomSource;
 
 /// Mixes participants' audio, one block at a time, on the egress clock.
@@ -11,7 +12,8 @@ use crate::source::RoomSource;
 pub struct Mixer {
     /// Next sample to mix (samples since the start of the egress).
     next_sample: u64,
-    scratch: Vec<f32>,
+    left: Vec<f32>,
+    right: Vec<f32>,
     /// One participant's samples, to measure their level.
     own: Vec<f32>,
     /// RMS level of each participant over the last block mixed.
@@ -35,19 +37,23 @@ impl Mixer {
     }
 
     /// Mixes samples up to (not including) `until` for the first `participants` of `room`
-    /// and returns them as interleaved stereo S16LE bytes; empty if nothing is due.
+    /// (participant `i` on `channels[i]`, both channels where the slice is short) and
+    /// returns them as interleaved stereo S16LE bytes; empty if nothing is due.
     pub fn mix_until(
         &mut self,
         room: &mut dyn RoomSource,
         participants: usize,
+        channels: &[Channel],
         until: u64,
     ) -> Vec<u8> {
         if until <= self.next_sample {
             return Vec::new();
         }
         let n = (until - self.next_sample) as usize;
-        self.scratch.clear();
-        self.scratch.resize(n, 0.0);
+        for side in [&mut self.left, &mut self.right] {
+            side.clear();
+            side.resize(n, 0.0);
+        }
         self.levels.clear();
         for i in 0..participants {
             self.own.clear();
@@ -55,16 +61,24 @@ impl Mixer {
             room.mix_audio_into(i, self.next_sample, &mut self.own);
             let energy: f32 = self.own.iter().map(|s| s * s).sum();
             self.levels.push((energy / n as f32).sqrt());
-            for (m, s) in self.scratch.iter_mut().zip(&self.own) {
-                *m += s;
+            let channel = channels.get(i).copied().unwrap_or_default();
+            if channel != Channel::Right {
+                for (m, s) in self.left.iter_mut().zip(&self.own) {
+                    *m += s;
+                }
+            }
+            if channel != Channel::Left {
+                for (m, s) in self.right.iter_mut().zip(&self.own) {
+                    *m += s;
+                }
             }
         }
         self.next_sample = until;
+        let pcm = |s: f32| (s.clamp(-1.0, 1.0) * i16::MAX as f32).round() as i16;
         let mut out = Vec::with_capacity(n * 4);
-        for s in &self.scratch {
-            let v = (s.clamp(-1.0, 1.0) * i16::MAX as f32).round() as i16;
-            let b = v.to_le_bytes();
-            out.extend_from_slice(&[b[0], b[1], b[0], b[1]]);
+        for (l, r) in self.left.iter().zip(&self.right) {
+            out.extend_from_slice(&pcm(*l).to_le_bytes());
+            out.extend_from_slice(&pcm(*r).to_le_bytes());
         }
         out
     }
@@ -79,9 +93,9 @@ mod tests {
     fn blocks_are_contiguous_and_stereo() {
         let mut room = SyntheticRoom::new(2, 64, 36);
         let mut m = Mixer::new();
-        assert_eq!(m.mix_until(&mut room, 2, 480).len(), 480 * 4);
-        assert_eq!(m.mix_until(&mut room, 2, 480).len(), 0);
-        assert_eq!(m.mix_until(&mut room, 2, 1600).len(), 1120 * 4);
+        assert_eq!(m.mix_until(&mut room, 2, &[], 480).len(), 480 * 4);
+        assert_eq!(m.mix_until(&mut room, 2, &[], 480).len(), 0);
+        assert_eq!(m.mix_until(&mut room, 2, &[], 1600).len(), 1120 * 4);
         assert_eq!(m.position(), 1600);
         // A sine of amplitude A has an RMS of A / sqrt(2).
         let want = crate::source::synthetic::TONE_AMPLITUDE / 2f32.sqrt();
@@ -96,12 +110,30 @@ mod tests {
     fn loud_sums_are_clamped_not_wrapped() {
         let mut room = SyntheticRoom::new(25, 64, 36);
         let mut m = Mixer::new();
-        let bytes = m.mix_until(&mut room, 25, 4800);
+        let bytes = m.mix_until(&mut room, 25, &[], 4800);
         let max = bytes
             .chunks(2)
             .map(|b| i16::from_le_bytes([b[0], b[1]]).unsigned_abs())
             .max()
             .unwrap();
         assert!(max <= i16::MAX as u16);
+    }
+
+    #[test]
+    fn a_participant_on_one_channel_is_silent_on_the_other() {
+        let mut room = SyntheticRoom::new(2, 64, 36);
+        let mut m = Mixer::new();
+        let bytes = m.mix_until(&mut room, 2, &[Channel::Left, Channel::Right], 4800);
+        let mut m1 = Mixer::new();
+        let only_first = m1.mix_until(&mut room, 1, &[Channel::Left], 4800);
+        let side = |b: &[u8], ch: usize| -> f64 {
+            b.chunks(4)
+                .map(|f| i16::from_le_bytes([f[2 * ch], f[2 * ch + 1]]) as f64)
+                .map(|v| v * v)
+                .sum()
+        };
+        assert!(side(&only_first, 0) > 0.0);
+        assert_eq!(side(&only_first, 1), 0.0, "right must be silent");
+        assert!(side(&bytes, 0) > 0.0 && side(&bytes, 1) > 0.0);
     }
 }

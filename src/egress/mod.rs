@@ -6,7 +6,9 @@ pub mod control;
 mod graph;
 pub mod layout;
 pub mod stats;
+pub mod track;
 mod uploads;
+pub mod websocket;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -74,6 +76,19 @@ pub enum EgressError {
 /// `EgressInfo.details` of an egress whose room closed, as LiveKit words it.
 pub const SOURCE_CLOSED: &str = "End reason: Source closed";
 
+/// `EgressInfo.error` of an egress stopped before it could start, as LiveKit words it.
+pub const STOPPED_BEFORE_STARTED: &str = "Stop called before pipeline could start";
+
+/// Ends an egress that never started (its participant or track never came, or it was
+/// stopped first): ABORTED with `error`, nothing recorded.
+pub fn aborted(mut info: EgressInfo, error: &str) -> EgressInfo {
+    tracing::warn!(egress_id = %info.egress_id, error, "egress aborted before it started");
+    info.error = error.to_owned();
+    info.ended_at = now_ns();
+    set_status(&mut info, EgressStatus::EgressAborted);
+    info
+}
+
 /// How to run an egress.
 #[derive(Debug)]
 pub struct RunOptions {
@@ -101,9 +116,7 @@ pub fn initial_info(egress_id: &str, plan: &EgressPlan, room_id: &str) -> Egress
         room_name: plan.room_name.clone(),
         source_type: EgressSourceType::Sdk as i32,
         status: EgressStatus::EgressStarting as i32,
-        request: Some(egress_info::Request::RoomComposite(
-            crate::request::redacted_request(&plan.request),
-        )),
+        request: Some(crate::request::redacted(&plan.request)),
         updated_at: now_ns(),
         ..Default::default()
     }
@@ -146,11 +159,14 @@ pub fn run(
     opts: &RunOptions,
 ) -> EgressInfo {
     let room_id = room.room_id();
+    let publisher = room.publisher_identity().unwrap_or_default();
     let mut info = initial_info(egress_id, plan, &room_id);
     let ctx = NameContext {
         room_name: &plan.room_name,
         room_id: &room_id,
         time: chrono::Utc::now(),
+        publisher_identity: &publisher,
+        ..Default::default()
     };
     // Every output's store is settled before any file exists.
     let uploads = match uploads::Uploads::start(&plan.outputs, &opts.storage, &opts.out_dir) {
@@ -443,6 +459,10 @@ fn record(
     );
     let mut error = None;
     let mut live = LiveLayout::new(plan.layout.clone(), plan.layouts.clone());
+    // Each participant's channel, fixed when first heard (as LiveKit assigns it per track).
+    let mut heard: std::collections::HashMap<String, crate::request::select::Channel> =
+        Default::default();
+    let mut channels = Vec::new();
     let only_streams = o.files.is_empty() && o.segments.is_empty() && o.images.is_empty();
 
     let mut tick: u64 = 0;
@@ -486,6 +506,22 @@ fn record(
         live.poll_file(t);
         let infos = room.participants();
         let participants = infos.len();
+        // Drawn participants come first; the others are only heard.
+        let drawn = infos.iter().take_while(|p| p.drawn).count();
+        for p in &infos {
+            if !heard.contains_key(&p.identity) {
+                let order = heard.len();
+                let channel = p
+                    .channel
+                    .unwrap_or_else(|| plan.selection.mixing.channel(order, p.agent));
+                heard.insert(p.identity.clone(), channel);
+            }
+        }
+        channels.clear();
+        channels.extend(infos.iter().map(|p| {
+            p.channel
+                .unwrap_or_else(|| heard.get(&p.identity).copied().unwrap_or_default())
+        }));
         let stats = opts.stats.as_deref();
         let mut mark = Instant::now();
         let mut lap = |stage: Stage| {
@@ -501,8 +537,8 @@ fn record(
                 // Pictures first (their borrow of the room ends before audio is mixed).
                 room.advance_video(t);
                 lap(Stage::Source);
-                let frames: Vec<_> = (0..participants).map(|i| room.video(i)).collect();
-                let members = scene::members(&infos, &frames);
+                let frames: Vec<_> = (0..drawn).map(|i| room.video(i)).collect();
+                let members = scene::members(&infos[..drawn], &frames);
                 let pictures = scene::Pictures {
                     cameras: &frames,
                     screen_share: room.screen_share(),
@@ -550,11 +586,12 @@ fn record(
             // Mixed even without an audio output: the levels pick the active speaker.
             let from = mixer.position();
             let until = (tick + 1) * AUDIO_RATE as u64 / fps;
-            let bytes = mixer.mix_until(room, participants, until);
+            let bytes = mixer.mix_until(room, participants, &channels, until);
             if !bytes.is_empty() {
                 let pts = Duration::from_nanos(from * 1_000_000_000 / AUDIO_RATE as u64);
                 let dur = Duration::from_nanos((until - from) * 1_000_000_000 / AUDIO_RATE as u64);
-                live.hear(mixer.levels(), dur);
+                let levels = mixer.levels();
+                live.hear(&levels[..drawn.min(levels.len())], dur);
                 if let Some(src) = graph.audio.as_ref() {
                     graph::push(src, bytes, pts, dur)?;
                 }

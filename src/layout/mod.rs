@@ -22,7 +22,7 @@ pub use geometry::Rect;
 pub use model::{Layout, Theme, TileStyle};
 
 /// Layouts compiled into the binary, so it runs from any directory.
-const BUILTIN: [(&str, &str); 5] = [
+const BUILTIN: [(&str, &str); 6] = [
     ("grid", include_str!("../../layouts/grid.toml")),
     ("speaker", include_str!("../../layouts/speaker.toml")),
     (
@@ -34,6 +34,7 @@ const BUILTIN: [(&str, &str); 5] = [
         include_str!("../../layouts/presentation.toml"),
     ),
     ("pip", include_str!("../../layouts/pip.toml")),
+    ("track", include_str!("../../layouts/track.toml")),
 ];
 
 /// The layout used when a request leaves `layout` empty (LiveKit's default).

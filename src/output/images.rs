@@ -262,6 +262,7 @@ mod tests {
             room_name: "r",
             room_id: "RM",
             time: Utc::now(),
+            ..Default::default()
         };
         let mut out = ImagesOutput::new(&plan, dir.path(), &ctx, None).unwrap();
         let due = (0..=300u64)

@@ -3,20 +3,25 @@
 //! Knows nothing of GStreamer, the GPU or sockets.
 
 pub mod encoding;
+pub mod kinds;
 pub mod naming;
 pub mod outputs;
 pub mod renditions;
+pub mod select;
 pub mod stream_url;
 
 use livekit_protocol::{
-    EncodingOptionsPreset, RoomCompositeEgressRequest,
+    AudioMixing, EncodingOptions, EncodingOptionsPreset, RoomCompositeEgressRequest, egress_info,
     room_composite_egress_request::{Options, Output},
 };
 use serde_json::Value;
 
 use crate::layout::{LayoutLibrary, ResolvedLayout};
 pub use encoding::{AudioCodecKind, EncodingParams, H264Profile, VideoCodecKind};
+pub use kinds::{Job, TrackOutput, TrackPlan, plan_request};
+pub use naming::EgressKind;
 pub use outputs::{FileKind, FilePlan, OutputsPlan};
+pub use select::Selection;
 
 /// Why a request cannot be run.
 #[derive(Debug, thiserror::Error)]
@@ -69,9 +74,14 @@ pub struct Tracks {
     pub audio: bool,
 }
 
-/// A validated room composite, ready to run.
+/// A validated composite egress (room composite, participant, track composite, or a v2
+/// request with a template or media source), ready to run.
 #[derive(Clone, Debug)]
 pub struct EgressPlan {
+    /// Which LiveKit egress type it is (which filename variables apply).
+    pub kind: EgressKind,
+    /// What it takes from the room.
+    pub selection: Selection,
     /// The room's name.
     pub room_name: String,
     /// The layout, resolved from its template file.
@@ -84,8 +94,8 @@ pub struct EgressPlan {
     pub tracks: Tracks,
     /// Every output, and the encodes they share.
     pub outputs: OutputsPlan,
-    /// The request as parsed, echoed in `EgressInfo`.
-    pub request: RoomCompositeEgressRequest,
+    /// The request as parsed, echoed (redacted) in `EgressInfo`.
+    pub request: egress_info::Request,
 }
 
 /// Parses LiveKit's JSON form of a `RoomCompositeEgressRequest` (snake_case or camelCase keys,
@@ -93,10 +103,7 @@ pub struct EgressPlan {
 pub fn parse_room_composite(
     text: &str,
 ) -> Result<(RoomCompositeEgressRequest, Value), RequestError> {
-    let raw: Value = serde_json::from_str(text).map_err(|e| RequestError::Json(e.to_string()))?;
-    if !raw.is_object() {
-        return Err(RequestError::Json("expected a JSON object".into()));
-    }
+    let raw = parse_object(text)?;
     // `"image_codec": "IC_PNG"` is a tessera extension LiveKit's enum lacks: read it from
     // `raw` when planning, and let the schema see the default codec.
     let mut clean = raw.clone();
@@ -126,6 +133,15 @@ pub fn parse_room_composite(
     Ok((req, raw))
 }
 
+/// The request text as a JSON object.
+fn parse_object(text: &str) -> Result<Value, RequestError> {
+    let raw: Value = serde_json::from_str(text).map_err(|e| RequestError::Json(e.to_string()))?;
+    if !raw.is_object() {
+        return Err(RequestError::Json("expected a JSON object".into()));
+    }
+    Ok(raw)
+}
+
 fn is_png(v: &Value) -> bool {
     matches!(v.as_str(), Some("IC_PNG" | "PNG"))
 }
@@ -148,52 +164,58 @@ fn png_flags(raw: &Value) -> Vec<bool> {
     .unwrap_or_default()
 }
 
+/// A request's encoding oneof (`preset` or `advanced`), whichever type it came from.
+#[derive(Clone, Copy, Debug)]
+pub enum EncodingChoice {
+    /// `preset`: one of LiveKit's presets, by number.
+    Preset(i32),
+    /// `advanced`.
+    Advanced(EncodingOptions),
+}
+
+/// The parts every composite request has, taken from whichever request type.
+pub(crate) struct CompositeParts<'a> {
+    pub kind: EgressKind,
+    pub room_name: &'a str,
+    pub layout: &'a str,
+    pub encoding: Option<EncodingChoice>,
+    pub tracks: Tracks,
+    pub has_webhooks: bool,
+    pub outputs: outputs::RequestOutputs<'a>,
+    /// The JSON the outputs came from (for tessera's extensions), or `Null`.
+    pub raw: &'a Value,
+    pub selection: Selection,
+    pub request: egress_info::Request,
+}
+
 /// Validates a room composite and applies LiveKit's defaults.
 pub fn plan_room_composite(
     req: RoomCompositeEgressRequest,
     raw: &Value,
     layouts: &LayoutLibrary,
 ) -> Result<EgressPlan, RequestError> {
-    if req.room_name.trim().is_empty() {
-        return Err(RequestError::invalid("room_name", "is required"));
-    }
     if !req.custom_base_url.is_empty() {
         return Err(RequestError::invalid(
             "custom_base_url",
             "custom web templates are not supported yet; use a layout template file",
         ));
     }
-    let layout = layouts
-        .resolve(&req.layout)
-        .map_err(|e| RequestError::invalid("layout", e.to_string()))?;
-
-    let encoding = match &req.options {
-        None => encoding::default_params(),
-        Some(Options::Preset(n)) => {
-            let preset = EncodingOptionsPreset::try_from(*n)
-                .map_err(|_| RequestError::invalid("preset", format!("unknown preset {n}")))?;
-            encoding::from_preset(preset)?
-        }
-        Some(Options::Advanced(adv)) => encoding::from_advanced(adv, raw.get("advanced"))?,
-    };
-
     if req.audio_only && req.video_only {
         return Err(RequestError::invalid(
             "video_only",
             "audio_only and video_only cannot both be set",
         ));
     }
+    let mixing = AudioMixing::try_from(req.audio_mixing).map_err(|_| {
+        RequestError::invalid(
+            "audio_mixing",
+            format!("unknown audio mixing {}", req.audio_mixing),
+        )
+    })?;
     let tracks = Tracks {
         video: !req.audio_only,
         audio: !req.video_only,
     };
-
-    if !req.webhooks.is_empty() {
-        return Err(RequestError::invalid(
-            "webhooks",
-            "not supported yet by this version of tessera",
-        ));
-    }
     let mut gathered = outputs::RequestOutputs {
         files: indexed("file_outputs", &req.file_outputs),
         segments: indexed("segment_outputs", &req.segment_outputs),
@@ -212,16 +234,92 @@ pub fn plan_room_composite(
             deprecated_one(&mut gathered.segments, "segments", "segment_outputs", s)?
         }
     }
-    let outputs = outputs::plan_outputs(&gathered, raw, &png_flags(raw), tracks, &encoding)?;
+    let parts = CompositeParts {
+        kind: EgressKind::RoomComposite,
+        room_name: &req.room_name,
+        layout: &req.layout,
+        encoding: req.options.map(|o| match o {
+            Options::Preset(n) => EncodingChoice::Preset(n),
+            Options::Advanced(a) => EncodingChoice::Advanced(a),
+        }),
+        tracks,
+        has_webhooks: !req.webhooks.is_empty(),
+        outputs: gathered,
+        raw,
+        selection: Selection::room(tracks.video, tracks.audio, mixing.into()),
+        request: egress_info::Request::RoomComposite(req.clone()),
+    };
+    plan_composite(parts, layouts)
+}
+
+/// Validates the parts of any composite request and applies LiveKit's defaults.
+pub(crate) fn plan_composite(
+    parts: CompositeParts<'_>,
+    layouts: &LayoutLibrary,
+) -> Result<EgressPlan, RequestError> {
+    if parts.room_name.trim().is_empty() {
+        return Err(RequestError::invalid("room_name", "is required"));
+    }
+    let layout = layouts
+        .resolve(parts.layout)
+        .map_err(|e| RequestError::invalid("layout", e.to_string()))?;
+    let raw = parts.raw;
+    let encoding = match &parts.encoding {
+        None => encoding::default_params(),
+        Some(EncodingChoice::Preset(n)) => {
+            let preset = EncodingOptionsPreset::try_from(*n)
+                .map_err(|_| RequestError::invalid("preset", format!("unknown preset {n}")))?;
+            encoding::from_preset(preset)?
+        }
+        Some(EncodingChoice::Advanced(adv)) => encoding::from_advanced(adv, raw.get("advanced"))?,
+    };
+    if parts.has_webhooks {
+        return Err(RequestError::invalid(
+            "webhooks",
+            "not supported yet by this version of tessera",
+        ));
+    }
+    let outputs = outputs::plan_outputs(
+        &parts.outputs,
+        raw,
+        &png_flags(raw),
+        parts.tracks,
+        &encoding,
+    )?;
+    check_variables(&outputs, parts.kind)?;
     Ok(EgressPlan {
-        room_name: req.room_name.clone(),
+        kind: parts.kind,
+        selection: parts.selection,
+        room_name: parts.room_name.to_owned(),
         layout,
         layouts: layouts.clone(),
         encoding,
-        tracks,
+        tracks: parts.tracks,
         outputs,
-        request: req,
+        request: parts.request,
     })
+}
+
+/// Refuses filename templates that use a variable the egress type cannot fill.
+fn check_variables(o: &OutputsPlan, kind: EgressKind) -> Result<(), RequestError> {
+    let mut templates: Vec<(String, &str)> = Vec::new();
+    for f in &o.files {
+        templates.push((f.field.clone(), &f.filepath_template));
+    }
+    for s in &o.segments {
+        templates.push((format!("{}.filename_prefix", s.field), &s.prefix_template));
+        templates.push((format!("{}.playlist_name", s.field), &s.playlist_template));
+        if let Some(l) = &s.live_playlist_template {
+            templates.push((format!("{}.live_playlist_name", s.field), l));
+        }
+    }
+    for i in &o.images {
+        templates.push((format!("{}.filename_prefix", i.field), &i.prefix_template));
+    }
+    for (field, t) in templates {
+        naming::check_variables(t, kind).map_err(|e| RequestError::invalid(&field, e))?;
+    }
+    Ok(())
 }
 
 /// Redacts the secrets of a per-output upload oneof in place.
@@ -247,37 +345,90 @@ macro_rules! redact_upload {
     };
 }
 
+/// Redacts the stream keys of a list of stream outputs.
+fn redact_streams<'a>(streams: impl IntoIterator<Item = &'a mut livekit_protocol::StreamOutput>) {
+    for s in streams {
+        for u in &mut s.urls {
+            *u = stream_url::redact_url(u);
+        }
+    }
+}
+
+/// Redacts the outputs shared by the v1 composite requests (the four lists).
+macro_rules! redact_lists {
+    ($r:expr) => {{
+        for f in &mut $r.file_outputs {
+            redact_upload!(f.output, encoded_file_output);
+        }
+        for s in &mut $r.segment_outputs {
+            redact_upload!(s.output, segmented_file_output);
+        }
+        for i in &mut $r.image_outputs {
+            redact_upload!(i.output, image_output);
+        }
+        redact_streams(&mut $r.stream_outputs);
+    }};
+}
+
 /// The request as echoed in `EgressInfo`: stream URLs with their keys redacted, and the
 /// storage secrets (keys, secrets, tokens, credentials, proxy passwords).
 pub fn redacted_request(req: &RoomCompositeEgressRequest) -> RoomCompositeEgressRequest {
     let mut r = req.clone();
-    for f in &mut r.file_outputs {
-        redact_upload!(f.output, encoded_file_output);
-    }
-    for s in &mut r.segment_outputs {
-        redact_upload!(s.output, segmented_file_output);
-    }
-    for i in &mut r.image_outputs {
-        redact_upload!(i.output, image_output);
-    }
+    redact_lists!(r);
     #[allow(deprecated)]
     match &mut r.output {
         Some(Output::File(f)) => redact_upload!(f.output, encoded_file_output),
         Some(Output::Segments(s)) => redact_upload!(s.output, segmented_file_output),
-        _ => {}
-    }
-    for s in &mut r.stream_outputs {
-        for u in &mut s.urls {
-            *u = stream_url::redact_url(u);
-        }
-    }
-    #[allow(deprecated)]
-    if let Some(Output::Stream(s)) = &mut r.output {
-        for u in &mut s.urls {
-            *u = stream_url::redact_url(u);
-        }
+        Some(Output::Stream(s)) => redact_streams([s]),
+        None => {}
     }
     r
+}
+
+/// Any request as echoed in `EgressInfo`, redacted like [`redacted_request`].
+pub fn redacted(req: &egress_info::Request) -> egress_info::Request {
+    use egress_info::Request as R;
+    use livekit_protocol::track_composite_egress_request::Output as TcOutput;
+    let mut req = req.clone();
+    match &mut req {
+        R::RoomComposite(r) => *r = redacted_request(r),
+        R::Participant(r) => redact_lists!(r),
+        R::TrackComposite(r) => {
+            redact_lists!(r);
+            #[allow(deprecated)]
+            match &mut r.output {
+                Some(TcOutput::File(f)) => redact_upload!(f.output, encoded_file_output),
+                Some(TcOutput::Segments(s)) => redact_upload!(s.output, segmented_file_output),
+                Some(TcOutput::Stream(s)) => redact_streams([s]),
+                None => {}
+            }
+        }
+        R::Web(r) => redact_lists!(r),
+        R::Track(r) => {
+            if let Some(livekit_protocol::track_egress_request::Output::File(f)) = &mut r.output {
+                redact_upload!(f.output, direct_file_output);
+            }
+        }
+        R::Egress(r) => {
+            use livekit_protocol::output::Config;
+            let configs = r
+                .storage
+                .iter_mut()
+                .chain(r.outputs.iter_mut().filter_map(|o| o.storage.as_mut()));
+            for c in configs {
+                if let Some(p) = c.provider.as_mut() {
+                    crate::storage::spec::redact_provider(p);
+                }
+            }
+            for o in &mut r.outputs {
+                if let Some(Config::Stream(s)) = &mut o.config {
+                    redact_streams([s]);
+                }
+            }
+        }
+        R::Replay(_) => {}
+    }
+    req
 }
 
 fn indexed<'a, T>(name: &str, list: &'a [T]) -> Vec<(String, &'a T)> {

@@ -4,8 +4,10 @@ use std::path::{Component, Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
-/// Values the templates of a room composite can use.
-#[derive(Clone, Debug)]
+/// Values the filename templates can use. Which variables a request may use depends on
+/// its egress type ([`EgressKind::variables`]); the planner refuses the others, so an
+/// empty value here is never substituted into a name.
+#[derive(Clone, Debug, Default)]
 pub struct NameContext<'a> {
     /// The room's name (`{room_name}`).
     pub room_name: &'a str,
@@ -13,6 +15,87 @@ pub struct NameContext<'a> {
     pub room_id: &'a str,
     /// The egress start time (`{time}`, `{utc}`).
     pub time: DateTime<Utc>,
+    /// The recorded participant's identity (`{publisher_identity}`).
+    pub publisher_identity: &'a str,
+    /// The recorded track's id (`{track_id}`, `TR_…`).
+    pub track_id: &'a str,
+    /// `audio` or `video` (`{track_type}`).
+    pub track_type: &'a str,
+    /// `camera`, `microphone`, `screen_share`, `screen_share_audio` (`{track_source}`).
+    pub track_source: &'a str,
+}
+
+/// LiveKit's egress types, as far as naming goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EgressKind {
+    /// `RoomCompositeEgressRequest` (and the v2 `TemplateSource`).
+    RoomComposite,
+    /// `WebEgressRequest` (and the v2 `WebSource`).
+    Web,
+    /// `ParticipantEgressRequest`.
+    Participant,
+    /// `TrackCompositeEgressRequest` (and the v2 `MediaSource`).
+    TrackComposite,
+    /// `TrackEgressRequest`.
+    Track,
+}
+
+/// Every template variable tessera knows.
+pub const VARIABLES: [&str; 8] = [
+    "room_id",
+    "room_name",
+    "time",
+    "utc",
+    "publisher_identity",
+    "track_id",
+    "track_type",
+    "track_source",
+];
+
+impl EgressKind {
+    /// The variables this type's templates may use: LiveKit's table in the egress
+    /// outputs page, plus `{utc}` for every type.
+    pub fn variables(self) -> &'static [&'static str] {
+        match self {
+            EgressKind::RoomComposite => &["room_id", "room_name", "time", "utc"],
+            EgressKind::Web => &["time", "utc"],
+            EgressKind::Participant | EgressKind::TrackComposite => {
+                &["room_id", "room_name", "time", "utc", "publisher_identity"]
+            }
+            EgressKind::Track => &VARIABLES,
+        }
+    }
+
+    /// How LiveKit names the type in prose.
+    pub fn label(self) -> &'static str {
+        match self {
+            EgressKind::RoomComposite => "room composite",
+            EgressKind::Web => "web",
+            EgressKind::Participant => "participant",
+            EgressKind::TrackComposite => "track composite",
+            EgressKind::Track => "track",
+        }
+    }
+}
+
+/// Refuses a template using a known variable that `kind` cannot fill (`{track_id}` in a
+/// room composite); other text in braces is left alone, as LiveKit does.
+pub fn check_variables(template: &str, kind: EgressKind) -> Result<(), String> {
+    for var in VARIABLES {
+        if template.contains(&format!("{{{var}}}")) && !kind.variables().contains(&var) {
+            let allowed: Vec<String> = kind
+                .variables()
+                .iter()
+                .map(|v| format!("{{{v}}}"))
+                .collect();
+            return Err(format!(
+                "{{{var}}} does not apply to a {} egress (it can use {})",
+                kind.label(),
+                allowed.join(", ")
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Extensions LiveKit recognises as "an extension" to be replaced when it is the wrong one.
@@ -41,13 +124,17 @@ pub fn format_utc(t: DateTime<Utc>) -> String {
     t.format("%Y%m%d%H%M%S%3f").to_string()
 }
 
-/// Replaces the template variables a room composite supports.
+/// Replaces the template variables.
 pub fn substitute(template: &str, ctx: &NameContext<'_>) -> String {
     template
         .replace("{room_name}", ctx.room_name)
         .replace("{room_id}", ctx.room_id)
         .replace("{time}", &format_time(ctx.time))
         .replace("{utc}", &format_utc(ctx.time))
+        .replace("{publisher_identity}", ctx.publisher_identity)
+        .replace("{track_id}", ctx.track_id)
+        .replace("{track_type}", ctx.track_type)
+        .replace("{track_source}", ctx.track_source)
 }
 
 /// Resolves a request's `filepath` into the file name LiveKit would produce:
@@ -112,6 +199,7 @@ mod tests {
             room_name: "testroom",
             room_id: "RM_abc",
             time: Utc.with_ymd_and_hms(2022, 10, 4, 1, 13, 6).unwrap(),
+            ..Default::default()
         }
     }
 
@@ -147,6 +235,57 @@ mod tests {
             "dir.ogg/a.mp4"
         );
         assert_eq!(resolve_filepath("a.mp4", &c, ".mp4").unwrap(), "a.mp4");
+    }
+
+    #[test]
+    fn seed_examples_of_participant_and_track_variables() {
+        let c = NameContext {
+            room_id: "10719607-f7b0-4d82-afe1-06b77e91fe12",
+            publisher_identity: "david",
+            track_id: "TR_SKasdXCVgHsei",
+            track_type: "audio",
+            track_source: "microphone",
+            ..ctx()
+        };
+        assert_eq!(
+            resolve_filepath("{room_id}-{publisher_identity}.mp4", &c, ".mp4").unwrap(),
+            "10719607-f7b0-4d82-afe1-06b77e91fe12-david.mp4"
+        );
+        assert_eq!(
+            resolve_filepath("{track_type}-{track_source}-{track_id}", &c, ".ogg").unwrap(),
+            "audio-microphone-TR_SKasdXCVgHsei.ogg"
+        );
+    }
+
+    #[test]
+    fn each_type_uses_only_its_variables() {
+        // The seed's table, row by row (plus {utc} everywhere).
+        let table = [
+            (EgressKind::RoomComposite, "YYYNNNN"),
+            (EgressKind::Web, "NNYNNNN"),
+            (EgressKind::Participant, "YYYYNNN"),
+            (EgressKind::TrackComposite, "YYYYNNN"),
+            (EgressKind::Track, "YYYYYYY"),
+        ];
+        let columns = [
+            "room_id",
+            "room_name",
+            "time",
+            "publisher_identity",
+            "track_id",
+            "track_type",
+            "track_source",
+        ];
+        for (kind, row) in table {
+            for (var, yes) in columns.iter().zip(row.chars()) {
+                let r = check_variables(&format!("x-{{{var}}}"), kind);
+                assert_eq!(r.is_ok(), yes == 'Y', "{kind:?} {{{var}}}: {r:?}");
+            }
+            assert!(check_variables("{utc}", kind).is_ok());
+        }
+        let e = check_variables("{track_id}.mp4", EgressKind::Participant).unwrap_err();
+        assert!(e.contains("{track_id}") && e.contains("participant"), "{e}");
+        assert!(check_variables("{other}", EgressKind::Web).is_ok());
     }
 
     #[test]

@@ -205,6 +205,10 @@ fn probe_ctx() -> NameContext<'static> {
         room_name: "room",
         room_id: "RM_id",
         time: chrono::Utc::now(),
+        publisher_identity: "identity",
+        track_id: "TR_id",
+        track_type: "video",
+        track_source: "camera",
     }
 }
 

@@ -89,6 +89,27 @@ pub struct ParticipantInfo {
     pub identity: String,
     /// The display name.
     pub name: String,
+    /// Drawn by the layout. Sources list drawn entries first; the others are only heard
+    /// (a track composite's audio from another participant).
+    pub drawn: bool,
+    /// An agent (`ParticipantInfo.kind == AGENT`): `DUAL_CHANNEL_AGENT` puts them left.
+    pub agent: bool,
+    /// Where their sound goes when the request routes it (v2 audio routes); `None`: as
+    /// the egress's mixing mode says.
+    pub channel: Option<crate::request::select::Channel>,
+}
+
+impl ParticipantInfo {
+    /// A drawn, non-agent participant mixed as the egress's mode says.
+    pub fn new(identity: impl Into<String>, name: impl Into<String>) -> ParticipantInfo {
+        ParticipantInfo {
+            identity: identity.into(),
+            name: name.into(),
+            drawn: true,
+            agent: false,
+            channel: None,
+        }
+    }
 }
 
 /// Sample rate of all audio inside the egress (mono per participant).
@@ -119,8 +140,14 @@ pub trait RoomSource: Send {
     /// The room's server id (`{room_id}`).
     fn room_id(&self) -> String;
 
-    /// The participants shown, in join order.
+    /// The participants shown (drawn first), in join order.
     fn participants(&self) -> Vec<ParticipantInfo>;
+
+    /// The identity of the participant a participant or track-composite egress records
+    /// (`{publisher_identity}`), once known.
+    fn publisher_identity(&self) -> Option<String> {
+        None
+    }
 
     /// The egress's media time 0 is `clock` (a live source maps its own clock to it).
     fn start(&mut self, clock: Instant) {

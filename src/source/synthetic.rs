@@ -98,10 +98,10 @@ impl SyntheticRoom {
                 let mut frame = VideoFrame::solid(PixelFormat::I420, width, height, yuv);
                 draw_number(&mut frame.data, width, height, i + 1);
                 Participant {
-                    info: ParticipantInfo {
-                        identity: format!("synthetic-{}", i + 1),
-                        name: format!("Participant {}", i + 1),
-                    },
+                    info: ParticipantInfo::new(
+                        format!("synthetic-{}", i + 1),
+                        format!("Participant {}", i + 1),
+                    ),
                     base: frame.data.clone(),
                     frame,
                     square_at: None,

@@ -176,11 +176,6 @@ impl Decoder {
         })
     }
 
-    /// The codec it decodes.
-    pub fn codec(&self) -> Codec {
-        self.codec
-    }
-
     /// Queues one encoded frame presented at `pts` (session clock). `discont` marks the
     /// first frame after a loss.
     pub fn push(&mut self, data: &[u8], pts: Duration, keyframe: bool, discont: bool) {

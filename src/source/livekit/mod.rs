@@ -13,23 +13,33 @@ mod media;
 pub mod roster;
 pub mod sdp;
 mod session;
+mod shown;
 pub mod sync;
+pub mod tap;
 mod token;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use livekit_protocol as proto;
-
 use super::{AUDIO_RATE, ParticipantInfo, PictureSizes, RoomSource, SourceEnd, VideoFrame};
+use crate::request::select::Selection;
 use media::{AudioRing, PictureQueue};
-pub use roster::Wants;
+pub use shown::Published;
+pub(crate) use shown::Shown;
+use tap::Tap;
 
 /// The longest wait after joining for the cameras' first pictures.
 const FIRST_PICTURES_WAIT: Duration = Duration::from_secs(5);
+/// How long a participant or track egress's subject may be gone (left, unpublished)
+/// before the recording ends: a quick rejoin continues it.
+pub const DEPARTURE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a participant or track egress waits for its participant or track by default
+/// (LiveKit's egress waits 30 s).
+pub const AWAIT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Why joining or staying in a room failed.
 #[derive(Debug, thiserror::Error)]
@@ -69,8 +79,11 @@ pub struct ConnectOptions {
     pub room_name: String,
     /// The recorder's identity (the egress id, as LiveKit's egress does).
     pub identity: String,
-    /// Which kinds of track to take.
-    pub wants: Wants,
+    /// What to take from the room.
+    pub selection: Selection,
+    /// A track egress's track, delivered as received (or as decoded audio) instead of to
+    /// the egress's decoders.
+    pub tap: Option<Tap>,
     /// Largest picture size asked of the server for a video track (its simulcast layer).
     pub video_size: (u32, u32),
     /// Delay between a frame's capture (on our clock) and its presentation: covers network
@@ -89,7 +102,8 @@ impl std::fmt::Debug for ConnectOptions {
             .field("api_secret", &"<redacted>")
             .field("room_name", &self.room_name)
             .field("identity", &self.identity)
-            .field("wants", &self.wants)
+            .field("selection", &self.selection)
+            .field("tap", &self.tap.as_ref().map(|t| (&t.track, t.mode)))
             .field("video_size", &self.video_size)
             .field("playout_delay", &self.playout_delay)
             .field("connect_timeout", &self.connect_timeout)
@@ -106,10 +120,8 @@ impl ConnectOptions {
             api_secret: api_secret.to_owned(),
             room_name: room_name.to_owned(),
             identity: crate::info::new_egress_id(),
-            wants: Wants {
-                audio: true,
-                video: true,
-            },
+            selection: Selection::room(true, true, Default::default()),
+            tap: None,
             video_size: (1280, 720),
             playout_delay: Duration::from_millis(300),
             connect_timeout: Duration::from_secs(15),
@@ -128,42 +140,6 @@ pub(crate) enum RoomEnd {
     Failed(String),
 }
 
-/// A participant as shown: who, and which of their tracks are pictures.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Shown {
-    sid: String,
-    identity: String,
-    name: String,
-    camera: Option<(String, bool)>,
-    screen: Option<(String, bool)>,
-    audio: Vec<String>,
-}
-
-impl Shown {
-    fn of(m: &roster::Member) -> Shown {
-        use proto::TrackSource as S;
-        let pic = |s| m.track(s).map(|t| (t.sid.clone(), t.muted));
-        Shown {
-            sid: m.sid.clone(),
-            identity: m.identity.clone(),
-            name: m.name.clone(),
-            camera: pic(S::Camera).or_else(|| {
-                m.tracks
-                    .iter()
-                    .find(|t| t.kind == proto::TrackType::Video && t.source == S::Unknown)
-                    .map(|t| (t.sid.clone(), t.muted))
-            }),
-            screen: pic(S::ScreenShare),
-            audio: m
-                .tracks
-                .iter()
-                .filter(|t| t.kind == proto::TrackType::Audio && !t.muted)
-                .map(|t| t.sid.clone())
-                .collect(),
-        }
-    }
-}
-
 /// What the session and the decoders share with the egress.
 #[derive(Default)]
 pub(crate) struct State {
@@ -176,6 +152,27 @@ pub(crate) struct State {
     end: Option<RoomEnd>,
     /// Track sid → the picture size the egress draws it at (for its simulcast layer).
     wanted_sizes: HashMap<String, (u32, u32)>,
+    /// Every track published in the room, by sid.
+    published: HashMap<String, Published>,
+    /// What the selection waits for: there, or what is missing (`None` before the first
+    /// participant list).
+    ready: Option<Result<(), String>>,
+    /// `{publisher_identity}` of a participant or track egress.
+    publisher: Option<String>,
+    /// Since when nothing the egress records is in the room (after it was once).
+    subject_gone_since: Option<Instant>,
+    subject_seen: bool,
+}
+
+/// Why a participant or track egress could not start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AwaitError {
+    /// The participant or track never appeared (LiveKit's wording).
+    NotFound(String),
+    /// Stopped while waiting.
+    Stopped,
+    /// The room ended, or the connection failed, while waiting.
+    Ended(SourceEnd),
 }
 
 pub(crate) struct Shared {
@@ -240,16 +237,7 @@ impl LiveKitRoom {
         };
         match ready_rx.recv_timeout(timeout) {
             Ok(Ok(())) => {
-                // Start with every camera shown live rather than a few frames of
-                // placeholders: wait (boundedly) for each one's first picture to be due.
-                let deadline = Instant::now() + FIRST_PICTURES_WAIT;
-                while Instant::now() < deadline && !room.first_pictures_due() {
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                tracing::info!(
-                    waited_ms = room.shared.epoch.elapsed().as_millis() as u64,
-                    "room ready"
-                );
+                room.wait_first_pictures();
                 Ok(room)
             }
             Ok(Err(e)) => {
@@ -264,6 +252,71 @@ impl LiveKitRoom {
                 })
             }
         }
+    }
+
+    /// Start with every camera shown live rather than a few frames of placeholders: waits
+    /// (boundedly) for each one's first picture to be due.
+    fn wait_first_pictures(&self) {
+        let deadline = Instant::now() + FIRST_PICTURES_WAIT;
+        while Instant::now() < deadline && !self.first_pictures_due() {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        tracing::info!(
+            waited_ms = self.shared.epoch.elapsed().as_millis() as u64,
+            "room ready"
+        );
+    }
+
+    /// Waits until what a participant or track egress records is in the room (the
+    /// participant with a track, or a named track; at once for a room composite), then
+    /// for its first pictures. Gives up after `timeout`, when `stop` is set, or when the
+    /// room ends.
+    pub fn await_subject(&self, timeout: Duration, stop: &AtomicBool) -> Result<(), AwaitError> {
+        let deadline = Instant::now() + timeout;
+        let mut logged = false;
+        loop {
+            if let Some(end) = self.ended() {
+                return Err(AwaitError::Ended(end));
+            }
+            let ready = self
+                .shared
+                .lock()
+                .ready
+                .clone()
+                .unwrap_or(Err("the room's participants".into()));
+            match ready {
+                Ok(()) => break,
+                Err(missing) => {
+                    if stop.load(Ordering::Relaxed) {
+                        return Err(AwaitError::Stopped);
+                    }
+                    if Instant::now() >= deadline {
+                        return Err(AwaitError::NotFound(missing));
+                    }
+                    if !logged {
+                        tracing::info!(waiting_for = %missing, "waiting for the participant or track");
+                        logged = true;
+                    }
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.wait_first_pictures();
+        Ok(())
+    }
+
+    /// A track published in the room now.
+    pub fn published(&self, sid: &str) -> Option<Published> {
+        self.shared.lock().published.get(sid).cloned()
+    }
+
+    /// Whether a participant or track egress's subject has been gone for longer than
+    /// [`DEPARTURE_TIMEOUT`].
+    fn subject_departed(&self) -> bool {
+        self.shared
+            .lock()
+            .subject_gone_since
+            .is_some_and(|t| t.elapsed() >= DEPARTURE_TIMEOUT)
     }
 
     /// Leaves the room (idempotent).
@@ -309,10 +362,17 @@ impl RoomSource for LiveKitRoom {
             .map(|s| ParticipantInfo {
                 identity: s.identity.clone(),
                 name: s.name.clone(),
+                drawn: s.drawn,
+                agent: s.agent,
+                channel: s.channel,
             })
             .collect();
         *self.listed.borrow_mut() = shown;
         infos
+    }
+
+    fn publisher_identity(&self) -> Option<String> {
+        self.shared.lock().publisher.clone()
     }
 
     fn start(&mut self, clock: Instant) {
@@ -394,6 +454,9 @@ impl RoomSource for LiveKitRoom {
     }
 
     fn ended(&self) -> Option<SourceEnd> {
+        if self.subject_departed() {
+            return Some(SourceEnd::Closed);
+        }
         match self.shared.lock().end.as_ref()? {
             RoomEnd::Closed => Some(SourceEnd::Closed),
             RoomEnd::Stopped => None,

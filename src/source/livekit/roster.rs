@@ -7,15 +7,7 @@ use livekit_protocol as proto;
 use proto::participant_info::{Kind, State};
 
 use super::sdp::OfferedMedia;
-
-/// What the egress takes from the room.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Wants {
-    /// Microphones (and screen-share audio).
-    pub audio: bool,
-    /// Cameras and screen shares.
-    pub video: bool,
-}
+use crate::request::select::{Selection, TrackRef};
 
 /// A published track.
 #[derive(Clone, Debug, PartialEq)]
@@ -45,6 +37,8 @@ pub struct Member {
     pub identity: String,
     /// Display name (the identity when empty).
     pub name: String,
+    /// Standard, agent, SIP…
+    pub kind: Kind,
     /// Published tracks.
     pub tracks: Vec<Track>,
     version: u32,
@@ -54,6 +48,17 @@ impl Member {
     /// Their track from `source`, if published.
     pub fn track(&self, source: proto::TrackSource) -> Option<&Track> {
         self.tracks.iter().find(|t| t.source == source)
+    }
+
+    /// One of their tracks as a [`Selection`] sees it.
+    pub fn track_ref<'a>(&'a self, t: &'a Track) -> TrackRef<'a> {
+        TrackRef {
+            identity: &self.identity,
+            kind: self.kind,
+            sid: &t.sid,
+            track_type: t.kind,
+            source: t.source,
+        }
     }
 }
 
@@ -71,7 +76,7 @@ pub struct Changes {
 /// The room as the recorder knows it.
 #[derive(Debug)]
 pub struct Roster {
-    wants: Wants,
+    selection: Selection,
     /// Shown participants, in join order.
     members: Vec<Member>,
     subscribed: HashSet<String>,
@@ -100,9 +105,9 @@ fn track_of(t: &proto::TrackInfo) -> Track {
 
 impl Roster {
     /// An empty room.
-    pub fn new(wants: Wants) -> Roster {
+    pub fn new(selection: Selection) -> Roster {
         Roster {
-            wants,
+            selection,
             members: Vec::new(),
             subscribed: HashSet::new(),
             mids: HashMap::new(),
@@ -114,18 +119,14 @@ impl Roster {
         &self.members
     }
 
-    fn wanted(&self, t: &Track) -> bool {
-        use proto::TrackSource as S;
-        match t.kind {
-            proto::TrackType::Audio => {
-                self.wants.audio
-                    && matches!(t.source, S::Microphone | S::ScreenShareAudio | S::Unknown)
-            }
-            proto::TrackType::Video => {
-                self.wants.video && matches!(t.source, S::Camera | S::ScreenShare | S::Unknown)
-            }
-            _ => false,
-        }
+    /// What the egress takes.
+    pub fn selection(&self) -> &Selection {
+        &self.selection
+    }
+
+    fn wanted(&self, m: &Member, t: &Track) -> bool {
+        let r = m.track_ref(t);
+        self.selection.takes_video(&r) || self.selection.takes_audio(&r).is_some()
     }
 
     /// Applies participant infos (the join response's others, or an update).
@@ -160,6 +161,7 @@ impl Roster {
                 } else {
                     info.name.clone()
                 },
+                kind: info.kind(),
                 tracks: info.tracks.iter().map(track_of).collect(),
                 version: info.version,
             };
@@ -178,7 +180,7 @@ impl Roster {
             let new: Vec<_> = m
                 .tracks
                 .iter()
-                .filter(|t| self.wanted(t) && !self.subscribed.contains(&t.sid))
+                .filter(|t| self.wanted(m, t) && !self.subscribed.contains(&t.sid))
                 .map(|t| (m.sid.clone(), t.sid.clone()))
                 .collect();
             for (_, t) in &new {
@@ -255,10 +257,7 @@ mod tests {
 
     #[test]
     fn subscribes_once_to_each_wanted_track() {
-        let mut r = Roster::new(Wants {
-            audio: true,
-            video: true,
-        });
+        let mut r = Roster::new(Selection::room(true, true, Default::default()));
         let alice = person(
             "PA_a",
             1,
@@ -280,10 +279,7 @@ mod tests {
 
     #[test]
     fn audio_only_takes_no_video() {
-        let mut r = Roster::new(Wants {
-            audio: true,
-            video: false,
-        });
+        let mut r = Roster::new(Selection::room(false, true, Default::default()));
         let c = r.apply(&[person(
             "PA_a",
             1,
@@ -297,10 +293,7 @@ mod tests {
 
     #[test]
     fn unpublish_leave_and_stale_updates() {
-        let mut r = Roster::new(Wants {
-            audio: true,
-            video: true,
-        });
+        let mut r = Roster::new(Selection::room(true, true, Default::default()));
         r.apply(&[
             person("PA_a", 1, vec![track("TR_cam", T::Video, S::Camera)]),
             person("PA_b", 1, vec![]),
@@ -330,11 +323,45 @@ mod tests {
     }
 
     #[test]
-    fn mids_map_to_tracks_per_offer() {
-        let mut r = Roster::new(Wants {
-            audio: true,
-            video: true,
+    fn a_participant_selection_subscribes_to_their_tracks_only() {
+        use crate::request::select::{AudioPick, Mixing, PictureSource, VideoPick};
+        let mut r = Roster::new(Selection {
+            video: VideoPick::Participant {
+                identity: "id-PA_b".into(),
+                source: PictureSource::Camera,
+            },
+            audio: AudioPick::Participant {
+                identity: "id-PA_b".into(),
+                screen_share: false,
+            },
+            mixing: Mixing::Default,
         });
+        let c = r.apply(&[
+            person(
+                "PA_a",
+                1,
+                vec![
+                    track("TR_a1", T::Video, S::Camera),
+                    track("TR_a2", T::Audio, S::Microphone),
+                ],
+            ),
+            person(
+                "PA_b",
+                1,
+                vec![
+                    track("TR_b1", T::Video, S::Camera),
+                    track("TR_b2", T::Audio, S::Microphone),
+                    track("TR_b3", T::Video, S::ScreenShare),
+                ],
+            ),
+        ]);
+        let sids: Vec<&str> = c.subscribe.iter().map(|(_, t)| t.as_str()).collect();
+        assert_eq!(sids, ["TR_b1", "TR_b2"]);
+    }
+
+    #[test]
+    fn mids_map_to_tracks_per_offer() {
+        let mut r = Roster::new(Selection::room(true, true, Default::default()));
         r.apply(&[person(
             "PA_a",
             1,

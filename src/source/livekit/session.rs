@@ -24,7 +24,8 @@ use tracks::TrackState;
 use super::connection;
 use super::roster::{Changes, Roster};
 use super::sync::ParticipantClock;
-use super::{ConnectOptions, LiveKitError, RoomEnd, Shared, Shown};
+use super::tap::Tapped;
+use super::{ConnectOptions, LiveKitError, RoomEnd, Shared, shown};
 
 /// How long the media path may stay disconnected before the room is joined anew.
 const ICE_GRACE: Duration = Duration::from_secs(10);
@@ -90,7 +91,7 @@ pub(super) async fn run(
         }
     };
     let mut s = Session {
-        roster: Roster::new(opts.wants),
+        roster: Roster::new(opts.selection.clone()),
         opts,
         token,
         shared,
@@ -226,7 +227,7 @@ impl Session {
                     self.socket = conn.socket;
                     self.rtc = conn.rtc;
                     self.local = conn.local;
-                    self.roster = Roster::new(self.opts.wants);
+                    self.roster = Roster::new(self.opts.selection.clone());
                     self.tracks.clear();
                     self.clocks.clear();
                     self.asked_sizes.clear();
@@ -400,7 +401,29 @@ impl Session {
                 state.pictures.remove(t);
                 state.sound.remove(t);
             }
-            state.shown = self.roster.members().iter().map(Shown::of).collect();
+            state.shown = shown::entries(&self.roster);
+            state.publisher =
+                shown::publisher(&state.shown, self.roster.selection()).or(state.publisher.take());
+            state.ready = Some(shown::ready(&self.roster));
+            let present = shown::subject_present(&self.roster);
+            state.subject_seen |= present;
+            if present {
+                state.subject_gone_since = None;
+            } else if state.subject_seen && state.subject_gone_since.is_none() {
+                tracing::info!("the participant or track recorded is gone");
+                state.subject_gone_since = Some(Instant::now());
+            }
+            let published = shown::published(&self.roster);
+            if let Some(tap) = &self.opts.tap {
+                let before = state.published.get(&tap.track).map(|p| p.muted);
+                let now = published.get(&tap.track).map(|p| p.muted);
+                if let (Some(b), Some(n)) = (before, now)
+                    && b != n
+                {
+                    let _ = tap.tx.send(Tapped::Muted(n));
+                }
+            }
+            state.published = published;
         }
         for t in &gone_tracks {
             self.tracks.remove(t);

@@ -8,13 +8,16 @@ use str0m::media::{KeyframeRequestKind, MediaData};
 use super::Session;
 use crate::source::livekit::decode::{Codec, DecodeError, Decoder};
 use crate::source::livekit::sync::{SenderReport, TrackClock};
+use crate::source::livekit::tap::{EncodedFrame, TapMode, Tapped};
 
 /// Keyframe requests per track at most this often.
 const PLI_INTERVAL: Duration = Duration::from_millis(500);
 
-/// One received track: its decoder, its clock, and whether it waits for a key frame.
+/// One received track: its decoder (none when a tap takes its frames as received), its
+/// clock, and whether it waits for a key frame.
 pub(super) struct TrackState {
-    decoder: Decoder,
+    decoder: Option<Decoder>,
+    codec: Codec,
     clock: TrackClock,
     video: bool,
     waiting_key: bool,
@@ -38,19 +41,30 @@ impl Session {
         if self
             .tracks
             .get(&track_sid)
-            .is_some_and(|t| t.decoder.codec() != codec)
+            .is_some_and(|t| t.codec != codec)
         {
             tracing::info!(track = %track_sid, ?codec, "codec changed; new decoder");
             self.tracks.remove(&track_sid);
         }
+        let raw_tap = self
+            .opts
+            .tap
+            .as_ref()
+            .filter(|t| t.track == track_sid && t.mode == TapMode::Encoded)
+            .cloned();
         if !self.tracks.contains_key(&track_sid) {
-            match self.decoder(&track_sid, codec, video) {
+            let decoder = match &raw_tap {
+                Some(_) => Ok(None),
+                None => self.decoder(&track_sid, codec, video).map(Some),
+            };
+            match decoder {
                 Ok(d) => {
                     let rate = md.params.spec().clock_rate.get();
                     self.tracks.insert(
                         track_sid.clone(),
                         TrackState {
                             decoder: d,
+                            codec,
                             clock: TrackClock::new(rate),
                             video,
                             waiting_key: video,
@@ -87,6 +101,18 @@ impl Session {
         } else if !md.contiguous {
             t.discont = true;
         }
+        if let Some(tap) = raw_tap {
+            let frame = EncodedFrame {
+                codec,
+                data: md.data.to_vec(),
+                rtp: md.time.numer(),
+                clock_rate: md.params.spec().clock_rate.get(),
+                keyframe: key || !video,
+                discont: std::mem::take(&mut t.discont),
+            };
+            let _ = tap.tx.send(Tapped::Frame(frame));
+            return;
+        }
         let epoch = self.shared.epoch;
         let arrival = md
             .network_time
@@ -104,8 +130,9 @@ impl Session {
             .clock
             .presentation(clock, md.time.numer(), arrival, report, delay);
         let discont = std::mem::take(&mut t.discont);
-        t.decoder
-            .push(&md.data, Duration::from_secs_f64(at.max(0.0)), key, discont);
+        if let Some(d) = t.decoder.as_mut() {
+            d.push(&md.data, Duration::from_secs_f64(at.max(0.0)), key, discont);
+        }
     }
 
     fn decoder(&self, track: &str, codec: Codec, video: bool) -> Result<Decoder, DecodeError> {
@@ -124,6 +151,20 @@ impl Session {
                     .entry(key.clone())
                     .or_default()
                     .push(frame);
+            })
+        } else if let Some(tap) = self
+            .opts
+            .tap
+            .as_ref()
+            .filter(|t| t.track == track && t.mode == TapMode::Pcm)
+        {
+            let tx = std::sync::Mutex::new(tap.tx.clone());
+            Decoder::audio(move |at, samples| {
+                let tx = tx.lock().unwrap_or_else(|e| e.into_inner());
+                let _ = tx.send(Tapped::Pcm {
+                    at,
+                    samples: samples.to_vec(),
+                });
             })
         } else {
             Decoder::audio(move |at, samples| {

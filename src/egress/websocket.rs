@@ -1,0 +1,164 @@
+//! Track egress to a WebSocket, as LiveKit's egress does it: the audio track decoded to
+//! raw PCM (S16LE, 48 kHz, two channels, interleaved) in binary messages as it is decoded,
+//! a text message `{"muted":true}` / `{"muted":false}` when the publisher mutes or
+//! unmutes, and a close message at the end. The connection carries
+//! `Content-Type: audio/x-raw`.
+
+use std::net::TcpStream;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use livekit_protocol::{EgressInfo, EgressStatus, StreamInfo, egress_info, stream_info};
+use tungstenite::client::IntoClientRequest;
+use tungstenite::stream::MaybeTlsStream;
+use tungstenite::{Message, WebSocket};
+
+use super::track::{Stop, initial_track_info, should_stop};
+use super::{EgressError, RunOptions, SOURCE_CLOSED, failed, set_status};
+use crate::info::now_ns;
+use crate::request::{TrackOutput, TrackPlan};
+use crate::source::RoomSource;
+use crate::source::livekit::tap::Tapped;
+
+/// Mono f32 samples → interleaved stereo S16LE (the sound on both channels).
+pub fn to_stereo_s16le(samples: &[f32]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(samples.len() * 4);
+    for s in samples {
+        let v = (s.clamp(-1.0, 1.0) * i16::MAX as f32).round() as i16;
+        let b = v.to_le_bytes();
+        out.extend_from_slice(&[b[0], b[1], b[0], b[1]]);
+    }
+    out
+}
+
+/// The text message LiveKit sends when the track is muted or unmuted.
+pub fn muted_message(muted: bool) -> String {
+    format!("{{\"muted\":{muted}}}")
+}
+
+fn connect(url: &str) -> Result<WebSocket<MaybeTlsStream<TcpStream>>, String> {
+    let mut request = url.into_client_request().map_err(|e| e.to_string())?;
+    request.headers_mut().insert(
+        "Content-Type",
+        tungstenite::http::HeaderValue::from_static("audio/x-raw"),
+    );
+    let (socket, _) = tungstenite::connect(request).map_err(|e| e.to_string())?;
+    Ok(socket)
+}
+
+/// Runs a track egress to a WebSocket; returns the final `EgressInfo` (the stream in
+/// `stream_results`).
+pub fn run(
+    egress_id: &str,
+    plan: &TrackPlan,
+    room: &dyn RoomSource,
+    rx: &Receiver<Tapped>,
+    opts: &RunOptions,
+) -> EgressInfo {
+    let mut info = initial_track_info(egress_id, plan, &room.room_id());
+    let TrackOutput::WebSocket(url) = &plan.output else {
+        return failed(info, EgressError::Pipeline("not a websocket output".into()));
+    };
+    let shown_url = crate::request::outputs::redact_url(url);
+    let mut socket = match connect(url) {
+        Ok(s) => s,
+        Err(e) => {
+            return failed(
+                info,
+                EgressError::Output {
+                    field: "websocket_url".into(),
+                    reason: format!("cannot connect to {shown_url}: {e}"),
+                },
+            );
+        }
+    };
+    tracing::info!(url = %shown_url, track = %plan.track_id, "sending the track's audio over the WebSocket");
+    let started = Instant::now();
+    info.started_at = now_ns();
+    set_status(&mut info, EgressStatus::EgressActive);
+    let mut stream = StreamInfo {
+        url: shown_url,
+        started_at: info.started_at,
+        status: stream_info::Status::Active as i32,
+        ..Default::default()
+    };
+    let mut bytes = 0u64;
+    let mut error = None;
+    loop {
+        match should_stop(room, opts, started.elapsed()) {
+            None => {}
+            Some(Stop::Requested) => break,
+            Some(Stop::Closed) => {
+                info.details = SOURCE_CLOSED.into();
+                break;
+            }
+            Some(Stop::Failed(why)) => {
+                error = Some(EgressError::Source(why));
+                break;
+            }
+        }
+        let message = match rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(Tapped::Pcm { samples, .. }) => {
+                let pcm = to_stereo_s16le(&samples);
+                bytes += pcm.len() as u64;
+                Message::binary(pcm)
+            }
+            Ok(Tapped::Muted(m)) => {
+                tracing::info!(muted = m, "track mute changed");
+                Message::text(muted_message(m))
+            }
+            Ok(Tapped::Frame(_)) | Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        if let Err(e) = socket.send(message) {
+            error = Some(EgressError::StreamsFailed(format!("websocket: {e}")));
+            break;
+        }
+    }
+    set_status(&mut info, EgressStatus::EgressEnding);
+    let _ = socket.close(None);
+    let _ = socket.flush();
+    let ended = now_ns();
+    stream.ended_at = ended;
+    stream.duration = ended - stream.started_at;
+    stream.status = if error.is_some() {
+        stream_info::Status::Failed as i32
+    } else {
+        stream_info::Status::Finished as i32
+    };
+    tracing::info!(bytes, "websocket egress finished");
+    info.stream_results.push(stream);
+    #[allow(deprecated)]
+    {
+        info.result = Some(egress_info::Result::Stream(
+            livekit_protocol::StreamInfoList {
+                info: info.stream_results.clone(),
+            },
+        ));
+    }
+    info.ended_at = ended;
+    match error {
+        None => {
+            set_status(&mut info, EgressStatus::EgressComplete);
+            info
+        }
+        Some(e) => failed(info, e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pcm_is_stereo_s16le_and_mute_messages_are_livekits() {
+        let b = to_stereo_s16le(&[0.5, -1.0, 2.0]);
+        assert_eq!(b.len(), 12);
+        let first = i16::from_le_bytes([b[0], b[1]]);
+        assert_eq!(first, 16384);
+        assert_eq!(i16::from_le_bytes([b[2], b[3]]), first);
+        assert_eq!(i16::from_le_bytes([b[4], b[5]]), -i16::MAX);
+        assert_eq!(i16::from_le_bytes([b[8], b[9]]), i16::MAX);
+        assert_eq!(muted_message(true), r#"{"muted":true}"#);
+    }
+}
