@@ -10,10 +10,13 @@ length, both stamped for the same instant: a lip-sync probe.
 
 Timed actions: `--at 5:mute-video --at 7:unmute-video --at 9:unpublish-video
 --at 11:publish-video --at 13:leave` (seconds after joining); `publish-video-h264` (or
--vp8, -vp9, -av1) republishes the camera with another codec.
+-vp8, -vp9, -av1) republishes the camera with another codec; with `--audio-later` the
+microphone waits for a `publish-audio` action. `--screen-rgb R,G,B` also publishes a
+screen share of that colour; `--kind agent` joins as an agent.
 
-Prints `published unix_ms=T` on stdout once both tracks are published and `action NAME unix_ms=T`
-as each action happens, then runs until `--duration` ends, a `leave` action, or SIGTERM.
+Prints `track NAME sid=TR_…` for each track published, `published unix_ms=T` on stdout
+once the first tracks are published and `action NAME unix_ms=T` as each action happens,
+then runs until `--duration` ends, a `leave` action, or SIGTERM.
 `--delete-room` instead deletes the room (RoomService.DeleteRoom) and exits.
 """
 
@@ -34,15 +37,18 @@ BLOCK = 480  # 10 ms
 def token(args) -> str:
     grants = api.VideoGrants(room_join=True, room=args.room, can_publish=True,
                              can_subscribe=False)
-    return (api.AccessToken(args.api_key, args.api_secret)
-            .with_identity(args.identity).with_name(args.name or args.identity)
-            .with_grants(grants).to_jwt())
+    t = (api.AccessToken(args.api_key, args.api_secret)
+         .with_identity(args.identity).with_name(args.name or args.identity)
+         .with_grants(grants))
+    if args.kind:
+        t = t.with_kind(args.kind)
+    return t.to_jwt()
 
 
 class Camera:
-    def __init__(self, args):
+    def __init__(self, args, rgb=None):
         self.w, self.h, self.fps = args.width, args.height, args.fps
-        self.rgb = [int(c) for c in args.rgb.split(",")]
+        self.rgb = [int(c) for c in (rgb or args.rgb).split(",")]
         self.flash = args.flash
         self.epoch = args.epoch_ms / 1000.0
         self.source = rtc.VideoSource(self.w, self.h)
@@ -125,6 +131,10 @@ async def main():
     p.add_argument("--simulcast", action="store_true")
     p.add_argument("--no-video", action="store_true")
     p.add_argument("--no-audio", action="store_true")
+    p.add_argument("--audio-later", action="store_true",
+                   help="publish the microphone only at a publish-audio action")
+    p.add_argument("--screen-rgb", help="also publish a screen share of this R,G,B")
+    p.add_argument("--kind", help="participant kind in the token (e.g. agent)")
     p.add_argument("--flash", action="store_true", help="white frame + beep once a second")
     p.add_argument("--epoch-ms", type=int, default=0, help="flash phase origin (unix ms)")
     p.add_argument("--duration", type=float, default=3600.0)
@@ -159,17 +169,28 @@ async def main():
                                        video_codec=codecs[codec],
                                        simulcast=args.simulcast)
         cam.publication = await lp.publish_track(cam.track, opts)
+        print(f"track camera sid={cam.publication.sid}", flush=True)
 
     async def publish_audio():
         mic.track = rtc.LocalAudioTrack.create_audio_track("microphone", mic.source)
         opts = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
         mic.publication = await lp.publish_track(mic.track, opts)
+        print(f"track microphone sid={mic.publication.sid}", flush=True)
+
+    screen = Camera(args, args.screen_rgb) if args.screen_rgb else None
 
     tasks = []
     if cam:
         await publish_video()
         tasks.append(asyncio.create_task(cam.run(stop)))
-    if mic:
+    if screen:
+        screen.track = rtc.LocalVideoTrack.create_video_track("screen", screen.source)
+        opts = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_SCREENSHARE,
+                                       video_codec=codecs[args.codec])
+        screen.publication = await lp.publish_track(screen.track, opts)
+        print(f"track screen sid={screen.publication.sid}", flush=True)
+        tasks.append(asyncio.create_task(screen.run(stop)))
+    if mic and not args.audio_later:
         await publish_audio()
         tasks.append(asyncio.create_task(mic.run(stop)))
     print(f"published unix_ms={int(time.time() * 1000)}", flush=True)
@@ -190,6 +211,11 @@ async def main():
                 mic.track.mute()
             elif action == "unmute-audio":
                 mic.track.unmute()
+            elif action == "publish-audio":
+                await publish_audio()
+                tasks.append(asyncio.create_task(mic.run(stop)))
+            elif action == "unpublish-audio":
+                await lp.unpublish_track(mic.publication.sid)
             elif action == "unpublish-video":
                 await lp.unpublish_track(cam.publication.sid)
             elif action == "publish-video":

@@ -143,6 +143,8 @@ pub struct Publisher {
     pub actions: Vec<(String, i64)>,
     /// When the tracks were published (unix ms).
     pub published_ms: i64,
+    /// Track name (`camera`, `microphone`, `screen`) → sid, as published (the latest).
+    pub tracks: std::collections::HashMap<String, String>,
 }
 
 impl Publisher {
@@ -167,19 +169,46 @@ impl Publisher {
             lines,
             actions: Vec::new(),
             published_ms: 0,
+            tracks: Default::default(),
         };
-        match p.lines.recv_timeout(Duration::from_secs(30)) {
-            Ok(l) if l.starts_with("published unix_ms=") => {
-                p.published_ms = l["published unix_ms=".len()..].parse().unwrap();
-                p
+        loop {
+            match p.lines.recv_timeout(Duration::from_secs(30)) {
+                Ok(l) if l.starts_with("published unix_ms=") => {
+                    p.published_ms = l["published unix_ms=".len()..].parse().unwrap();
+                    return p;
+                }
+                Ok(l) if p.track_line(&l) => {}
+                other => panic!("publisher {identity} did not publish: {other:?}"),
             }
-            other => panic!("publisher {identity} did not publish: {other:?}"),
         }
     }
 
-    /// Collects the actions reported so far.
+    /// Records a `track NAME sid=TR_…` line; whether it was one.
+    fn track_line(&mut self, line: &str) -> bool {
+        if let Some(rest) = line.strip_prefix("track ")
+            && let Some((name, sid)) = rest.split_once(" sid=")
+        {
+            self.tracks.insert(name.to_owned(), sid.to_owned());
+            return true;
+        }
+        false
+    }
+
+    /// A published track's sid (`camera`, `microphone`, `screen`).
+    pub fn track(&mut self, name: &str) -> String {
+        self.poll_actions();
+        self.tracks
+            .get(name)
+            .unwrap_or_else(|| panic!("no {name} track in {:?}", self.tracks))
+            .clone()
+    }
+
+    /// Collects the actions (and tracks) reported so far.
     pub fn poll_actions(&mut self) -> &[(String, i64)] {
         while let Ok(line) = self.lines.try_recv() {
+            if self.track_line(&line) {
+                continue;
+            }
             if let Some(rest) = line.strip_prefix("action ")
                 && let Some((name, ms)) = rest.split_once(" unix_ms=")
             {
