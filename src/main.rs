@@ -423,6 +423,7 @@ fn run(args: RunArgs) -> Result<bool> {
             })?
         }
         Job::Track(plan) => {
+            let plan = *plan;
             let Some(server) = &server else {
                 bail!(
                     "a track egress records a LiveKit room: give --url (and --api-key, --api-secret)"

@@ -390,6 +390,8 @@ struct Received {
 }
 
 /// Accepts one WebSocket connection on `listener` and reads it to the end.
+// tungstenite's handshake callback returns its own (large) error response type.
+#[allow(clippy::result_large_err)]
 fn serve_one(listener: TcpListener) -> std::thread::JoinHandle<Received> {
     std::thread::spawn(move || {
         let (tcp, _) = listener.accept().unwrap();

@@ -2,6 +2,7 @@
 //! H.264 → MP4, VP8/VP9/AV1 → WebM), its timestamps rebuilt from RTP time; or its audio
 //! sent as PCM over a WebSocket ([`super::websocket`]).
 
+use std::str::FromStr;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
@@ -91,9 +92,13 @@ fn build(
             "h264parse ! mp4mux fragment-duration=1000 name=mux",
         ),
         Codec::Vp8 => {
-            let (w, h) = vp8_size(&first.data).unwrap_or((0, 0));
+            let Some((w, h)) = vp8_size(&first.data) else {
+                return Err(EgressError::Pipeline(
+                    "the first VP8 key frame has no readable size".into(),
+                ));
+            };
             (
-                format!("video/x-vp8,width={w},height={h}"),
+                format!("video/x-vp8,width={w},height={h},framerate=0/1"),
                 "webmmux name=mux",
             )
         }
@@ -116,7 +121,7 @@ fn build(
         }
     };
     let launch = format!(
-        "appsrc name=src is-live=true format=time caps=\"{caps}\" ! {chain} ! filesink name=sink sync=false"
+        "appsrc name=src is-live=true format=time ! {chain} ! filesink name=sink sync=false"
     );
     let pipeline = gst::parse::launch(&launch)
         .map_err(|e| EgressError::Pipeline(format!("{codec:?} muxer: {e}")))?
@@ -129,6 +134,9 @@ fn build(
         .expect("named in the launch line")
         .downcast::<gst_app::AppSrc>()
         .expect("an appsrc");
+    let caps = gst::Caps::from_str(&caps)
+        .map_err(|e| EgressError::Pipeline(format!("{codec:?} caps {caps:?}: {e}")))?;
+    src.set_caps(Some(&caps));
     pipeline
         .set_state(gst::State::Playing)
         .map_err(|e| EgressError::Pipeline(format!("{codec:?} muxer: {e}")))?;

@@ -210,6 +210,11 @@ pub fn audio_chain(
         AudioCodecKind::Aac => {
             let enc = make("avenc_aac")?;
             enc.set_property("bitrate", bps);
+            // gst-libav turns ffmpeg's "auto" M/S decision into "always": forced M/S
+            // coding bleeds a voice mixed to one channel (dual-channel mixing, audio
+            // routes) into the other at about -15 dB. Off, ffmpeg still codes each band
+            // as it sees fit.
+            enc.set_property("aac-ms", false);
             (enc, make("aacparse")?)
         }
         AudioCodecKind::Opus => {

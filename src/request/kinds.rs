@@ -34,7 +34,7 @@ pub enum Job {
     /// Decoded, composited, encoded once, every output.
     Composite(Box<EgressPlan>),
     /// One track as received, without transcoding.
-    Track(TrackPlan),
+    Track(Box<TrackPlan>),
 }
 
 /// Where a track egress writes.
@@ -140,7 +140,7 @@ pub fn plan_request(text: &str, layouts: &LayoutLibrary) -> Result<Job, RequestE
         }
         EgressKindOrV2::V1(EgressKind::Track) => {
             let req: TrackEgressRequest = read(&raw)?;
-            Ok(Job::Track(plan_track(req)?))
+            Ok(Job::Track(Box::new(plan_track(req)?)))
         }
         EgressKindOrV2::V2 => {
             let req: StartEgressRequest = read(&raw)?;

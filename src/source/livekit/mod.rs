@@ -198,6 +198,8 @@ pub struct LiveKitRoom {
     listed: RefCell<Vec<Shown>>,
     cameras: HashMap<String, VideoFrame>,
     screens: HashMap<String, VideoFrame>,
+    /// A track egress's tap takes the frames: no pictures to wait for.
+    tapped: bool,
 }
 
 impl LiveKitRoom {
@@ -210,6 +212,10 @@ impl LiveKitRoom {
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let timeout = opts.connect_timeout;
+        // A room composite starts once its cameras show; a participant or track egress
+        // waits for its subject first (`await_subject`); a tap decodes no pictures.
+        let wait_pictures = opts.selection.is_room() && opts.tap.is_none();
+        let tapped = opts.tap.is_some();
         let session_shared = shared.clone();
         let thread = std::thread::Builder::new()
             .name("livekit-session".into())
@@ -234,10 +240,14 @@ impl LiveKitRoom {
             listed: RefCell::new(Vec::new()),
             cameras: HashMap::new(),
             screens: HashMap::new(),
+            tapped: false,
         };
         match ready_rx.recv_timeout(timeout) {
             Ok(Ok(())) => {
-                room.wait_first_pictures();
+                if wait_pictures {
+                    room.wait_first_pictures();
+                }
+                room.tapped = tapped;
                 Ok(room)
             }
             Ok(Err(e)) => {
@@ -301,7 +311,9 @@ impl LiveKitRoom {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        self.wait_first_pictures();
+        if !self.tapped {
+            self.wait_first_pictures();
+        }
         Ok(())
     }
 
