@@ -131,33 +131,6 @@ fn conflicting_outputs_are_refused_naming_the_field() {
     }
 }
 
-/// Left and right channels as f32 at 48 kHz.
-fn stereo(path: &std::path::Path) -> (Vec<f32>, Vec<f32>) {
-    let pcm = tool(
-        "ffmpeg",
-        [
-            "-i",
-            path.to_str().unwrap(),
-            "-vn",
-            "-ac",
-            "2",
-            "-ar",
-            "48000",
-            "-f",
-            "f32le",
-            "-",
-        ],
-    );
-    let s: Vec<f32> = pcm
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
-    (
-        s.iter().step_by(2).copied().collect(),
-        s.iter().skip(1).step_by(2).copied().collect(),
-    )
-}
-
 #[test]
 fn dual_channel_alternate_keeps_each_voice_on_its_side_in_aac_and_opus() {
     use tessera::source::synthetic::participant_tone_hz;
@@ -167,7 +140,7 @@ fn dual_channel_alternate_keeps_each_voice_on_its_side_in_aac_and_opus() {
     assert!(run.output.status.success(), "{}", run.stderr());
     let (first, second) = (participant_tone_hz(0) as f64, participant_tone_hz(1) as f64);
     for name in ["alt.mp4", "alt.ogg"] {
-        let (l, r) = stereo(&run.dir.path().join("out").join(name));
+        let (l, r) = audio_stereo(&run.dir.path().join("out").join(name));
         let (l, r) = (&l[48_000..2 * 48_000], &r[48_000..2 * 48_000]);
         let p = |s: &[f32], hz: f64| goertzel(s, hz, 48_000.0);
         // LiveKit's alternate mixing: the first voice left, the second right; each at

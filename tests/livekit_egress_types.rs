@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use common::livekit::{LiveKit, Publisher, media_clock_start_ms};
 use common::{
-    audio_mono, ffprobe, files_under, frame_rgb, goertzel, num, spawn_run, stream, tessera_run,
-    tool,
+    audio_mono, audio_stereo, ffprobe, files_under, frame_rgb, goertzel, num, spawn_run, stream,
+    tessera_run, tool,
 };
 use tessera::source::synthetic::{participant_color, participant_tone_hz};
 
@@ -66,32 +66,6 @@ fn media_files(dir: &Path) -> Vec<PathBuf> {
         .into_iter()
         .filter(|f| f.extension().is_some_and(|e| e != "json"))
         .collect()
-}
-
-/// Left and right channels as f32 at 48 kHz.
-fn audio_stereo(path: &Path) -> (Vec<f32>, Vec<f32>) {
-    let pcm = tool(
-        "ffmpeg",
-        [
-            "-i",
-            path.to_str().unwrap(),
-            "-vn",
-            "-ac",
-            "2",
-            "-ar",
-            "48000",
-            "-f",
-            "f32le",
-            "-",
-        ],
-    );
-    let samples: Vec<f32> = pcm
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
-    let left = samples.iter().step_by(2).copied().collect();
-    let right = samples.iter().skip(1).step_by(2).copied().collect();
-    (left, right)
 }
 
 fn tone_power(samples: &[f32], i: usize) -> f64 {

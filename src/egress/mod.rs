@@ -110,13 +110,23 @@ pub struct RunOptions {
 
 /// The egress's info at the start, before anything runs.
 pub fn initial_info(egress_id: &str, plan: &EgressPlan, room_id: &str) -> EgressInfo {
+    starting_info(egress_id, &plan.room_name, &plan.request, room_id)
+}
+
+/// STARTING, with the request echoed (redacted).
+pub(crate) fn starting_info(
+    egress_id: &str,
+    room_name: &str,
+    request: &egress_info::Request,
+    room_id: &str,
+) -> EgressInfo {
     EgressInfo {
         egress_id: egress_id.to_owned(),
         room_id: room_id.to_owned(),
-        room_name: plan.room_name.clone(),
+        room_name: room_name.to_owned(),
         source_type: EgressSourceType::Sdk as i32,
         status: EgressStatus::EgressStarting as i32,
-        request: Some(crate::request::redacted(&plan.request)),
+        request: Some(crate::request::redacted(request)),
         updated_at: now_ns(),
         ..Default::default()
     }
@@ -222,20 +232,7 @@ pub fn run(
         Err((d, e)) => (d, Some(e)),
     };
     for (target, q) in outputs.files.iter().zip(&uploads.files) {
-        let size = std::fs::metadata(&target.local_path).map_or(0, |m| m.len() as i64);
-        if size > 0 {
-            if let Some(q) = q {
-                q.file(&target.local_path);
-            }
-            info.file_results.push(FileInfo {
-                filename: target.filename.clone(),
-                location: target.local_path.display().to_string(),
-                started_at: info.started_at,
-                ended_at: ended,
-                duration: written.as_nanos() as i64,
-                size,
-            });
-        }
+        file_written(&mut info, target, q.as_ref(), written, ended);
     }
     for im in &mut outputs.images {
         match im.finish(ended) {
@@ -251,19 +248,63 @@ pub fn run(
     }
     // Every file is queued: wait for the uploads, then report where each file went.
     let mut stored = uploads.finish();
-    for f in &mut info.file_results {
-        f.location = stored.location(&f.location);
+    let info = conclude(info, Some(&mut stored), error, ended);
+    if plan.outputs.manifest
+        && let Some(path) = write_manifest(&info, &outputs, &opts.out_dir, Some(&stored))
+    {
+        stored.upload_manifest(&path);
     }
-    for s in &mut info.segment_results {
-        s.playlist_location = stored.location(&s.playlist_location);
-        if !s.live_playlist_location.is_empty() {
-            s.live_playlist_location = stored.location(&s.live_playlist_location);
+    info
+}
+
+/// A finished file: queued for its store, and in the results (unless nothing was written).
+fn file_written(
+    info: &mut EgressInfo,
+    target: &FileTarget,
+    upload: Option<&UploadQueue>,
+    written: Duration,
+    ended: i64,
+) {
+    let size = std::fs::metadata(&target.local_path).map_or(0, |m| m.len() as i64);
+    if size == 0 {
+        return;
+    }
+    if let Some(q) = upload {
+        q.file(&target.local_path);
+    }
+    info.file_results.push(FileInfo {
+        filename: target.filename.clone(),
+        location: target.local_path.display().to_string(),
+        started_at: info.started_at,
+        ended_at: ended,
+        duration: written.as_nanos() as i64,
+        size,
+    });
+}
+
+/// The end of every egress, once its uploads are done: each result's location where its
+/// store put it, the deprecated single `result`, the times, and COMPLETE, or FAILED with
+/// `error` (an upload failure alone fails the egress too; media errors come first).
+fn conclude(
+    mut info: EgressInfo,
+    stored: Option<&mut uploads::Finished>,
+    mut error: Option<EgressError>,
+    ended: i64,
+) -> EgressInfo {
+    if let Some(stored) = stored {
+        for f in &mut info.file_results {
+            f.location = stored.location(&f.location);
         }
-    }
-    info.backup_storage_used = stored.backup_used;
-    if let Some(e) = stored.error.take() {
-        // Media errors come first; an upload failure alone fails the egress too.
-        error.get_or_insert(e);
+        for s in &mut info.segment_results {
+            s.playlist_location = stored.location(&s.playlist_location);
+            if !s.live_playlist_location.is_empty() {
+                s.live_playlist_location = stored.location(&s.live_playlist_location);
+            }
+        }
+        info.backup_storage_used = stored.backup_used;
+        if let Some(e) = stored.error.take() {
+            error.get_or_insert(e);
+        }
     }
     // The deprecated single `result`, as LiveKit still fills it for older clients.
     #[allow(deprecated)]
@@ -284,19 +325,13 @@ pub fn run(
         info.started_at = ended;
     }
     info.ended_at = ended;
-    let info = match error {
+    match error {
         None => {
             set_status(&mut info, EgressStatus::EgressComplete);
             info
         }
         Some(e) => failed(info, e),
-    };
-    if plan.outputs.manifest
-        && let Some(path) = write_manifest(&info, &outputs, &opts.out_dir, Some(&stored))
-    {
-        stored.upload_manifest(&path);
     }
-    info
 }
 
 /// Writes the manifest (URLs for uploaded files); returns its path.
@@ -309,14 +344,6 @@ fn write_manifest(
     let location = |local: &str| stored.map_or_else(|| local.to_owned(), |s| s.location(local));
     let playlists = &outputs.playlists;
     let manifest = Manifest {
-        egress_id: info.egress_id.clone(),
-        room_id: info.room_id.clone(),
-        room_name: info.room_name.clone(),
-        started_at: info.started_at,
-        ended_at: info.ended_at,
-        status: EgressStatus::try_from(info.status)
-            .map_or("", |s| s.as_str_name())
-            .to_owned(),
         files: outputs
             .files
             .iter()
@@ -352,6 +379,7 @@ fn write_manifest(
                 timestamp: r.timestamp,
             })
             .collect(),
+        ..Manifest::of(info)
     };
     match manifest.write(out_dir) {
         Ok(path) => Some(path),

@@ -10,9 +10,11 @@ use std::time::{Duration, Instant};
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
-use livekit_protocol::{EgressInfo, EgressSourceType, EgressStatus, FileInfo, egress_info};
+use livekit_protocol::{EgressInfo, EgressStatus};
 
-use super::{EgressError, RunOptions, SOURCE_CLOSED, failed, set_status, uploads};
+use super::{
+    EgressError, RunOptions, SOURCE_CLOSED, conclude, failed, file_written, set_status, uploads,
+};
 use crate::info::now_ns;
 use crate::output::manifest::{Manifest, ManifestFile};
 use crate::output::{FileTarget, file_target};
@@ -56,16 +58,7 @@ pub fn type_and_source(p: &Published) -> (String, String) {
 
 /// The egress's info at the start.
 pub fn initial_track_info(egress_id: &str, plan: &TrackPlan, room_id: &str) -> EgressInfo {
-    EgressInfo {
-        egress_id: egress_id.to_owned(),
-        room_id: room_id.to_owned(),
-        room_name: plan.room_name.clone(),
-        source_type: EgressSourceType::Sdk as i32,
-        status: EgressStatus::EgressStarting as i32,
-        request: Some(crate::request::redacted(&plan.request)),
-        updated_at: now_ns(),
-        ..Default::default()
-    }
+    super::starting_info(egress_id, &plan.room_name, &plan.request, room_id)
 }
 
 /// The width and height of a VP8 key frame (its uncompressed header), which WebM's
@@ -255,61 +248,15 @@ pub fn run_file(
     );
     let result = mux(codec, &target, room, rx, opts, &mut info);
     let ended = now_ns();
-    let (written, mut error) = match result {
+    let (written, error) = match result {
         Ok(d) => (d, None),
         Err((d, e)) => (d, Some(e)),
     };
-    let size = std::fs::metadata(&target.local_path).map_or(0, |m| m.len() as i64);
-    if size > 0 {
-        if let Some(q) = &ups.files[0] {
-            q.file(&target.local_path);
-        }
-        info.file_results.push(FileInfo {
-            filename: target.filename.clone(),
-            location: target.local_path.display().to_string(),
-            started_at: info.started_at,
-            ended_at: ended,
-            duration: written.as_nanos() as i64,
-            size,
-        });
-    }
+    file_written(&mut info, &target, ups.files[0].as_ref(), written, ended);
     let mut stored = ups.finish();
-    for f in &mut info.file_results {
-        f.location = stored.location(&f.location);
-    }
-    info.backup_storage_used = stored.backup_used;
-    if let Some(e) = stored.error.take() {
-        error.get_or_insert(e);
-    }
-    #[allow(deprecated)]
-    {
-        info.result = info
-            .file_results
-            .first()
-            .cloned()
-            .map(egress_info::Result::File);
-    }
-    if info.started_at == 0 {
-        info.started_at = ended;
-    }
-    info.ended_at = ended;
-    let info = match error {
-        None => {
-            set_status(&mut info, EgressStatus::EgressComplete);
-            info
-        }
-        Some(e) => failed(info, e),
-    };
+    let info = conclude(info, Some(&mut stored), error, ended);
     if *manifest {
         let m = Manifest {
-            egress_id: info.egress_id.clone(),
-            room_id: info.room_id.clone(),
-            room_name: info.room_name.clone(),
-            started_at: info.started_at,
-            ended_at: info.ended_at,
-            status: EgressStatus::try_from(info.status)
-                .map_or("", |s| s.as_str_name())
-                .to_owned(),
             files: info
                 .file_results
                 .iter()
@@ -318,8 +265,7 @@ pub fn run_file(
                     location: f.location.clone(),
                 })
                 .collect(),
-            playlists: Vec::new(),
-            images: Vec::new(),
+            ..Manifest::of(&info)
         };
         match m.write(&opts.out_dir) {
             Ok(path) => stored.upload_manifest(&path),

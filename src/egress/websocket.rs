@@ -8,13 +8,13 @@ use std::net::TcpStream;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use livekit_protocol::{EgressInfo, EgressStatus, StreamInfo, egress_info, stream_info};
+use livekit_protocol::{EgressInfo, EgressStatus, StreamInfo, stream_info};
 use tungstenite::client::IntoClientRequest;
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 
 use super::track::{Stop, initial_track_info, should_stop};
-use super::{EgressError, RunOptions, SOURCE_CLOSED, failed, set_status};
+use super::{EgressError, RunOptions, SOURCE_CLOSED, conclude, failed, set_status};
 use crate::info::now_ns;
 use crate::request::{TrackOutput, TrackPlan};
 use crate::source::RoomSource;
@@ -128,22 +128,7 @@ pub fn run(
     };
     tracing::info!(bytes, "websocket egress finished");
     info.stream_results.push(stream);
-    #[allow(deprecated)]
-    {
-        info.result = Some(egress_info::Result::Stream(
-            livekit_protocol::StreamInfoList {
-                info: info.stream_results.clone(),
-            },
-        ));
-    }
-    info.ended_at = ended;
-    match error {
-        None => {
-            set_status(&mut info, EgressStatus::EgressComplete);
-            info
-        }
-        Some(e) => failed(info, e),
-    }
+    conclude(info, None, error, ended)
 }
 
 #[cfg(test)]

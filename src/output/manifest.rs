@@ -61,6 +61,21 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// The manifest of `info` (ids, times, status), with no files yet.
+    pub fn of(info: &livekit_protocol::EgressInfo) -> Manifest {
+        Manifest {
+            egress_id: info.egress_id.clone(),
+            room_id: info.room_id.clone(),
+            room_name: info.room_name.clone(),
+            started_at: info.started_at,
+            ended_at: info.ended_at,
+            status: livekit_protocol::EgressStatus::try_from(info.status)
+                .map_or("", |s| s.as_str_name())
+                .to_owned(),
+            ..Default::default()
+        }
+    }
+
     /// Writes the manifest as `{egress_id}.json` in `out_dir` (atomically); returns its path.
     pub fn write(&self, out_dir: &Path) -> std::io::Result<std::path::PathBuf> {
         let text = serde_json::to_vec_pretty(self).expect("manifest serialises");

@@ -6,10 +6,8 @@ use livekit_protocol::{
     DirectFileOutput, EncodedFileOutput, ImageOutput, ParticipantEgressRequest,
     SegmentedFileOutput, StartEgressRequest, StorageConfig, StreamOutput,
     TrackCompositeEgressRequest, TrackEgressRequest, egress_info, participant_info::Kind,
-    start_egress_request, storage_config::Provider, track_composite_egress_request,
-    track_egress_request,
+    start_egress_request, storage_config::Provider, track_egress_request,
 };
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::naming::{self, EgressKind};
@@ -19,7 +17,7 @@ use super::select::{
 };
 use super::{
     CompositeParts, EgressPlan, EncodingChoice, RequestError, Tracks, deprecated_one, indexed,
-    plan_composite,
+    plan_composite, read_as,
 };
 use crate::layout::LayoutLibrary;
 use crate::storage::{StoreSpec, spec};
@@ -97,21 +95,6 @@ enum EgressKindOrV2 {
     V2,
 }
 
-/// Reads `raw` as `T` (LiveKit's proto3 JSON), errors naming the field.
-fn read<T: DeserializeOwned>(raw: &Value) -> Result<T, RequestError> {
-    serde_path_to_error::deserialize(raw).map_err(|e| {
-        let field = e.path().to_string();
-        RequestError::Schema {
-            field: if field == "." {
-                "request".into()
-            } else {
-                field
-            },
-            reason: e.into_inner().to_string(),
-        }
-    })
-}
-
 /// Parses and plans any request tessera runs. The type is told by its fields:
 /// `outputs`/`template`/`media`/`web` → v2 `StartEgressRequest`; `url` → web;
 /// `track_id` → track; `audio_track_id`/`video_track_id` → track composite; `identity`
@@ -127,23 +110,23 @@ pub fn plan_request(text: &str, layouts: &LayoutLibrary) -> Result<Job, RequestE
         }
         EgressKindOrV2::V1(EgressKind::Web) => Err(web_not_yet("url")),
         EgressKindOrV2::V1(EgressKind::Participant) => {
-            let req: ParticipantEgressRequest = read(&raw)?;
+            let req: ParticipantEgressRequest = read_as(&raw)?;
             Ok(Job::Composite(Box::new(plan_participant(
                 req, &raw, layouts,
             )?)))
         }
         EgressKindOrV2::V1(EgressKind::TrackComposite) => {
-            let req: TrackCompositeEgressRequest = read(&raw)?;
+            let req: TrackCompositeEgressRequest = read_as(&raw)?;
             Ok(Job::Composite(Box::new(plan_track_composite(
                 req, &raw, layouts,
             )?)))
         }
         EgressKindOrV2::V1(EgressKind::Track) => {
-            let req: TrackEgressRequest = read(&raw)?;
+            let req: TrackEgressRequest = read_as(&raw)?;
             Ok(Job::Track(Box::new(plan_track(req)?)))
         }
         EgressKindOrV2::V2 => {
-            let req: StartEgressRequest = read(&raw)?;
+            let req: StartEgressRequest = read_as(&raw)?;
             plan_start(req, layouts)
         }
     }
@@ -169,7 +152,6 @@ pub fn plan_participant(
     raw: &Value,
     layouts: &LayoutLibrary,
 ) -> Result<EgressPlan, RequestError> {
-    use livekit_protocol::participant_egress_request::Options;
     required(&req.identity, "identity")?;
     let selection = Selection {
         video: VideoPick::Participant {
@@ -190,21 +172,13 @@ pub fn plan_participant(
         kind: EgressKind::Participant,
         room_name: &req.room_name,
         layout: TRACK_LAYOUT,
-        encoding: req.options.map(|o| match o {
-            Options::Preset(n) => EncodingChoice::Preset(n),
-            Options::Advanced(a) => EncodingChoice::Advanced(a),
-        }),
+        encoding: encoding_choice!(req.options, participant_egress_request),
         tracks: Tracks {
             video: true,
             audio: true,
         },
         has_webhooks: !req.webhooks.is_empty(),
-        outputs: RequestOutputs {
-            files: indexed("file_outputs", &req.file_outputs),
-            segments: indexed("segment_outputs", &req.segment_outputs),
-            streams: indexed("stream_outputs", &req.stream_outputs),
-            images: indexed("image_outputs", &req.image_outputs),
-        },
+        outputs: output_lists!(req),
         raw,
         selection,
         request: egress_info::Request::Participant(req.clone()),
@@ -218,7 +192,6 @@ pub fn plan_track_composite(
     raw: &Value,
     layouts: &LayoutLibrary,
 ) -> Result<EgressPlan, RequestError> {
-    use track_composite_egress_request::{Options, Output};
     let tracks = Tracks {
         video: !req.video_track_id.trim().is_empty(),
         audio: !req.audio_track_id.trim().is_empty(),
@@ -242,31 +215,13 @@ pub fn plan_track_composite(
         },
         mixing: Mixing::Default,
     };
-    let mut outputs = RequestOutputs {
-        files: indexed("file_outputs", &req.file_outputs),
-        segments: indexed("segment_outputs", &req.segment_outputs),
-        streams: indexed("stream_outputs", &req.stream_outputs),
-        images: indexed("image_outputs", &req.image_outputs),
-    };
-    #[allow(deprecated)]
-    match &req.output {
-        None => {}
-        Some(Output::File(f)) => deprecated_one(&mut outputs.files, "file", "file_outputs", f)?,
-        Some(Output::Stream(s)) => {
-            deprecated_one(&mut outputs.streams, "stream", "stream_outputs", s)?
-        }
-        Some(Output::Segments(s)) => {
-            deprecated_one(&mut outputs.segments, "segments", "segment_outputs", s)?
-        }
-    }
+    let mut outputs = output_lists!(req);
+    deprecated_output!(outputs, &req.output, track_composite_egress_request);
     let parts = CompositeParts {
         kind: EgressKind::TrackComposite,
         room_name: &req.room_name,
         layout: TRACK_LAYOUT,
-        encoding: req.options.map(|o| match o {
-            Options::Preset(n) => EncodingChoice::Preset(n),
-            Options::Advanced(a) => EncodingChoice::Advanced(a),
-        }),
+        encoding: encoding_choice!(req.options, track_composite_egress_request),
         tracks,
         has_webhooks: !req.webhooks.is_empty(),
         outputs,
@@ -454,22 +409,12 @@ pub fn plan_start(req: StartEgressRequest, layouts: &LayoutLibrary) -> Result<Jo
         }
         Some(Source::Web(_)) => return Err(web_not_yet("web")),
         Some(Source::Template(t)) => {
-            if !t.custom_base_url.is_empty() {
-                return Err(RequestError::invalid(
-                    "template.custom_base_url",
-                    "custom web templates are not supported yet; use a layout template file",
-                ));
-            }
-            if t.audio_only && t.video_only {
-                return Err(RequestError::invalid(
-                    "template.video_only",
-                    "audio_only and video_only cannot both be set",
-                ));
-            }
-            let tracks = Tracks {
-                video: !t.audio_only,
-                audio: !t.video_only,
-            };
+            let tracks = super::template_tracks(
+                &t.custom_base_url,
+                t.audio_only,
+                t.video_only,
+                "template.",
+            )?;
             let selection = Selection::room(tracks.video, tracks.audio, Mixing::Default);
             (
                 EgressKind::RoomComposite,

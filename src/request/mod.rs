@@ -2,6 +2,51 @@
 //! `livekit-protocol`), validation with errors that name the field, and defaults.
 //! Knows nothing of GStreamer, the GPU or sockets.
 
+/// The four output lists every v1 composite request has, with their field paths.
+macro_rules! output_lists {
+    ($req:expr) => {
+        $crate::request::outputs::RequestOutputs {
+            files: indexed("file_outputs", &$req.file_outputs),
+            segments: indexed("segment_outputs", &$req.segment_outputs),
+            streams: indexed("stream_outputs", &$req.stream_outputs),
+            images: indexed("image_outputs", &$req.image_outputs),
+        }
+    };
+}
+
+/// Adds a request's deprecated single `output` (file, stream or segments; `$module` is
+/// the request's nested module) to the lists, refusing it beside the list it belongs to.
+macro_rules! deprecated_output {
+    ($lists:expr, $output:expr, $module:ident) => {{
+        use livekit_protocol::$module::Output as O;
+        #[allow(deprecated)]
+        match $output {
+            None => {}
+            Some(O::File(f)) => deprecated_one(&mut $lists.files, "file", "file_outputs", f)?,
+            Some(O::Stream(s)) => {
+                deprecated_one(&mut $lists.streams, "stream", "stream_outputs", s)?
+            }
+            Some(O::Segments(s)) => {
+                deprecated_one(&mut $lists.segments, "segments", "segment_outputs", s)?
+            }
+        }
+    }};
+}
+
+/// A request's `preset`/`advanced` oneof (`$module` is the request's nested module) as an
+/// [`EncodingChoice`].
+macro_rules! encoding_choice {
+    ($options:expr, $module:ident) => {
+        $options.map(|o| {
+            use livekit_protocol::$module::Options as O;
+            match o {
+                O::Preset(n) => EncodingChoice::Preset(n),
+                O::Advanced(a) => EncodingChoice::Advanced(a),
+            }
+        })
+    };
+}
+
 pub mod encoding;
 pub mod kinds;
 pub mod naming;
@@ -12,7 +57,7 @@ pub mod stream_url;
 
 use livekit_protocol::{
     AudioMixing, EncodingOptions, EncodingOptionsPreset, RoomCompositeEgressRequest, egress_info,
-    room_composite_egress_request::{Options, Output},
+    room_composite_egress_request::Output,
 };
 use serde_json::Value;
 
@@ -118,19 +163,23 @@ pub fn parse_room_composite(
             }
         }
     }
-    let req: RoomCompositeEgressRequest =
-        serde_path_to_error::deserialize(&clean).map_err(|e| {
-            let field = e.path().to_string();
-            RequestError::Schema {
-                field: if field == "." {
-                    "request".into()
-                } else {
-                    field
-                },
-                reason: e.into_inner().to_string(),
-            }
-        })?;
+    let req: RoomCompositeEgressRequest = read_as(&clean)?;
     Ok((req, raw))
+}
+
+/// Reads `raw` as `T` (LiveKit's proto3 JSON), errors naming the field.
+pub(crate) fn read_as<T: serde::de::DeserializeOwned>(raw: &Value) -> Result<T, RequestError> {
+    serde_path_to_error::deserialize(raw).map_err(|e| {
+        let field = e.path().to_string();
+        RequestError::Schema {
+            field: if field == "." {
+                "request".into()
+            } else {
+                field
+            },
+            reason: e.into_inner().to_string(),
+        }
+    })
 }
 
 /// The request text as a JSON object.
@@ -194,54 +243,20 @@ pub fn plan_room_composite(
     raw: &Value,
     layouts: &LayoutLibrary,
 ) -> Result<EgressPlan, RequestError> {
-    if !req.custom_base_url.is_empty() {
-        return Err(RequestError::invalid(
-            "custom_base_url",
-            "custom web templates are not supported yet; use a layout template file",
-        ));
-    }
-    if req.audio_only && req.video_only {
-        return Err(RequestError::invalid(
-            "video_only",
-            "audio_only and video_only cannot both be set",
-        ));
-    }
+    let tracks = template_tracks(&req.custom_base_url, req.audio_only, req.video_only, "")?;
     let mixing = AudioMixing::try_from(req.audio_mixing).map_err(|_| {
         RequestError::invalid(
             "audio_mixing",
             format!("unknown audio mixing {}", req.audio_mixing),
         )
     })?;
-    let tracks = Tracks {
-        video: !req.audio_only,
-        audio: !req.video_only,
-    };
-    let mut gathered = outputs::RequestOutputs {
-        files: indexed("file_outputs", &req.file_outputs),
-        segments: indexed("segment_outputs", &req.segment_outputs),
-        streams: indexed("stream_outputs", &req.stream_outputs),
-        images: indexed("image_outputs", &req.image_outputs),
-    };
-    // The deprecated single `output` (file, stream or segments), where the lists are empty.
-    #[allow(deprecated)]
-    match &req.output {
-        None => {}
-        Some(Output::File(f)) => deprecated_one(&mut gathered.files, "file", "file_outputs", f)?,
-        Some(Output::Stream(s)) => {
-            deprecated_one(&mut gathered.streams, "stream", "stream_outputs", s)?
-        }
-        Some(Output::Segments(s)) => {
-            deprecated_one(&mut gathered.segments, "segments", "segment_outputs", s)?
-        }
-    }
+    let mut gathered = output_lists!(req);
+    deprecated_output!(gathered, &req.output, room_composite_egress_request);
     let parts = CompositeParts {
         kind: EgressKind::RoomComposite,
         room_name: &req.room_name,
         layout: &req.layout,
-        encoding: req.options.map(|o| match o {
-            Options::Preset(n) => EncodingChoice::Preset(n),
-            Options::Advanced(a) => EncodingChoice::Advanced(a),
-        }),
+        encoding: encoding_choice!(req.options, room_composite_egress_request),
         tracks,
         has_webhooks: !req.webhooks.is_empty(),
         outputs: gathered,
@@ -250,6 +265,32 @@ pub fn plan_room_composite(
         request: egress_info::Request::RoomComposite(req.clone()),
     };
     plan_composite(parts, layouts)
+}
+
+/// The media a room composite (v1, or a v2 template source whose fields are under
+/// `prefix`) records; refuses custom web templates (not built) and both `_only` flags.
+pub(crate) fn template_tracks(
+    custom_base_url: &str,
+    audio_only: bool,
+    video_only: bool,
+    prefix: &str,
+) -> Result<Tracks, RequestError> {
+    if !custom_base_url.is_empty() {
+        return Err(RequestError::invalid(
+            &format!("{prefix}custom_base_url"),
+            "custom web templates are not supported yet; use a layout template file",
+        ));
+    }
+    if audio_only && video_only {
+        return Err(RequestError::invalid(
+            &format!("{prefix}video_only"),
+            "audio_only and video_only cannot both be set",
+        ));
+    }
+    Ok(Tracks {
+        video: !audio_only,
+        audio: !video_only,
+    })
 }
 
 /// Validates the parts of any composite request and applies LiveKit's defaults.

@@ -244,14 +244,15 @@ pub fn gray_frames(path: &Path, width: u32, height: u32) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// The audio as mono f32 at 48 kHz.
-pub fn audio_mono(path: &Path) -> Vec<f32> {
+/// The audio as interleaved f32 at 48 kHz with `channels` channels.
+fn audio_f32(path: &Path, channels: u32) -> Vec<f32> {
+    let channels = channels.to_string();
     let args = [
         "-i",
         path.to_str().unwrap(),
         "-vn",
         "-ac",
-        "1",
+        &channels,
         "-ar",
         "48000",
         "-f",
@@ -262,6 +263,20 @@ pub fn audio_mono(path: &Path) -> Vec<f32> {
         .chunks_exact(4)
         .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         .collect()
+}
+
+/// The audio as mono f32 at 48 kHz.
+pub fn audio_mono(path: &Path) -> Vec<f32> {
+    audio_f32(path, 1)
+}
+
+/// The left and right channels as f32 at 48 kHz.
+pub fn audio_stereo(path: &Path) -> (Vec<f32>, Vec<f32>) {
+    let s = audio_f32(path, 2);
+    (
+        s.iter().step_by(2).copied().collect(),
+        s.iter().skip(1).step_by(2).copied().collect(),
+    )
 }
 
 /// Goertzel power of `freq` in `samples` (normalised by length).

@@ -221,11 +221,17 @@ impl Roster {
     }
 }
 
+/// Participant and track infos as the server sends them, for tests.
 #[cfg(test)]
-mod tests {
+pub(crate) mod fixtures {
     use super::*;
 
-    fn track(sid: &str, kind: proto::TrackType, source: proto::TrackSource) -> proto::TrackInfo {
+    /// A 640x360 VP8 video or an Opus audio track.
+    pub fn track(
+        sid: &str,
+        kind: proto::TrackType,
+        source: proto::TrackSource,
+    ) -> proto::TrackInfo {
         proto::TrackInfo {
             sid: sid.into(),
             r#type: kind as i32,
@@ -241,7 +247,12 @@ mod tests {
         }
     }
 
-    fn person(sid: &str, version: u32, tracks: Vec<proto::TrackInfo>) -> proto::ParticipantInfo {
+    /// An active participant `id-{sid}` at `version`.
+    pub fn person(
+        sid: &str,
+        version: u32,
+        tracks: Vec<proto::TrackInfo>,
+    ) -> proto::ParticipantInfo {
         proto::ParticipantInfo {
             sid: sid.into(),
             identity: format!("id-{sid}"),
@@ -251,6 +262,12 @@ mod tests {
             ..Default::default()
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::{person, track};
+    use super::*;
 
     use proto::TrackSource as S;
     use proto::TrackType as T;

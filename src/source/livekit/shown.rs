@@ -222,26 +222,7 @@ pub(crate) fn publisher(entries: &[Shown], sel: &Selection) -> Option<String> {
 mod tests {
     use super::*;
     use crate::request::select::{AudioPick, Mixing, VideoPick};
-
-    fn track(sid: &str, kind: proto::TrackType, source: proto::TrackSource) -> proto::TrackInfo {
-        proto::TrackInfo {
-            sid: sid.into(),
-            r#type: kind as i32,
-            source: source as i32,
-            ..Default::default()
-        }
-    }
-
-    fn person(sid: &str, tracks: Vec<proto::TrackInfo>) -> proto::ParticipantInfo {
-        proto::ParticipantInfo {
-            sid: sid.into(),
-            identity: format!("id-{sid}"),
-            state: proto::participant_info::State::Active as i32,
-            version: 1,
-            tracks,
-            ..Default::default()
-        }
-    }
+    use crate::source::livekit::roster::fixtures::{person, track};
 
     use proto::TrackSource as S;
     use proto::TrackType as T;
@@ -256,9 +237,9 @@ mod tests {
         let mut r = Roster::new(sel.clone());
         assert_eq!(ready(&r), Err("track TR_v, TR_a not found".into()));
         r.apply(&[
-            person("PA_x", vec![track("TR_o", T::Video, S::Camera)]),
-            person("PA_y", vec![track("TR_a", T::Audio, S::Microphone)]),
-            person("PA_z", vec![track("TR_v", T::Video, S::Camera)]),
+            person("PA_x", 1, vec![track("TR_o", T::Video, S::Camera)]),
+            person("PA_y", 1, vec![track("TR_a", T::Audio, S::Microphone)]),
+            person("PA_z", 1, vec![track("TR_v", T::Video, S::Camera)]),
         ]);
         assert_eq!(ready(&r), Ok(()));
         let e = entries(&r);
@@ -283,12 +264,16 @@ mod tests {
             mixing: Mixing::Default,
         };
         let mut r = Roster::new(sel);
-        r.apply(&[person("PA_a", vec![track("TR_1", T::Video, S::Camera)])]);
+        r.apply(&[person("PA_a", 1, vec![track("TR_1", T::Video, S::Camera)])]);
         assert_eq!(ready(&r), Err("participant id-PA_b not found".into()));
         assert!(!subject_present(&r));
-        r.apply(&[person("PA_b", vec![])]);
+        r.apply(&[person("PA_b", 1, vec![])]);
         assert!(ready(&r).is_err(), "joined but nothing published yet");
-        r.apply(&[person("PA_b", vec![track("TR_2", T::Audio, S::Microphone)])]);
+        r.apply(&[person(
+            "PA_b",
+            1,
+            vec![track("TR_2", T::Audio, S::Microphone)],
+        )]);
         assert_eq!(ready(&r), Ok(()));
         let e = entries(&r);
         assert_eq!(e.len(), 2);
