@@ -12,9 +12,10 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::livekit::{LiveKit, Publisher, media_clock_start_ms};
+use common::relay::LossyRelay;
 use common::{
     audio_mono, audio_stereo, ffprobe, files_under, frame_rgb, goertzel, num, spawn_run, stream,
-    tessera_run, tool,
+    tessera_run, tessera_run_env, tool,
 };
 use tessera::source::synthetic::{participant_color, participant_tone_hz};
 
@@ -349,6 +350,63 @@ fn track_egress_writes_the_published_codec_without_transcoding() {
         assert_eq!(info["status"], "EGRESS_COMPLETE");
         assert_eq!(info["file_results"][0]["filename"], name);
     }
+}
+
+#[test]
+fn track_egress_keeps_real_time_across_packet_loss_and_a_pause() {
+    let _g = serial();
+    let lk = LiveKit::start();
+    let mut p = publish(
+        &lk,
+        "tracks",
+        1,
+        &[
+            "--codec",
+            "h264",
+            "--no-audio",
+            "--at",
+            "3:mute-video",
+            "--at",
+            "5:unmute-video",
+        ],
+    );
+    let camera = p.track("camera");
+    let relay = LossyRelay::start(([127, 0, 0, 1], lk.udp_port).into(), 0.05);
+    let rewrite = format!("127.0.0.1:{}={}", lk.udp_port, relay.addr);
+    let req = format!(
+        r#"{{"room_name": "tracks", "track_id": "{camera}", "file": {{"filepath": "lossy"}}}}"#
+    );
+    let args = lk.run_args();
+    let started = Instant::now();
+    let run = tessera_run_env(
+        &req,
+        &args_with(&args, &["--duration", "10"]),
+        &[
+            ("TESSERA_ICE_REWRITE", &rewrite),
+            ("TESSERA_ICE_ADVERTISE", &relay.addr.to_string()),
+        ],
+    );
+    assert!(run.output.status.success(), "{}", run.stderr());
+    let dropped = relay.dropped.load(std::sync::atomic::Ordering::Relaxed);
+    let forwarded = relay.forwarded.load(std::sync::atomic::Ordering::Relaxed);
+    let loss = dropped as f64 / (dropped + forwarded).max(1) as f64;
+    assert!(loss > 0.03, "the relay dropped {:.1}%", loss * 100.0);
+    let file = run.file();
+    let duration = num(&ffprobe(&file)["format"]["duration"]);
+    eprintln!(
+        "{:.1}% lost; {duration:.2} s recorded in a {:.1} s run",
+        loss * 100.0,
+        started.elapsed().as_secs_f64()
+    );
+    // Real time: ten seconds of wall clock are ten seconds of file, pause included.
+    assert!((duration - 10.0).abs() < 1.0, "{duration:.2} s");
+    // Frames after an unrepaired loss are held back until the next key frame: the file
+    // decodes without an error.
+    tool(
+        "ffmpeg",
+        ["-xerror", "-i", file.to_str().unwrap(), "-f", "null", "-"],
+    );
+    let _ = p.action_ms("unmute-video");
 }
 
 /// What the test's WebSocket server received.
