@@ -109,3 +109,34 @@ fn bad_room_spec_and_duration() {
         "--duration",
     );
 }
+
+#[test]
+fn participant_track_and_v2_requests_name_their_fields() {
+    rejected(
+        r#"{"room_name": "r", "identity": "bob", "file_outputs": [{"filepath": "{track_id}.mp4"}]}"#,
+        &[],
+        "file_outputs[0].filepath: {track_id} does not apply to a participant egress",
+    );
+    rejected(
+        r#"{"room_name": "r", "track_id": "TR_x", "websocket_url": "http://127.0.0.1/x"}"#,
+        &[],
+        "websocket_url",
+    );
+    rejected(
+        r#"{"room_name": "r", "media": {"audio": {"routes": [{"channel": "AUDIO_CHANNEL_LEFT"}]}},
+            "outputs": [{"file": {}}]}"#,
+        &[],
+        "media.audio.routes[0]",
+    );
+    // Only a LiveKit room has participants and tracks to pick.
+    rejected(
+        r#"{"room_name": "r", "identity": "bob", "file_outputs": [{}]}"#,
+        &[],
+        "--url",
+    );
+    rejected(
+        r#"{"room_name": "r", "track_id": "TR_x", "file": {}}"#,
+        &[],
+        "--url",
+    );
+}

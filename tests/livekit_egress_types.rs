@@ -199,7 +199,26 @@ fn participant_egress_spans_late_audio_and_a_republished_camera_and_ends_when_th
         cover(back_at + 2.0),
     );
     eprintln!("coverage before {before:.3}, in the gap {gap:.3}, after {after:.3}");
-    assert!(before > 0.8 && after > 0.8, "the camera before and after");
+    let events: Vec<&str> = log
+        .lines()
+        .filter(|l| {
+            [
+                "subscrib",
+                "receiving",
+                "decod",
+                "first frame",
+                "paused",
+                "known track",
+            ]
+            .iter()
+            .any(|k| l.contains(k))
+        })
+        .collect();
+    assert!(
+        before > 0.8 && after > 0.8,
+        "the camera before and after; the recorder's log:\n{}",
+        events.join("\n")
+    );
     assert!(gap < 0.005, "the placeholder in the gap");
     let audio = audio_mono(&file);
     let second = |t: f64| {

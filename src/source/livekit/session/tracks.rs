@@ -31,6 +31,7 @@ impl Session {
     /// at the start and after an unrepaired loss, asking for one.
     pub(super) fn on_media(&mut self, md: MediaData) {
         let Some((member, track)) = self.roster.by_mid(&md.mid) else {
+            tracing::debug!(mid = %md.mid, "a frame on an m-line that carries no known track");
             return;
         };
         let Some(codec) = Codec::from_str0m(md.params.spec().codec) else {
@@ -59,6 +60,7 @@ impl Session {
             };
             match decoder {
                 Ok(d) => {
+                    tracing::debug!(track = %track_sid, ?codec, key = md.is_keyframe(), "first frame of a track");
                     let rate = md.params.spec().clock_rate.get();
                     self.tracks.insert(
                         track_sid.clone(),
