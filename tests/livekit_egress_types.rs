@@ -438,6 +438,8 @@ struct Received {
     /// (arrival, unix ms; bytes) of each binary message.
     arrivals: Vec<(i64, usize)>,
     closed: bool,
+    /// Pongs received for the one ping the server sends after the first audio.
+    pongs: usize,
 }
 
 /// Accepts one WebSocket connection on `listener` and reads it to the end.
@@ -472,12 +474,20 @@ fn serve_one(listener: TcpListener) -> std::thread::JoinHandle<Received> {
                         .as_millis() as i64;
                     got.arrivals.push((now, b.len()));
                     got.bytes += b.len();
+                    if got.arrivals.len() == 1 {
+                        ws.send(tungstenite::Message::Ping("are you there".into()))
+                            .unwrap();
+                    }
                     got.left.extend(
                         b.chunks_exact(4)
                             .map(|f| i16::from_le_bytes([f[0], f[1]]) as f32 / 32768.0),
                     );
                 }
                 Ok(tungstenite::Message::Text(t)) => got.texts.push(t.to_string()),
+                Ok(tungstenite::Message::Pong(p)) => {
+                    assert_eq!(&p[..], b"are you there");
+                    got.pongs += 1;
+                }
                 Ok(tungstenite::Message::Close(_)) => {
                     got.closed = true;
                 }
@@ -519,6 +529,7 @@ fn websocket_track_egress_streams_pcm_and_mute_messages() {
     let got = server.join().unwrap();
     assert_eq!(got.content_type, "audio/x-raw");
     assert!(got.closed, "the egress closes the connection");
+    assert_eq!(got.pongs, 1, "the egress answers the receiver's ping");
     assert_eq!(got.texts, [r#"{"muted":true}"#, r#"{"muted":false}"#]);
     let info = run.info.as_ref().unwrap();
     assert_eq!(info["status"], "EGRESS_COMPLETE");

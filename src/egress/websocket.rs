@@ -2,7 +2,8 @@
 //! raw PCM (S16LE, 48 kHz, two channels, interleaved) in binary messages as it is decoded,
 //! a text message `{"muted":true}` / `{"muted":false}` when the publisher mutes or
 //! unmutes, and a close message at the end. The connection carries
-//! `Content-Type: audio/x-raw`.
+//! `Content-Type: audio/x-raw`. The receiver's pings are answered and it is pinged every
+//! 30 s; its closing the connection ends the egress.
 
 use std::net::TcpStream;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -19,6 +20,9 @@ use crate::info::now_ns;
 use crate::request::{TrackOutput, TrackPlan};
 use crate::source::RoomSource;
 use crate::source::livekit::tap::Tapped;
+
+/// How often the receiver is pinged (LiveKit's egress: every 30 s).
+const PING_PERIOD: Duration = Duration::from_secs(30);
 
 /// Mono f32 samples → interleaved stereo S16LE (the sound on both channels).
 pub fn to_stereo_s16le(samples: &[f32]) -> Vec<u8> {
@@ -43,7 +47,43 @@ fn connect(url: &str) -> Result<WebSocket<MaybeTlsStream<TcpStream>>, String> {
         tungstenite::http::HeaderValue::from_static("audio/x-raw"),
     );
     let (socket, _) = tungstenite::connect(request).map_err(|e| e.to_string())?;
+    // Reads only look for the receiver's pings and close (answered between sends): they
+    // must never hold up the audio.
+    let tcp = match socket.get_ref() {
+        MaybeTlsStream::Plain(s) => s,
+        MaybeTlsStream::Rustls(s) => s.get_ref(),
+        _ => return Err("unsupported TLS stream".into()),
+    };
+    tcp.set_read_timeout(Some(Duration::from_millis(1)))
+        .map_err(|e| e.to_string())?;
     Ok(socket)
+}
+
+/// What the receiver sent, read without waiting: pings are answered (tungstenite queues
+/// the pong; `flush` sends it); `true` when it closed the connection.
+fn poll_receiver(socket: &mut WebSocket<MaybeTlsStream<TcpStream>>) -> bool {
+    loop {
+        match socket.read() {
+            Ok(Message::Close(_)) => return true,
+            Ok(_) => {}
+            Err(tungstenite::Error::Io(e))
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                let _ = socket.flush();
+                return false;
+            }
+            Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
+                return true;
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "reading the WebSocket");
+                return false;
+            }
+        }
+    }
 }
 
 /// Runs a track egress to a WebSocket; returns the final `EgressInfo` (the stream in
@@ -84,7 +124,16 @@ pub fn run(
     };
     let mut bytes = 0u64;
     let mut error = None;
+    let mut last_ping = Instant::now();
     loop {
+        if poll_receiver(&mut socket) {
+            tracing::info!("the WebSocket receiver closed the connection; ending");
+            break;
+        }
+        if last_ping.elapsed() >= PING_PERIOD {
+            last_ping = Instant::now();
+            let _ = socket.send(Message::Ping("ping".into()));
+        }
         match should_stop(room, opts, started.elapsed()) {
             None => {}
             Some(Stop::Requested) => break,
@@ -145,5 +194,19 @@ mod tests {
         assert_eq!(i16::from_le_bytes([b[4], b[5]]), -i16::MAX);
         assert_eq!(i16::from_le_bytes([b[8], b[9]]), i16::MAX);
         assert_eq!(muted_message(true), r#"{"muted":true}"#);
+    }
+
+    #[test]
+    fn a_wss_url_gets_a_tls_error_not_a_panic() {
+        // A server that accepts and hangs up: the TLS set-up (rustls, the process's crypto
+        // provider) runs and the handshake fails cleanly.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let t = std::thread::spawn(move || {
+            let _ = listener.accept();
+        });
+        let r = connect(&format!("wss://127.0.0.1:{port}/audio"));
+        assert!(r.is_err());
+        t.join().unwrap();
     }
 }
