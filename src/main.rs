@@ -86,7 +86,7 @@ struct RunArgs {
     api_secret: Option<String>,
     /// Participant and track egress: how long to wait for the participant to join and
     /// publish, or for the track, before ending ABORTED.
-    #[arg(long, default_value_t = 30.0)]
+    #[arg(long, default_value_t = tessera::source::livekit::AWAIT_TIMEOUT.as_secs_f64())]
     await_timeout: f64,
     /// Stop after this many seconds of media (default: run until SIGINT/SIGTERM).
     #[arg(long, allow_negative_numbers = true)]
@@ -462,14 +462,15 @@ fn run(args: RunArgs) -> Result<bool> {
                 ));
             };
             if websocket && track.kind != livekit_protocol::TrackType::Audio {
-                let mut info = base;
-                info.error = format!(
-                    "websocket_url: track {} is {}; a WebSocket takes an audio track",
-                    plan.track_id,
-                    track.kind.as_str_name().to_ascii_lowercase()
-                );
-                info.status = EgressStatus::EgressFailed as i32;
-                return print_info(&info);
+                let why = egress::EgressError::Output {
+                    field: "websocket_url".into(),
+                    reason: format!(
+                        "track {} is {}; a WebSocket takes an audio track",
+                        plan.track_id,
+                        track.kind.as_str_name().to_ascii_lowercase()
+                    ),
+                };
+                return print_info(&egress::failed(base, why));
             }
             runtime.block_on(async {
                 tokio::task::spawn_blocking(move || {
@@ -499,10 +500,7 @@ fn not_started(base: livekit_protocol::EgressInfo, e: AwaitError) -> livekit_pro
             info
         }
         AwaitError::Ended(SourceEnd::Failed(why)) => {
-            let mut info = base;
-            info.error = format!("source: {why}");
-            info.status = EgressStatus::EgressFailed as i32;
-            info
+            egress::failed(base, egress::EgressError::Source(why))
         }
     }
 }

@@ -7,6 +7,11 @@ pub mod speaker;
 use crate::request::select::Channel;
 use crate::source::RoomSource;
 
+/// One sample as S16: clamped to full scale, rounded.
+pub fn to_s16(sample: f32) -> i16 {
+    (sample.clamp(-1.0, 1.0) * i16::MAX as f32).round() as i16
+}
+
 /// Mixes participants' audio, one block at a time, on the egress clock.
 #[derive(Debug, Default)]
 pub struct Mixer {
@@ -74,11 +79,10 @@ impl Mixer {
             }
         }
         self.next_sample = until;
-        let pcm = |s: f32| (s.clamp(-1.0, 1.0) * i16::MAX as f32).round() as i16;
         let mut out = Vec::with_capacity(n * 4);
         for (l, r) in self.left.iter().zip(&self.right) {
-            out.extend_from_slice(&pcm(*l).to_le_bytes());
-            out.extend_from_slice(&pcm(*r).to_le_bytes());
+            out.extend_from_slice(&to_s16(*l).to_le_bytes());
+            out.extend_from_slice(&to_s16(*r).to_le_bytes());
         }
         out
     }

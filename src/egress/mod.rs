@@ -138,7 +138,8 @@ fn set_status(info: &mut EgressInfo, status: EgressStatus) {
     tracing::info!(egress_id = %info.egress_id, status = status.as_str_name(), "egress status");
 }
 
-fn failed(mut info: EgressInfo, e: EgressError) -> EgressInfo {
+/// Ends an egress FAILED with `e` as its error.
+pub fn failed(mut info: EgressInfo, e: EgressError) -> EgressInfo {
     tracing::error!(egress_id = %info.egress_id, error = %e, "egress failed");
     info.error = e.to_string();
     if info.ended_at == 0 {
@@ -255,6 +256,31 @@ pub fn run(
         stored.upload_manifest(&path);
     }
     info
+}
+
+/// Whether an egress ends now, and how: asked to (a stop request, or `media` reached the
+/// requested duration) or its source closed (LiveKit's "Source closed" in `details`) →
+/// `Some(Ok)`; its source failed → `Some(Err)`; `None` while it goes on.
+fn ending(
+    room: &dyn RoomSource,
+    opts: &RunOptions,
+    media: Duration,
+    info: &mut EgressInfo,
+) -> Option<Result<(), EgressError>> {
+    if opts.stop.load(Ordering::Relaxed) || opts.duration.is_some_and(|d| media >= d) {
+        return Some(Ok(()));
+    }
+    match room.ended()? {
+        SourceEnd::Closed => {
+            tracing::info!("the source closed; finishing the recording");
+            info.details = SOURCE_CLOSED.into();
+            Some(Ok(()))
+        }
+        SourceEnd::Failed(why) => {
+            tracing::warn!(error = %why, "the source failed; finishing the recording");
+            Some(Err(EgressError::Source(why)))
+        }
+    }
 }
 
 /// A finished file: queued for its store, and in the results (unless nothing was written).
@@ -485,7 +511,6 @@ fn record(
         unix_ms = chrono::Utc::now().timestamp_millis(),
         "media clock started (media time 0 is composed now)"
     );
-    let mut error = None;
     let mut live = LiveLayout::new(plan.layout.clone(), plan.layouts.clone());
     // Each participant's channel, fixed when first heard (as LiveKit assigns it per track).
     let mut heard: std::collections::HashMap<String, crate::request::select::Channel> =
@@ -494,23 +519,11 @@ fn record(
     let only_streams = o.files.is_empty() && o.segments.is_empty() && o.images.is_empty();
 
     let mut tick: u64 = 0;
-    loop {
+    // The loop ends with the error that ended it, if one did.
+    let mut error = loop {
         let t = pts_of(tick);
-        if opts.stop.load(Ordering::Relaxed) || opts.duration.is_some_and(|d| t >= d) {
-            break;
-        }
-        match room.ended() {
-            None => {}
-            Some(SourceEnd::Closed) => {
-                tracing::info!("the room closed; finishing the recording");
-                info.details = SOURCE_CLOSED.into();
-                break;
-            }
-            Some(SourceEnd::Failed(why)) => {
-                tracing::warn!(error = %why, "the room source failed; finishing the recording");
-                error = Some(EgressError::Source(why));
-                break;
-            }
+        if let Some(end) = ending(room, opts, t, info) {
+            break end.err();
         }
         let mut late = false;
         if opts.realtime {
@@ -639,8 +652,7 @@ fn record(
             Ok(())
         })();
         if let Err(e) = step {
-            error = Some(e);
-            break;
+            break Some(e);
         }
         if let Some(sizes) = hints {
             room.picture_sizes(&sizes);
@@ -652,7 +664,7 @@ fn record(
         if tick.is_multiple_of(fps * 10) {
             tracing::info!(media_s = tick / fps, "recording");
         }
-    }
+    };
 
     // Ending: drain the GPU rings, close the streams, let the muxers finish their files.
     set_status(info, EgressStatus::EgressEnding);

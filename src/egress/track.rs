@@ -3,7 +3,6 @@
 //! sent as PCM over a WebSocket ([`super::websocket`]).
 
 use std::str::FromStr;
-use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
@@ -12,18 +11,16 @@ use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 use livekit_protocol::{EgressInfo, EgressStatus};
 
-use super::{
-    EgressError, RunOptions, SOURCE_CLOSED, conclude, failed, file_written, set_status, uploads,
-};
+use super::{EgressError, RunOptions, conclude, ending, failed, file_written, set_status, uploads};
 use crate::info::now_ns;
 use crate::output::manifest::{Manifest, ManifestFile};
 use crate::output::{FileTarget, file_target};
 use crate::request::naming::NameContext;
 use crate::request::outputs::{FileKind, FilePlan, OutputsPlan};
 use crate::request::{TrackOutput, TrackPlan};
+use crate::source::RoomSource;
 use crate::source::livekit::Published;
 use crate::source::livekit::tap::{Codec, EncodedFrame, Tapped};
-use crate::source::{RoomSource, SourceEnd};
 
 /// How long to wait for the muxer to finish after end-of-stream.
 const EOS_TIMEOUT: Duration = Duration::from_secs(10);
@@ -275,31 +272,6 @@ pub fn run_file(
     info
 }
 
-/// Why the receiving loop stopped.
-pub(super) enum Stop {
-    /// Asked to (stop request or duration).
-    Requested,
-    /// The track or room went away.
-    Closed,
-    /// The connection failed.
-    Failed(String),
-}
-
-/// Whether the egress should stop now.
-pub(super) fn should_stop(
-    room: &dyn RoomSource,
-    opts: &RunOptions,
-    media: Duration,
-) -> Option<Stop> {
-    if opts.stop.load(Ordering::Relaxed) || opts.duration.is_some_and(|d| media >= d) {
-        return Some(Stop::Requested);
-    }
-    match room.ended()? {
-        SourceEnd::Closed => Some(Stop::Closed),
-        SourceEnd::Failed(why) => Some(Stop::Failed(why)),
-    }
-}
-
 /// Receives frames and pushes them into the muxer; returns the media time written.
 fn mux(
     codec: Codec,
@@ -320,18 +292,9 @@ fn mux(
         } else {
             Duration::ZERO
         };
-        match should_stop(room, opts, media) {
-            None => {}
-            Some(Stop::Requested) => break,
-            Some(Stop::Closed) => {
-                tracing::info!("the track is gone; finishing the recording");
-                info.details = SOURCE_CLOSED.into();
-                break;
-            }
-            Some(Stop::Failed(why)) => {
-                error = Some(EgressError::Source(why));
-                break;
-            }
+        if let Some(end) = ending(room, opts, media, info) {
+            error = end.err();
+            break;
         }
         let frame = match rx.recv_timeout(Duration::from_millis(50)) {
             Ok(Tapped::Frame(f)) => f,

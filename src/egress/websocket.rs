@@ -14,8 +14,8 @@ use tungstenite::client::IntoClientRequest;
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 
-use super::track::{Stop, initial_track_info, should_stop};
-use super::{EgressError, RunOptions, SOURCE_CLOSED, conclude, failed, set_status};
+use super::track::initial_track_info;
+use super::{EgressError, RunOptions, conclude, ending, failed, set_status};
 use crate::info::now_ns;
 use crate::request::{TrackOutput, TrackPlan};
 use crate::source::RoomSource;
@@ -28,8 +28,7 @@ const PING_PERIOD: Duration = Duration::from_secs(30);
 pub fn to_stereo_s16le(samples: &[f32]) -> Vec<u8> {
     let mut out = Vec::with_capacity(samples.len() * 4);
     for s in samples {
-        let v = (s.clamp(-1.0, 1.0) * i16::MAX as f32).round() as i16;
-        let b = v.to_le_bytes();
+        let b = crate::audio::to_s16(*s).to_le_bytes();
         out.extend_from_slice(&[b[0], b[1], b[0], b[1]]);
     }
     out
@@ -134,17 +133,9 @@ pub fn run(
             last_ping = Instant::now();
             let _ = socket.send(Message::Ping("ping".into()));
         }
-        match should_stop(room, opts, started.elapsed()) {
-            None => {}
-            Some(Stop::Requested) => break,
-            Some(Stop::Closed) => {
-                info.details = SOURCE_CLOSED.into();
-                break;
-            }
-            Some(Stop::Failed(why)) => {
-                error = Some(EgressError::Source(why));
-                break;
-            }
+        if let Some(end) = ending(room, opts, started.elapsed(), &mut info) {
+            error = end.err();
+            break;
         }
         let message = match rx.recv_timeout(Duration::from_millis(50)) {
             Ok(Tapped::Pcm { samples, .. }) => {

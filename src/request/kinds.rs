@@ -11,7 +11,7 @@ use livekit_protocol::{
 use serde_json::Value;
 
 use super::naming::{self, EgressKind};
-use super::outputs::RequestOutputs;
+use super::outputs::{RequestOutputs, check_template, own_storage};
 use super::select::{
     AudioPick, AudioRoute, Channel, Mixing, PictureSource, RouteMatch, Selection, VideoPick,
 };
@@ -20,7 +20,7 @@ use super::{
     plan_composite, read_as,
 };
 use crate::layout::LayoutLibrary;
-use crate::storage::{StoreSpec, spec};
+use crate::storage::StoreSpec;
 
 /// The layout participant and track-composite egresses draw with (one picture, full
 /// frame); `--layouts DIR` may restyle it.
@@ -278,35 +278,11 @@ pub fn plan_track(req: TrackEgressRequest) -> Result<TrackPlan, RequestError> {
 }
 
 fn direct_file(f: &DirectFileOutput) -> Result<TrackOutput, RequestError> {
-    use livekit_protocol::direct_file_output::Output as O;
-    let provider = f.output.as_ref().map(|o| match o {
-        O::S3(x) => Provider::S3(x.clone()),
-        O::Gcp(x) => Provider::Gcp(x.clone()),
-        O::Azure(x) => Provider::Azure(x.clone()),
-        O::AliOss(x) => Provider::AliOss(x.clone()),
-    });
-    let storage = provider
-        .map(|p| spec::from_provider(&p, "file"))
-        .transpose()
-        .map_err(|e| match e {
-            crate::storage::StorageError::Invalid { field, reason } => {
-                RequestError::invalid(&field, reason)
-            }
-            e => RequestError::invalid("file", e.to_string()),
-        })?;
+    let storage = own_storage(provider_of!(f.output, direct_file_output), "file")?;
     naming::check_variables(&f.filepath, EgressKind::Track)
         .map_err(|e| RequestError::invalid("file.filepath", e))?;
-    let probe = naming::NameContext {
-        room_name: "room",
-        room_id: "RM_id",
-        track_id: "TR_id",
-        track_type: "video",
-        track_source: "camera",
-        publisher_identity: "identity",
-        time: chrono::Utc::now(),
-    };
-    naming::resolve_filepath(&f.filepath, &probe, ".mp4")
-        .map_err(|e| RequestError::invalid("file.filepath", e.to_string()))?;
+    // The extension follows the codec, known at start; any of them checks containment.
+    check_template(&f.filepath, "file.filepath", ".mp4")?;
     Ok(TrackOutput::File {
         filepath_template: f.filepath.clone(),
         manifest: !f.disable_manifest,

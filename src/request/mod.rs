@@ -47,6 +47,23 @@ macro_rules! encoding_choice {
     };
 }
 
+/// LiveKit's per-output upload oneofs (`$module` is the output's nested module), as one
+/// `storage_config::Provider`.
+macro_rules! provider_of {
+    ($output:expr, $module:ident) => {
+        $output.as_ref().map(|o| {
+            use livekit_protocol::storage_config::Provider;
+            use livekit_protocol::$module::Output as O;
+            match o {
+                O::S3(x) => Provider::S3(x.clone()),
+                O::Gcp(x) => Provider::Gcp(x.clone()),
+                O::Azure(x) => Provider::Azure(x.clone()),
+                O::AliOss(x) => Provider::AliOss(x.clone()),
+            }
+        })
+    };
+}
+
 pub mod encoding;
 pub mod kinds;
 pub mod naming;
@@ -57,7 +74,6 @@ pub mod stream_url;
 
 use livekit_protocol::{
     AudioMixing, EncodingOptions, EncodingOptionsPreset, RoomCompositeEgressRequest, egress_info,
-    room_composite_egress_request::Output,
 };
 use serde_json::Value;
 
@@ -411,38 +427,35 @@ macro_rules! redact_lists {
     }};
 }
 
-/// The request as echoed in `EgressInfo`: stream URLs with their keys redacted, and the
-/// storage secrets (keys, secrets, tokens, credentials, proxy passwords).
-pub fn redacted_request(req: &RoomCompositeEgressRequest) -> RoomCompositeEgressRequest {
-    let mut r = req.clone();
-    redact_lists!(r);
-    #[allow(deprecated)]
-    match &mut r.output {
-        Some(Output::File(f)) => redact_upload!(f.output, encoded_file_output),
-        Some(Output::Segments(s)) => redact_upload!(s.output, segmented_file_output),
-        Some(Output::Stream(s)) => redact_streams([s]),
-        None => {}
-    }
-    r
+/// Redacts a request's deprecated single `output` (`$module` is the request's nested
+/// module).
+macro_rules! redact_deprecated_output {
+    ($output:expr, $module:ident) => {{
+        use livekit_protocol::$module::Output as O;
+        #[allow(deprecated)]
+        match &mut $output {
+            Some(O::File(f)) => redact_upload!(f.output, encoded_file_output),
+            Some(O::Segments(s)) => redact_upload!(s.output, segmented_file_output),
+            Some(O::Stream(s)) => redact_streams([s]),
+            None => {}
+        }
+    }};
 }
 
-/// Any request as echoed in `EgressInfo`, redacted like [`redacted_request`].
+/// The request as echoed in `EgressInfo`: stream URLs with their keys redacted, and the
+/// storage secrets (keys, secrets, tokens, credentials, proxy passwords).
 pub fn redacted(req: &egress_info::Request) -> egress_info::Request {
     use egress_info::Request as R;
-    use livekit_protocol::track_composite_egress_request::Output as TcOutput;
     let mut req = req.clone();
     match &mut req {
-        R::RoomComposite(r) => *r = redacted_request(r),
+        R::RoomComposite(r) => {
+            redact_lists!(r);
+            redact_deprecated_output!(r.output, room_composite_egress_request);
+        }
         R::Participant(r) => redact_lists!(r),
         R::TrackComposite(r) => {
             redact_lists!(r);
-            #[allow(deprecated)]
-            match &mut r.output {
-                Some(TcOutput::File(f)) => redact_upload!(f.output, encoded_file_output),
-                Some(TcOutput::Segments(s)) => redact_upload!(s.output, segmented_file_output),
-                Some(TcOutput::Stream(s)) => redact_streams([s]),
-                None => {}
-            }
+            redact_deprecated_output!(r.output, track_composite_egress_request);
         }
         R::Web(r) => redact_lists!(r),
         R::Track(r) => {

@@ -213,29 +213,17 @@ fn probe_ctx() -> NameContext<'static> {
 }
 
 /// Checks that a template stays inside the output directory once resolved.
-fn check_template(template: &str, field: &str, ext: &str) -> Result<(), RequestError> {
+pub(crate) fn check_template(template: &str, field: &str, ext: &str) -> Result<(), RequestError> {
     naming::resolve_filepath(template, &probe_ctx(), ext)
         .map(|_| ())
         .map_err(|e| RequestError::invalid(field, e.to_string()))
 }
 
-/// LiveKit's per-output upload oneofs, as one `Provider`.
-macro_rules! provider_of {
-    ($output:expr, $module:ident) => {
-        $output.as_ref().map(|o| {
-            use livekit_protocol::$module::Output as O;
-            match o {
-                O::S3(x) => Provider::S3(x.clone()),
-                O::Gcp(x) => Provider::Gcp(x.clone()),
-                O::Azure(x) => Provider::Azure(x.clone()),
-                O::AliOss(x) => Provider::AliOss(x.clone()),
-            }
-        })
-    };
-}
-
 /// The output's own storage, validated (errors name the field).
-fn own_storage(p: Option<Provider>, field: &str) -> Result<Option<StoreSpec>, RequestError> {
+pub(crate) fn own_storage(
+    p: Option<Provider>,
+    field: &str,
+) -> Result<Option<StoreSpec>, RequestError> {
     p.map(|p| spec::from_provider(&p, field))
         .transpose()
         .map_err(|e| match e {

@@ -214,8 +214,8 @@ impl LiveKitRoom {
         let timeout = opts.connect_timeout;
         // A room composite starts once its cameras show; a participant or track egress
         // waits for its subject first (`await_subject`); a tap decodes no pictures.
-        let wait_pictures = opts.selection.is_room() && opts.tap.is_none();
         let tapped = opts.tap.is_some();
+        let wait_pictures = opts.selection.is_room() && !tapped;
         let session_shared = shared.clone();
         let thread = std::thread::Builder::new()
             .name("livekit-session".into())
@@ -240,14 +240,13 @@ impl LiveKitRoom {
             listed: RefCell::new(Vec::new()),
             cameras: HashMap::new(),
             screens: HashMap::new(),
-            tapped: false,
+            tapped,
         };
         match ready_rx.recv_timeout(timeout) {
             Ok(Ok(())) => {
                 if wait_pictures {
                     room.wait_first_pictures();
                 }
-                room.tapped = tapped;
                 Ok(room)
             }
             Ok(Err(e)) => {

@@ -51,8 +51,7 @@ impl Session {
             .opts
             .tap
             .as_ref()
-            .filter(|t| t.track == track_sid && t.mode == TapMode::Encoded)
-            .cloned();
+            .filter(|t| t.track == track_sid && t.mode == TapMode::Encoded);
         if !self.tracks.contains_key(&track_sid) {
             let decoder = match &raw_tap {
                 Some(_) => Ok(None),
