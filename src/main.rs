@@ -12,7 +12,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use gstreamer as gst;
 use livekit_protocol::EgressStatus;
-use tessera::compositor::GpuContext;
+use tessera::compositor::{Backend, BackendChoice, GpuContext};
 use tessera::egress::{self, RunOptions};
 use tessera::layout::LayoutLibrary;
 use tessera::request;
@@ -113,6 +113,11 @@ struct RunArgs {
     /// ignored here.
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Compositor: auto (the GPU on a hardware adapter, the CPU when the only adapter is a
+    /// software one such as lavapipe, or there is none), gpu (any adapter, software ones
+    /// included) or cpu.
+    #[arg(long, env = "TESSERA_COMPOSITOR", value_enum, default_value_t)]
+    compositor: BackendChoice,
 }
 
 #[derive(clap::Args)]
@@ -150,6 +155,11 @@ struct BenchArgs {
     /// Where the report goes.
     #[arg(long, default_value = "bench-out")]
     out: PathBuf,
+    /// Compositor: auto (the GPU on a hardware adapter, the CPU when the only adapter is a
+    /// software one such as lavapipe, or there is none), gpu (any adapter, software ones
+    /// included) or cpu.
+    #[arg(long, env = "TESSERA_COMPOSITOR", value_enum, default_value_t)]
+    compositor: BackendChoice,
 }
 
 #[derive(Subcommand)]
@@ -220,6 +230,7 @@ fn bench(args: BenchArgs) -> Result<bool> {
             ..Default::default()
         },
         baseline: !args.no_baseline,
+        compositor: args.compositor,
         clip_dir: args.out.join("clips"),
         out_dir: args.out,
     };
@@ -310,6 +321,7 @@ fn run(args: RunArgs) -> Result<bool> {
         layouts,
         fast,
         control_stdin,
+        compositor,
         config,
     } = args;
     let storage = match &config {
@@ -409,15 +421,15 @@ fn run(args: RunArgs) -> Result<bool> {
                 ),
                 None => Box::new(parse_room(room.as_deref().unwrap_or(DEFAULT_ROOM))?),
             };
-            let gpu = if plan.tracks.video {
-                Some(GpuContext::new()?)
+            let backend = if plan.tracks.video {
+                Some(Backend::open(compositor)?)
             } else {
                 None
             };
             tracing::info!(egress_id = %egress_id, room = %plan.room_name, layout = %plan.layout.requested, "starting egress");
             runtime.block_on(async {
                 tokio::task::spawn_blocking(move || {
-                    egress::run(&egress_id, &plan, room.as_mut(), gpu, &opts)
+                    egress::run(&egress_id, &plan, room.as_mut(), backend, &opts)
                 })
                 .await
             })?
@@ -588,10 +600,16 @@ fn spawn_stdin_control() -> std::sync::mpsc::Receiver<egress::Control> {
 
 fn probe() -> Result<bool> {
     gst::init()?;
-    let gpu = GpuContext::new()?;
+    match GpuContext::new() {
+        Ok(gpu) => println!(
+            "gpu: {} ({:?}, {:?})",
+            gpu.info.name, gpu.info.device_type, gpu.info.backend
+        ),
+        Err(e) => println!("gpu: none ({e})"),
+    }
     println!(
-        "gpu: {} ({:?}, {:?})",
-        gpu.info.name, gpu.info.device_type, gpu.info.backend
+        "compositor (auto): {}",
+        Backend::open(BackendChoice::Auto)?.describe()
     );
     let choice = tessera::encode::probe_video_encoder()?;
     println!("video encoder: {}", choice.factory);

@@ -6,7 +6,7 @@ use super::ramp::{Outcome, Policy, Ramp};
 use super::report::{LivekitModel, Machine, Ramped, Report};
 use super::run::{Shape, StepReport, WARMUP};
 use super::{baseline, probe};
-use crate::compositor::{Compositor, GpuContext, GpuError};
+use crate::compositor::{Backend, BackendChoice, GpuError};
 use crate::encode;
 use crate::source::clip::{ClipCodec, ClipError, make_clip};
 
@@ -42,6 +42,8 @@ pub struct BenchOptions {
     pub out_dir: PathBuf,
     /// Where input clips are cached.
     pub clip_dir: PathBuf,
+    /// Which compositor the rooms use.
+    pub compositor: BackendChoice,
 }
 
 fn clip_path(dir: &Path, shape: &Shape, seconds: u32) -> PathBuf {
@@ -126,13 +128,16 @@ pub fn run(opts: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Report
     )?;
     // The device is opened on a thread named `gpu-init`: the driver's worker threads (a
     // software rasteriser's especially) inherit the name, so their CPU is counted as GPU.
-    let gpu = std::thread::Builder::new()
+    let choice = opts.compositor;
+    let backend = std::thread::Builder::new()
         .name("gpu-init".into())
-        .spawn(|| {
-            let gpu = GpuContext::new()?;
-            // Compile the pipelines once before measuring.
-            drop(Compositor::new(gpu.clone(), 64, 64));
-            Ok::<_, GpuError>(gpu)
+        .spawn(move || {
+            let backend = Backend::open(choice)?;
+            if let Backend::Gpu(_) = &backend {
+                // Compile the pipelines once before measuring.
+                drop(backend.compositor(64, 64));
+            }
+            Ok::<_, GpuError>(backend)
         })
         .expect("spawn gpu-init")
         .join()
@@ -143,7 +148,7 @@ pub fn run(opts: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Report
     let machine = Machine {
         cpu: probe::cpu_model(),
         cores: probe::cores(),
-        gpu: format!("{} ({:?})", gpu.info.name, gpu.info.device_type),
+        gpu: backend.describe(),
         encoder,
     };
     std::fs::create_dir_all(&opts.out_dir)
@@ -157,7 +162,7 @@ pub fn run(opts: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Report
             k,
             opts.step_seconds,
             &clip,
-            &gpu,
+            &backend,
             &steps_dir,
             &opts.policy,
         );

@@ -22,7 +22,7 @@ pub struct Machine {
     pub cpu: String,
     /// Logical CPUs.
     pub cores: usize,
-    /// GPU adapter the compositor used.
+    /// The compositor the rooms used: `gpu: ADAPTER (KIND)` or `cpu`.
     pub gpu: String,
     /// H.264 encoder element.
     pub encoder: String,

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::probe;
 use super::ramp::{Outcome, Policy};
-use crate::compositor::GpuContext;
+use crate::compositor::Backend;
 use crate::egress::stats::{EgressStats, Stage};
 use crate::egress::{self, RunOptions};
 use crate::layout::LayoutLibrary;
@@ -174,14 +174,14 @@ fn snapshot(stats: &[Arc<EgressStats>]) -> Snapshot {
     }
 }
 
-/// Runs `rooms` egresses of `shape` for `seconds` (after [`WARMUP`]) on `gpu`, decoding
+/// Runs `rooms` egresses of `shape` for `seconds` (after [`WARMUP`]) on `backend`, decoding
 /// `clip`, writing under `dir`.
 pub fn run_step(
     shape: &Shape,
     rooms: u32,
     seconds: f64,
     clip: &Path,
-    gpu: &Arc<GpuContext>,
+    backend: &Backend,
     dir: &Path,
     policy: &Policy,
 ) -> StepReport {
@@ -190,7 +190,7 @@ pub fn run_step(
     let total = WARMUP + Duration::from_secs_f64(seconds) + Duration::from_millis(500);
     let handles: Vec<_> = (0..rooms)
         .map(|n| {
-            let (shape, clip, gpu) = (shape.clone(), clip.to_owned(), gpu.clone());
+            let (shape, clip, backend) = (shape.clone(), clip.to_owned(), backend.clone());
             let out_dir: PathBuf = dir.join(format!("step{rooms}"));
             let stats = stats[n as usize].clone();
             std::thread::Builder::new()
@@ -212,7 +212,7 @@ pub fn run_step(
                         storage: Default::default(),
                     };
                     let id = format!("EG_bench{n}");
-                    let info = egress::run(&id, &plan, &mut room, Some(gpu), &opts);
+                    let info = egress::run(&id, &plan, &mut room, Some(backend), &opts);
                     if info.status == EgressStatus::EgressComplete as i32 {
                         Ok(())
                     } else {

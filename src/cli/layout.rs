@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result, bail};
 use tessera::compositor::preview::{PreviewSpec, render_with};
-use tessera::compositor::{Compositor, GpuContext};
+use tessera::compositor::{AnyCompositor, Backend, BackendChoice};
 use tessera::layout::{Layout, LayoutError, LayoutLibrary, ResolvedLayout, Severity, load_file};
 
 /// How often watch mode looks at the file.
@@ -54,6 +54,10 @@ pub struct PreviewArgs {
     /// Re-render on every save of the file; errors keep the last good preview.
     #[arg(long)]
     watch: bool,
+    /// Compositor, as `tessera run --compositor` (auto: the one an egress on this machine
+    /// uses, so the preview is what it records).
+    #[arg(long, env = "TESSERA_COMPOSITOR", value_enum, default_value_t)]
+    compositor: BackendChoice,
 }
 
 /// Runs a layout subcommand; `Ok(false)` is a failure exit without an error message.
@@ -161,9 +165,8 @@ fn preview(args: PreviewArgs) -> Result<bool> {
         width,
         height,
     };
-    let gpu = GpuContext::new()?;
-    let mut compositor = Compositor::new(gpu, width, height)?;
-    let render = |compositor: &mut Compositor, layout: &ResolvedLayout| -> Result<()> {
+    let mut compositor = Backend::open(args.compositor)?.compositor(width, height)?;
+    let render = |compositor: &mut AnyCompositor, layout: &ResolvedLayout| -> Result<()> {
         let image = render_with(compositor, layout, &spec)?;
         image
             .write_png(&args.out)

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::text::{self, TextState};
+use super::text::{self, Shaper, TextState};
 use super::timer::Timer;
 use super::{
     Color, Compositor, CompositorError, Layer, LayerContent, LayerUniform, MAX_LAYERS, MAX_TARGETS,
@@ -21,68 +21,6 @@ impl Compositor {
     ) -> Result<(), CompositorError> {
         let scene = Scene::from(layers.to_vec());
         self.send_frames(background, &[(0, &scene)], pts)
-    }
-
-    /// The layers to draw for `scene`: its layers with shaped ones split (see
-    /// [`split_shaped`]) and boxes behind its texts added; and per text, the layer count
-    /// after which it draws and its measured box.
-    fn lay_out<'s>(&mut self, scene: &Scene<'s>) -> (Vec<Layer<'s>>, Vec<(usize, text::Measured)>) {
-        // Splitting makes up to 5 layers of one; huge scenes are drawn unsplit to stay
-        // within the uniform slots.
-        let split = scene.layers.len() * 5 + scene.texts.len() * 2 <= MAX_LAYERS;
-        let push = |l: &Layer<'s>, out: &mut Vec<Layer<'s>>| {
-            if split {
-                split_shaped(l, out);
-            } else {
-                out.push(*l);
-            }
-        };
-        let measured: Vec<text::Measured> = if scene.texts.is_empty() {
-            Vec::new()
-        } else {
-            let state = self.text.get_or_insert_with(|| TextState::new(&self.gpu));
-            scene.texts.iter().map(|t| state.measure(t)).collect()
-        };
-        let mut order: Vec<usize> = (0..scene.texts.len()).collect();
-        order.sort_by_key(|&i| scene.texts[i].after);
-        let mut next = order.into_iter().peekable();
-        // Per text, the number of drawn layers (its box included) before it.
-        let mut at = vec![0; scene.texts.len()];
-        let mut layers = Vec::with_capacity(scene.layers.len() + scene.texts.len());
-        for k in 0..=scene.layers.len() {
-            while let Some(i) = next.next_if(|&i| scene.texts[i].after <= k) {
-                let (t, m) = (&scene.texts[i], &measured[i]);
-                if let Some(b) = t.background {
-                    let (x, y) = (
-                        (m.left - b.padding).max(t.clip.x),
-                        (m.top - b.padding / 2.0).max(t.clip.y),
-                    );
-                    let right = (m.left + m.width + b.padding).min(t.clip.x + t.clip.w);
-                    let bottom = (m.top + m.height + b.padding / 2.0).min(t.clip.y + t.clip.h);
-                    let r = Rect {
-                        x,
-                        y,
-                        w: (right - x).max(0.0),
-                        h: (bottom - y).max(0.0),
-                    };
-                    layers.push(Layer {
-                        dst: r,
-                        content: LayerContent::Solid(b.color),
-                        shape: Some(Shape {
-                            rect: r,
-                            radius: b.radius,
-                            border: 0.0,
-                            border_color: b.color,
-                        }),
-                    });
-                }
-                at[i] = layers.len();
-            }
-            if let Some(l) = scene.layers.get(k) {
-                push(l, &mut layers);
-            }
-        }
-        (layers, at.into_iter().zip(measured).collect())
     }
 
     /// Draws each target's scene (in that target's pixels) over `background` and queues
@@ -108,7 +46,13 @@ impl Compositor {
         // Per target: the layers with text boxes added, and the text groups' positions.
         let mut drawn: Vec<(Vec<Layer<'_>>, Vec<usize>)> = Vec::with_capacity(frames.len());
         for &(t, scene) in frames {
-            let (layers, measured) = self.lay_out(scene);
+            let shaper = (!scene.texts.is_empty()).then(|| {
+                &mut self
+                    .text
+                    .get_or_insert_with(|| TextState::new(&self.gpu))
+                    .shaper
+            });
+            let (layers, measured) = lay_out(scene, shaper, false);
             let mut groups = Vec::new();
             if let Some(state) = self.text.as_mut()
                 && !measured.is_empty()
@@ -341,6 +285,72 @@ impl Compositor {
     }
 }
 
+/// The layers to draw for `scene`: its layers with shaped ones split (see
+/// [`split_shaped`]) and boxes behind its texts added; and per text, the layer count
+/// after which it draws and its measured box. `shaper` measures the texts (needed only
+/// when the scene has any). With `even`, shaped layers are split on even pixel columns
+/// and rows (see [`split_shaped`]).
+pub(super) fn lay_out<'s>(
+    scene: &Scene<'s>,
+    shaper: Option<&mut Shaper>,
+    even: bool,
+) -> (Vec<Layer<'s>>, Vec<(usize, text::Measured)>) {
+    // Splitting makes up to 5 layers of one; huge scenes are drawn unsplit to stay
+    // within the uniform slots.
+    let split = scene.layers.len() * 5 + scene.texts.len() * 2 <= MAX_LAYERS;
+    let push = |l: &Layer<'s>, out: &mut Vec<Layer<'s>>| {
+        if split {
+            split_shaped(l, out, even);
+        } else {
+            out.push(*l);
+        }
+    };
+    let measured: Vec<text::Measured> = match shaper {
+        Some(shaper) => scene.texts.iter().map(|t| shaper.measure(t)).collect(),
+        None => Vec::new(),
+    };
+    let mut order: Vec<usize> = (0..scene.texts.len()).collect();
+    order.sort_by_key(|&i| scene.texts[i].after);
+    let mut next = order.into_iter().peekable();
+    // Per text, the number of drawn layers (its box included) before it.
+    let mut at = vec![0; scene.texts.len()];
+    let mut layers = Vec::with_capacity(scene.layers.len() + scene.texts.len());
+    for k in 0..=scene.layers.len() {
+        while let Some(i) = next.next_if(|&i| scene.texts[i].after <= k) {
+            let (t, m) = (&scene.texts[i], &measured[i]);
+            if let Some(b) = t.background {
+                let (x, y) = (
+                    (m.left - b.padding).max(t.clip.x),
+                    (m.top - b.padding / 2.0).max(t.clip.y),
+                );
+                let right = (m.left + m.width + b.padding).min(t.clip.x + t.clip.w);
+                let bottom = (m.top + m.height + b.padding / 2.0).min(t.clip.y + t.clip.h);
+                let r = Rect {
+                    x,
+                    y,
+                    w: (right - x).max(0.0),
+                    h: (bottom - y).max(0.0),
+                };
+                layers.push(Layer {
+                    dst: r,
+                    content: LayerContent::Solid(b.color),
+                    shape: Some(Shape {
+                        rect: r,
+                        radius: b.radius,
+                        border: 0.0,
+                        border_color: b.color,
+                    }),
+                });
+            }
+            at[i] = layers.len();
+        }
+        if let Some(l) = scene.layers.get(k) {
+            push(l, &mut layers);
+        }
+    }
+    (layers, at.into_iter().zip(measured).collect())
+}
+
 /// The part of `src` that `part` (inside `dst`) shows.
 fn sub_src(dst: Rect, src: Rect, part: Rect) -> Rect {
     Rect {
@@ -356,7 +366,9 @@ fn sub_src(dst: Rect, src: Rect, part: Rect) -> Rect {
 /// band along the edges by the blended, shaped one. The pixels are the same (each piece
 /// samples exactly the texture coordinates the whole quad would); on a software
 /// rasteriser the blended shape test costs per pixel, so this keeps it to the edges.
-fn split_shaped<'a>(layer: &Layer<'a>, out: &mut Vec<Layer<'a>>) {
+/// With `even` the interior starts and ends on even pixel columns and rows, so no 2x2
+/// chroma block straddles two pieces (the CPU compositor's chroma is drawn per block).
+fn split_shaped<'a>(layer: &Layer<'a>, out: &mut Vec<Layer<'a>>, even: bool) {
     let opaque = match layer.content {
         LayerContent::Solid(c) => c.0[3] >= 1.0,
         LayerContent::Picture { .. } => true,
@@ -369,10 +381,12 @@ fn split_shaped<'a>(layer: &Layer<'a>, out: &mut Vec<Layer<'a>>) {
     let band = shape.radius.max(shape.border).ceil() + 1.0;
     let d = layer.dst;
     let (r, b) = (shape.rect, band);
-    let x0 = d.x.max(r.x + b);
-    let y0 = d.y.max(r.y + b);
-    let x1 = (d.x + d.w).min(r.x + r.w - b);
-    let y1 = (d.y + d.h).min(r.y + r.h - b);
+    let up = |v: f32| if even { (v / 2.0).ceil() * 2.0 } else { v };
+    let down = |v: f32| if even { (v / 2.0).floor() * 2.0 } else { v };
+    let x0 = up(d.x.max(r.x + b));
+    let y0 = up(d.y.max(r.y + b));
+    let x1 = down((d.x + d.w).min(r.x + r.w - b));
+    let y1 = down((d.y + d.h).min(r.y + r.h - b));
     if x1 - x0 < 2.0 * band || y1 - y0 < 2.0 * band {
         out.push(*layer);
         return;

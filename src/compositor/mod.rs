@@ -8,6 +8,8 @@
 //! frames back later, so the GPU never waits for the CPU (`send_frame` /
 //! `receive_frame`, as rav1e's encoder API).
 
+pub mod backend;
+pub mod cpu;
 mod draw;
 pub mod gpu;
 mod pipelines;
@@ -21,6 +23,8 @@ mod timer;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use backend::{AnyCompositor, Backend, BackendChoice};
+pub use cpu::CpuCompositor;
 pub use gpu::{GpuContext, GpuError};
 use pipelines::CANVAS_FORMAT;
 use readback::Ring;

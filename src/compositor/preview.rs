@@ -4,11 +4,10 @@
 //! the reference-image tests and the pictures in `docs/layouts.md`.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use super::scene::{self, Pictures};
-use super::{Compositor, CompositorError, GpuContext};
+use super::{AnyCompositor, Backend, CompositorError};
 use crate::layout::{Member, ResolvedLayout};
 use crate::output::images::nv12_to_rgb;
 use crate::source::RoomSource;
@@ -135,7 +134,7 @@ fn preview_members(
 /// Renders `layout` for `spec` with `compositor` (which must be `spec.width` x
 /// `spec.height`): the frame an egress would encode.
 pub fn render_with(
-    compositor: &mut Compositor,
+    compositor: &mut AnyCompositor,
     layout: &ResolvedLayout,
     spec: &PreviewSpec,
 ) -> Result<RgbImage, CompositorError> {
@@ -156,7 +155,7 @@ pub fn render_with(
     );
     compositor.send_frames(layout.theme.background, &[(0, &scene)], Duration::ZERO)?;
     let frame = compositor
-        .receive_frame(true)?
+        .receive_frame_from(0, true)?
         .expect("a frame was just sent");
     Ok(RgbImage {
         width: frame.width,
@@ -165,12 +164,12 @@ pub fn render_with(
     })
 }
 
-/// Renders `layout` for `spec` on a new compositor of `gpu`.
+/// Renders `layout` for `spec` on a new compositor of `backend`.
 pub fn render(
-    gpu: Arc<GpuContext>,
+    backend: &Backend,
     layout: &ResolvedLayout,
     spec: &PreviewSpec,
 ) -> Result<RgbImage, CompositorError> {
-    let mut compositor = Compositor::new(gpu, spec.width, spec.height)?;
+    let mut compositor = backend.compositor(spec.width, spec.height)?;
     render_with(&mut compositor, layout, spec)
 }

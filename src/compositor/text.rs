@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use glyphon::{
-    Attrs, Buffer, Cache, Family, FontSystem, Metrics, Resolution, Shaping, SwashCache, TextArea,
-    TextAtlas, TextBounds, TextRenderer, Viewport, Wrap,
+    Attrs, Buffer, Cache, Family, FontSystem, Metrics, Resolution, Shaping, SwashCache, SwashImage,
+    TextArea, TextAtlas, TextBounds, TextRenderer, Viewport, Wrap,
 };
 
 use super::GpuContext;
@@ -67,13 +67,19 @@ pub(super) fn shared_cache(gpu: &GpuContext) -> &Cache {
 /// Shaped lines by (text, size in 1/8 px); kept while used.
 type Shaped = HashMap<(String, u32), (Buffer, bool)>;
 
-/// A compositor's text state: fonts, glyph atlas, shaped lines, and per target a
-/// viewport and one renderer per group of texts drawn at the same point.
-pub(super) struct TextState {
-    fonts: FontSystem,
-    swash: SwashCache,
-    atlas: TextAtlas,
+/// Fonts, the glyph rasteriser and shaped lines: what both compositors (GPU and CPU)
+/// need to lay text out and rasterise its glyphs.
+pub(super) struct Shaper {
+    pub(super) fonts: FontSystem,
+    pub(super) swash: SwashCache,
     shaped: Shaped,
+}
+
+/// A GPU compositor's text state: the shaper, the glyph atlas, and per target a viewport
+/// and one renderer per group of texts drawn at the same point.
+pub(super) struct TextState {
+    pub(super) shaper: Shaper,
+    atlas: TextAtlas,
     targets: Vec<TargetText>,
 }
 
@@ -91,24 +97,14 @@ pub(super) struct Measured {
     pub height: f32,
 }
 
-impl TextState {
-    pub(super) fn new(gpu: &GpuContext) -> TextState {
+impl Shaper {
+    pub(super) fn new() -> Shaper {
         let mut db = glyphon::fontdb::Database::new();
         db.load_font_source(glyphon::fontdb::Source::Binary(Arc::new(FONT)));
-        let fonts = FontSystem::new_with_locale_and_db("en-US".into(), db);
-        let atlas = TextAtlas::with_color_mode(
-            &gpu.device,
-            &gpu.queue,
-            shared_cache(gpu),
-            CANVAS_FORMAT,
-            glyphon::ColorMode::Web,
-        );
-        TextState {
-            fonts,
+        Shaper {
+            fonts: FontSystem::new_with_locale_and_db("en-US".into(), db),
             swash: SwashCache::new(),
-            atlas,
             shaped: HashMap::new(),
-            targets: Vec::new(),
         }
     }
 
@@ -153,6 +149,56 @@ impl TextState {
         }
     }
 
+    /// Calls `draw` with each glyph of `t` (measured this frame as `m`): its rasterised
+    /// image and the canvas pixel of the image's top-left corner, placed exactly as
+    /// glyphon places them on the GPU. Nothing outside `t.clip` or the canvas is meant
+    /// to be drawn; `draw` clips.
+    pub(super) fn each_glyph(
+        &mut self,
+        t: &Text,
+        m: &Measured,
+        mut draw: impl FnMut(i32, i32, &SwashImage),
+    ) {
+        let (buffer, _) = &self.shaped[&Self::key(t)];
+        let (top, bottom) = (t.clip.y as i32, (t.clip.y + t.clip.h) as i32);
+        for run in buffer.layout_runs() {
+            let start = (m.top + run.line_top) as i32;
+            if start > bottom || top > start + run.line_height as i32 {
+                continue;
+            }
+            for glyph in run.glyphs.iter() {
+                let physical = glyph.physical((m.left, m.top), 1.0);
+                if let Some(image) = self.swash.get_image(&mut self.fonts, physical.cache_key) {
+                    let x = physical.x + image.placement.left;
+                    let y = run.line_y.round() as i32 + physical.y - image.placement.top;
+                    draw(x, y, image);
+                }
+            }
+        }
+    }
+
+    /// Ends a frame: forgets lines not used since the last call.
+    pub(super) fn end_frame(&mut self) {
+        self.shaped.retain(|_, (_, used)| std::mem::take(used));
+    }
+}
+
+impl TextState {
+    pub(super) fn new(gpu: &GpuContext) -> TextState {
+        let atlas = TextAtlas::with_color_mode(
+            &gpu.device,
+            &gpu.queue,
+            shared_cache(gpu),
+            CANVAS_FORMAT,
+            glyphon::ColorMode::Web,
+        );
+        TextState {
+            shaper: Shaper::new(),
+            atlas,
+            targets: Vec::new(),
+        }
+    }
+
     /// Prepares target `target`'s texts for drawing, each with the number of drawn layers
     /// it comes after and its measured box; returns, per group of texts drawn at the same
     /// point, that layer count.
@@ -193,7 +239,7 @@ impl TextState {
                 .iter()
                 .filter(|(_, at, _)| *at == after)
                 .map(|(t, _, m)| {
-                    let (buffer, _) = &self.shaped[&Self::key(t)];
+                    let (buffer, _) = &self.shaper.shaped[&Shaper::key(t)];
                     let [r, g, b, a] = t.color.0.map(|c| (c.clamp(0.0, 1.0) * 255.0).round() as u8);
                     TextArea {
                         buffer,
@@ -213,11 +259,11 @@ impl TextState {
             tt.renderers[g].prepare(
                 &gpu.device,
                 &gpu.queue,
-                &mut self.fonts,
+                &mut self.shaper.fonts,
                 &mut self.atlas,
                 viewport,
                 areas,
-                &mut self.swash,
+                &mut self.shaper.swash,
             )?;
         }
         Ok(groups)
@@ -234,7 +280,7 @@ impl TextState {
 
     /// Ends a frame: forgets lines not used since the last call and trims the atlas.
     pub(super) fn end_frame(&mut self) {
-        self.shaped.retain(|_, (_, used)| std::mem::take(used));
+        self.shaper.end_frame();
         self.atlas.trim();
     }
 }

@@ -23,7 +23,7 @@ use livekit_protocol::{
 };
 
 use crate::audio::Mixer;
-use crate::compositor::{Compositor, CompositorError, GpuContext, Nv12Frame, scene};
+use crate::compositor::{AnyCompositor, Backend, CompositorError, Nv12Frame, scene};
 use crate::encode::{self, EncodeError};
 use crate::info::now_ns;
 use crate::output::images::ImagesOutput;
@@ -166,7 +166,7 @@ pub fn run(
     egress_id: &str,
     plan: &EgressPlan,
     room: &mut dyn RoomSource,
-    gpu: Option<Arc<GpuContext>>,
+    backend: Option<Backend>,
     opts: &RunOptions,
 ) -> EgressInfo {
     let room_id = room.room_id();
@@ -226,7 +226,7 @@ pub fn run(
         }
     }
 
-    let result = record(plan, room, gpu, opts, &ctx, &mut outputs, &mut info);
+    let result = record(plan, room, backend, opts, &ctx, &mut outputs, &mut info);
     let ended = now_ns();
     let (written, mut error) = match result {
         Ok(d) => (d, None),
@@ -428,7 +428,7 @@ enum Dest {
 fn record(
     plan: &EgressPlan,
     room: &mut dyn RoomSource,
-    gpu: Option<Arc<GpuContext>>,
+    backend: Option<Backend>,
     opts: &RunOptions,
     ctx: &NameContext<'_>,
     outputs: &mut Outputs,
@@ -440,10 +440,11 @@ fn record(
     let epoch = chrono::Utc::now();
 
     // Targets: one per video encode (0 is the request size), then one per image output.
-    let mut compositor = match (&gpu, plan.tracks.video) {
-        (Some(gpu), true) => {
-            Some(Compositor::new(gpu.clone(), p.width, p.height).map_err(|e| at_start(e.into()))?)
-        }
+    let mut compositor = match (&backend, plan.tracks.video) {
+        (Some(b), true) => Some(
+            b.compositor(p.width, p.height)
+                .map_err(|e| at_start(e.into()))?,
+        ),
         _ => None,
     };
     let mut dests: Vec<Dest> = Vec::new();
@@ -670,7 +671,9 @@ fn record(
     set_status(info, EgressStatus::EgressEnding);
     if let (Some(stats), Some(t)) = (
         &opts.stats,
-        compositor.as_ref().and_then(Compositor::gpu_time_per_frame),
+        compositor
+            .as_ref()
+            .and_then(AnyCompositor::gpu_time_per_frame),
     ) {
         stats.set_gpu_time(t);
     }
