@@ -1,5 +1,5 @@
-//! Frame time of the GPU path: upload + YUV→RGBA + composite + RGBA→NV12 + readback, for
-//! 1..25 tiles at 720p and 1080p, with a new picture from every participant every frame
+//! Frame time of each compositor, for 1..25 tiles at 720p and 1080p: the GPU one
+//! (upload, YUV→RGBA, composite, RGBA→NV12, readback) and the CPU one (into NV12), with a new picture from every participant every frame
 //! (as a live room at the output rate). Frames are pipelined through the readback ring as
 //! in an egress, so the figure is the steady-state cost per frame (throughput), not one
 //! frame's latency.
@@ -14,39 +14,57 @@ use std::time::Duration;
 
 use common::frame;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use tessera::compositor::{Compositor, GpuContext};
+use tessera::compositor::{AnyCompositor, Backend, BackendChoice};
 use tessera::layout::{LayoutLibrary, ResolvedLayout};
 use tessera::source::RoomSource;
 use tessera::source::synthetic::SyntheticRoom;
 
+/// Both backends: the GPU one on the best adapter (lavapipe here), and the CPU one.
+fn backends() -> Vec<Backend> {
+    vec![
+        Backend::open(BackendChoice::Gpu).expect("a GPU adapter"),
+        Backend::Cpu,
+    ]
+}
+
+fn drain(comp: &mut AnyCompositor) {
+    while comp.receive_frame_from(0, true).unwrap().is_some() {}
+}
+
 fn composite(c: &mut Criterion) {
-    let gpu = GpuContext::new().expect("a GPU adapter");
     let layout = LayoutLibrary::builtin().resolve("grid").unwrap();
-    let mut group = c.benchmark_group(format!("composite+nv12+readback [{}]", gpu.info.name));
-    group
-        .sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3));
-    for (name, w, h) in [("720p", 1280u32, 720u32), ("1080p", 1920, 1080)] {
-        for tiles in [1usize, 4, 9, 16, 25] {
-            let (room, mut frames) = common::room(tiles);
-            let mut comp = Compositor::new(gpu.clone(), w, h).unwrap();
-            group.throughput(Throughput::Elements(1));
-            group.bench_with_input(BenchmarkId::new(name, tiles), &tiles, |b, _| {
-                b.iter(|| frame(&mut comp, &layout, &room, &mut frames, None));
-            });
-            while comp.receive_frame(true).unwrap().is_some() {}
+    for backend in backends() {
+        let mut group = c.benchmark_group(format!("composite+nv12 [{}]", backend.describe()));
+        group
+            .sample_size(10)
+            .warm_up_time(Duration::from_secs(1))
+            .measurement_time(Duration::from_secs(3));
+        for (name, w, h) in [("720p", 1280u32, 720u32), ("1080p", 1920, 1080)] {
+            for tiles in [1usize, 4, 9, 16, 25] {
+                let (room, mut frames) = common::room(tiles);
+                let mut comp = backend.compositor(w, h).unwrap();
+                group.throughput(Throughput::Elements(1));
+                group.bench_with_input(BenchmarkId::new(name, tiles), &tiles, |b, _| {
+                    b.iter(|| frame(&mut comp, &layout, &room, &mut frames, None));
+                });
+                drain(&mut comp);
+            }
         }
+        group.finish();
     }
-    group.finish();
 }
 
 /// Each built-in layout at 9 participants, 720p, labels on, active speaker 3 and a
 /// camera off (participant 5), a new picture every frame.
 fn layouts(c: &mut Criterion) {
-    let gpu = GpuContext::new().expect("a GPU adapter");
+    for backend in backends() {
+        layouts_on(c, &backend);
+    }
+}
+
+fn layouts_on(c: &mut Criterion, backend: &Backend) {
     let lib = LayoutLibrary::builtin();
-    let mut group = c.benchmark_group(format!("layouts 9p 720p labels [{}]", gpu.info.name));
+    let mut group = c.benchmark_group(format!("layouts 9p 720p labels [{}]", backend.describe()));
     group
         .sample_size(10)
         .warm_up_time(Duration::from_secs(1))
@@ -70,11 +88,11 @@ fn layouts(c: &mut Criterion) {
             .map(|name| (name, lib.resolve(name).unwrap())),
     );
     for (name, layout) in layouts {
-        let mut comp = Compositor::new(gpu.clone(), w, h).unwrap();
+        let mut comp = backend.compositor(w, h).unwrap();
         group.bench_function(name, |b| {
             b.iter(|| frame(&mut comp, &layout, &room, &mut frames, Some(2)));
         });
-        while comp.receive_frame(true).unwrap().is_some() {}
+        drain(&mut comp);
     }
     group.finish();
 }

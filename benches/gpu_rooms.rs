@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use tessera::bench::probe;
 use tessera::bench::ramp::{Outcome, Policy, Ramp};
-use tessera::compositor::{Compositor, GpuContext};
+use tessera::compositor::{AnyCompositor, Compositor, GpuContext};
 use tessera::layout::{LayoutLibrary, ResolvedLayout};
 
 const FPS: f64 = 30.0;
@@ -97,7 +97,9 @@ fn step(
                 .name(format!("room-{i}"))
                 .spawn(move || {
                     let (room, mut frames) = common::room(tiles);
-                    let mut comp = Compositor::new(gpu, 1280, 720).expect("a compositor");
+                    let mut comp = AnyCompositor::Gpu(Box::new(
+                        Compositor::new(gpu, 1280, 720).expect("a compositor"),
+                    ));
                     for _ in 0..WARMUP_FRAMES {
                         common::frame(&mut comp, &layout, &room, &mut frames, None);
                     }
@@ -121,7 +123,11 @@ fn step(
                         n += 1;
                     }
                     let wall = start.elapsed();
-                    while comp.receive_frame(true).expect("readback").is_some() {}
+                    while comp
+                        .receive_frame_from(0, true)
+                        .expect("readback")
+                        .is_some()
+                    {}
                     (
                         n,
                         late,

@@ -3,7 +3,7 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use tessera::compositor::{Compositor, scene};
+use tessera::compositor::{AnyCompositor, scene};
 use tessera::layout::ResolvedLayout;
 use tessera::source::synthetic::SyntheticRoom;
 use tessera::source::{RoomSource, VideoFrame};
@@ -12,7 +12,7 @@ use tessera::source::{RoomSource, VideoFrame};
 /// the layout is evaluated and drawn, and a finished frame is read back when the ring is
 /// full.
 pub fn frame(
-    comp: &mut Compositor,
+    comp: &mut AnyCompositor,
     layout: &ResolvedLayout,
     room: &SyntheticRoom,
     frames: &mut [Option<VideoFrame>],
@@ -27,10 +27,10 @@ pub fn frame(
         cameras: &shown,
         screen_share: None,
     };
-    let (w, h) = (comp.width(), comp.height());
+    let (w, h) = comp.target_size(0).unwrap();
     let scene = scene::still(layout, &members, speaker, &pictures, w, h);
-    if !comp.can_send() {
-        black_box(comp.receive_frame(true).unwrap());
+    if !comp.can_send_to(0) {
+        black_box(comp.receive_frame_from(0, true).unwrap());
     }
     comp.send_frames(layout.theme.background, &[(0, &scene)], Duration::ZERO)
         .unwrap();

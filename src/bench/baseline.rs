@@ -1,6 +1,6 @@
 //! The baseline in the same run: the same room shape done by a plain GStreamer CPU
-//! pipeline per room (each participant's clip decoded, scaled and placed by
-//! `compositor`, tones on `audiomixer`, `x264enc` + AAC into fragmented MP4, paced to the
+//! pipeline per room (each participant's clip decoded, scaled to the size and placed at
+//! the position tessera's layout gives its picture, blended by `compositor`, tones on `audiomixer`, `x264enc` + AAC into fragmented MP4, paced to the
 //! clock by the file sink), measured like tessera's steps.
 
 use std::collections::BTreeMap;
@@ -14,9 +14,42 @@ use livekit_protocol::EncodingOptionsPreset;
 use super::probe;
 use super::ramp::Policy;
 use super::run::{Shape, StepReport, WARMUP};
+use crate::compositor::{LayerContent, scene};
+use crate::layout::LayoutLibrary;
 use crate::request::encoding;
+use crate::source::RoomSource;
 use crate::source::clip::ClipCodec;
+use crate::source::synthetic::SyntheticRoom;
 use crate::source::synthetic::participant_tone_hz;
+
+/// Where tessera's layout draws each participant's picture in a frame of `width` x
+/// `height` (x, y, w, h; sizes even), so the baseline scales and places its pictures the
+/// same way: the same pixels to scale and blend, without the corners and labels. `None`
+/// when the layout draws fewer pictures than there are participants.
+pub fn tiles(shape: &Shape, width: u32, height: u32) -> Option<Vec<(i32, i32, u32, u32)>> {
+    let layout = LayoutLibrary::builtin().resolve(&shape.layout).ok()?;
+    let n = shape.participants.max(1);
+    let mut room = SyntheticRoom::new(n, shape.input_width & !1, shape.input_height & !1);
+    room.advance_video(Duration::ZERO);
+    let cameras: Vec<_> = (0..n).map(|i| room.video(i)).collect();
+    let members = scene::members(&room.participants(), &cameras);
+    let pictures = scene::Pictures {
+        cameras: &cameras,
+        screen_share: None,
+    };
+    let frame = scene::still(&layout, &members, None, &pictures, width, height);
+    let tiles: Vec<_> = frame
+        .layers
+        .iter()
+        .filter(|l| matches!(l.content, LayerContent::Picture { .. }))
+        .map(|l| {
+            let d = l.dst;
+            let even = |v: f32| ((v / 2.0).round() as u32 * 2).max(2);
+            (d.x.round() as i32, d.y.round() as i32, even(d.w), even(d.h))
+        })
+        .collect();
+    (tiles.len() == n).then_some(tiles)
+}
 
 /// The pipeline description of one baseline room.
 pub fn description(shape: &Shape, clip: &Path, out: &Path) -> Result<String, String> {
@@ -24,17 +57,22 @@ pub fn description(shape: &Shape, clip: &Path, out: &Path) -> Result<String, Str
         .ok_or_else(|| format!("unknown preset {}", shape.preset))?;
     let p = encoding::from_preset(preset).map_err(|e| e.to_string())?;
     let n = shape.participants.max(1);
-    let cols = (n as f64).sqrt().ceil() as u32;
-    let rows = (n as u32).div_ceil(cols);
-    let (cw, ch) = ((p.width / cols) & !1, (p.height / rows) & !1);
+    // tessera's tile geometry; a plain grid if the layout has no picture per participant.
+    let tiles = tiles(shape, p.width, p.height).unwrap_or_else(|| {
+        let cols = (n as f64).sqrt().ceil() as u32;
+        let rows = (n as u32).div_ceil(cols);
+        let (cw, ch) = ((p.width / cols) & !1, (p.height / rows) & !1);
+        (0..n as u32)
+            .map(|i| (((i % cols) * cw) as i32, ((i / cols) * ch) as i32, cw, ch))
+            .collect()
+    });
     let mut pads = String::new();
     let mut inputs = String::new();
     let (demux, decode) = match shape.codec {
         ClipCodec::H264 => ("qtdemux ! h264parse", "avdec_h264"),
         ClipCodec::Vp8 => ("matroskademux", "vp8dec"),
     };
-    for i in 0..n as u32 {
-        let (x, y) = ((i % cols) * cw, (i / cols) * ch);
+    for (i, &(x, y, cw, ch)) in tiles.iter().enumerate() {
         pads.push_str(&format!(
             " sink_{i}::xpos={x} sink_{i}::ypos={y} sink_{i}::width={cw} sink_{i}::height={ch}"
         ));
@@ -43,7 +81,7 @@ pub fn description(shape: &Shape, clip: &Path, out: &Path) -> Result<String, Str
              video/x-raw,format=I420,width={cw},height={ch} ! queue ! mix.sink_{i} \
              audiotestsrc freq={} volume=0.2 ! audio/x-raw,rate=48000,channels=1 ! amix.",
             clip.display(),
-            participant_tone_hz(i as usize)
+            participant_tone_hz(i)
         ));
     }
     Ok(format!(
@@ -163,8 +201,9 @@ mod tests {
             Path::new("/tmp/x.mp4"),
         )
         .unwrap();
+        // The grid's fourth picture, as tessera draws it: 622x350 at (647, 363).
         assert!(
-            d.contains("sink_3::xpos=640 sink_3::ypos=360 sink_3::width=640"),
+            d.contains("sink_3::xpos=647 sink_3::ypos=363 sink_3::width=622 sink_3::height=350"),
             "{d}"
         );
         gst::parse::launch(&d).expect("a valid GStreamer pipeline");

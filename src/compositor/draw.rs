@@ -296,8 +296,8 @@ pub(super) fn lay_out<'s>(
     even: bool,
 ) -> (Vec<Layer<'s>>, Vec<(usize, text::Measured)>) {
     // Splitting makes up to 5 layers of one; huge scenes are drawn unsplit to stay
-    // within the uniform slots.
-    let split = scene.layers.len() * 5 + scene.texts.len() * 2 <= MAX_LAYERS;
+    // within the GPU's uniform slots (the CPU has none).
+    let split = even || scene.layers.len() * 5 + scene.texts.len() * 2 <= MAX_LAYERS;
     let push = |l: &Layer<'s>, out: &mut Vec<Layer<'s>>| {
         if split {
             split_shaped(l, out, even);
@@ -366,14 +366,20 @@ fn sub_src(dst: Rect, src: Rect, part: Rect) -> Rect {
 /// band along the edges by the blended, shaped one. The pixels are the same (each piece
 /// samples exactly the texture coordinates the whole quad would); on a software
 /// rasteriser the blended shape test costs per pixel, so this keeps it to the edges.
-/// With `even` the interior starts and ends on even pixel columns and rows, so no 2x2
-/// chroma block straddles two pieces (the CPU compositor's chroma is drawn per block).
+/// With `even` the split is finer (see [`split_fine`]).
 fn split_shaped<'a>(layer: &Layer<'a>, out: &mut Vec<Layer<'a>>, even: bool) {
     let opaque = match layer.content {
         LayerContent::Solid(c) => c.0[3] >= 1.0,
         LayerContent::Picture { .. } => true,
         LayerContent::Image { .. } => false,
     };
+    // The CPU draws a translucent colour's plain pieces with one blend each (they do not
+    // overlap), so it splits those too.
+    let solid = matches!(layer.content, LayerContent::Solid(_));
+    if even && let Some(shape) = layer.shape.filter(|_| opaque || solid) {
+        split_fine(layer, shape, out);
+        return;
+    }
     let Some(shape) = layer.shape.filter(|_| opaque) else {
         out.push(*layer);
         return;
@@ -381,12 +387,10 @@ fn split_shaped<'a>(layer: &Layer<'a>, out: &mut Vec<Layer<'a>>, even: bool) {
     let band = shape.radius.max(shape.border).ceil() + 1.0;
     let d = layer.dst;
     let (r, b) = (shape.rect, band);
-    let up = |v: f32| if even { (v / 2.0).ceil() * 2.0 } else { v };
-    let down = |v: f32| if even { (v / 2.0).floor() * 2.0 } else { v };
-    let x0 = up(d.x.max(r.x + b));
-    let y0 = up(d.y.max(r.y + b));
-    let x1 = down((d.x + d.w).min(r.x + r.w - b));
-    let y1 = down((d.y + d.h).min(r.y + r.h - b));
+    let x0 = d.x.max(r.x + b);
+    let y0 = d.y.max(r.y + b);
+    let x1 = (d.x + d.w).min(r.x + r.w - b);
+    let y1 = (d.y + d.h).min(r.y + r.h - b);
     if x1 - x0 < 2.0 * band || y1 - y0 < 2.0 * band {
         out.push(*layer);
         return;
@@ -397,18 +401,7 @@ fn split_shaped<'a>(layer: &Layer<'a>, out: &mut Vec<Layer<'a>>, even: bool) {
         w: x1 - x0,
         h: y1 - y0,
     };
-    let piece = |part: Rect, shape: Option<Shape>| Layer {
-        dst: part,
-        content: match layer.content {
-            LayerContent::Picture { slot, frame, src } => LayerContent::Picture {
-                slot,
-                frame,
-                src: sub_src(d, src, part),
-            },
-            other => other,
-        },
-        shape,
-    };
+    let piece = |part: Rect, shape: Option<Shape>| piece(layer, part, shape);
     out.push(piece(inner, None));
     let edges = [
         Rect { h: y0 - d.y, ..d },
@@ -432,5 +425,82 @@ fn split_shaped<'a>(layer: &Layer<'a>, out: &mut Vec<Layer<'a>>, even: bool) {
     ];
     for e in edges.into_iter().filter(|e| e.w > 0.0 && e.h > 0.0) {
         out.push(piece(e, Some(shape)));
+    }
+}
+
+/// The part `part` of `layer` (a picture's source cropped to match), with `shape`.
+fn piece<'a>(layer: &Layer<'a>, part: Rect, shape: Option<Shape>) -> Layer<'a> {
+    Layer {
+        dst: part,
+        content: match layer.content {
+            LayerContent::Picture { slot, frame, src } => LayerContent::Picture {
+                slot,
+                frame,
+                src: sub_src(layer.dst, src, part),
+            },
+            other => other,
+        },
+        shape,
+    }
+}
+
+/// The CPU compositor's split of a shaped layer (opaque, or a colour): the plain pieces
+/// are a cross
+/// (the middle, and the sides between the corners), so only the rounded corners and a
+/// strip as wide as the border (plus the anti-aliased pixel) along the straight edges
+/// are drawn per pixel. Every line between pieces is on an even pixel, so no 2x2 chroma
+/// block straddles two pieces (its chroma is drawn per block).
+fn split_fine<'a>(layer: &Layer<'a>, shape: Shape, out: &mut Vec<Layer<'a>>) {
+    let d = layer.dst;
+    let r = shape.rect;
+    let corner = shape.radius.max(shape.border).ceil() + 1.0;
+    let b = shape.border;
+    let up = |v: f32| (v / 2.0).ceil() * 2.0;
+    let down = |v: f32| (v / 2.0).floor() * 2.0;
+    let (dx1, dy1) = (d.x + d.w, d.y + d.h);
+    // A pixel whose centre is at least the border plus half a pixel inside a straight
+    // edge is the layer's own (no anti-aliasing, no border): the strip along an edge is
+    // only as wide as that, and none where the layer's own edge is that far in.
+    let strip_lo = |lo: f32, edge: f32| if lo >= edge + b { lo } else { up(edge + b) };
+    let strip_hi = |hi: f32, edge: f32| if hi <= edge - b { hi } else { down(edge - b) };
+    // Lines: outer edge, end of the straight-edge strip, end of the corner, mirrored.
+    let (sx0, sx1) = (strip_lo(d.x, r.x), strip_hi(dx1, r.x + r.w));
+    let (sy0, sy1) = (strip_lo(d.y, r.y), strip_hi(dy1, r.y + r.h));
+    let xs = [
+        d.x,
+        sx0,
+        up(sx0.max(r.x + corner)),
+        down(sx1.min(r.x + r.w - corner)),
+        sx1,
+        dx1,
+    ];
+    let ys = [
+        d.y,
+        sy0,
+        up(sy0.max(r.y + corner)),
+        down(sy1.min(r.y + r.h - corner)),
+        sy1,
+        dy1,
+    ];
+    let ordered = |l: &[f32; 6]| l.windows(2).all(|w| w[0] <= w[1]);
+    if !ordered(&xs) || !ordered(&ys) || xs[3] - xs[2] < 2.0 || ys[3] - ys[2] < 2.0 {
+        out.push(*layer);
+        return;
+    }
+    // Plain: the middle column from strip to strip, and the middle row's side cells.
+    let plain =
+        |i: usize, j: usize| (i == 2 && (1..=3).contains(&j)) || (j == 2 && (i == 1 || i == 3));
+    for j in 0..5 {
+        for i in 0..5 {
+            let part = Rect {
+                x: xs[i],
+                y: ys[j],
+                w: xs[i + 1] - xs[i],
+                h: ys[j + 1] - ys[j],
+            };
+            if part.w > 0.0 && part.h > 0.0 {
+                out.push(piece(layer, part, (!plain(i, j)).then_some(shape)));
+            }
+        }
     }
 }

@@ -84,7 +84,8 @@ impl<'a> Plane<'a> {
 /// The lower texel and the fraction towards the next, clamped to `[0, size - 1]`.
 fn clamp_texel(t: f32, size: u32) -> (usize, f32) {
     let t = t.clamp(0.0, (size - 1) as f32);
-    let i = (t.floor() as usize).min(size as usize - 1);
+    // Not negative, so truncation is the floor (and no libm call).
+    let i = (t as usize).min(size as usize - 1);
     (i, t - i as f32)
 }
 
@@ -127,11 +128,16 @@ impl<'a> Picture<'a> {
     /// The colour at canvas point `p` of a layer drawing `src` (0..1 of the picture)
     /// into `dst`.
     pub fn sample(&self, dst: Rect, src: Rect, p: (f32, f32)) -> Yuv {
+        self.sample_planes(dst, src, p, true)
+    }
+
+    /// As [`Picture::sample`]; without `luma`, Y is left 0 (chroma only).
+    fn sample_planes(&self, dst: Rect, src: Rect, p: (f32, f32), luma: bool) -> Yuv {
         let u = src.x + (p.0 - dst.x) / dst.w * src.w;
         let v = src.y + (p.1 - dst.y) / dst.h * src.h;
         let at = |pl: &Plane<'_>| pl.sample(u * pl.width as f32 - 0.5, v * pl.height as f32 - 0.5);
         [
-            at(&self.planes[0]),
+            if luma { at(&self.planes[0]) } else { 0.0 },
             at(&self.planes[1]),
             at(&self.planes[2]),
         ]
@@ -143,7 +149,9 @@ impl<'a> Picture<'a> {
 struct Axis {
     lo: Vec<u32>,
     hi: Vec<u32>,
-    w: Vec<u32>,
+    w: Vec<u16>,
+    /// The largest index in `lo` and `hi`.
+    max: usize,
 }
 
 impl Axis {
@@ -160,13 +168,14 @@ impl Axis {
         for p in points {
             let u = src_lo + (p - dst_lo) / dst_len * src_len;
             let (i, f) = clamp_texel(u * size as f32 - 0.5, size);
-            let wt = ((f * ONE as f32).round() as u32).min(ONE);
+            let wt = ((f * ONE as f32 + 0.5) as u32).min(ONE);
             let j = (i + 1).min(size as usize - 1);
             lo.push((i * step) as u32);
             hi.push((j * step) as u32);
-            w.push(wt);
+            w.push(wt as u16);
         }
-        Axis { lo, hi, w }
+        let max = hi.iter().chain(&lo).copied().max().unwrap_or(0) as usize;
+        Axis { lo, hi, w, max }
     }
 
     /// Whether this axis reads consecutive samples without interpolating (a 1:1 copy).
@@ -175,25 +184,40 @@ impl Axis {
     }
 }
 
-/// Scales one plane's rows horizontally into `out` (values x256), per `axis`.
-fn h_pass(row: &[u8], axis: &Axis, out: &mut [u32]) {
-    for (((o, &a), &b), &w) in out.iter_mut().zip(&axis.lo).zip(&axis.hi).zip(&axis.w) {
-        let (a, b) = (row[a as usize] as u32, row[b as usize] as u32);
-        *o = a * (ONE - w) + b * w;
+/// Scales one plane's row horizontally into `out` (values x256), per `axis`.
+fn h_pass(row: &[u8], axis: &Axis, out: &mut [u16]) {
+    assert!(axis.max < row.len(), "axis reads past the row");
+    let one = ONE as u16;
+    for (o, ((&a, &b), &w)) in out
+        .iter_mut()
+        .zip(axis.lo.iter().zip(&axis.hi).zip(&axis.w))
+    {
+        // SAFETY: every index in `axis.lo` and `axis.hi` is at most `axis.max`, which is
+        // below `row.len()` (asserted above). This loop is the CPU compositor's hottest:
+        // two bounds checks per sample cost more than the arithmetic.
+        let (a, b) = unsafe {
+            (
+                *row.get_unchecked(a as usize) as u16,
+                *row.get_unchecked(b as usize) as u16,
+            )
+        };
+        // At most 255 x 256: fits.
+        *o = a * (one - w) + b * w;
     }
 }
 
 /// Blends two horizontally scaled rows vertically into bytes (`out`: a luma row, or
 /// every other byte of an interleaved chroma row).
-fn v_pass<'a>(top: &[u32], bottom: &[u32], w: u32, out: impl Iterator<Item = &'a mut u8>) {
-    for ((t, b), o) in top.iter().zip(bottom).zip(out) {
-        *o = ((t * (ONE - w) + b * w + ONE * ONE / 2) / (ONE * ONE)) as u8;
+fn v_pass<'a>(top: &[u16], bottom: &[u16], w: u16, out: impl Iterator<Item = &'a mut u8>) {
+    let (w, k) = (w as u32, (ONE - w as u32));
+    for ((&t, &b), o) in top.iter().zip(bottom).zip(out) {
+        *o = ((t as u32 * k + b as u32 * w + ONE * ONE / 2) >> 16) as u8;
     }
 }
 
 /// Horizontally scaled source rows, kept while consecutive output rows reuse them.
 struct RowCache {
-    rows: [(usize, Vec<u32>); 2],
+    rows: [(usize, Vec<u16>); 2],
 }
 
 impl RowCache {
@@ -205,20 +229,18 @@ impl RowCache {
 
     /// Makes rows `a` and `b` present; returns their slots.
     fn get(&mut self, plane: &Plane<'_>, axis: &Axis, a: usize, b: usize) -> (usize, usize) {
-        let mut slot_of = |want: usize, keep: Option<usize>| {
+        let mut slot_of = |want: usize, keep: usize| {
             if let Some(s) = self.rows.iter().position(|(r, _)| *r == want) {
                 return s;
             }
-            let s = match keep {
-                Some(k) => 1 - k,
-                None => 0,
-            };
+            // Replace the slot not holding the row to keep.
+            let s = usize::from(self.rows[0].0 == keep);
             self.rows[s].0 = want;
             h_pass(plane.row(want), axis, &mut self.rows[s].1);
             s
         };
-        let sa = slot_of(a, None);
-        let sb = slot_of(b, Some(sa));
+        let sa = slot_of(a, b);
+        let sb = slot_of(b, a);
         (sa, sb)
     }
 }
@@ -239,24 +261,37 @@ impl Canvas<'_> {
         }
     }
 
-    /// An opaque rectangle of `c`.
-    pub fn fill(&mut self, r: Rect, c: Yuv) {
+    /// A rectangle of `c` at opacity `a` (1: opaque).
+    pub fn fill(&mut self, r: Rect, c: Yuv, a: f32) {
         let xs = span(r.x, r.x + r.w, self.width);
         let ys = span(r.y, r.y + r.h, self.height);
         if xs.is_empty() || ys.is_empty() {
             return;
         }
-        let y = to_byte(c[0]);
-        for row in ys.clone() {
-            let at = row as usize * self.stride;
-            self.data[at + xs.start as usize..at + xs.end as usize].fill(y);
+        let (x0, x1) = (xs.start as usize, xs.end as usize);
+        if a >= 1.0 {
+            let y = to_byte(c[0]);
+            for row in ys.clone() {
+                let at = row as usize * self.stride;
+                self.data[at + x0..at + x1].fill(y);
+            }
+        } else {
+            // Fixed point, 1/256ths: one multiply-add per byte.
+            let k = (a.clamp(0.0, 1.0) * ONE as f32).round() as u32;
+            let add = (c[0].clamp(0.0, 255.0) * k as f32).round() as u32 + ONE / 2;
+            for row in ys.clone() {
+                let at = row as usize * self.stride;
+                for d in &mut self.data[at + x0..at + x1] {
+                    *d = ((*d as u32 * (ONE - k) + add) >> 8) as u8;
+                }
+            }
         }
         let uv = self.uv_offset();
         let xb: Vec<_> = blocks(&xs).collect();
         for (cy, ny) in blocks(&ys) {
             let row = uv + cy * self.stride;
             for &(cx, nx) in &xb {
-                let a = (nx * ny) as f32 / 4.0;
+                let a = a * (nx * ny) as f32 / 4.0;
                 for k in 0..2 {
                     let d = &mut self.data[row + cx * 2 + k];
                     *d = to_byte(*d as f32 * (1.0 - a) + c[1 + k] * a);
@@ -371,7 +406,7 @@ impl Canvas<'_> {
         }
         // The partly covered blocks along the edges (at most one column or row per side).
         let edge = |x: i32, y: i32| {
-            let c = pic.sample(dst, src, (x as f32 + 0.5, y as f32 + 0.5));
+            let c = pic.sample_planes(dst, src, (x as f32 + 0.5, y as f32 + 0.5), false);
             (c, 1.0)
         };
         let mut edges = |cx: Range<i32>, cy: Range<i32>| {

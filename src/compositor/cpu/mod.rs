@@ -316,16 +316,16 @@ impl CpuCompositor {
         let ys = span(d.y, d.y + d.h, canvas.height);
         let centre = |x: i32, y: i32| (x as f32 + 0.5, y as f32 + 0.5);
         match (layer.content, &layer.shape) {
-            (LayerContent::Solid(c), None) if c.0[3] >= 1.0 => canvas.fill(d, yuv_of(c).0),
+            (LayerContent::Solid(c), None) => {
+                let (c, a) = yuv_of(c);
+                canvas.fill(d, c, a);
+            }
             (LayerContent::Picture { frame, src, .. }, None) => {
                 canvas.picture(&Picture::new(frame), d, src);
             }
-            (LayerContent::Solid(c), shape) => {
+            (LayerContent::Solid(c), Some(s)) => {
                 let c = yuv_of(c);
-                canvas.blend(xs, ys, |x, y| match shape {
-                    Some(s) => shaped(s, c, centre(x, y)),
-                    None => c,
-                });
+                canvas.blend(xs, ys, |x, y| shaped(s, c, centre(x, y)));
             }
             (LayerContent::Picture { frame, src, .. }, Some(s)) => {
                 let pic = Picture::new(frame);
