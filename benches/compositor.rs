@@ -1,8 +1,8 @@
 //! Frame time of each compositor, for 1..25 tiles at 720p and 1080p: the GPU one
-//! (upload, YUV→RGBA, composite, RGBA→NV12, readback) and the CPU one (into NV12), with a new picture from every participant every frame
-//! (as a live room at the output rate). Frames are pipelined through the readback ring as
-//! in an egress, so the figure is the steady-state cost per frame (throughput), not one
-//! frame's latency.
+//! (upload, YUV→RGBA, composite, RGBA→NV12, readback) and the CPU one (into NV12), with
+//! a new picture from every participant every frame (as a live room at the output
+//! rate). Frames are pipelined through the readback ring as in an egress, so the figure
+//! is the steady-state cost per frame (throughput), not one frame's latency.
 //!
 //! Builds without GStreamer: `cargo bench --no-default-features --bench compositor`.
 //! Sources are 640x360 I420 up to 4 tiles and 320x180 beyond, as a simulcast subscriber

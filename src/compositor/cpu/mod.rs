@@ -381,3 +381,134 @@ fn draw_text(canvas: &mut Canvas<'_>, shaper: &mut Shaper, t: &Text, m: &Measure
         });
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::{PixelFormat, VideoFrame};
+
+    fn scene(layers: Vec<Layer<'_>>) -> Scene<'_> {
+        Scene::from(layers)
+    }
+
+    #[test]
+    fn odd_or_empty_sizes_are_refused() {
+        assert!(matches!(
+            CpuCompositor::new(641, 360),
+            Err(CompositorError::BadSize(641, 360))
+        ));
+        assert!(CpuCompositor::new(0, 2).is_err());
+    }
+
+    #[test]
+    fn at_most_ring_size_frames_wait_and_come_out_in_order() {
+        let mut c = CpuCompositor::new(16, 8).unwrap();
+        let black = Color([0.0, 0.0, 0.0, 1.0]);
+        let empty = scene(Vec::new());
+        for k in 0..RING_SIZE as u64 {
+            c.send_frames(black, &[(0, &empty)], Duration::from_millis(k))
+                .unwrap();
+        }
+        assert!(!c.can_send_to(0));
+        assert!(matches!(
+            c.send_frames(black, &[(0, &empty)], Duration::ZERO),
+            Err(CompositorError::RingFull)
+        ));
+        for k in 0..RING_SIZE as u64 {
+            let f = c.receive_frame_from(0).unwrap().unwrap();
+            assert_eq!(f.pts, Duration::from_millis(k));
+        }
+        assert!(c.receive_frame_from(0).unwrap().is_none());
+        assert!(matches!(
+            c.receive_frame_from(3),
+            Err(CompositorError::NoTarget(3))
+        ));
+    }
+
+    #[test]
+    fn an_unscaled_picture_is_copied_exactly() {
+        let mut pic = VideoFrame::solid(PixelFormat::I420, 8, 4, [100, 90, 160]);
+        for (i, b) in pic.data[..32].iter_mut().enumerate() {
+            *b = 16 + i as u8 * 5;
+        }
+        let mut c = CpuCompositor::new(12, 8).unwrap();
+        let layer = Layer::new(
+            Rect {
+                x: 2.0,
+                y: 2.0,
+                w: 8.0,
+                h: 4.0,
+            },
+            LayerContent::Picture {
+                slot: 0,
+                frame: &pic,
+                src: Rect::UNIT,
+            },
+        );
+        let s = scene(vec![layer]);
+        c.send_frames(Color([0.0, 0.0, 0.0, 1.0]), &[(0, &s)], Duration::ZERO)
+            .unwrap();
+        let f = c.receive_frame_from(0).unwrap().unwrap();
+        for y in 0..4 {
+            for x in 0..8 {
+                let got = f.yuv_at(x + 2, y + 2);
+                assert_eq!(got[0], pic.data[(y * 8 + x) as usize], "Y at {x},{y}");
+                assert_eq!([got[1], got[2]], [90, 160], "chroma at {x},{y}");
+            }
+        }
+        // Outside: the background (black: Y 16, neutral chroma).
+        assert_eq!(f.yuv_at(0, 0), [16, 128, 128]);
+        assert_eq!(f.yuv_at(11, 7), [16, 128, 128]);
+    }
+
+    #[test]
+    fn a_translucent_colour_blends_as_the_gpu_does() {
+        let mut c = CpuCompositor::new(8, 8).unwrap();
+        let half_white = Color([1.0, 1.0, 1.0, 0.5]);
+        let layer = Layer::new(
+            Rect {
+                x: 0.0,
+                y: 0.0,
+                w: 8.0,
+                h: 8.0,
+            },
+            LayerContent::Solid(half_white),
+        );
+        let s = scene(vec![layer]);
+        c.send_frames(Color([0.0, 0.0, 0.0, 1.0]), &[(0, &s)], Duration::ZERO)
+            .unwrap();
+        let f = c.receive_frame_from(0).unwrap().unwrap();
+        // Half of white (235) over black (16): 125.5, and chroma stays neutral.
+        let [y, cb, cr] = f.yuv_at(3, 3);
+        assert!((125..=126).contains(&y), "{y}");
+        assert_eq!([cb, cr], [128, 128]);
+    }
+
+    #[test]
+    fn a_rounded_corner_leaves_the_background_outside_it() {
+        let mut c = CpuCompositor::new(40, 40).unwrap();
+        let r = Rect {
+            x: 0.0,
+            y: 0.0,
+            w: 40.0,
+            h: 40.0,
+        };
+        let layer = Layer {
+            dst: r,
+            content: LayerContent::Solid(Color([1.0, 1.0, 1.0, 1.0])),
+            shape: Some(Shape {
+                rect: r,
+                radius: 12.0,
+                border: 0.0,
+                border_color: Color([0.0; 4]),
+            }),
+        };
+        let s = scene(vec![layer]);
+        c.send_frames(Color([0.0, 0.0, 0.0, 1.0]), &[(0, &s)], Duration::ZERO)
+            .unwrap();
+        let f = c.receive_frame_from(0).unwrap().unwrap();
+        assert_eq!(f.yuv_at(0, 0)[0], 16, "the corner is cut");
+        assert_eq!(f.yuv_at(20, 20)[0], 235, "the middle is white");
+        assert_eq!(f.yuv_at(20, 0)[0], 235, "the straight edge is whole");
+    }
+}
