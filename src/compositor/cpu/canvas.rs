@@ -9,14 +9,12 @@
 
 use std::ops::Range;
 
+use super::filter::{Axis, AxisCache, AxisSpec, ONE, RowCache, clamp_texel, v_pass};
 use crate::layout::Rect;
 use crate::source::{PixelFormat, VideoFrame};
 
 /// Limited-range Y'CbCr in byte units (Y 16..235, Cb/Cr 16..240), as floats.
 pub(super) type Yuv = [f32; 3];
-
-/// Bilinear weights are in 1/256ths, as a GPU's 8-bit sub-texel precision.
-const ONE: u32 = 256;
 
 /// An NV12 frame laid out as GStreamer's default: Y rows of `stride` bytes, then
 /// interleaved CbCr rows of `stride` bytes at half height.
@@ -81,14 +79,6 @@ impl<'a> Plane<'a> {
     }
 }
 
-/// The lower texel and the fraction towards the next, clamped to `[0, size - 1]`.
-fn clamp_texel(t: f32, size: u32) -> (usize, f32) {
-    let t = t.clamp(0.0, (size - 1) as f32);
-    // Not negative, so truncation is the floor (and no libm call).
-    let i = (t as usize).min(size as usize - 1);
-    (i, t - i as f32)
-}
-
 /// The planes of a picture: Y, Cb, Cr.
 pub(super) struct Picture<'a> {
     planes: [Plane<'a>; 3],
@@ -141,107 +131,6 @@ impl<'a> Picture<'a> {
             at(&self.planes[1]),
             at(&self.planes[2]),
         ]
-    }
-}
-
-/// Per output pixel (or chroma sample) along one axis: the two source samples (already
-/// multiplied by the plane's step) and the weight of the second, in 1/256ths.
-struct Axis {
-    lo: Vec<u32>,
-    hi: Vec<u32>,
-    w: Vec<u16>,
-    /// The largest index in `lo` and `hi`.
-    max: usize,
-}
-
-impl Axis {
-    /// `points`: canvas coordinates of the output samples; the layer maps `dst_lo` +
-    /// `dst_len` onto `src_lo` + `src_len` (0..1) of a plane `size` samples long.
-    fn new(
-        points: impl Iterator<Item = f32>,
-        (dst_lo, dst_len): (f32, f32),
-        (src_lo, src_len): (f32, f32),
-        size: u32,
-        step: usize,
-    ) -> Axis {
-        let (mut lo, mut hi, mut w) = (Vec::new(), Vec::new(), Vec::new());
-        for p in points {
-            let u = src_lo + (p - dst_lo) / dst_len * src_len;
-            let (i, f) = clamp_texel(u * size as f32 - 0.5, size);
-            let wt = ((f * ONE as f32 + 0.5) as u32).min(ONE);
-            let j = (i + 1).min(size as usize - 1);
-            lo.push((i * step) as u32);
-            hi.push((j * step) as u32);
-            w.push(wt as u16);
-        }
-        let max = hi.iter().chain(&lo).copied().max().unwrap_or(0) as usize;
-        Axis { lo, hi, w, max }
-    }
-
-    /// Whether this axis reads consecutive samples without interpolating (a 1:1 copy).
-    fn is_copy(&self, step: usize) -> bool {
-        self.w.iter().all(|&w| w == 0) && self.lo.windows(2).all(|p| p[1] == p[0] + step as u32)
-    }
-}
-
-/// Scales one plane's row horizontally into `out` (values x256), per `axis`.
-fn h_pass(row: &[u8], axis: &Axis, out: &mut [u16]) {
-    assert!(axis.max < row.len(), "axis reads past the row");
-    let one = ONE as u16;
-    for (o, ((&a, &b), &w)) in out
-        .iter_mut()
-        .zip(axis.lo.iter().zip(&axis.hi).zip(&axis.w))
-    {
-        // SAFETY: every index in `axis.lo` and `axis.hi` is at most `axis.max`, which is
-        // below `row.len()` (asserted above). This loop is the CPU compositor's hottest:
-        // two bounds checks per sample cost more than the arithmetic.
-        let (a, b) = unsafe {
-            (
-                *row.get_unchecked(a as usize) as u16,
-                *row.get_unchecked(b as usize) as u16,
-            )
-        };
-        // At most 255 x 256: fits.
-        *o = a * (one - w) + b * w;
-    }
-}
-
-/// Blends two horizontally scaled rows vertically into bytes (`out`: a luma row, or
-/// every other byte of an interleaved chroma row).
-fn v_pass<'a>(top: &[u16], bottom: &[u16], w: u16, out: impl Iterator<Item = &'a mut u8>) {
-    let (w, k) = (w as u32, (ONE - w as u32));
-    for ((&t, &b), o) in top.iter().zip(bottom).zip(out) {
-        *o = ((t as u32 * k + b as u32 * w + ONE * ONE / 2) >> 16) as u8;
-    }
-}
-
-/// Horizontally scaled source rows, kept while consecutive output rows reuse them.
-struct RowCache {
-    rows: [(usize, Vec<u16>); 2],
-}
-
-impl RowCache {
-    fn new(len: usize) -> RowCache {
-        RowCache {
-            rows: [(usize::MAX, vec![0; len]), (usize::MAX, vec![0; len])],
-        }
-    }
-
-    /// Makes rows `a` and `b` present; returns their slots.
-    fn get(&mut self, plane: &Plane<'_>, axis: &Axis, a: usize, b: usize) -> (usize, usize) {
-        let mut slot_of = |want: usize, keep: usize| {
-            if let Some(s) = self.rows.iter().position(|(r, _)| *r == want) {
-                return s;
-            }
-            // Replace the slot not holding the row to keep.
-            let s = usize::from(self.rows[0].0 == keep);
-            self.rows[s].0 = want;
-            h_pass(plane.row(want), axis, &mut self.rows[s].1);
-            s
-        };
-        let sa = slot_of(a, b);
-        let sb = slot_of(b, a);
-        (sa, sb)
     }
 }
 
@@ -353,81 +242,90 @@ impl Canvas<'_> {
     }
 
     /// An opaque, unshaped picture layer: `src` (0..1) of `pic` scaled into `dst`.
-    pub fn picture(&mut self, pic: &Picture<'_>, dst: Rect, src: Rect) {
+    pub fn picture(&mut self, pic: &Picture<'_>, dst: Rect, src: Rect, axes: &mut AxisCache) {
         let xs = span(dst.x, dst.x + dst.w, self.width);
         let ys = span(dst.y, dst.y + dst.h, self.height);
         if xs.is_empty() || ys.is_empty() || dst.w <= 0.0 || dst.h <= 0.0 {
             return;
         }
-        let map_x = ((dst.x, dst.w), (src.x, src.w));
-        let map_y = ((dst.y, dst.h), (src.y, src.h));
+        let spec =
+            |r: &Range<i32>, first: f32, spacing: f32, d: (f32, f32), s: (f32, f32), size, step| {
+                AxisSpec {
+                    first,
+                    count: r.len(),
+                    spacing,
+                    dst: d,
+                    src: s,
+                    size,
+                    step,
+                }
+            };
+        let (dx, dy) = ((dst.x, dst.w), (dst.y, dst.h));
+        let (sx, sy) = ((src.x, src.w), (src.y, src.h));
         // Luma: one sample per pixel centre.
         let luma = pic.planes[0];
-        let ax = Axis::new(
-            xs.clone().map(|x| x as f32 + 0.5),
-            map_x.0,
-            map_x.1,
+        let ax = axes.get(&spec(
+            &xs,
+            xs.start as f32 + 0.5,
+            1.0,
+            dx,
+            sx,
             luma.width,
             1,
-        );
-        let ay = Axis::new(
-            ys.clone().map(|y| y as f32 + 0.5),
-            map_y.0,
-            map_y.1,
+        ));
+        let ay = axes.get(&spec(
+            &ys,
+            ys.start as f32 + 0.5,
+            1.0,
+            dy,
+            sy,
             luma.height,
             1,
-        );
+        ));
         self.draw_plane(&luma, &ax, &ay, 0, xs.start as usize, ys.start as usize, 1);
-        // Chroma: whole blocks inside the layer are written; blocks half inside are
-        // blended by their coverage.
-        let cxs = (xs.start + 1) / 2..xs.end / 2;
-        let cys = (ys.start + 1) / 2..ys.end / 2;
+        // Chroma: one sample per block the layer touches, at the block's centre; a block
+        // an odd edge cuts in half (or a quarter, at a corner) is blended by coverage.
+        let cxs = xs.start / 2..(xs.end + 1) / 2;
+        let cys = ys.start / 2..(ys.end + 1) / 2;
         let uv = self.uv_offset();
-        if !cxs.is_empty() && !cys.is_empty() {
-            for k in 0..2 {
-                let plane = pic.planes[1 + k];
-                let ax = Axis::new(
-                    cxs.clone().map(|c| 2.0 * c as f32 + 1.0),
-                    map_x.0,
-                    map_x.1,
-                    plane.width,
-                    plane.step,
-                );
-                let ay = Axis::new(
-                    cys.clone().map(|c| 2.0 * c as f32 + 1.0),
-                    map_y.0,
-                    map_y.1,
-                    plane.height,
-                    1,
-                );
-                let at = uv + k + cxs.start as usize * 2;
-                self.draw_plane(&plane, &ax, &ay, at, 0, cys.start as usize, 2);
+        let cover = |c: i32, r: &Range<i32>| {
+            (2 * c..2 * c + 2).filter(|p| r.contains(p)).count() as f32 / 2.0
+        };
+        // Bytes of the cut blocks as they were, with the layer's share of each.
+        let mut cut = Vec::new();
+        let mut note = |cx: i32, cy: i32, data: &[u8]| {
+            let a = cover(cx, &xs) * cover(cy, &ys);
+            if a < 1.0 {
+                let at = uv + cy as usize * self.stride + cx as usize * 2;
+                cut.push((at, [data[at], data[at + 1]], a));
+            }
+        };
+        let (first_row, last_row) = (cys.start, cys.end - 1);
+        for cx in cxs.clone() {
+            note(cx, first_row, self.data);
+            if last_row != first_row {
+                note(cx, last_row, self.data);
             }
         }
-        // The partly covered blocks along the edges (at most one column or row per side).
-        let edge = |x: i32, y: i32| {
-            let c = pic.sample_planes(dst, src, (x as f32 + 0.5, y as f32 + 0.5), false);
-            (c, 1.0)
-        };
-        let mut edges = |cx: Range<i32>, cy: Range<i32>| {
-            let xr = (cx.start * 2).max(xs.start)..(cx.end * 2).min(xs.end);
-            let yr = (cy.start * 2).max(ys.start)..(cy.end * 2).min(ys.end);
-            self.blend_planes(xr, yr, false, edge);
-        };
-        let all_cx = xs.start / 2..(xs.end + 1) / 2;
-        let all_cy = ys.start / 2..(ys.end + 1) / 2;
-        if cys.start > all_cy.start {
-            edges(all_cx.clone(), all_cy.start..cys.start);
+        for cy in cys.start + 1..cys.end - 1 {
+            note(cxs.start, cy, self.data);
+            if cxs.end - 1 != cxs.start {
+                note(cxs.end - 1, cy, self.data);
+            }
         }
-        if all_cy.end > cys.end.max(cys.start) {
-            edges(all_cx.clone(), cys.end.max(cys.start)..all_cy.end);
+        for k in 0..2 {
+            let plane = pic.planes[1 + k];
+            let first_x = 2.0 * cxs.start as f32 + 1.0;
+            let first_y = 2.0 * cys.start as f32 + 1.0;
+            let ax = axes.get(&spec(&cxs, first_x, 2.0, dx, sx, plane.width, plane.step));
+            let ay = axes.get(&spec(&cys, first_y, 2.0, dy, sy, plane.height, 1));
+            let at = uv + k + cxs.start as usize * 2;
+            self.draw_plane(&plane, &ax, &ay, at, 0, cys.start as usize, 2);
         }
-        let mid = cys.start..cys.end.max(cys.start);
-        if cxs.start > all_cx.start {
-            edges(all_cx.start..cxs.start, mid.clone());
-        }
-        if all_cx.end > cxs.end.max(cxs.start) {
-            edges(cxs.end.max(cxs.start)..all_cx.end, mid);
+        for (at, old, a) in cut {
+            for (d, o) in self.data[at..at + 2].iter_mut().zip(old) {
+                *d = to_byte(o as f32 * (1.0 - a) + *d as f32 * a);
+            }
         }
     }
 
@@ -456,7 +354,7 @@ impl Canvas<'_> {
                 out.copy_from_slice(&plane.row(lo as usize)[from..from + n]);
                 continue;
             }
-            let (sa, sb) = cache.get(plane, ax, lo as usize, hi as usize);
+            let (sa, sb) = cache.get(|r| plane.row(r), ax, lo as usize, hi as usize);
             let (top, bottom) = (&cache.rows[sa].1, &cache.rows[sb].1);
             if out_step == 1 {
                 v_pass(top, bottom, w, out.iter_mut());

@@ -13,11 +13,13 @@
 //! within the tolerance `tests/cpu_compositor.rs` states.
 
 mod canvas;
+mod filter;
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use canvas::{Canvas, Picture, Yuv, span};
+use filter::AxisCache;
 
 use super::draw::lay_out;
 use super::text::{Measured, Shaper};
@@ -172,6 +174,7 @@ pub struct CpuCompositor {
     /// Fonts and shaped lines, made on the first frame with text.
     shaper: Option<Shaper>,
     sprites: HashMap<SpriteKey, Sprite>,
+    axes: AxisCache,
 }
 
 impl CpuCompositor {
@@ -181,6 +184,7 @@ impl CpuCompositor {
             targets: Vec::new(),
             shaper: None,
             sprites: HashMap::new(),
+            axes: AxisCache::default(),
         };
         c.push_target(width, height)?;
         Ok(c)
@@ -266,6 +270,7 @@ impl CpuCompositor {
             s.end_frame();
         }
         self.sprites.retain(|_, s| std::mem::take(&mut s.used));
+        self.axes.sweep();
         Ok(())
     }
 
@@ -321,7 +326,7 @@ impl CpuCompositor {
                 canvas.fill(d, c, a);
             }
             (LayerContent::Picture { frame, src, .. }, None) => {
-                canvas.picture(&Picture::new(frame), d, src);
+                canvas.picture(&Picture::new(frame), d, src, &mut self.axes);
             }
             (LayerContent::Solid(c), Some(s)) => {
                 let c = yuv_of(c);
