@@ -482,10 +482,16 @@ fn split_fine<'a>(layer: &Layer<'a>, shape: Shape, out: &mut Vec<Layer<'a>>) {
         sy1,
         dy1,
     ];
-    let ordered = |l: &[f32; 6]| l.windows(2).all(|w| w[0] <= w[1]);
-    if !ordered(&xs) || !ordered(&ys) || xs[3] - xs[2] < 2.0 || ys[3] - ys[2] < 2.0 {
-        out.push(*layer);
-        return;
+    // A layer narrower than the corners (a bar beside a picture) has lines out of order:
+    // each is kept inside the layer and at or after the one before. A moved line lands
+    // on another line or the layer's edge, so the lines between pieces stay even, and
+    // the cells that vanish are the parts the layer does not have.
+    let (mut xs, mut ys) = (xs, ys);
+    for l in [&mut xs, &mut ys] {
+        let (lo, hi) = (l[0], l[5]);
+        for k in 1..5 {
+            l[k] = l[k].clamp(lo, hi).max(l[k - 1]);
+        }
     }
     // Plain: the middle column from strip to strip, and the middle row's side cells.
     let plain =
