@@ -107,6 +107,7 @@ pub(super) fn build(
             // Encoder threads inherit this queue's thread name ("enc-v0:src"): a harness
             // attributes their CPU by it.
             queue.set_property("name", format!("enc-v{i}"));
+            yield_to_the_clock(&queue);
             let chain = if vp8 {
                 encode::vp8_chain(size, gop)?
             } else {
@@ -236,4 +237,32 @@ pub(super) fn error_text(msg: &gst::Message, e: &gst::message::Error) -> String 
         .map(|s| s.path_string().to_string())
         .unwrap_or_default();
     format!("{from}: {} ({})", e.error(), e.debug().unwrap_or_default())
+}
+
+/// How much lower than the frame loop a video encoder's threads run (nice levels).
+const ENCODER_NICENESS: i32 = 5;
+
+/// Lowers the scheduling priority of the thread that `queue` starts (the encoder's
+/// streaming thread) before the encoder sees its caps, so the threads the encoder then
+/// makes (x264's pool) inherit it. The frame loop is the clocked part of an egress and
+/// the encoder is buffered behind it (the app source's and this queue's frames): when a
+/// node is loaded, a tick should not wait behind encoding threads, which catch up from
+/// their queue; an encoder that cannot keep up still fills the queue and holds the loop
+/// back, which the loop's lateness shows. Lowering needs no privilege.
+fn yield_to_the_clock(queue: &gst::Element) {
+    let Some(pad) = queue.static_pad("src") else {
+        return;
+    };
+    pad.add_probe(
+        gst::PadProbeType::EVENT_DOWNSTREAM | gst::PadProbeType::BUFFER,
+        |_, _| {
+            // SAFETY: setpriority only reads its arguments; `PRIO_PROCESS` with id 0 is
+            // the calling thread on Linux (threads are tasks), this streaming thread.
+            let r = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, ENCODER_NICENESS) };
+            if r != 0 {
+                tracing::debug!("could not lower the encoder thread's priority");
+            }
+            gst::PadProbeReturn::Remove
+        },
+    );
 }
