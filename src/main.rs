@@ -140,7 +140,8 @@ struct BenchArgs {
     /// Output preset (LiveKit's names).
     #[arg(long, default_value = "H264_720P_30")]
     preset: String,
-    /// Outputs per room, comma-separated: file, hls, images.
+    /// Outputs per room, comma-separated: file, hls, images, rtmp (to a local nginx-rtmp
+    /// the bench starts; needs libnginx-mod-rtmp).
     #[arg(long, default_value = "file")]
     outputs: String,
     /// Measured seconds per step (after a 1.5 s warm-up).
@@ -203,9 +204,9 @@ fn bench(args: BenchArgs) -> Result<bool> {
         .collect();
     if let Some(bad) = outputs
         .iter()
-        .find(|o| !["file", "hls", "images"].contains(&o.as_str()))
+        .find(|o| !["file", "hls", "images", "rtmp"].contains(&o.as_str()))
     {
-        bail!("--outputs: expected file, hls or images, got {bad:?}");
+        bail!("--outputs: expected file, hls, images or rtmp, got {bad:?}");
     }
     if !(args.step_seconds.is_finite() && args.step_seconds >= 1.0) {
         bail!(
@@ -223,6 +224,7 @@ fn bench(args: BenchArgs) -> Result<bool> {
             layout: args.layout,
             preset: args.preset,
             outputs,
+            rtmp_url: None,
         },
         step_seconds: args.step_seconds,
         policy: bench::ramp::Policy {

@@ -111,3 +111,50 @@ fn bad_shapes_are_refused_naming_the_option() {
         assert!(err.contains(expect), "{args:?}: {err}");
     }
 }
+
+/// `--outputs rtmp`: the harness starts its own nginx-rtmp on loopback, every room
+/// streams to it for the whole step (a stream that fails would fail the room), and the
+/// sink is gone afterwards.
+#[test]
+fn an_rtmp_bench_streams_to_a_sink_it_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("bench");
+    let run = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args([
+            "bench",
+            "--participants",
+            "1",
+            "--outputs",
+            "rtmp",
+            "--step-seconds",
+            "2",
+            "--max-rooms",
+            "1",
+            "--no-baseline",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("bench: RTMP sink rtmp://127.0.0.1:"),
+        "{stderr}"
+    );
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    let step = &report["tessera"]["steps"][0];
+    assert_eq!(step["failures"].as_array().unwrap().len(), 0, "{step}");
+    let notes = report["notes"].to_string();
+    assert!(notes.contains("writes the MP4 file only"), "{notes}");
+    // nginx was started with its configuration under the output directory; none is
+    // left running with it.
+    let conf = out.join("rtmp-sink/nginx.conf");
+    assert!(conf.exists());
+    let ps = Command::new("pgrep")
+        .args(["-f", &conf.display().to_string()])
+        .output()
+        .unwrap();
+    assert!(!ps.status.success(), "nginx is still running");
+}

@@ -101,7 +101,7 @@ fn ramp(
 
 /// Runs the harness; `progress` gets a line per step as it goes.
 pub fn run(opts: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Report, BenchError> {
-    let shape = &opts.shape;
+    let mut shape = opts.shape.clone();
     if shape.participants == 0 || shape.participants > 64 {
         return Err(BenchError::Shape(format!(
             "--participants: must be 1 to 64, got {}",
@@ -114,7 +114,7 @@ pub fn run(opts: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Report
     crate::request::plan_room_composite(req, &raw, &crate::layout::LayoutLibrary::builtin())
         .map_err(|e| BenchError::Shape(format!("the room's request: {e}")))?;
     let clip_seconds = (WARMUP.as_secs_f64() + opts.step_seconds + 3.0).ceil() as u32;
-    let clip = clip_path(&opts.clip_dir, shape, clip_seconds);
+    let clip = clip_path(&opts.clip_dir, &shape, clip_seconds);
     // About 0.1 bit per pixel at 30 fps, as a camera sends.
     let kbps = (shape.input_width * shape.input_height * 3 / 1000).max(100);
     progress(&format!("input clip {}", clip.display()));
@@ -153,6 +153,17 @@ pub fn run(opts: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Report
     };
     std::fs::create_dir_all(&opts.out_dir)
         .map_err(|e| BenchError::Io(opts.out_dir.display().to_string(), e))?;
+    // `rtmp` outputs stream to a local nginx-rtmp for the whole run.
+    let _rtmp = if shape.outputs.iter().any(|o| o == "rtmp") {
+        let sink = super::rtmp::RtmpSink::start(&opts.out_dir.join("rtmp-sink"))
+            .map_err(BenchError::Shape)?;
+        progress(&format!("RTMP sink {}", sink.url()));
+        shape.rtmp_url = Some(sink.url());
+        Some(sink)
+    } else {
+        None
+    };
+    let shape = &shape;
     let steps_dir = opts.out_dir.join("steps");
     let frame_ms = 1000.0 / 30.0;
 
@@ -197,7 +208,7 @@ pub fn run(opts: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Report
         gstreamer,
         bottleneck,
         gpu_ms_per_frame,
-        notes: vec![if gpu_ms_per_frame.is_some() {
+        notes: std::iter::once(if gpu_ms_per_frame.is_some() {
             "GPU time per frame is the span from the first to the last pass of a frame \
              (timestamp queries on one frame in 15), wall time on the GPU's clock: on a \
              software adapter it includes waiting for CPU threads shared with the rest."
@@ -206,7 +217,13 @@ pub fn run(opts: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Report
             "GPU time per frame: the adapter has no timestamp queries; on a software \
              adapter the GPU's work is the gpu_software CPU class."
                 .to_owned()
-        }],
+        })
+        .chain(shape.outputs.iter().any(|o| o != "file").then(|| {
+            "The GStreamer baseline writes the MP4 file only: with HLS, image or RTMP \
+             outputs tessera's rooms do more than the baseline's."
+                .to_owned()
+        }))
+        .collect(),
     };
     write_report(&report, &opts.out_dir)?;
     Ok(report)

@@ -18,6 +18,8 @@ pub mod ramp;
 #[cfg(feature = "gst")]
 pub mod report;
 #[cfg(feature = "gst")]
+mod rtmp;
+#[cfg(feature = "gst")]
 pub mod run;
 
 #[cfg(feature = "gst")]

@@ -37,8 +37,11 @@ pub struct Shape {
     pub layout: String,
     /// LiveKit encoding preset of the output.
     pub preset: String,
-    /// Outputs per room: any of `file`, `hls`, `images`.
+    /// Outputs per room: any of `file`, `hls`, `images`, `rtmp`.
     pub outputs: Vec<String>,
+    /// Where `rtmp` outputs publish (the harness's local sink), not part of the shape.
+    #[serde(skip)]
+    pub rtmp_url: Option<String>,
 }
 
 impl Shape {
@@ -69,6 +72,12 @@ impl Shape {
                 )),
                 "images" => outputs.push(format!(
                     r#""image_outputs": [{{"capture_interval": 5, "width": 640, "height": 360, "filename_prefix": "room{n}/img/i", "disable_manifest": true}}]"#
+                )),
+                "rtmp" => outputs.push(format!(
+                    r#""stream_outputs": [{{"protocol": "RTMP", "urls": ["{}/bench-{n}"]}}]"#,
+                    self.rtmp_url
+                        .as_deref()
+                        .unwrap_or("rtmp://127.0.0.1:1935/live")
                 )),
                 _ => {}
             }
@@ -213,6 +222,11 @@ pub fn run_step(
                     };
                     let id = format!("EG_bench{n}");
                     let info = egress::run(&id, &plan, &mut room, Some(backend), &opts);
+                    // A stream that failed fails the room, though the egress completes.
+                    let failed = livekit_protocol::stream_info::Status::Failed as i32;
+                    if let Some(s) = info.stream_results.iter().find(|s| s.status == failed) {
+                        return Err(format!("stream {}: {}", s.url, s.error));
+                    }
                     if info.status == EgressStatus::EgressComplete as i32 {
                         Ok(())
                     } else {
@@ -309,6 +323,7 @@ pub(crate) fn test_shape(participants: usize, outputs: &[&str]) -> Shape {
         layout: "grid".into(),
         preset: "H264_720P_30".into(),
         outputs: outputs.iter().map(|o| o.to_string()).collect(),
+        rtmp_url: None,
     }
 }
 
