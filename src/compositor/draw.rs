@@ -464,24 +464,13 @@ fn split_fine<'a>(layer: &Layer<'a>, shape: Shape, out: &mut Vec<Layer<'a>>) {
     let strip_lo = |lo: f32, edge: f32| if lo >= edge + b { lo } else { up(edge + b) };
     let strip_hi = |hi: f32, edge: f32| if hi <= edge - b { hi } else { down(edge - b) };
     // Lines: outer edge, end of the straight-edge strip, end of the corner, mirrored.
-    let (sx0, sx1) = (strip_lo(d.x, r.x), strip_hi(dx1, r.x + r.w));
-    let (sy0, sy1) = (strip_lo(d.y, r.y), strip_hi(dy1, r.y + r.h));
-    let xs = [
-        d.x,
-        sx0,
-        up(sx0.max(r.x + corner)),
-        down(sx1.min(r.x + r.w - corner)),
-        sx1,
-        dx1,
-    ];
-    let ys = [
-        d.y,
-        sy0,
-        up(sy0.max(r.y + corner)),
-        down(sy1.min(r.y + r.h - corner)),
-        sy1,
-        dy1,
-    ];
+    let lines = |lo: f32, hi: f32, edge_lo: f32, edge_hi: f32| {
+        let (s0, s1) = (strip_lo(lo, edge_lo), strip_hi(hi, edge_hi));
+        let (c0, c1) = (up(s0.max(edge_lo + corner)), down(s1.min(edge_hi - corner)));
+        [lo, s0, c0, c1, s1, hi]
+    };
+    let xs = lines(d.x, dx1, r.x, r.x + r.w);
+    let ys = lines(d.y, dy1, r.y, r.y + r.h);
     // A layer narrower than the corners (a bar beside a picture) has lines out of order:
     // each is kept inside the layer and at or after the one before. A moved line lands
     // on another line or the layer's edge, so the lines between pieces stay even, and

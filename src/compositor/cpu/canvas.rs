@@ -264,24 +264,9 @@ impl Canvas<'_> {
         let (sx, sy) = ((src.x, src.w), (src.y, src.h));
         // Luma: one sample per pixel centre.
         let luma = pic.planes[0];
-        let ax = axes.get(&spec(
-            &xs,
-            xs.start as f32 + 0.5,
-            1.0,
-            dx,
-            sx,
-            luma.width,
-            1,
-        ));
-        let ay = axes.get(&spec(
-            &ys,
-            ys.start as f32 + 0.5,
-            1.0,
-            dy,
-            sy,
-            luma.height,
-            1,
-        ));
+        let centres = |r: &Range<i32>| r.start as f32 + 0.5;
+        let ax = axes.get(&spec(&xs, centres(&xs), 1.0, dx, sx, luma.width, 1));
+        let ay = axes.get(&spec(&ys, centres(&ys), 1.0, dy, sy, luma.height, 1));
         self.draw_plane(&luma, &ax, &ay, 0, xs.start as usize, ys.start as usize, 1);
         // Chroma: one sample per block the layer touches, at the block's centre; a block
         // an odd edge cuts in half (or a quarter, at a corner) is blended by coverage.
