@@ -95,7 +95,7 @@ fn bad_shapes_are_refused_naming_the_option() {
     for (args, expect) in [
         (vec!["--input", "641x360"], "--input"),
         (vec!["--codec", "av1"], "--codec"),
-        (vec!["--outputs", "file,rtmp"], "--outputs"),
+        (vec!["--outputs", "file,srt"], "--outputs"),
         (vec!["--layout", "nope"], "layout"),
     ] {
         let dir = tempfile::tempdir().unwrap();
