@@ -8,15 +8,16 @@ pub const KB: f32 = 0.0722;
 
 /// 8-bit R'G'B' → limited-range Y'CbCr (Y 16..235, Cb/Cr 16..240), BT.709.
 pub fn rgb_to_yuv709(rgb: [u8; 3]) -> [u8; 3] {
-    let [r, g, b] = rgb.map(|c| c as f32 / 255.0);
+    rgb_to_yuv709_f32(rgb.map(|c| c as f32 / 255.0)).map(|v| v.round().clamp(0.0, 255.0) as u8)
+}
+
+/// R'G'B' in 0..=1 → limited-range Y'CbCr in byte units, unrounded (what the CPU
+/// compositor blends in).
+pub fn rgb_to_yuv709_f32([r, g, b]: [f32; 3]) -> [f32; 3] {
     let y = KR * r + (1.0 - KR - KB) * g + KB * b;
     let cb = (b - y) / (2.0 * (1.0 - KB));
     let cr = (r - y) / (2.0 * (1.0 - KR));
-    [
-        (16.0 + 219.0 * y).round().clamp(0.0, 255.0) as u8,
-        (128.0 + 224.0 * cb).round().clamp(0.0, 255.0) as u8,
-        (128.0 + 224.0 * cr).round().clamp(0.0, 255.0) as u8,
-    ]
+    [16.0 + 219.0 * y, 128.0 + 224.0 * cb, 128.0 + 224.0 * cr]
 }
 
 /// Limited-range Y'CbCr, BT.709 → 8-bit R'G'B' (clamped).

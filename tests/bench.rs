@@ -2,28 +2,37 @@
 //! with the GStreamer baseline. It must finish and write a valid report, Markdown, SVG and
 //! cost profile, and compare two reports.
 
-use std::process::Command;
+use std::path::Path;
+use std::process::{Command, Output};
 
 use serde_json::Value;
+
+/// `tessera bench ARGS --out OUT`.
+fn bench(args: &[&str], out: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .arg("bench")
+        .args(args)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap()
+}
 
 #[test]
 fn a_tiny_ramp_writes_a_valid_report() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("bench");
-    let run = Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args([
-            "bench",
+    let run = bench(
+        &[
             "--participants",
             "2",
             "--step-seconds",
             "2",
             "--max-rooms",
             "2",
-        ])
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+        ],
+        &out,
+    );
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "{stderr}");
     // Progress, a line per step.
@@ -99,13 +108,7 @@ fn bad_shapes_are_refused_naming_the_option() {
         (vec!["--layout", "nope"], "layout"),
     ] {
         let dir = tempfile::tempdir().unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
-            .arg("bench")
-            .args(&args)
-            .arg("--out")
-            .arg(dir.path())
-            .output()
-            .unwrap();
+        let out = bench(&args, dir.path());
         assert!(!out.status.success(), "{args:?}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(expect), "{args:?}: {err}");
@@ -119,9 +122,8 @@ fn bad_shapes_are_refused_naming_the_option() {
 fn an_rtmp_bench_streams_to_a_sink_it_starts() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("bench");
-    let run = Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args([
-            "bench",
+    let run = bench(
+        &[
             "--participants",
             "1",
             "--outputs",
@@ -131,11 +133,9 @@ fn an_rtmp_bench_streams_to_a_sink_it_starts() {
             "--max-rooms",
             "1",
             "--no-baseline",
-        ])
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+        ],
+        &out,
+    );
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "{stderr}");
     assert!(

@@ -445,10 +445,9 @@ fn piece<'a>(layer: &Layer<'a>, part: Rect, shape: Option<Shape>) -> Layer<'a> {
 }
 
 /// The CPU compositor's split of a shaped layer (opaque, or a colour): the plain pieces
-/// are a cross
-/// (the middle, and the sides between the corners), so only the rounded corners and a
-/// strip as wide as the border (plus the anti-aliased pixel) along the straight edges
-/// are drawn per pixel. Every line between pieces is on an even pixel, so no 2x2 chroma
+/// are a cross (the middle, and the sides between the corners), so only the rounded
+/// corners and a strip as wide as the border (plus the anti-aliased pixel) along the
+/// straight edges are drawn per pixel. Every line between pieces is on an even pixel, so no 2x2 chroma
 /// block straddles two pieces (its chroma is drawn per block).
 fn split_fine<'a>(layer: &Layer<'a>, shape: Shape, out: &mut Vec<Layer<'a>>) {
     let d = layer.dst;
@@ -464,24 +463,21 @@ fn split_fine<'a>(layer: &Layer<'a>, shape: Shape, out: &mut Vec<Layer<'a>>) {
     let strip_lo = |lo: f32, edge: f32| if lo >= edge + b { lo } else { up(edge + b) };
     let strip_hi = |hi: f32, edge: f32| if hi <= edge - b { hi } else { down(edge - b) };
     // Lines: outer edge, end of the straight-edge strip, end of the corner, mirrored.
-    let lines = |lo: f32, hi: f32, edge_lo: f32, edge_hi: f32| {
-        let (s0, s1) = (strip_lo(lo, edge_lo), strip_hi(hi, edge_hi));
-        let (c0, c1) = (up(s0.max(edge_lo + corner)), down(s1.min(edge_hi - corner)));
-        [lo, s0, c0, c1, s1, hi]
-    };
-    let xs = lines(d.x, dx1, r.x, r.x + r.w);
-    let ys = lines(d.y, dy1, r.y, r.y + r.h);
     // A layer narrower than the corners (a bar beside a picture) has lines out of order:
     // each is kept inside the layer and at or after the one before. A moved line lands
     // on another line or the layer's edge, so the lines between pieces stay even, and
     // the cells that vanish are the parts the layer does not have.
-    let (mut xs, mut ys) = (xs, ys);
-    for l in [&mut xs, &mut ys] {
-        let (lo, hi) = (l[0], l[5]);
+    let lines = |lo: f32, hi: f32, edge_lo: f32, edge_hi: f32| {
+        let (s0, s1) = (strip_lo(lo, edge_lo), strip_hi(hi, edge_hi));
+        let (c0, c1) = (up(s0.max(edge_lo + corner)), down(s1.min(edge_hi - corner)));
+        let mut l = [lo, s0, c0, c1, s1, hi];
         for k in 1..5 {
             l[k] = l[k].clamp(lo, hi).max(l[k - 1]);
         }
-    }
+        l
+    };
+    let xs = lines(d.x, dx1, r.x, r.x + r.w);
+    let ys = lines(d.y, dy1, r.y, r.y + r.h);
     // Plain: the middle column from strip to strip, and the middle row's side cells.
     let plain =
         |i: usize, j: usize| (i == 2 && (1..=3).contains(&j)) || (j == 2 && (i == 1 || i == 3));

@@ -32,13 +32,15 @@ pub(super) fn span(lo: f32, hi: f32, size: u32) -> Range<i32> {
     a..b.max(a)
 }
 
+/// How many of chroma block `c`'s two pixels are inside the pixel range `r`.
+fn covered(c: i32, r: &Range<i32>) -> u32 {
+    (2 * c..2 * c + 2).filter(|p| r.contains(p)).count() as u32
+}
+
 /// The chroma samples (2-pixel blocks) touching the pixel range `r`, each with the
 /// number of its two pixels inside `r` (1 or 2).
 fn blocks(r: &Range<i32>) -> impl Iterator<Item = (usize, u32)> + '_ {
-    (r.start / 2..(r.end + 1) / 2).map(move |c| {
-        let inside = (2 * c..2 * c + 2).filter(|p| r.contains(p)).count() as u32;
-        (c as usize, inside)
-    })
+    (r.start / 2..(r.end + 1) / 2).map(move |c| (c as usize, covered(c, r)))
 }
 
 fn to_byte(v: f32) -> u8 {
@@ -118,16 +120,11 @@ impl<'a> Picture<'a> {
     /// The colour at canvas point `p` of a layer drawing `src` (0..1 of the picture)
     /// into `dst`.
     pub fn sample(&self, dst: Rect, src: Rect, p: (f32, f32)) -> Yuv {
-        self.sample_planes(dst, src, p, true)
-    }
-
-    /// As [`Picture::sample`]; without `luma`, Y is left 0 (chroma only).
-    fn sample_planes(&self, dst: Rect, src: Rect, p: (f32, f32), luma: bool) -> Yuv {
         let u = src.x + (p.0 - dst.x) / dst.w * src.w;
         let v = src.y + (p.1 - dst.y) / dst.h * src.h;
         let at = |pl: &Plane<'_>| pl.sample(u * pl.width as f32 - 0.5, v * pl.height as f32 - 0.5);
         [
-            if luma { at(&self.planes[0]) } else { 0.0 },
+            at(&self.planes[0]),
             at(&self.planes[1]),
             at(&self.planes[2]),
         ]
@@ -191,17 +188,10 @@ impl Canvas<'_> {
 
     /// Blends per pixel over `xs` x `ys`: `f(x, y)` gives the colour and opacity of the
     /// pixel whose top-left corner is (x, y). Chroma takes the average of its block.
-    pub fn blend(&mut self, xs: Range<i32>, ys: Range<i32>, f: impl FnMut(i32, i32) -> (Yuv, f32)) {
-        self.blend_planes(xs, ys, true, f);
-    }
-
-    /// As [`Canvas::blend`]; with `luma` false only the chroma samples are written (the
-    /// luma is already drawn).
-    fn blend_planes(
+    pub fn blend(
         &mut self,
         xs: Range<i32>,
         ys: Range<i32>,
-        luma: bool,
         mut f: impl FnMut(i32, i32) -> (Yuv, f32),
     ) {
         let (xs, ys) = (
@@ -221,10 +211,8 @@ impl Canvas<'_> {
                         if a <= 0.0 {
                             continue;
                         }
-                        if luma {
-                            let d = &mut self.data[py as usize * stride + px as usize];
-                            *d = to_byte(*d as f32 * (1.0 - a) + c[0] * a);
-                        }
+                        let d = &mut self.data[py as usize * stride + px as usize];
+                        *d = to_byte(*d as f32 * (1.0 - a) + c[0] * a);
                         a_sum += a;
                         cb += a * c[1];
                         cr += a * c[2];
@@ -273,9 +261,7 @@ impl Canvas<'_> {
         let cxs = xs.start / 2..(xs.end + 1) / 2;
         let cys = ys.start / 2..(ys.end + 1) / 2;
         let uv = self.uv_offset();
-        let cover = |c: i32, r: &Range<i32>| {
-            (2 * c..2 * c + 2).filter(|p| r.contains(p)).count() as f32 / 2.0
-        };
+        let cover = |c: i32, r: &Range<i32>| covered(c, r) as f32 / 2.0;
         // Bytes of the cut blocks as they were, with the layer's share of each.
         let mut cut = Vec::new();
         let mut note = |cx: i32, cy: i32, data: &[u8]| {

@@ -159,7 +159,7 @@ impl Axis {
             w.push(wt as u16);
         }
         let max = hi.iter().chain(&lo).copied().max().unwrap_or(0) as usize;
-        let blocks = if cfg!(target_arch = "x86_64") {
+        let blocks = if ssse3() {
             Blocks::new(&lo, &hi, &w)
         } else {
             None
@@ -179,15 +179,20 @@ impl Axis {
     }
 }
 
+/// Whether the shuffle blocks can run here (checked when an axis is made, not per row).
+fn ssse3() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return std::arch::is_x86_feature_detected!("ssse3");
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
 /// Scales one plane's row horizontally into `out` (values x256), per `axis`.
 fn h_pass(row: &[u8], axis: &Axis, out: &mut [u16]) {
-    assert!(axis.max < row.len(), "axis reads past the row");
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
-    if let Some(b) = &axis.blocks
-        && std::arch::is_x86_feature_detected!("ssse3")
-    {
-        // SAFETY: the CPU has SSSE3 (checked just above).
+    if let Some(b) = &axis.blocks {
+        // SAFETY: an axis has blocks only where the CPU has SSSE3 (`Axis::new`).
         done = unsafe { h_pass_ssse3(row, b, out) };
     }
     h_pass_scalar(row, axis, done, out);

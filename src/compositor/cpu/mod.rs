@@ -10,7 +10,7 @@
 //! drawn when sent, so one is always ready when received. Blending is done on Y'CbCr,
 //! which equals blending R'G'B' and converting afterwards (the conversion is affine); a
 //! chroma sample averages its 2x2 block, as the GPU's NV12 pass does. The two agree
-//! within the tolerance `tests/cpu_compositor.rs` states.
+//! within the tolerance `tests/layout_golden.rs` states.
 
 mod canvas;
 mod filter;
@@ -19,7 +19,7 @@ use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use canvas::{Canvas, Picture, Yuv, span};
-use filter::AxisCache;
+use filter::{AxisCache, clamp_texel};
 
 use super::draw::lay_out;
 use super::text::{Measured, Shaper};
@@ -27,22 +27,13 @@ use super::{
     CompositorError, Layer, LayerContent, MAX_LAYERS, MAX_TARGETS, Nv12Frame, RING_SIZE, Scene,
     Shape, Text,
 };
-use crate::color::{KB, KR};
+use crate::color::rgb_to_yuv709_f32;
 use crate::layout::{Color, Image, Rect};
 
 /// `c` as limited-range BT.709 Y'CbCr in byte units, and its alpha.
 fn yuv_of(c: Color) -> (Yuv, f32) {
     let [r, g, b, a] = c.0.map(|v| v.clamp(0.0, 1.0));
-    (rgb_to_yuv(r, g, b), a)
-}
-
-fn rgb_to_yuv(r: f32, g: f32, b: f32) -> Yuv {
-    let y = KR * r + (1.0 - KR - KB) * g + KB * b;
-    [
-        16.0 + 219.0 * y,
-        128.0 + 224.0 * (b - y) / (2.0 * (1.0 - KB)),
-        128.0 + 224.0 * (r - y) / (2.0 * (1.0 - KR)),
-    ]
+    (rgb_to_yuv709_f32([r, g, b]), a)
 }
 
 /// Signed distance (pixels) from `p` to the shape's rounded rectangle, negative inside
@@ -104,13 +95,9 @@ fn sprite_key(image: &Image, dst: Rect, src: Rect, shape: Option<Shape>) -> Spri
 /// Bilinear R'G'B'A sample of `image` at texel coordinates (clamped to the edge).
 fn sample_rgba(image: &Image, tx: f32, ty: f32) -> [f32; 4] {
     let (w, h) = (image.width as usize, image.height as usize);
-    let clamp = |t: f32, n: usize| {
-        let t = t.clamp(0.0, (n - 1) as f32);
-        let i = (t.floor() as usize).min(n - 1);
-        (i, (i + 1).min(n - 1), t - i as f32)
-    };
-    let (x0, x1, fx) = clamp(tx, w);
-    let (y0, y1, fy) = clamp(ty, h);
+    let (x0, fx) = clamp_texel(tx, image.width);
+    let (y0, fy) = clamp_texel(ty, image.height);
+    let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
     let px = |x: usize, y: usize| {
         let i = (y * w + x) * 4;
         [0, 1, 2, 3].map(|k| image.rgba[i + k] as f32 / 255.0)
@@ -144,7 +131,7 @@ impl Sprite {
                     u * image.width as f32 - 0.5,
                     v * image.height as f32 - 0.5,
                 );
-                let c = (rgb_to_yuv(r, g, b), a);
+                let c = (rgb_to_yuv709_f32([r, g, b]), a);
                 pixels.push(match &shape {
                     Some(s) => shaped(s, c, p),
                     None => c,
@@ -186,11 +173,12 @@ impl CpuCompositor {
             sprites: HashMap::new(),
             axes: AxisCache::default(),
         };
-        c.push_target(width, height)?;
+        c.add_target(width, height)?;
         Ok(c)
     }
 
-    fn push_target(&mut self, width: u32, height: u32) -> Result<usize, CompositorError> {
+    /// Adds an output size drawn from the same pictures; returns its target number.
+    pub fn add_target(&mut self, width: u32, height: u32) -> Result<usize, CompositorError> {
         if width == 0 || height == 0 || !width.is_multiple_of(2) || !height.is_multiple_of(2) {
             return Err(CompositorError::BadSize(width, height));
         }
@@ -204,11 +192,6 @@ impl CpuCompositor {
             done: VecDeque::new(),
         });
         Ok(self.targets.len() - 1)
-    }
-
-    /// Adds an output size drawn from the same pictures; returns its target number.
-    pub fn add_target(&mut self, width: u32, height: u32) -> Result<usize, CompositorError> {
-        self.push_target(width, height)
     }
 
     fn target(&self, t: usize) -> Result<&Target, CompositorError> {
@@ -379,7 +362,7 @@ fn draw_text(canvas: &mut Canvas<'_>, shaper: &mut Shaper, t: &Text, m: &Measure
             if colour_glyph {
                 let p = &image.data[i * 4..i * 4 + 4];
                 let [r, g, b, a] = [p[0], p[1], p[2], p[3]].map(|v| v as f32 / 255.0);
-                (rgb_to_yuv(r, g, b), a)
+                (rgb_to_yuv709_f32([r, g, b]), a)
             } else {
                 (colour, alpha * image.data[i] as f32 / 255.0)
             }
