@@ -66,7 +66,6 @@ impl RtmpSink {
             std::thread::sleep(Duration::from_millis(50));
         }
         tracing::info!(port, "local RTMP sink (nginx) started");
-        sink.port = port;
         Ok(sink)
     }
 
