@@ -21,6 +21,7 @@ use tessera::source::RoomSource;
 use tessera::source::livekit::tap::{Tap, TapMode};
 use tessera::source::livekit::{AwaitError, ConnectOptions, LiveKitRoom};
 use tessera::source::synthetic::{DEFAULT_SIZE, SyntheticRoom};
+use tessera::source::web::WebPage;
 
 /// The request `tessera run` uses when none is given.
 const DEFAULT_REQUEST: &str = include_str!("../examples/room-composite.json");
@@ -397,8 +398,24 @@ fn run(args: RunArgs) -> Result<bool> {
     let info = match job {
         Job::Composite(plan) => {
             let plan = *plan;
-            let mut room: Box<dyn RoomSource> = match &server {
-                Some(server) => {
+            let mut room: Box<dyn RoomSource> = match (&plan.web, &server) {
+                (Some(web), server) => {
+                    if fast {
+                        bail!("--fast: a web egress records a live page in real time");
+                    }
+                    match open_page(
+                        web,
+                        &plan,
+                        server.as_ref(),
+                        &egress_id,
+                        await_timeout,
+                        &stop,
+                    )? {
+                        Ok(page) => Box::new(page),
+                        Err(info) => return print_info(&info),
+                    }
+                }
+                (None, Some(server)) => {
                     let mut o = ConnectOptions::new(
                         &server.url,
                         &server.key,
@@ -417,11 +434,11 @@ fn run(args: RunArgs) -> Result<bool> {
                     }
                     Box::new(room)
                 }
-                None if !plan.selection.is_room() => bail!(
+                (None, None) if !plan.selection.is_room() => bail!(
                     "a {} egress records a LiveKit room: give --url (and --api-key, --api-secret)",
                     plan.kind.label()
                 ),
-                None => Box::new(parse_room(room.as_deref().unwrap_or(DEFAULT_ROOM))?),
+                (None, None) => Box::new(parse_room(room.as_deref().unwrap_or(DEFAULT_ROOM))?),
             };
             let backend = if plan.tracks.video {
                 Some(Backend::open(compositor)?)
@@ -499,6 +516,74 @@ fn run(args: RunArgs) -> Result<bool> {
         }
     };
     print_info(&info)
+}
+
+/// Opens the page of a web egress or custom template (a template gets the server's URL
+/// and a recorder's token); `Ok(Err(info))` when the egress ended before recording (the
+/// page failed to load: FAILED; no start signal or stopped first: ABORTED).
+fn open_page(
+    web: &request::web::WebPlan,
+    plan: &request::EgressPlan,
+    server: Option<&Server>,
+    egress_id: &str,
+    start_timeout: Duration,
+    stop: &AtomicBool,
+) -> Result<std::result::Result<WebPage, livekit_protocol::EgressInfo>> {
+    use tessera::source::web::{TemplateRoom, WebError, WebOptions};
+    let template = match (&web.page, server) {
+        (request::web::PageSource::Url(_), _) => None,
+        (request::web::PageSource::Template { .. }, Some(s)) => Some(TemplateRoom {
+            ws_url: s.url.clone(),
+            api_key: s.key.clone(),
+            api_secret: s.secret.clone(),
+            room_name: plan.room_name.clone(),
+        }),
+        (request::web::PageSource::Template { .. }, None) => bail!(
+            "custom_base_url: a custom template joins a LiveKit room: give --url (and --api-key, --api-secret)"
+        ),
+    };
+    let url = match &template {
+        None => web.page_url(None),
+        Some(t) => {
+            let token = tessera::source::livekit::recorder_token(
+                &t.api_key,
+                &t.api_secret,
+                egress_id,
+                &t.room_name,
+            )?;
+            web.page_url(Some((&t.ws_url, &token)))
+        }
+    };
+    let opts = WebOptions {
+        egress_id: egress_id.to_owned(),
+        url,
+        width: plan.encoding.width,
+        height: plan.encoding.height,
+        fps: plan.encoding.framerate,
+        video: plan.tracks.video,
+        audio: plan.tracks.audio,
+        await_start_signal: web.await_start_signal,
+        start_timeout,
+        template,
+    };
+    tracing::info!(
+        egress_id,
+        kind = plan.kind.label(),
+        await_start_signal = web.await_start_signal,
+        "opening the page"
+    );
+    let base = egress::initial_info(egress_id, plan, "");
+    Ok(match WebPage::open(opts, stop) {
+        Ok(page) => Ok(page),
+        Err(WebError::NoStartSignal) => {
+            Err(egress::aborted(base, tessera::source::web::NO_START_SIGNAL))
+        }
+        Err(WebError::Stopped) => Err(egress::aborted(base, egress::STOPPED_BEFORE_STARTED)),
+        Err(e @ (WebError::Load(_) | WebError::Launch(_))) => Err(egress::failed(
+            base,
+            egress::EgressError::Source(e.to_string()),
+        )),
+    })
 }
 
 /// The info of an egress whose participant or track never came (ABORTED), that was

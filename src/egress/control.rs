@@ -8,6 +8,7 @@ use livekit_protocol::{EgressInfo, UpdateStreamRequest};
 use super::graph::Graph;
 use super::layout::LiveLayout;
 use crate::info::now_ns;
+use crate::source::RoomSource;
 
 /// A request to a running egress (from the CLI's control input, or the service).
 #[derive(Debug)]
@@ -35,9 +36,13 @@ pub(super) fn handle_control(
     graph: &mut Graph,
     info: &mut EgressInfo,
     live: &mut LiveLayout,
+    room: &mut dyn RoomSource,
 ) {
     match c {
         Control::UpdateLayout { layout, reply } => {
+            if room.update_layout(&layout, &reply) {
+                return;
+            }
             let result = live
                 .update_layout(&layout)
                 .map(|()| live.name().to_owned())

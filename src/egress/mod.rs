@@ -542,7 +542,7 @@ fn record(
         }
         if let Some(rx) = &opts.control {
             while let Ok(c) = rx.try_recv() {
-                handle_control(c, &mut graph, info, &mut live);
+                handle_control(c, &mut graph, info, &mut live, room);
             }
         }
         live.poll_file(t);

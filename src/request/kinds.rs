@@ -5,8 +5,8 @@
 use livekit_protocol::{
     DirectFileOutput, EncodedFileOutput, ImageOutput, ParticipantEgressRequest,
     SegmentedFileOutput, StartEgressRequest, StorageConfig, StreamOutput,
-    TrackCompositeEgressRequest, TrackEgressRequest, egress_info, participant_info::Kind,
-    start_egress_request, storage_config::Provider, track_egress_request,
+    TrackCompositeEgressRequest, TrackEgressRequest, WebEgressRequest, WebSource, egress_info,
+    participant_info::Kind, start_egress_request, storage_config::Provider, track_egress_request,
 };
 use serde_json::Value;
 
@@ -15,6 +15,7 @@ use super::outputs::{RequestOutputs, check_template, own_storage};
 use super::select::{
     AudioPick, AudioRoute, Channel, Mixing, PictureSource, RouteMatch, Selection, VideoPick,
 };
+use super::web::{PageSource, WebPlan, check_page_url};
 use super::{
     CompositeParts, EgressPlan, EncodingChoice, RequestError, Tracks, deprecated_one, indexed,
     plan_composite, read_as,
@@ -108,7 +109,10 @@ pub fn plan_request(text: &str, layouts: &LayoutLibrary) -> Result<Job, RequestE
                 req, &raw, layouts,
             )?)))
         }
-        EgressKindOrV2::V1(EgressKind::Web) => Err(web_not_yet("url")),
+        EgressKindOrV2::V1(EgressKind::Web) => {
+            let req: WebEgressRequest = read_as(&raw)?;
+            Ok(Job::Composite(Box::new(plan_web(req, &raw, layouts)?)))
+        }
         EgressKindOrV2::V1(EgressKind::Participant) => {
             let req: ParticipantEgressRequest = read_as(&raw)?;
             Ok(Job::Composite(Box::new(plan_participant(
@@ -132,11 +136,46 @@ pub fn plan_request(text: &str, layouts: &LayoutLibrary) -> Result<Job, RequestE
     }
 }
 
-fn web_not_yet(field: &str) -> RequestError {
-    RequestError::invalid(
-        field,
-        "web egress (a page in headless Chromium) is not supported yet by this version of tessera",
-    )
+/// `WebEgressRequest`: a page recorded in Chromium, drawn full frame.
+pub fn plan_web(
+    req: WebEgressRequest,
+    raw: &Value,
+    layouts: &LayoutLibrary,
+) -> Result<EgressPlan, RequestError> {
+    let mut outputs = output_lists!(req);
+    deprecated_output!(outputs, &req.output, web_egress_request);
+    let source = WebSource {
+        url: req.url.clone(),
+        audio_only: req.audio_only,
+        video_only: req.video_only,
+        await_start_signal: req.await_start_signal,
+    };
+    let (tracks, web) = web_source(&source, "")?;
+    let parts = CompositeParts {
+        kind: EgressKind::Web,
+        room_name: "",
+        layout: TRACK_LAYOUT,
+        encoding: encoding_choice!(req.options, web_egress_request),
+        tracks,
+        has_webhooks: !req.webhooks.is_empty(),
+        outputs,
+        raw,
+        selection: Selection::room(tracks.video, tracks.audio, Mixing::Default),
+        request: egress_info::Request::Web(req.clone()),
+        web: Some(web),
+    };
+    plan_composite(parts, layouts)
+}
+
+/// A web source's media and page (its fields under `prefix`).
+fn web_source(s: &WebSource, prefix: &str) -> Result<(Tracks, WebPlan), RequestError> {
+    check_page_url(&s.url, &format!("{prefix}url"))?;
+    let tracks = super::template_tracks(s.audio_only, s.video_only, prefix)?;
+    let web = WebPlan {
+        page: PageSource::Url(s.url.clone()),
+        await_start_signal: s.await_start_signal,
+    };
+    Ok((tracks, web))
 }
 
 fn required(value: &str, field: &str) -> Result<(), RequestError> {
@@ -182,6 +221,7 @@ pub fn plan_participant(
         raw,
         selection,
         request: egress_info::Request::Participant(req.clone()),
+        web: None,
     };
     plan_composite(parts, layouts)
 }
@@ -228,6 +268,7 @@ pub fn plan_track_composite(
         raw,
         selection,
         request: egress_info::Request::TrackComposite(req.clone()),
+        web: None,
     };
     plan_composite(parts, layouts)
 }
@@ -376,6 +417,7 @@ pub fn plan_start(req: StartEgressRequest, layouts: &LayoutLibrary) -> Result<Jo
         Encoding::Preset(n) => EncodingChoice::Preset(n),
         Encoding::Advanced(a) => EncodingChoice::Advanced(a),
     });
+    let mut web = None;
     let (kind, layout, tracks, selection) = match &req.source {
         None => {
             return Err(RequestError::invalid(
@@ -383,21 +425,22 @@ pub fn plan_start(req: StartEgressRequest, layouts: &LayoutLibrary) -> Result<Jo
                 "set a source: template, web or media",
             ));
         }
-        Some(Source::Web(_)) => return Err(web_not_yet("web")),
-        Some(Source::Template(t)) => {
-            let tracks = super::template_tracks(
-                &t.custom_base_url,
-                t.audio_only,
-                t.video_only,
-                "template.",
-            )?;
+        Some(Source::Web(w)) => {
+            let (tracks, plan) = web_source(w, "web.")?;
+            web = Some(plan);
             let selection = Selection::room(tracks.video, tracks.audio, Mixing::Default);
-            (
-                EgressKind::RoomComposite,
-                t.layout.as_str(),
-                tracks,
-                selection,
-            )
+            (EgressKind::Web, TRACK_LAYOUT, tracks, selection)
+        }
+        Some(Source::Template(t)) => {
+            let tracks = super::template_tracks(t.audio_only, t.video_only, "template.")?;
+            web = super::custom_template(&t.custom_base_url, &t.layout, "template.")?;
+            let selection = Selection::room(tracks.video, tracks.audio, Mixing::Default);
+            let layout = if web.is_some() {
+                TRACK_LAYOUT
+            } else {
+                t.layout.as_str()
+            };
+            (EgressKind::RoomComposite, layout, tracks, selection)
         }
         Some(Source::Media(m)) => {
             let video = match &m.video {
@@ -499,6 +542,7 @@ pub fn plan_start(req: StartEgressRequest, layouts: &LayoutLibrary) -> Result<Jo
         raw: &Value::Null,
         selection,
         request: egress_info::Request::Egress(req.clone()),
+        web,
     };
     Ok(Job::Composite(Box::new(plan_composite(parts, layouts)?)))
 }

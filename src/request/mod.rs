@@ -71,6 +71,7 @@ pub mod outputs;
 pub mod renditions;
 pub mod select;
 pub mod stream_url;
+pub mod web;
 
 use livekit_protocol::{
     AudioMixing, EncodingOptions, EncodingOptionsPreset, RoomCompositeEgressRequest, egress_info,
@@ -157,6 +158,9 @@ pub struct EgressPlan {
     pub outputs: OutputsPlan,
     /// The request as parsed, echoed (redacted) in `EgressInfo`.
     pub request: egress_info::Request,
+    /// A web egress or a custom web template: the page recorded instead of the room's
+    /// tracks (drawn full frame with the `track` layout).
+    pub web: Option<web::WebPlan>,
 }
 
 /// Parses LiveKit's JSON form of a `RoomCompositeEgressRequest` (snake_case or camelCase keys,
@@ -251,6 +255,7 @@ pub(crate) struct CompositeParts<'a> {
     pub raw: &'a Value,
     pub selection: Selection,
     pub request: egress_info::Request,
+    pub web: Option<web::WebPlan>,
 }
 
 /// Validates a room composite and applies LiveKit's defaults.
@@ -259,7 +264,8 @@ pub fn plan_room_composite(
     raw: &Value,
     layouts: &LayoutLibrary,
 ) -> Result<EgressPlan, RequestError> {
-    let tracks = template_tracks(&req.custom_base_url, req.audio_only, req.video_only, "")?;
+    let tracks = template_tracks(req.audio_only, req.video_only, "")?;
+    let web = custom_template(&req.custom_base_url, &req.layout, "")?;
     let mixing = AudioMixing::try_from(req.audio_mixing).map_err(|_| {
         RequestError::invalid(
             "audio_mixing",
@@ -271,7 +277,11 @@ pub fn plan_room_composite(
     let parts = CompositeParts {
         kind: EgressKind::RoomComposite,
         room_name: &req.room_name,
-        layout: &req.layout,
+        layout: if web.is_some() {
+            kinds::TRACK_LAYOUT
+        } else {
+            &req.layout
+        },
         encoding: encoding_choice!(req.options, room_composite_egress_request),
         tracks,
         has_webhooks: !req.webhooks.is_empty(),
@@ -279,24 +289,39 @@ pub fn plan_room_composite(
         raw,
         selection: Selection::room(tracks.video, tracks.audio, mixing.into()),
         request: egress_info::Request::RoomComposite(req.clone()),
+        web,
     };
     plan_composite(parts, layouts)
 }
 
-/// The media a room composite (v1, or a v2 template source whose fields are under
-/// `prefix`) records; refuses custom web templates (not built) and both `_only` flags.
-pub(crate) fn template_tracks(
+/// A room composite's custom web template (v1, or a v2 template source whose fields are
+/// under `prefix`): `None` without one. The page awaits its start signal, as LiveKit's
+/// template SDK sends it once the room is joined.
+pub(crate) fn custom_template(
     custom_base_url: &str,
+    layout: &str,
+    prefix: &str,
+) -> Result<Option<web::WebPlan>, RequestError> {
+    if custom_base_url.is_empty() {
+        return Ok(None);
+    }
+    web::check_page_url(custom_base_url, &format!("{prefix}custom_base_url"))?;
+    Ok(Some(web::WebPlan {
+        page: web::PageSource::Template {
+            base_url: custom_base_url.to_owned(),
+            layout: layout.to_owned(),
+        },
+        await_start_signal: true,
+    }))
+}
+
+/// The media a composite records (the v2 fields under `prefix`); refuses both `_only`
+/// flags.
+pub(crate) fn template_tracks(
     audio_only: bool,
     video_only: bool,
     prefix: &str,
 ) -> Result<Tracks, RequestError> {
-    if !custom_base_url.is_empty() {
-        return Err(RequestError::invalid(
-            &format!("{prefix}custom_base_url"),
-            "custom web templates are not supported yet; use a layout template file",
-        ));
-    }
     if audio_only && video_only {
         return Err(RequestError::invalid(
             &format!("{prefix}video_only"),
@@ -314,7 +339,7 @@ pub(crate) fn plan_composite(
     parts: CompositeParts<'_>,
     layouts: &LayoutLibrary,
 ) -> Result<EgressPlan, RequestError> {
-    if parts.room_name.trim().is_empty() {
+    if parts.room_name.trim().is_empty() && parts.kind != EgressKind::Web {
         return Err(RequestError::invalid("room_name", "is required"));
     }
     let layout = layouts
@@ -354,6 +379,7 @@ pub(crate) fn plan_composite(
         tracks: parts.tracks,
         outputs,
         request: parts.request,
+        web: parts.web,
     })
 }
 

@@ -138,7 +138,8 @@ pub fn substitute(template: &str, ctx: &NameContext<'_>) -> String {
 }
 
 /// Resolves a request's `filepath` into the file name LiveKit would produce:
-/// variables replaced; empty or trailing `/` gets `{room_name}-{time}`; the extension is
+/// variables replaced; empty or trailing `/` gets `{room_name}-{time}` (`{time}` without a
+/// room); the extension is
 /// added, or a wrong known one replaced. `ext` includes the dot (".mp4").
 pub fn resolve_filepath(
     template: &str,
@@ -147,7 +148,12 @@ pub fn resolve_filepath(
 ) -> Result<String, NamingError> {
     let mut path = substitute(template, ctx);
     if path.is_empty() || path.ends_with('/') {
-        path = format!("{path}{}-{}{ext}", ctx.room_name, format_time(ctx.time));
+        path = if ctx.room_name.is_empty() {
+            // A web egress has no room: LiveKit names its file by time alone.
+            format!("{path}{}{ext}", format_time(ctx.time))
+        } else {
+            format!("{path}{}-{}{ext}", ctx.room_name, format_time(ctx.time))
+        };
     } else if !path.ends_with(ext) {
         if let Some(dot) = path.rfind('.') {
             let after_slash = path.rfind('/').is_none_or(|slash| dot > slash);

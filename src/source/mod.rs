@@ -1,11 +1,13 @@
-//! Media sources: where participants' pictures and sounds come from. The synthetic room
-//! is here today; the LiveKit room source slots in beside it behind [`RoomSource`].
+//! Media sources: where participants' pictures and sounds come from: a synthetic room,
+//! decoded clips, a LiveKit room, or a web page in Chromium, all behind [`RoomSource`].
 
 #[cfg(feature = "gst")]
 pub mod clip;
 #[cfg(feature = "gst")]
 pub mod livekit;
 pub mod synthetic;
+#[cfg(feature = "gst")]
+pub mod web;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -175,6 +177,19 @@ pub trait RoomSource: Send {
     /// The screen share being shown, if any: its owner (participant index) and picture.
     fn screen_share(&self) -> Option<(usize, &VideoFrame)> {
         None
+    }
+
+    /// LiveKit's `UpdateLayout` when the source carries the layout itself (a custom web
+    /// template hears it through its participant's metadata; a web page has none): it
+    /// answers on `reply` (now or later) and returns true. False: the egress switches its
+    /// own layout.
+    fn update_layout(
+        &mut self,
+        layout: &str,
+        reply: &std::sync::mpsc::Sender<Result<String, String>>,
+    ) -> bool {
+        let _ = (layout, reply);
+        false
     }
 
     /// Adds participant `index`'s audio for samples `first_sample..first_sample+out.len()`

@@ -214,7 +214,7 @@ impl Drop for Decoder {
 }
 
 /// A decoded sample as a packed I420 picture (odd sizes cropped to even).
-fn picture_of(sample: &gst::Sample) -> Option<VideoFrame> {
+pub(crate) fn picture_of(sample: &gst::Sample) -> Option<VideoFrame> {
     let buffer = sample.buffer()?;
     let info = gst_video::VideoInfo::from_caps(sample.caps()?).ok()?;
     let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info).ok()?;

@@ -8,8 +8,8 @@
 //! [`Shared`]; the egress reads from it at each tick.
 
 mod connection;
-mod decode;
-mod media;
+pub(crate) mod decode;
+pub(crate) mod media;
 pub mod roster;
 pub mod sdp;
 mod session;
@@ -31,6 +31,7 @@ use media::{AudioRing, PictureQueue};
 pub use shown::Published;
 pub(crate) use shown::Shown;
 use tap::Tap;
+pub use token::{admin_token, recorder_token};
 
 /// The longest wait after joining for the cameras' first pictures.
 const FIRST_PICTURES_WAIT: Duration = Duration::from_secs(5);

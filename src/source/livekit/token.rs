@@ -12,18 +12,47 @@ const TTL: Duration = Duration::from_secs(24 * 3600);
 
 /// Signs the token for `opts.identity` in `opts.room_name`.
 pub fn egress_token(opts: &ConnectOptions) -> Result<String, LiveKitError> {
-    AccessToken::with_api_key(&opts.api_key, &opts.api_secret)
-        .with_identity(&opts.identity)
+    recorder_token(
+        &opts.api_key,
+        &opts.api_secret,
+        &opts.identity,
+        &opts.room_name,
+    )
+}
+
+/// The recorder's token for `identity` in `room` (also what a custom web template gets).
+pub fn recorder_token(
+    api_key: &str,
+    api_secret: &str,
+    identity: &str,
+    room: &str,
+) -> Result<String, LiveKitError> {
+    AccessToken::with_api_key(api_key, api_secret)
+        .with_identity(identity)
         .with_kind("egress")
         .with_ttl(TTL)
         .with_grants(VideoGrants {
             room_join: true,
-            room: opts.room_name.clone(),
+            room: room.to_owned(),
             can_subscribe: Some(true),
             can_publish: Some(false),
             can_publish_data: Some(false),
             hidden: true,
             recorder: true,
+            ..Default::default()
+        })
+        .to_jwt()
+        .map_err(|e| LiveKitError::Token(e.to_string()))
+}
+
+/// A short-lived token with `roomAdmin` for `room` (the RoomService calls an egress
+/// makes: a template's layout change).
+pub fn admin_token(api_key: &str, api_secret: &str, room: &str) -> Result<String, LiveKitError> {
+    AccessToken::with_api_key(api_key, api_secret)
+        .with_ttl(Duration::from_secs(600))
+        .with_grants(VideoGrants {
+            room_admin: true,
+            room: room.to_owned(),
             ..Default::default()
         })
         .to_jwt()

@@ -1,0 +1,133 @@
+//! Web egress: a page recorded in Chromium (`WebEgressRequest`, the v2 `WebSource`), and
+//! a room composite drawn by a custom web template (`custom_base_url`), planned onto the
+//! same composite [`super::EgressPlan`] with the page as its one full-frame picture.
+
+use super::RequestError;
+
+/// What page a web egress records.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PageSource {
+    /// Any http(s) page (`WebEgressRequest.url`, `WebSource.url`).
+    Url(String),
+    /// A room composite's custom template: LiveKit's egress loads
+    /// `{base_url}?layout={layout}&token={token}&url={ws_url}` with a recorder's token, and
+    /// the page joins the room itself.
+    Template {
+        /// `custom_base_url`.
+        base_url: String,
+        /// The request's `layout`, passed to the page as it is (the page interprets it).
+        layout: String,
+    },
+}
+
+/// A validated web egress.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebPlan {
+    /// The page.
+    pub page: PageSource,
+    /// Record from the page's `START_RECORDING` console message to its `END_RECORDING`
+    /// (always for templates, as LiveKit's egress does); otherwise from the page's load.
+    pub await_start_signal: bool,
+}
+
+impl WebPlan {
+    /// The URL the browser opens. A template gets the server's `ws_url` and a token
+    /// (`None` for a plain page: it needs neither).
+    pub fn page_url(&self, room: Option<(&str, &str)>) -> String {
+        match (&self.page, room) {
+            (PageSource::Url(u), _) => u.clone(),
+            (PageSource::Template { base_url, layout }, room) => {
+                let (ws_url, token) = room.unwrap_or_default();
+                template_url(base_url, ws_url, token, layout)
+            }
+        }
+    }
+}
+
+/// Checks that `url` is an absolute http(s) URL with a host: the browser must never open
+/// `file://`, `chrome://`, `javascript:` or `data:` pages for a request.
+pub fn check_page_url(url: &str, field: &str) -> Result<(), RequestError> {
+    if url.trim().is_empty() {
+        return Err(RequestError::invalid(field, "is required"));
+    }
+    let parsed =
+        url::Url::parse(url).map_err(|e| RequestError::invalid(field, format!("{e}: {url:?}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(RequestError::invalid(
+            field,
+            format!(
+                "must be an http:// or https:// URL, got scheme {:?}",
+                parsed.scheme()
+            ),
+        ));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(RequestError::invalid(field, "has no host"));
+    }
+    Ok(())
+}
+
+/// LiveKit's template URL: the base URL's own query kept, `layout`, `token` and `url` set
+/// (replacing any the base carried), every key sorted as Go's `url.Values.Encode` does.
+pub fn template_url(base_url: &str, ws_url: &str, token: &str, layout: &str) -> String {
+    let Ok(mut url) = url::Url::parse(base_url) else {
+        return base_url.to_owned();
+    };
+    let mut pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| !matches!(k.as_ref(), "layout" | "token" | "url"))
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    pairs.push(("layout".into(), layout.into()));
+    pairs.push(("token".into(), token.into()));
+    pairs.push(("url".into(), ws_url.into()));
+    pairs.sort_by(|a, b| a.0.cmp(&b.0));
+    url.query_pairs_mut().clear().extend_pairs(pairs);
+    url.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_http_and_https_pages_are_accepted() {
+        assert!(check_page_url("http://127.0.0.1:8080/page.html", "url").is_ok());
+        assert!(check_page_url("https://example.com/", "url").is_ok());
+        for bad in [
+            "file:///etc/passwd",
+            "chrome://settings",
+            "javascript:alert(1)",
+            "data:text/html,hi",
+            "ftp://example.com/",
+        ] {
+            let e = check_page_url(bad, "url").unwrap_err().to_string();
+            assert!(e.contains("url") && e.contains("http"), "{bad}: {e}");
+        }
+        let e = check_page_url("", "web.url").unwrap_err().to_string();
+        assert!(e.contains("web.url") && e.contains("required"), "{e}");
+        let e = check_page_url("not a url", "url").unwrap_err().to_string();
+        assert!(e.starts_with("url"), "{e}");
+    }
+
+    #[test]
+    fn a_template_url_carries_url_token_and_layout() {
+        let u = template_url(
+            "https://t.example/rec/?theme=dark&layout=old",
+            "ws://127.0.0.1:7880",
+            "ey.a.b",
+            "grid light",
+        );
+        assert_eq!(
+            u,
+            "https://t.example/rec/?layout=grid+light&theme=dark&token=ey.a.b&url=ws%3A%2F%2F127.0.0.1%3A7880"
+        );
+        let back: Vec<(String, String)> = url::Url::parse(&u)
+            .unwrap()
+            .query_pairs()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        assert!(back.contains(&("url".into(), "ws://127.0.0.1:7880".into())));
+        assert!(back.contains(&("layout".into(), "grid light".into())));
+    }
+}

@@ -1,0 +1,350 @@
+//! Chromium: launched on the egress's own display and sound server with a profile of its
+//! own, then driven over the DevTools protocol (chromiumoxide, no browser download):
+//! open the page, tell a failed load from a loaded one, and hear the page's
+//! `START_RECORDING` / `END_RECORDING` console messages (LiveKit's convention).
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chromiumoxide::Browser;
+use chromiumoxide::cdp::browser_protocol::network::{EventResponseReceived, ResourceType};
+use chromiumoxide::cdp::js_protocol::runtime::EventConsoleApiCalled;
+use futures_util::StreamExt;
+
+use super::processes::EgressDir;
+
+/// The console message that starts the recording (with `await_start_signal`).
+pub const START_RECORDING: &str = "START_RECORDING";
+/// The console message that ends it.
+pub const END_RECORDING: &str = "END_RECORDING";
+/// How long Chromium gets to open its DevTools endpoint.
+const LAUNCH_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the page gets to load.
+const LOAD_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The browser binary: `TESSERA_CHROMIUM`, else the first of `chromium`,
+/// `chromium-browser`, `google-chrome` on `PATH`.
+pub fn chromium_path() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("TESSERA_CHROMIUM") {
+        return Some(PathBuf::from(p));
+    }
+    let path = std::env::var_os("PATH")?;
+    ["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .flat_map(|name| std::env::split_paths(&path).map(move |d| d.join(name)))
+        .find(|p| p.is_file())
+}
+
+/// Chromium's command line (docs/architecture.md explains each group).
+pub fn flags(profile: &Path, width: u32, height: u32, as_root: bool) -> Vec<String> {
+    let mut f: Vec<String> = vec![
+        // Isolation: a profile of its own, deleted with the egress.
+        format!("--user-data-dir={}", profile.display()),
+        // The page fills the display: no window decorations, tabs or bars.
+        "--kiosk".into(),
+        "--start-fullscreen".into(),
+        "--window-position=0,0".into(),
+        format!("--window-size={width},{height}"),
+        "--hide-scrollbars".into(),
+        // Media and WebAudio play without a user gesture (there is none).
+        "--autoplay-policy=no-user-gesture-required".into(),
+        // Nothing calls home or pops up: no first-run UI, sync, updates, translation,
+        // crash uploads, background networking.
+        "--no-first-run".into(),
+        "--no-default-browser-check".into(),
+        "--disable-sync".into(),
+        "--disable-background-networking".into(),
+        "--disable-component-update".into(),
+        "--disable-default-apps".into(),
+        "--disable-extensions".into(),
+        "--disable-breakpad".into(),
+        "--disable-features=Translate,MediaRouter,OptimizationHints,DialMediaRouteProvider".into(),
+        "--password-store=basic".into(),
+        // A page in the background still renders and plays at full rate.
+        "--disable-background-timer-throttling".into(),
+        "--disable-backgrounding-occluded-windows".into(),
+        "--disable-renderer-backgrounding".into(),
+        // Software rendering: the display is virtual.
+        "--disable-gpu".into(),
+        // DevTools on loopback only, on a port the kernel picks.
+        "--remote-debugging-address=127.0.0.1".into(),
+        "--remote-debugging-port=0".into(),
+    ];
+    if as_root {
+        // Chromium refuses to start its sandbox as root.
+        f.push("--no-sandbox".into());
+    }
+    f.push("about:blank".into());
+    f
+}
+
+/// Starts Chromium on `display` with sound to `pulse_server`, its profile and log in
+/// `dir`; returns its DevTools WebSocket URL.
+pub fn launch(
+    dir: &EgressDir,
+    display: &str,
+    pulse_server: &str,
+    width: u32,
+    height: u32,
+) -> Result<String, String> {
+    let binary = chromium_path().ok_or_else(|| {
+        "no Chromium found: install Debian's chromium or set TESSERA_CHROMIUM".to_owned()
+    })?;
+    // SAFETY: geteuid(2) has no preconditions and touches no memory.
+    let as_root = unsafe { libc::geteuid() } == 0;
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).map_err(|e| format!("{}: {e}", home.display()))?;
+    let mut cmd = Command::new(&binary);
+    cmd.args(flags(&dir.path().join("profile"), width, height, as_root))
+        .env("DISPLAY", display)
+        .env("PULSE_SERVER", pulse_server)
+        .env("HOME", &home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("XDG_CACHE_HOME", home.join(".cache"))
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let pid = dir
+        .spawn("browser", &mut cmd)
+        .map_err(|e| format!("starting {}: {e}", binary.display()))?;
+    tracing::info!(pid, binary = %binary.display(), "browser started");
+    let stderr = dir.take_stderr("browser").expect("stderr is piped");
+    let log_path = dir.path().join("chromium.log");
+    let (tx, rx) = std::sync::mpsc::channel();
+    // Chromium writes its log to stderr all its life: a pipe nobody reads would block it.
+    std::thread::Builder::new()
+        .name("chromium-log".into())
+        .spawn(move || {
+            let mut log = std::fs::File::create(&log_path).ok();
+            let mut tx = Some(tx);
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(url) = line.strip_prefix("DevTools listening on ")
+                    && let Some(tx) = tx.take()
+                {
+                    let _ = tx.send(url.trim().to_owned());
+                }
+                if let Some(f) = log.as_mut() {
+                    let _ = writeln!(f, "{line}");
+                }
+            }
+        })
+        .map_err(|e| e.to_string())?;
+    let deadline = Instant::now() + LAUNCH_TIMEOUT;
+    loop {
+        match rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(url) => return Ok(url),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(exit_text(dir, "the browser exited before opening DevTools"));
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        if let Some((_, status)) = dir.exited() {
+            return Err(format!(
+                "the browser exited before opening DevTools ({status})"
+            ));
+        }
+        if Instant::now() > deadline {
+            return Err("the browser did not open DevTools in time".into());
+        }
+    }
+}
+
+fn exit_text(dir: &EgressDir, what: &str) -> String {
+    match dir.exited() {
+        Some((_, status)) => format!("{what} ({status})"),
+        None => what.to_owned(),
+    }
+}
+
+/// What the page has said so far, shared with the egress thread.
+#[derive(Debug, Default)]
+pub struct PageState {
+    /// The page loaded (or why it did not).
+    pub load: Option<Result<(), String>>,
+    /// When `START_RECORDING` arrived (on the session clock).
+    pub started: Option<Duration>,
+    /// `END_RECORDING` arrived.
+    pub end_signal: bool,
+    /// The DevTools connection ended (the browser is gone).
+    pub disconnected: Option<String>,
+}
+
+/// A request to the browser thread.
+pub enum BrowserCommand {
+    /// LiveKit's `UpdateLayout` for a template: the egress participant's metadata set to
+    /// `{"layout": ...}` through the server's RoomService.
+    SetMetadata {
+        /// The server's Twirp endpoint (`http(s)://host/twirp/livekit.RoomService/UpdateParticipant`).
+        endpoint: String,
+        /// A token with `roomAdmin` for the room.
+        token: String,
+        /// The request body (`UpdateParticipantRequest` as JSON).
+        body: String,
+        /// The layout name, echoed in the answer.
+        layout: String,
+        /// Where the answer goes.
+        reply: std::sync::mpsc::Sender<Result<String, String>>,
+    },
+}
+
+/// Connects to the browser, opens `url` and reports into `state` until the browser goes
+/// or `commands` closes. Runs on the web source's own thread.
+pub async fn drive(
+    ws_url: String,
+    url: String,
+    origin: Instant,
+    state: Arc<Mutex<PageState>>,
+    mut commands: tokio::sync::mpsc::UnboundedReceiver<BrowserCommand>,
+) {
+    let set = |f: &dyn Fn(&mut PageState)| f(&mut state.lock().expect("page state lock"));
+    let (mut browser, mut handler) = match Browser::connect(ws_url).await {
+        Ok(b) => b,
+        Err(e) => {
+            let why = format!("cannot reach the browser's DevTools: {e}");
+            set(&|s| s.load = Some(Err(why.clone())));
+            return;
+        }
+    };
+    let watch = state.clone();
+    let handler_task = tokio::spawn(async move {
+        while let Some(event) = handler.next().await {
+            if let Err(e) = event {
+                tracing::debug!(error = %e, "devtools event");
+            }
+        }
+        watch.lock().expect("page state lock").disconnected =
+            Some("the browser's DevTools connection closed".into());
+    });
+    let opened = tokio::time::timeout(LOAD_TIMEOUT, open(&mut browser, &url)).await;
+    let result = match opened {
+        Ok(r) => r,
+        Err(_) => Err(format!(
+            "the page did not load within {} s",
+            LOAD_TIMEOUT.as_secs()
+        )),
+    };
+    let loaded = result.is_ok();
+    let outcome = result.as_ref().map(|_| ()).map_err(Clone::clone);
+    set(&|s| s.load = Some(outcome.clone()));
+    let mut signals = result.ok();
+    let http = reqwest::Client::new();
+    loop {
+        tokio::select! {
+            c = commands.recv() => match c {
+                None => break,
+                Some(BrowserCommand::SetMetadata { endpoint, token, body, layout, reply }) => {
+                    let answer = set_metadata(&http, &endpoint, &token, body).await.map(|()| layout);
+                    let _ = reply.send(answer);
+                }
+            },
+            e = next_signal(&mut signals), if loaded => match e {
+                Some(text) => {
+                    let now = origin.elapsed();
+                    tracing::info!(signal = %text, "page signal");
+                    if text == START_RECORDING {
+                        set(&|s| { s.started.get_or_insert(now); });
+                    } else {
+                        set(&|s| s.end_signal = true);
+                    }
+                }
+                None => signals = None,
+            },
+        }
+    }
+    handler_task.abort();
+}
+
+type ConsoleEvents = chromiumoxide::listeners::EventStream<EventConsoleApiCalled>;
+
+/// The next `START_RECORDING` or `END_RECORDING` logged by the page (`None` when the
+/// stream ends; pending for ever without one).
+async fn next_signal(events: &mut Option<ConsoleEvents>) -> Option<String> {
+    let Some(stream) = events.as_mut() else {
+        return std::future::pending().await;
+    };
+    while let Some(e) = stream.next().await {
+        // Any argument may be the signal, as LiveKit's egress reads them.
+        for arg in &e.args {
+            if let Some(serde_json::Value::String(s)) = &arg.value
+                && (s == START_RECORDING || s == END_RECORDING)
+            {
+                return Some(s.clone());
+            }
+        }
+    }
+    None
+}
+
+/// Opens `url` in the browser's tab: `Err` with the network error (DNS, refused, TLS) or
+/// the HTTP status of a main document that is not 2xx/3xx.
+async fn open(browser: &mut Browser, url: &str) -> Result<ConsoleEvents, String> {
+    let page = browser
+        .new_page("about:blank")
+        .await
+        .map_err(|e| format!("opening a tab: {e}"))?;
+    tracing::debug!("tab open");
+    let console = page
+        .event_listener::<EventConsoleApiCalled>()
+        .await
+        .map_err(|e| format!("listening to the console: {e}"))?;
+    let mut responses = page
+        .event_listener::<EventResponseReceived>()
+        .await
+        .map_err(|e| format!("listening to responses: {e}"))?;
+    page.enable_runtime()
+        .await
+        .map_err(|e| format!("enabling the runtime: {e}"))?;
+    page.goto(url).await.map_err(|e| match e {
+        chromiumoxide::error::CdpError::ChromeMessage(m) => format!("{m} loading {url}"),
+        other => format!("{other} loading {url}"),
+    })?;
+    // The main document's response is the first document response of the navigation.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while let Ok(Some(r)) = tokio::time::timeout_at(deadline, responses.next()).await {
+        if r.r#type != ResourceType::Document {
+            continue;
+        }
+        let status = r.response.status;
+        if status >= 400 {
+            let text = r.response.status_text.trim();
+            return Err(format!(
+                "HTTP {status}{}{text} loading {}",
+                if text.is_empty() { "" } else { " " },
+                r.response.url
+            ));
+        }
+        break;
+    }
+    tracing::info!(url, "page loaded");
+    Ok(console)
+}
+
+async fn set_metadata(
+    http: &reqwest::Client,
+    endpoint: &str,
+    token: &str,
+    body: String,
+) -> Result<(), String> {
+    let r = http
+        .post(endpoint)
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| format!("updating the egress participant's metadata: {e}"))?;
+    if r.status().is_success() {
+        return Ok(());
+    }
+    let status = r.status();
+    let text = r.text().await.unwrap_or_default();
+    Err(format!(
+        "updating the egress participant's metadata: {status} {}",
+        text.trim()
+    ))
+}
