@@ -398,6 +398,12 @@ fn run(args: RunArgs) -> Result<bool> {
     let info = match job {
         Job::Composite(plan) => {
             let plan = *plan;
+            // The compositor first: a page's recording starts at its start signal.
+            let backend = if plan.tracks.video {
+                Some(Backend::open(compositor)?)
+            } else {
+                None
+            };
             let mut room: Box<dyn RoomSource> = match (&plan.web, &server) {
                 (Some(web), server) => {
                     if fast {
@@ -439,11 +445,6 @@ fn run(args: RunArgs) -> Result<bool> {
                     plan.kind.label()
                 ),
                 (None, None) => Box::new(parse_room(room.as_deref().unwrap_or(DEFAULT_ROOM))?),
-            };
-            let backend = if plan.tracks.video {
-                Some(Backend::open(compositor)?)
-            } else {
-                None
             };
             tracing::info!(egress_id = %egress_id, room = %plan.room_name, layout = %plan.layout.requested, "starting egress");
             runtime.block_on(async {

@@ -4,6 +4,7 @@
 
 pub mod avsync;
 pub mod livekit;
+pub mod pages;
 pub mod relay;
 pub mod services;
 pub mod stores;

@@ -90,6 +90,18 @@ impl PictureQueue {
         self.queue.front().is_some_and(|f| f.pts <= at)
     }
 
+    /// Drops every picture earlier than `at`.
+    pub fn drop_before(&mut self, at: Duration) {
+        while self.queue.front().is_some_and(|f| f.pts < at) {
+            self.queue.pop_front();
+        }
+    }
+
+    /// The earliest picture, if any.
+    pub fn take_first(&mut self) -> Option<VideoFrame> {
+        self.queue.pop_front()
+    }
+
     /// The newest picture not later than `at`, if any arrived since the last call (older
     /// ones are dropped).
     pub fn take_due(&mut self, at: Duration) -> Option<VideoFrame> {

@@ -10,7 +10,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chromiumoxide::Browser;
-use chromiumoxide::cdp::browser_protocol::network::{EventResponseReceived, ResourceType};
+use chromiumoxide::cdp::browser_protocol::network::{
+    EventLoadingFailed, EventResponseReceived, ResourceType,
+};
 use chromiumoxide::cdp::js_protocol::runtime::EventConsoleApiCalled;
 use futures_util::StreamExt;
 
@@ -168,8 +170,8 @@ pub struct PageState {
     pub load: Option<Result<(), String>>,
     /// When `START_RECORDING` arrived (on the session clock).
     pub started: Option<Duration>,
-    /// `END_RECORDING` arrived.
-    pub end_signal: bool,
+    /// When `END_RECORDING` arrived (on the session clock).
+    pub end_signal: Option<Duration>,
     /// The DevTools connection ended (the browser is gone).
     pub disconnected: Option<String>,
 }
@@ -202,7 +204,13 @@ pub async fn drive(
     mut commands: tokio::sync::mpsc::UnboundedReceiver<BrowserCommand>,
 ) {
     let set = |f: &dyn Fn(&mut PageState)| f(&mut state.lock().expect("page state lock"));
-    let (mut browser, mut handler) = match Browser::connect(ws_url).await {
+    // chromiumoxide ignores certificate errors unless told otherwise: a page with a bad
+    // certificate must fail like any other page that does not load.
+    let config = chromiumoxide::handler::HandlerConfig {
+        ignore_https_errors: false,
+        ..Default::default()
+    };
+    let (mut browser, mut handler) = match Browser::connect_with_config(ws_url, config).await {
         Ok(b) => b,
         Err(e) => {
             let why = format!("cannot reach the browser's DevTools: {e}");
@@ -249,7 +257,7 @@ pub async fn drive(
                     if text == START_RECORDING {
                         set(&|s| { s.started.get_or_insert(now); });
                     } else {
-                        set(&|s| s.end_signal = true);
+                        set(&|s| { s.end_signal.get_or_insert(now); });
                     }
                 }
                 None => signals = None,
@@ -292,10 +300,14 @@ async fn open(browser: &mut Browser, url: &str) -> Result<ConsoleEvents, String>
         .event_listener::<EventConsoleApiCalled>()
         .await
         .map_err(|e| format!("listening to the console: {e}"))?;
-    let mut responses = page
+    let responses = page
         .event_listener::<EventResponseReceived>()
         .await
         .map_err(|e| format!("listening to responses: {e}"))?;
+    let failures = page
+        .event_listener::<EventLoadingFailed>()
+        .await
+        .map_err(|e| format!("listening to failed loads: {e}"))?;
     page.enable_runtime()
         .await
         .map_err(|e| format!("enabling the runtime: {e}"))?;
@@ -303,22 +315,35 @@ async fn open(browser: &mut Browser, url: &str) -> Result<ConsoleEvents, String>
         chromiumoxide::error::CdpError::ChromeMessage(m) => format!("{m} loading {url}"),
         other => format!("{other} loading {url}"),
     })?;
-    // The main document's response is the first document response of the navigation.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
-    while let Ok(Some(r)) = tokio::time::timeout_at(deadline, responses.next()).await {
-        if r.r#type != ResourceType::Document {
-            continue;
+    // The main document's fate: its response (an error status fails it), or its failure
+    // (Chromium shows an error page of its own without failing the navigation for some
+    // errors, a TLS handshake refused among them). Every event of the navigation has
+    // arrived by now; the wait only bounds a lost one.
+    let mut events = futures_util::stream::select(
+        responses.map(|r| Ok((r.r#type.clone(), r))),
+        failures.map(|f| Err((f.r#type.clone(), f))),
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match tokio::time::timeout_at(deadline, events.next()).await {
+            Ok(Some(Ok((ResourceType::Document, r)))) => {
+                let status = r.response.status;
+                if status >= 400 {
+                    let text = r.response.status_text.trim();
+                    return Err(format!(
+                        "HTTP {status}{}{text} loading {}",
+                        if text.is_empty() { "" } else { " " },
+                        r.response.url
+                    ));
+                }
+                break;
+            }
+            Ok(Some(Err((ResourceType::Document, f)))) => {
+                return Err(format!("{} loading {url}", f.error_text));
+            }
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => return Err(format!("no response loading {url}")),
         }
-        let status = r.response.status;
-        if status >= 400 {
-            let text = r.response.status_text.trim();
-            return Err(format!(
-                "HTTP {status}{}{text} loading {}",
-                if text.is_empty() { "" } else { " " },
-                r.response.url
-            ));
-        }
-        break;
     }
     tracing::info!(url, "page loaded");
     Ok(console)

@@ -22,9 +22,10 @@ use processes::EgressDir;
 use crate::request::select::Channel;
 use crate::source::{AUDIO_RATE, ParticipantInfo, RoomSource, SourceEnd, VideoFrame};
 
-/// The media path's delay: the egress takes the picture and sound captured this long
-/// before each tick, so sound that arrives in 10 ms blocks is there when it is mixed.
-const DELAY: Duration = Duration::from_millis(100);
+/// The most the recording may trail the page: it starts at the page's load or start
+/// signal even though the egress's pipeline starts a little later (the pictures and sound
+/// in between are queued), unless that is longer ago than this.
+const MAX_LAG: Duration = Duration::from_millis(2500);
 /// How long the display and sound server get to start.
 const HELPER_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long to wait for the first captured picture.
@@ -99,6 +100,8 @@ pub struct WebPage {
     offset: Duration,
     /// Nothing before this is recorded (the load or the start signal).
     floor: Duration,
+    /// The newest session time the egress has asked for.
+    latest: Duration,
     current: Option<VideoFrame>,
     capture: Option<Capture>,
     state: Arc<Mutex<PageState>>,
@@ -125,6 +128,7 @@ impl WebPage {
             origin,
             offset: Duration::ZERO,
             floor: Duration::ZERO,
+            latest: Duration::ZERO,
             current: None,
             capture: None,
             state: Default::default(),
@@ -385,7 +389,7 @@ impl RoomSource for WebPage {
 
     fn start(&mut self, clock: Instant) {
         let now = clock.saturating_duration_since(self.origin);
-        self.offset = now.saturating_sub(DELAY).max(self.floor);
+        self.offset = now.saturating_sub(MAX_LAG).max(self.floor);
         tracing::debug!(
             offset_ms = self.offset.as_millis() as u64,
             "web capture mapped onto the egress clock"
@@ -393,7 +397,10 @@ impl RoomSource for WebPage {
     }
 
     fn ended(&self) -> Option<SourceEnd> {
-        if self.state.lock().expect("page state lock").end_signal {
+        // END_RECORDING ends the recording at the moment it was logged.
+        if let Some(end) = self.state.lock().expect("page state lock").end_signal
+            && self.latest >= end
+        {
             return Some(SourceEnd::Closed);
         }
         self.gone().map(SourceEnd::Failed)
@@ -401,7 +408,21 @@ impl RoomSource for WebPage {
 
     fn advance_video(&mut self, at: Duration) {
         let session = self.offset + at;
-        if let Some(f) = self.captured(|c| c.pictures.take_due(session)) {
+        self.latest = self.latest.max(session);
+        let first = self.current.is_none();
+        let floor = self.floor;
+        let due = self.captured(|c| {
+            if first {
+                // Nothing from before the start: the first picture is the first after it.
+                c.pictures.drop_before(floor);
+                c.pictures
+                    .take_due(session)
+                    .or_else(|| c.pictures.take_first())
+            } else {
+                c.pictures.take_due(session)
+            }
+        });
+        if let Some(f) = due {
             self.current = Some(f);
         }
     }
@@ -415,6 +436,8 @@ impl RoomSource for WebPage {
             return;
         }
         let at = self.session_sample(first_sample);
+        let end = Duration::from_nanos((at + out.len() as u64) * 1_000_000_000 / AUDIO_RATE as u64);
+        self.latest = self.latest.max(end);
         self.captured(|c| c.sound[index].mix_into(at, out));
     }
 

@@ -1,0 +1,575 @@
+//! Web egress: local pages (served on 127.0.0.1 by the test) recorded in Chromium on a
+//! virtual display with their own sound server; colours and tones checked in the outputs,
+//! start/end signals, two egresses at once, a custom template's query, and failures.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use common::pages::{Pages, colour_page};
+use common::*;
+use serde_json::Value;
+
+/// Small outputs keep two browsers and two encodes within 2 cores.
+const SIZE: &str = r#""advanced": {"width": 640, "height": 360, "framerate": 30}"#;
+
+/// Every frame's mean colour (RGB).
+fn frame_colours(path: &Path) -> Vec<[f64; 3]> {
+    let args = [
+        "-i",
+        path.to_str().unwrap(),
+        "-vf",
+        "scale=1:1:flags=area,format=rgb24",
+        "-f",
+        "rawvideo",
+        "-",
+    ];
+    tool("ffmpeg", args)
+        .chunks_exact(3)
+        .map(|c| [c[0] as f64, c[1] as f64, c[2] as f64])
+        .collect()
+}
+
+fn rgb(hex: &str) -> [f64; 3] {
+    let v = u32::from_str_radix(hex.trim_start_matches('#'), 16).unwrap();
+    [(v >> 16) as f64, ((v >> 8) & 255) as f64, (v & 255) as f64]
+}
+
+fn distance(a: [f64; 3], b: [f64; 3]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).powi(2))
+        .sum::<f64>()
+        .sqrt()
+}
+
+/// Which of `colours` each frame shows (`None`: none within 40 of it).
+fn classify(frames: &[[f64; 3]], colours: &[&str]) -> Vec<Option<usize>> {
+    frames
+        .iter()
+        .map(|f| {
+            colours
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (i, distance(*f, rgb(c))))
+                .filter(|(_, d)| *d < 40.0)
+                .min_by(|a, b| a.1.total_cmp(&b.1))
+                .map(|(i, _)| i)
+        })
+        .collect()
+}
+
+/// Power of `hz` over a reference tone elsewhere (how much the tone stands out).
+fn tone_ratio(samples: &[f32], hz: f64, other: f64) -> f64 {
+    goertzel(samples, hz, 48_000.0) / goertzel(samples, other, 48_000.0).max(1e-12)
+}
+
+fn status(run: &Run) -> String {
+    run.info.as_ref().expect("EgressInfo on stdout")["status"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn media_files(dir: &Path) -> Vec<PathBuf> {
+    files_under(dir)
+        .into_iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "mp4" || e == "ts"))
+        .collect()
+}
+
+#[test]
+fn a_page_is_recorded_with_its_colours_in_time_and_its_tone() {
+    let colours = ["#ff0000", "#00ff00", "#0000ff", "#ffffff"];
+    let pages = Pages::serve(&[("/colours", colour_page(&colours, 440.0, ""))]);
+    let request = format!(
+        r#"{{"url": "{}", {SIZE},
+            "file_outputs": [{{"filepath": "web.mp4"}}],
+            "segment_outputs": [{{"filename_prefix": "hls/s", "playlist_name": "hls/p.m3u8", "segment_duration": 2}}]}}"#,
+        pages.url("/colours")
+    );
+    let run = tessera_run(&request, &["--duration", "10"]);
+    assert_eq!(status(&run), "EGRESS_COMPLETE", "{}", run.stderr());
+    let info = run.info.as_ref().unwrap();
+    assert_eq!(info["web"]["url"], pages.url("/colours"));
+    let mp4 = run.dir.path().join("out/web.mp4");
+    let duration = num(&ffprobe(&mp4)["format"]["duration"]);
+    assert!((duration - 10.0).abs() < 0.2, "{duration} s");
+
+    // The colours come in the page's order, one per second, ±1 frame per second.
+    let classes = classify(&frame_colours(&mp4), &colours);
+    assert!(
+        classes.iter().all(Option::is_some),
+        "frames of no page colour: {:?}",
+        classes.iter().position(Option::is_none)
+    );
+    let classes: Vec<usize> = classes.into_iter().map(Option::unwrap).collect();
+    let changes: Vec<usize> = (1..classes.len())
+        .filter(|&i| classes[i] != classes[i - 1])
+        .collect();
+    assert!(changes.len() >= 8, "changes at {changes:?}");
+    for w in changes.windows(2) {
+        assert_eq!(
+            classes[w[1]],
+            (classes[w[0]] + 1) % colours.len(),
+            "out of order at frame {}",
+            w[1]
+        );
+        let gap = w[1] - w[0];
+        assert!(
+            (29..=31).contains(&gap),
+            "a second lasted {gap} frames: {changes:?}"
+        );
+    }
+    let (first, last) = (changes[0], *changes.last().unwrap());
+    let seconds = changes.len() - 1;
+    let drift = (last - first) as i64 - 30 * seconds as i64;
+    assert!(
+        drift.unsigned_abs() as usize <= seconds,
+        "drift {drift} frames over {seconds} s"
+    );
+
+    // The tone, on both channels.
+    let (l, r) = audio_stereo(&mp4);
+    assert!(l.len() >= 9 * 48_000, "{} samples", l.len());
+    for (name, ch) in [("left", &l), ("right", &r)] {
+        let ratio = tone_ratio(&ch[48_000..], 440.0, 1000.0);
+        assert!(ratio > 1000.0, "{name}: 440 Hz only {ratio} times 1 kHz");
+    }
+
+    // HLS: the same recording in segments.
+    let playlist = std::fs::read(run.dir.path().join("out/hls/p.m3u8")).unwrap();
+    let m3u8_rs::Playlist::MediaPlaylist(pl) = m3u8_rs::parse_playlist_res(&playlist).unwrap()
+    else {
+        panic!("not a media playlist")
+    };
+    let total: f64 = pl.segments.iter().map(|s| s.duration as f64).sum();
+    assert!((total - 10.0).abs() < 0.3, "HLS holds {total} s");
+    let seg = run.dir.path().join("out/hls").join(&pl.segments[1].uri);
+    let seg_classes = classify(&frame_colours(&seg), &colours);
+    assert!(seg_classes.iter().all(Option::is_some));
+}
+
+/// A page grey for 3 s that then turns green, logs START_RECORDING once the green is on
+/// screen, and END_RECORDING 3 s later.
+fn signal_page() -> String {
+    colour_page(
+        &["#808080"],
+        440.0,
+        r#"setTimeout(() => {
+             colours[0] = '#00ff00';
+             requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(() => {
+               console.log('START_RECORDING');
+               setTimeout(() => console.log('END_RECORDING'), 3000);
+             }, 50)));
+           }, 3000);"#,
+    )
+}
+
+#[test]
+fn the_start_and_end_signals_bound_the_recording() {
+    let pages = Pages::serve(&[
+        ("/signals", signal_page()),
+        ("/silent", colour_page(&["#0000ff"], 440.0, "")),
+    ]);
+    let request = |path: &str| {
+        format!(
+            r#"{{"url": "{}", "await_start_signal": true, {SIZE},
+                "file_outputs": [{{"filepath": "sig.mp4"}}]}}"#,
+            pages.url(path)
+        )
+    };
+    let began = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap();
+    let run = tessera_run(&request("/signals"), &[]);
+    assert_eq!(status(&run), "EGRESS_COMPLETE", "{}", run.stderr());
+    let info = run.info.as_ref().unwrap();
+    let started = Duration::from_nanos(num(&info["started_at"]) as u64);
+    assert!(
+        started >= began + Duration::from_secs(3),
+        "recording started {:?} after the request",
+        started.saturating_sub(began)
+    );
+    let mp4 = run.dir.path().join("out/sig.mp4");
+    let duration = num(&ffprobe(&mp4)["format"]["duration"]);
+    assert!(
+        (2.5..=3.6).contains(&duration),
+        "END_RECORDING after 3 s gave {duration} s"
+    );
+    let classes = classify(&frame_colours(&mp4), &["#00ff00", "#808080"]);
+    assert_eq!(classes[0], Some(0), "the recording starts green");
+    assert!(
+        classes.iter().all(|c| *c == Some(0)),
+        "grey (before the signal) recorded at frame {:?}",
+        classes.iter().position(|c| *c != Some(0))
+    );
+
+    // A page that never says START_RECORDING: ABORTED, nothing recorded.
+    let run = tessera_run(&request("/silent"), &["--await-timeout", "3"]);
+    assert_eq!(status(&run), "EGRESS_ABORTED", "{}", run.stderr());
+    assert_eq!(
+        run.info.as_ref().unwrap()["error"],
+        "Start signal not received"
+    );
+    assert!(media_files(run.dir.path()).is_empty());
+}
+
+#[test]
+fn two_web_egresses_at_once_keep_to_their_own_page() {
+    let a = (["#ff0000", "#00ff00"], 440.0);
+    let b = (["#0000ff", "#ffff00"], 660.0);
+    let pages = Pages::serve(&[
+        ("/a", colour_page(&a.0, a.1, "")),
+        ("/b", colour_page(&b.0, b.1, "")),
+    ]);
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let children: Vec<_> = ["/a", "/b"]
+        .iter()
+        .zip(&dirs)
+        .map(|(path, dir)| {
+            let request = format!(
+                r#"{{"url": "{}", {SIZE}, "file_outputs": [{{"filepath": "page.mp4"}}]}}"#,
+                pages.url(path)
+            );
+            spawn_run(&request, dir.path(), &["--duration", "5"])
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    for ((colours, tone), other_tone, dir) in [(a, b.1, &dirs[0]), (b, a.1, &dirs[1])] {
+        let mp4 = dir.path().join("out/page.mp4");
+        let frames = frame_colours(&mp4);
+        let mine = classify(&frames, &colours);
+        assert!(
+            mine.iter().all(Option::is_some),
+            "{mp4:?}: a frame not of its own page at {:?}",
+            mine.iter().position(Option::is_none)
+        );
+        assert!(mine.contains(&Some(0)) && mine.contains(&Some(1)));
+        let (l, _) = audio_stereo(&mp4);
+        let ratio = tone_ratio(&l[24_000..], tone, other_tone);
+        assert!(
+            ratio > 1000.0,
+            "{mp4:?}: own tone {tone} Hz only {ratio} times the other's"
+        );
+    }
+}
+
+#[test]
+fn a_custom_template_gets_url_token_and_layout() {
+    let template = r#"<!doctype html><html><body style="background:#204080;color:#fff">
+<div id="q"></div><script>
+const q = new URLSearchParams(location.search);
+document.getElementById('q').textContent = q.get('url') + ' ' + q.get('layout');
+fetch('/report?' + location.search.slice(1)).then(() => {
+  console.log('START_RECORDING');
+  setTimeout(() => console.log('END_RECORDING'), 1500);
+});
+</script></body></html>"#;
+    let pages = Pages::serve(&[("/template/", template.to_owned())]);
+    let (key, secret) = ("APItemplate", "a-template-secret-long-enough-for-hs256");
+    let ws_url = "ws://127.0.0.1:7999";
+    let request = format!(
+        r#"{{"room_name": "tpl-room", "layout": "speaker-dark", "custom_base_url": "{}", {SIZE},
+            "file_outputs": [{{"filepath": "tpl.mp4"}}]}}"#,
+        pages.url("/template/")
+    );
+    let run = tessera_run(
+        &request,
+        &["--url", ws_url, "--api-key", key, "--api-secret", secret],
+    );
+    assert_eq!(status(&run), "EGRESS_COMPLETE", "{}", run.stderr());
+    let info = run.info.as_ref().unwrap();
+    let reports = pages.reports();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    let query: Vec<(String, String)> = url::form_urlencoded::parse(reports[0].as_bytes())
+        .into_owned()
+        .collect();
+    let get = |k: &str| {
+        query
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("no {k} in {query:?}"))
+    };
+    assert_eq!(get("url"), ws_url);
+    assert_eq!(get("layout"), "speaker-dark");
+    let claims = livekit_api::access_token::TokenVerifier::with_api_key(key, secret)
+        .verify(&get("token"))
+        .expect("the token is signed with the API secret");
+    assert_eq!(claims.sub, info["egress_id"].as_str().unwrap());
+    assert_eq!(claims.kind, "egress");
+    assert_eq!(claims.video.room, "tpl-room");
+    assert!(claims.video.room_join && claims.video.hidden && claims.video.recorder);
+    assert_eq!(claims.video.can_publish, Some(false));
+    let mp4 = run.dir.path().join("out/tpl.mp4");
+    let duration = num(&ffprobe(&mp4)["format"]["duration"]);
+    assert!((1.0..=2.2).contains(&duration), "{duration} s");
+    assert_eq!(info["room_name"], "tpl-room");
+}
+
+#[test]
+fn pages_that_do_not_load_fail_before_any_file() {
+    let pages = Pages::serve(&[]);
+    let closed = services::free_tcp_port();
+    let tls = SelfSignedTls::start();
+    let cases = [
+        (pages.url("/missing"), "HTTP 404"),
+        (
+            format!("http://127.0.0.1:{closed}/"),
+            "ERR_CONNECTION_REFUSED",
+        ),
+        // A certificate nobody vouches for.
+        (tls.url(), "ERR_CERT_AUTHORITY_INVALID"),
+        // TLS to a plain HTTP server: the handshake fails.
+        (format!("https://127.0.0.1:{}/", pages.port()), "ERR_"),
+        (
+            "http://tessera-test.invalid/".to_owned(),
+            "ERR_NAME_NOT_RESOLVED",
+        ),
+    ];
+    for (url, cause) in cases {
+        let request =
+            format!(r#"{{"url": "{url}", {SIZE}, "file_outputs": [{{"filepath": "x.mp4"}}]}}"#);
+        let run = tessera_run(&request, &[]);
+        assert_eq!(status(&run), "EGRESS_FAILED", "{url}: {}", run.stderr());
+        let error = run.info.as_ref().unwrap()["error"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(error.contains(cause), "{url}: {error}");
+        assert!(
+            media_files(run.dir.path()).is_empty(),
+            "{url}: files were made"
+        );
+    }
+    // Not http(s): refused when the request is read, naming the field.
+    let run = tessera_run(r#"{"url": "file:///etc/passwd"}"#, &[]);
+    assert!(!run.output.status.success());
+    assert!(
+        run.stderr().contains("url") && run.stderr().contains("http"),
+        "{}",
+        run.stderr()
+    );
+}
+
+/// `openssl s_server` on loopback with a self-signed certificate.
+struct SelfSignedTls {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl SelfSignedTls {
+    fn start() -> SelfSignedTls {
+        let dir = tempfile::tempdir().unwrap();
+        let (key, cert) = (dir.path().join("key.pem"), dir.path().join("cert.pem"));
+        let ok = Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            ])
+            .args(["-subj", "/CN=127.0.0.1", "-keyout"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(ok.success(), "openssl req");
+        let port = services::free_tcp_port();
+        let child = Command::new("openssl")
+            .args(["s_server", "-quiet", "-www", "-accept"])
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("-cert")
+            .arg(&cert)
+            .arg("-key")
+            .arg(&key)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "openssl s_server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        SelfSignedTls {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("https://127.0.0.1:{}/", self.port)
+    }
+}
+
+impl Drop for SelfSignedTls {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Pids of processes whose command line mentions `needle`.
+fn processes_mentioning(needle: &str) -> Vec<u32> {
+    let mut pids = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).contains(needle) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+fn kill9(pid: u32) {
+    let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+}
+
+/// Starts a 30 s web egress of a colour page with its web directory in `web_dir`, and
+/// waits until its MP4 holds a few seconds.
+fn start_long(pages: &Pages, dir: &Path, web_dir: &Path) -> std::process::Child {
+    let request = format!(
+        r#"{{"url": "{}", {SIZE}, "file_outputs": [{{"filepath": "long.mp4"}}]}}"#,
+        pages.url("/long")
+    );
+    std::fs::write(dir.join("request.json"), request).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["run", "--duration", "30", "--out"])
+        .arg(dir.join("out"))
+        .arg(dir.join("request.json"))
+        .env("TESSERA_WEB_DIR", web_dir)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let file = dir.join("out/long.mp4");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::fs::metadata(&file).map_or(0, |m| m.len()) < 60_000 {
+        assert!(Instant::now() < deadline, "the recording never grew");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    child
+}
+
+#[test]
+fn a_killed_browser_fails_the_egress_and_keeps_the_recording() {
+    let pages = Pages::serve(&[("/long", colour_page(&["#ff0000", "#0000ff"], 440.0, ""))]);
+    let dir = tempfile::tempdir().unwrap();
+    let web_dir = tempfile::tempdir().unwrap();
+    let child = start_long(&pages, dir.path(), web_dir.path());
+    let marker = format!("--user-data-dir={}", web_dir.path().display());
+    let browsers: Vec<u32> = processes_mentioning(&marker)
+        .into_iter()
+        .filter(|pid| {
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            !String::from_utf8_lossy(&cmd).contains("--type=")
+        })
+        .collect();
+    assert!(!browsers.is_empty(), "no browser found");
+    for pid in browsers {
+        kill9(pid);
+    }
+    let out = child.wait_with_output().unwrap();
+    let info: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(info["status"], "EGRESS_FAILED", "{stderr}");
+    assert!(
+        info["error"].as_str().unwrap().contains("browser"),
+        "{}",
+        info["error"]
+    );
+    let mp4 = dir.path().join("out/long.mp4");
+    let recorded = num(&ffprobe(&mp4)["format"]["duration"]);
+    assert!(recorded >= 2.0, "kept {recorded} s");
+    assert!(num(&info["file_results"][0]["duration"]) / 1e9 >= 2.0);
+    // Everything the egress started is gone, and its directory with it.
+    assert!(processes_mentioning(&web_dir.path().display().to_string()).is_empty());
+    assert!(std::fs::read_dir(web_dir.path()).unwrap().next().is_none());
+}
+
+#[test]
+fn what_a_killed_tessera_left_is_cleaned_up() {
+    let pages = Pages::serve(&[("/long", colour_page(&["#ff0000", "#0000ff"], 440.0, ""))]);
+    let dir = tempfile::tempdir().unwrap();
+    let web_dir = tempfile::tempdir().unwrap();
+    let mut child = start_long(&pages, dir.path(), web_dir.path());
+    let egress_dirs: Vec<PathBuf> = std::fs::read_dir(web_dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(egress_dirs.len(), 1);
+    let recorded: Vec<u32> = std::fs::read_to_string(egress_dirs[0].join("children"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+        .collect();
+    assert_eq!(recorded.len(), 3, "display, sound server and browser");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The processes do not outlive tessera (the kernel's parent-death signal)...
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left: Vec<u32> = recorded
+            .iter()
+            .copied()
+            .filter(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+                    !s.rsplit(')')
+                        .next()
+                        .unwrap_or("")
+                        .trim_start()
+                        .starts_with('Z')
+                })
+            })
+            .collect();
+        if left.is_empty() && processes_mentioning(&web_dir.path().display().to_string()).is_empty()
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running after the kill: {left:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // ...and the next start removes what is left on disk.
+    assert!(egress_dirs[0].exists());
+    let mp4 = dir.path().join("out/long.mp4");
+    assert!(
+        num(&ffprobe(&mp4)["format"]["duration"]) >= 1.0,
+        "the killed recording plays"
+    );
+    let request = format!(
+        r#"{{"url": "{}", {SIZE}, "file_outputs": [{{"filepath": "x.mp4"}}]}}"#,
+        pages.url("/missing")
+    );
+    let run = tessera_run_env(
+        &request,
+        &[],
+        &[("TESSERA_WEB_DIR", web_dir.path().to_str().unwrap())],
+    );
+    assert_eq!(status(&run), "EGRESS_FAILED");
+    assert!(
+        !egress_dirs[0].exists(),
+        "the leftover directory is still there"
+    );
+    assert!(run.stderr().contains("left behind"), "{}", run.stderr());
+}
