@@ -22,6 +22,9 @@ PACKAGES=(
   nginx libnginx-mod-rtmp srt-tools
   # storage tests: an HTTP proxy with BasicAuth; curl (S3 SigV4 signing) and openssl
   tinyproxy curl openssl
+  # web egress: Debian's Chromium, a virtual display per egress, a sound server per egress
+  # (ximagesrc and pulsesrc come with gstreamer1.0-plugins-good)
+  chromium xvfb pulseaudio
 )
 # Node.js/npm (Azurite) and Python's venv (fake-gcs-server): from Debian only if missing
 # (a NodeSource nodejs brings its own npm; Debian's npm would conflict with it)

@@ -717,7 +717,11 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,wgpu_core=warn,wgpu_hal=warn,naga=warn".into()),
+                // chromiumoxide warns of every DevTools event newer than its protocol
+                // tables (Chromium adds them each release); they are harmless.
+                .unwrap_or_else(|_| {
+                    "info,wgpu_core=warn,wgpu_hal=warn,naga=warn,chromiumoxide=error".into()
+                }),
         )
         .init();
     let cli = Cli::parse();

@@ -124,7 +124,11 @@ pub(crate) fn starting_info(
         egress_id: egress_id.to_owned(),
         room_id: room_id.to_owned(),
         room_name: room_name.to_owned(),
-        source_type: EgressSourceType::Sdk as i32,
+        source_type: if crate::request::records_a_page(request) {
+            EgressSourceType::Web as i32
+        } else {
+            EgressSourceType::Sdk as i32
+        },
         status: EgressStatus::EgressStarting as i32,
         request: Some(crate::request::redacted(request)),
         updated_at: now_ns(),

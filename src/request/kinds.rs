@@ -655,6 +655,48 @@ mod tests {
     }
 
     #[test]
+    fn a_web_request_records_its_page_full_frame() {
+        use crate::request::web::PageSource;
+        let p = composite(
+            r#"{"url":"http://127.0.0.1:8080/p","await_start_signal":true,"video_only":true,"file_outputs":[{}]}"#,
+        );
+        assert_eq!(p.kind, EgressKind::Web);
+        assert_eq!(p.layout.requested, TRACK_LAYOUT);
+        assert_eq!((p.tracks.video, p.tracks.audio), (true, false));
+        let web = p.web.as_ref().unwrap();
+        assert_eq!(web.page, PageSource::Url("http://127.0.0.1:8080/p".into()));
+        assert!(web.await_start_signal);
+        assert!(crate::request::records_a_page(&p.request));
+        let v2 = composite(r#"{"web":{"url":"https://example.com/"},"outputs":[{"file":{}}]}"#);
+        assert_eq!(v2.kind, EgressKind::Web);
+        assert!(!v2.web.unwrap().await_start_signal);
+    }
+
+    #[test]
+    fn a_custom_template_keeps_its_layout_name_for_the_page() {
+        use crate::request::web::PageSource;
+        for json in [
+            r#"{"room_name":"r","layout":"my-own","custom_base_url":"https://t.example/","file_outputs":[{}]}"#,
+            r#"{"room_name":"r","template":{"layout":"my-own","custom_base_url":"https://t.example/"},"outputs":[{"file":{}}]}"#,
+        ] {
+            let p = composite(json);
+            assert_eq!(p.kind, EgressKind::RoomComposite);
+            assert_eq!(p.layout.requested, TRACK_LAYOUT, "drawn full frame");
+            let web = p.web.unwrap();
+            assert!(web.await_start_signal, "templates always await the signal");
+            assert_eq!(
+                web.page,
+                PageSource::Template {
+                    base_url: "https://t.example/".into(),
+                    layout: "my-own".into()
+                }
+            );
+        }
+        let plain = composite(r#"{"room_name":"r","layout":"grid","file_outputs":[{}]}"#);
+        assert!(plain.web.is_none() && !crate::request::records_a_page(&plain.request));
+    }
+
+    #[test]
     fn errors_name_the_field() {
         let cases = [
             (
@@ -678,9 +720,19 @@ mod tests {
                 r#"{"room_name":"r","track_id":"TR_x","websocket_url":"http://x"}"#,
                 "websocket_url",
             ),
+            (r#"{"url":"file:///etc/passwd","file_outputs":[{}]}"#, "url"),
+            (r#"{"url":"https://x","audio_only":true,"video_only":true}"#, "video_only"),
             (
-                r#"{"room_name":"r","url":"https://x","file_outputs":[{}]}"#,
-                "url",
+                r#"{"web":{"url":"chrome://settings"},"outputs":[{"file":{}}]}"#,
+                "web.url",
+            ),
+            (
+                r#"{"room_name":"r","custom_base_url":"ftp://t/","file_outputs":[{}]}"#,
+                "custom_base_url",
+            ),
+            (
+                r#"{"room_name":"r","template":{"custom_base_url":"x"},"outputs":[{"file":{}}]}"#,
+                "template.custom_base_url",
             ),
             (r#"{"room_name":"r","template":{}}"#, "outputs"),
             (

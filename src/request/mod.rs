@@ -258,6 +258,22 @@ pub(crate) struct CompositeParts<'a> {
     pub web: Option<web::WebPlan>,
 }
 
+/// Whether a request records a page in a browser (a web egress or a custom template):
+/// LiveKit reports those as `EGRESS_SOURCE_TYPE_WEB`.
+pub fn records_a_page(req: &egress_info::Request) -> bool {
+    use livekit_protocol::start_egress_request::Source;
+    match req {
+        egress_info::Request::Web(_) => true,
+        egress_info::Request::RoomComposite(r) => !r.custom_base_url.is_empty(),
+        egress_info::Request::Egress(r) => match &r.source {
+            Some(Source::Web(_)) => true,
+            Some(Source::Template(t)) => !t.custom_base_url.is_empty(),
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
 /// Validates a room composite and applies LiveKit's defaults.
 pub fn plan_room_composite(
     req: RoomCompositeEgressRequest,

@@ -231,6 +231,22 @@ mod tests {
     }
 
     #[test]
+    fn a_web_egress_without_a_room_is_named_by_time() {
+        let c = NameContext {
+            room_name: "",
+            ..ctx()
+        };
+        assert_eq!(
+            resolve_filepath("", &c, ".mp4").unwrap(),
+            "2022-10-04T011306.mp4"
+        );
+        assert_eq!(
+            resolve_filepath("web/", &c, ".mp4").unwrap(),
+            "web/2022-10-04T011306.mp4"
+        );
+    }
+
+    #[test]
     fn extension_added_or_corrected() {
         let c = ctx();
         assert_eq!(resolve_filepath("a", &c, ".mp4").unwrap(), "a.mp4");
