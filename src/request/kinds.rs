@@ -721,7 +721,10 @@ mod tests {
                 "websocket_url",
             ),
             (r#"{"url":"file:///etc/passwd","file_outputs":[{}]}"#, "url"),
-            (r#"{"url":"https://x","audio_only":true,"video_only":true}"#, "video_only"),
+            (
+                r#"{"url":"https://x","audio_only":true,"video_only":true}"#,
+                "video_only",
+            ),
             (
                 r#"{"web":{"url":"chrome://settings"},"outputs":[{"file":{}}]}"#,
                 "web.url",

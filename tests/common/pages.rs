@@ -86,7 +86,7 @@ impl Pages {
     }
 }
 
-/// A page that fills itself with `colours[k % len]` during second k after it loaded
+/// A page that fills itself with `colours[k % len]` during second k after its first 2 s
 /// (timed by `performance.now()`, drawn every animation frame) and plays a sine of
 /// `tone_hz` through WebAudio; `before_start` runs once at load (signals).
 pub fn colour_page(colours: &[&str], tone_hz: f64, script: &str) -> String {
@@ -101,7 +101,9 @@ pub fn colour_page(colours: &[&str], tone_hz: f64, script: &str) -> String {
 const colours = [{list}];
 const t0 = performance.now();
 function paint() {{
-  const k = Math.floor((performance.now() - t0) / 1000);
+  // The first colour stays 2 s longer: the page's own start-up (and the egress's) is over
+  // before the colours start counting seconds.
+  const k = Math.max(0, Math.floor((performance.now() - t0 - 2000) / 1000));
   document.body.style.background = colours[k % colours.length];
   requestAnimationFrame(paint);
 }}
