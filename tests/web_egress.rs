@@ -589,3 +589,91 @@ fn what_a_killed_tessera_left_is_cleaned_up() {
     );
     assert!(run.stderr().contains("left behind"), "{}", run.stderr());
 }
+
+#[test]
+fn update_layout_reaches_a_template_as_its_participant_metadata() {
+    use common::livekit::{API_KEY, API_SECRET, LiveKit, Publisher};
+    use std::io::Write;
+    let _serial = serial();
+    let lk = LiveKit::start();
+    let template = r#"<!doctype html><html><body style="background:#402010"><script>
+fetch('/report?' + location.search.slice(1)).then(() => console.log('START_RECORDING'));
+</script></body></html>"#;
+    let pages = Pages::serve(&[("/t", template.to_owned())]);
+    let request = format!(
+        r#"{{"room_name": "layout-room", "layout": "speaker", "custom_base_url": "{}", {SIZE},
+            "file_outputs": [{{"filepath": "t.mp4"}}]}}"#,
+        pages.url("/t")
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut args: Vec<String> = lk.run_args();
+    args.extend(["--duration".into(), "12".into(), "--control-stdin".into()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut child = spawn_run(&request, dir.path(), &args);
+    let reports = pages.wait_reports(1, Duration::from_secs(30));
+    assert_eq!(reports.len(), 1, "the template never loaded");
+    let token = url::form_urlencoded::parse(reports[0].as_bytes())
+        .find(|(k, _)| k == "token")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    let claims = livekit_api::access_token::TokenVerifier::with_api_key(API_KEY, API_SECRET)
+        .verify(&token)
+        .unwrap();
+    // The template's own connection to the room, as LiveKit's template SDK makes it with
+    // that token: a participant whose identity is the egress id.
+    let egress_id = claims.sub.clone();
+    let _page_participant = Publisher::start(&lk, "layout-room", &egress_id, &["--no-video"]);
+    let stdin = child.stdin.as_mut().unwrap();
+    writeln!(stdin, r#"{{"layout": "grid-dark"}}"#).unwrap();
+    stdin.flush().unwrap();
+    // livekit-server now holds the metadata the template SDK listens to.
+    let admin = livekit_api::access_token::AccessToken::with_api_key(API_KEY, API_SECRET)
+        .with_grants(livekit_api::access_token::VideoGrants {
+            room_admin: true,
+            room: "layout-room".into(),
+            ..Default::default()
+        })
+        .to_jwt()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let metadata = loop {
+        let out = Command::new("curl")
+            .args(["-s", "-X", "POST", "-H", "Content-Type: application/json"])
+            .arg("-H")
+            .arg(format!("Authorization: Bearer {admin}"))
+            .args(["-d", r#"{"room":"layout-room"}"#])
+            .arg(format!(
+                "http://127.0.0.1:{}/twirp/livekit.RoomService/ListParticipants",
+                lk.port
+            ))
+            .output()
+            .unwrap();
+        let list: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        let metadata = list["participants"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|p| p["identity"] == egress_id.as_str())
+            .and_then(|p| p["metadata"].as_str())
+            .unwrap_or_default()
+            .to_owned();
+        if !metadata.is_empty() || Instant::now() > deadline {
+            break metadata;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let meta: Value = serde_json::from_str(&metadata).unwrap_or_default();
+    assert_eq!(meta["layout"], "grid-dark", "metadata {metadata:?}");
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("update_layout: grid-dark"), "{stderr}");
+    let info: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(info["status"], "EGRESS_COMPLETE", "{stderr}");
+    // EGRESS_SOURCE_TYPE_WEB is the enum's zero: proto3 JSON leaves it out.
+    assert!(
+        info.get("source_type")
+            .is_none_or(|t| t == "EGRESS_SOURCE_TYPE_WEB"),
+        "{}",
+        info["source_type"]
+    );
+}

@@ -114,7 +114,9 @@ pub fn launch(
         .spawn("browser", &mut cmd)
         .map_err(|e| format!("starting {}: {e}", binary.display()))?;
     tracing::info!(pid, binary = %binary.display(), "browser started");
-    let stderr = dir.take_stderr("browser").expect("stderr is piped");
+    let stderr = dir
+        .take("browser", |c| c.stderr.take())
+        .expect("stderr is piped");
     let log_path = dir.path().join("chromium.log");
     let (tx, rx) = std::sync::mpsc::channel();
     // Chromium writes its log to stderr all its life: a pipe nobody reads would block it.

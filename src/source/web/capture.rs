@@ -81,46 +81,24 @@ impl Capture {
             .downcast::<gst::Pipeline>()
             .map_err(|_| "capture pipeline: not a pipeline".to_owned())?;
         let captured = Arc::new(Mutex::new(Captured::default()));
-        if let Some(sink) = pipeline.by_name("video") {
-            let sink = sink.downcast::<gst_app::AppSink>().expect("an appsink");
-            let store = captured.clone();
-            sink.set_callbacks(
-                gst_app::AppSinkCallbacks::builder()
-                    .new_sample(move |s| {
-                        let sample = s.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                        if let Some(mut frame) = crate::source::livekit::decode::picture_of(&sample)
-                        {
-                            frame.pts = origin.elapsed();
-                            let mut c = store.lock().expect("capture lock");
-                            c.pictures.push(frame);
-                            c.picture_count += 1;
-                        }
-                        Ok(gst::FlowSuccess::Ok)
-                    })
-                    .build(),
-            );
-        }
-        if let Some(sink) = pipeline.by_name("audio") {
-            let sink = sink.downcast::<gst_app::AppSink>().expect("an appsink");
-            let store = captured.clone();
-            sink.set_callbacks(
-                gst_app::AppSinkCallbacks::builder()
-                    .new_sample(move |s| {
-                        let sample = s.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                        let Some(buffer) = sample.buffer() else {
-                            return Ok(gst::FlowSuccess::Ok);
-                        };
-                        let Ok(map) = buffer.map_readable() else {
-                            return Ok(gst::FlowSuccess::Ok);
-                        };
-                        let arrived = origin.elapsed();
-                        let mut c = store.lock().expect("capture lock");
-                        c.add_sound(map.as_slice(), arrived);
-                        Ok(gst::FlowSuccess::Ok)
-                    })
-                    .build(),
-            );
-        }
+        let store = captured.clone();
+        on_samples(&pipeline, "video", move |sample| {
+            if let Some(mut frame) = crate::source::livekit::decode::picture_of(sample) {
+                frame.pts = origin.elapsed();
+                let mut c = store.lock().expect("capture lock");
+                c.pictures.push(frame);
+                c.picture_count += 1;
+            }
+        });
+        let store = captured.clone();
+        on_samples(&pipeline, "audio", move |sample| {
+            let Some(map) = sample.buffer().and_then(|b| b.map_readable().ok()) else {
+                return;
+            };
+            let arrived = origin.elapsed();
+            let mut c = store.lock().expect("capture lock");
+            c.add_sound(map.as_slice(), arrived);
+        });
         pipeline
             .set_state(gst::State::Playing)
             .map_err(|_| match first_error(&pipeline) {
@@ -134,6 +112,27 @@ impl Capture {
     pub fn error(&self) -> Option<String> {
         first_error(&self.pipeline)
     }
+}
+
+/// Calls `f` with every sample of the app sink `name`, if the pipeline has one.
+fn on_samples(
+    pipeline: &gst::Pipeline,
+    name: &str,
+    mut f: impl FnMut(&gst::Sample) + Send + 'static,
+) {
+    let Some(sink) = pipeline.by_name(name) else {
+        return;
+    };
+    let sink = sink.downcast::<gst_app::AppSink>().expect("an appsink");
+    sink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |s| {
+                let sample = s.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                f(&sample);
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
 }
 
 fn first_error(pipeline: &gst::Pipeline) -> Option<String> {

@@ -256,11 +256,6 @@ impl WebPage {
         let offset = self.offset.as_nanos() as u64 * AUDIO_RATE as u64 / 1_000_000_000;
         offset + media_sample
     }
-
-    /// The pid of the browser process (for tests and logs).
-    pub fn browser_running(&self) -> bool {
-        self.dir().running("browser")
-    }
 }
 
 impl Drop for WebPage {
@@ -290,14 +285,12 @@ fn start_display(dir: &EgressDir, width: u32, height: u32) -> Result<String, Web
     ])
     .stdin(Stdio::null())
     .stdout(Stdio::piped())
-    .stderr(
-        std::fs::File::create(dir.path().join("xvfb.log"))
-            .map(Stdio::from)
-            .unwrap_or_else(|_| Stdio::null()),
-    );
+    .stderr(dir.log("xvfb.log"));
     dir.spawn("display", &mut cmd)
         .map_err(|e| WebError::Launch(format!("starting Xvfb: {e}")))?;
-    let stdout = dir.take_stdout("display").expect("stdout is piped");
+    let stdout = dir
+        .take("display", |c| c.stdout.take())
+        .expect("stdout is piped");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut line = String::new();
@@ -344,11 +337,7 @@ fn start_pulse(dir: &EgressDir) -> Result<String, WebError> {
     .env_remove("PULSE_SERVER")
     .stdin(Stdio::null())
     .stdout(Stdio::null())
-    .stderr(
-        std::fs::File::create(dir.path().join("pulse.log"))
-            .map(Stdio::from)
-            .unwrap_or_else(|_| Stdio::null()),
-    );
+    .stderr(dir.log("pulse.log"));
     dir.spawn("sound", &mut cmd)
         .map_err(|e| WebError::Launch(format!("starting pulseaudio: {e}")))?;
     let deadline = Instant::now() + HELPER_TIMEOUT;

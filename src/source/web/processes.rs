@@ -109,22 +109,21 @@ impl EgressDir {
         Ok(pid)
     }
 
-    /// The stderr pipe of the process `name` (once), if it was spawned with one.
-    pub fn take_stderr(&self, name: &str) -> Option<std::process::ChildStderr> {
+    /// Something taken from the process `name` (its stdout or stderr pipe, once).
+    pub fn take<T>(&self, name: &str, f: impl FnOnce(&mut Child) -> Option<T>) -> Option<T> {
         let mut children = self.children.lock().expect("children lock");
         children
             .iter_mut()
             .find(|(n, _)| n == name)
-            .and_then(|(_, c)| c.stderr.take())
+            .and_then(|(_, c)| f(c))
     }
 
-    /// The stdout pipe of the process `name` (once), if it was spawned with one.
-    pub fn take_stdout(&self, name: &str) -> Option<std::process::ChildStdout> {
-        let mut children = self.children.lock().expect("children lock");
-        children
-            .iter_mut()
-            .find(|(n, _)| n == name)
-            .and_then(|(_, c)| c.stdout.take())
+    /// A log file in the directory for a process's output (`/dev/null` if it cannot be
+    /// made).
+    pub fn log(&self, file: &str) -> std::process::Stdio {
+        std::fs::File::create(self.path.join(file))
+            .map(std::process::Stdio::from)
+            .unwrap_or_else(|_| std::process::Stdio::null())
     }
 
     /// The first recorded process that has exited, and how.
