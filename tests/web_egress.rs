@@ -141,6 +141,17 @@ fn a_page_is_recorded_with_its_colours_in_time_and_its_tone() {
         "drift {drift} frames over {seconds} s"
     );
 
+    // The page covers the whole frame, edges included.
+    let frame = frame_rgb(&mp4, 5.0, 640, 360);
+    let centre = mean_rgb(&frame, 640, 320, 180, 0);
+    for (x, y) in [(639, 180), (320, 359), (0, 0), (639, 359)] {
+        let edge = mean_rgb(&frame, 640, x, y, 0);
+        assert!(
+            distance(edge, centre) < 40.0,
+            "({x},{y}) is {edge:?}, the page {centre:?}"
+        );
+    }
+
     // The tone, on both channels.
     let (l, r) = audio_stereo(&mp4);
     assert!(l.len() >= 9 * 48_000, "{} samples", l.len());

@@ -45,11 +45,14 @@ pub fn flags(profile: &Path, width: u32, height: u32, as_root: bool) -> Vec<Stri
     let mut f: Vec<String> = vec![
         // Isolation: a profile of its own, deleted with the egress.
         format!("--user-data-dir={}", profile.display()),
-        // The page fills the display: no window decorations, tabs or bars.
+        // The page fills the display: no window decorations, tabs or bars. Without a
+        // window manager Chromium makes a window of the display's exact size one pixel
+        // narrower and shorter (a dark line at the right and bottom of every frame); one
+        // pixel larger, it covers the display (the page's last column and row are off
+        // screen).
         "--kiosk".into(),
-        "--start-fullscreen".into(),
         "--window-position=0,0".into(),
-        format!("--window-size={width},{height}"),
+        format!("--window-size={},{}", width + 1, height + 1),
         "--hide-scrollbars".into(),
         // Media and WebAudio play without a user gesture (there is none).
         "--autoplay-policy=no-user-gesture-required".into(),
