@@ -108,9 +108,14 @@ pub struct RunOptions {
     pub storage: StorageDefaults,
 }
 
-/// The egress's info at the start, before anything runs.
+/// The egress's info at the start, before anything runs. A page recorded in a browser
+/// (web egress, custom template) is `EGRESS_SOURCE_TYPE_WEB`, as LiveKit reports it.
 pub fn initial_info(egress_id: &str, plan: &EgressPlan, room_id: &str) -> EgressInfo {
-    starting_info(egress_id, &plan.room_name, &plan.request, room_id)
+    let mut info = starting_info(egress_id, &plan.room_name, &plan.request, room_id);
+    if plan.web.is_some() {
+        info.source_type = EgressSourceType::Web as i32;
+    }
+    info
 }
 
 /// STARTING, with the request echoed (redacted).
@@ -124,11 +129,7 @@ pub(crate) fn starting_info(
         egress_id: egress_id.to_owned(),
         room_id: room_id.to_owned(),
         room_name: room_name.to_owned(),
-        source_type: if crate::request::records_a_page(request) {
-            EgressSourceType::Web as i32
-        } else {
-            EgressSourceType::Sdk as i32
-        },
+        source_type: EgressSourceType::Sdk as i32,
         status: EgressStatus::EgressStarting as i32,
         request: Some(crate::request::redacted(request)),
         updated_at: now_ns(),

@@ -435,12 +435,12 @@ pub fn plan_start(req: StartEgressRequest, layouts: &LayoutLibrary) -> Result<Jo
             let tracks = super::template_tracks(t.audio_only, t.video_only, "template.")?;
             web = super::custom_template(&t.custom_base_url, &t.layout, "template.")?;
             let selection = Selection::room(tracks.video, tracks.audio, Mixing::Default);
-            let layout = if web.is_some() {
-                TRACK_LAYOUT
-            } else {
-                t.layout.as_str()
-            };
-            (EgressKind::RoomComposite, layout, tracks, selection)
+            (
+                EgressKind::RoomComposite,
+                t.layout.as_str(),
+                tracks,
+                selection,
+            )
         }
         Some(Source::Media(m)) => {
             let video = match &m.video {
@@ -666,7 +666,6 @@ mod tests {
         let web = p.web.as_ref().unwrap();
         assert_eq!(web.page, PageSource::Url("http://127.0.0.1:8080/p".into()));
         assert!(web.await_start_signal);
-        assert!(crate::request::records_a_page(&p.request));
         let v2 = composite(r#"{"web":{"url":"https://example.com/"},"outputs":[{"file":{}}]}"#);
         assert_eq!(v2.kind, EgressKind::Web);
         assert!(!v2.web.unwrap().await_start_signal);
@@ -693,7 +692,8 @@ mod tests {
             );
         }
         let plain = composite(r#"{"room_name":"r","layout":"grid","file_outputs":[{}]}"#);
-        assert!(plain.web.is_none() && !crate::request::records_a_page(&plain.request));
+        assert!(plain.web.is_none());
+        assert_eq!(plain.layout.requested, "grid");
     }
 
     #[test]

@@ -258,22 +258,6 @@ pub(crate) struct CompositeParts<'a> {
     pub web: Option<web::WebPlan>,
 }
 
-/// Whether a request records a page in a browser (a web egress or a custom template):
-/// LiveKit reports those as `EGRESS_SOURCE_TYPE_WEB`.
-pub fn records_a_page(req: &egress_info::Request) -> bool {
-    use livekit_protocol::start_egress_request::Source;
-    match req {
-        egress_info::Request::Web(_) => true,
-        egress_info::Request::RoomComposite(r) => !r.custom_base_url.is_empty(),
-        egress_info::Request::Egress(r) => match &r.source {
-            Some(Source::Web(_)) => true,
-            Some(Source::Template(t)) => !t.custom_base_url.is_empty(),
-            _ => false,
-        },
-        _ => false,
-    }
-}
-
 /// Validates a room composite and applies LiveKit's defaults.
 pub fn plan_room_composite(
     req: RoomCompositeEgressRequest,
@@ -293,11 +277,7 @@ pub fn plan_room_composite(
     let parts = CompositeParts {
         kind: EgressKind::RoomComposite,
         room_name: &req.room_name,
-        layout: if web.is_some() {
-            kinds::TRACK_LAYOUT
-        } else {
-            &req.layout
-        },
+        layout: &req.layout,
         encoding: encoding_choice!(req.options, room_composite_egress_request),
         tracks,
         has_webhooks: !req.webhooks.is_empty(),
@@ -358,8 +338,15 @@ pub(crate) fn plan_composite(
     if parts.room_name.trim().is_empty() && parts.kind != EgressKind::Web {
         return Err(RequestError::invalid("room_name", "is required"));
     }
+    // A page is the egress's one picture, whatever layout it was asked for (a template's
+    // `layout` goes to the page).
+    let layout_name = if parts.web.is_some() {
+        kinds::TRACK_LAYOUT
+    } else {
+        parts.layout
+    };
     let layout = layouts
-        .resolve(parts.layout)
+        .resolve(layout_name)
         .map_err(|e| RequestError::invalid("layout", e.to_string()))?;
     let raw = parts.raw;
     let encoding = match &parts.encoding {

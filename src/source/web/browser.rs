@@ -150,10 +150,8 @@ pub fn launch(
             }
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
         }
-        if let Some((_, status)) = dir.exited() {
-            return Err(format!(
-                "the browser exited before opening DevTools ({status})"
-            ));
+        if dir.exited().is_some() {
+            return Err(exit_text(dir, "the browser exited before opening DevTools"));
         }
         if Instant::now() > deadline {
             return Err("the browser did not open DevTools in time".into());
@@ -241,9 +239,9 @@ pub async fn drive(
             LOAD_TIMEOUT.as_secs()
         )),
     };
-    let loaded = result.is_ok();
     let outcome = result.as_ref().map(|_| ()).map_err(Clone::clone);
     set(&|s| s.load = Some(outcome.clone()));
+    // Without a loaded page there are no signals: `next_signal` then waits for ever.
     let mut signals = result.ok();
     let http = reqwest::Client::new();
     loop {
@@ -255,7 +253,7 @@ pub async fn drive(
                     let _ = reply.send(answer);
                 }
             },
-            e = next_signal(&mut signals), if loaded => match e {
+            e = next_signal(&mut signals) => match e {
                 Some(text) => {
                     let now = origin.elapsed();
                     tracing::info!(signal = %text, "page signal");

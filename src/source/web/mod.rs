@@ -167,20 +167,15 @@ impl WebPage {
             .map_err(|e| WebError::Launch(e.to_string()))?;
         self.thread = Some(thread);
 
-        // Loaded, or why not.
-        loop {
-            if let Some(load) = self.state.lock().expect("page state lock").load.clone() {
-                load.map_err(WebError::Load)?;
-                break;
-            }
-            if let Some(why) = self.gone() {
-                return Err(WebError::Load(why));
-            }
-            if stop.load(Ordering::Relaxed) {
-                return Err(WebError::Stopped);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        // Loaded, or why not (the browser thread bounds the load).
+        self.wait_for(Some(stop), None, WebError::Load, |p| {
+            p.state
+                .lock()
+                .expect("page state lock")
+                .load
+                .clone()
+                .map(|l| l.map_err(WebError::Load))
+        })?;
         let spec = CaptureSpec {
             display: self.opts.video.then_some(display.as_str()),
             width: w,
@@ -189,46 +184,60 @@ impl WebPage {
             pulse: self.opts.audio.then_some((pulse.as_str(), SINK)),
         };
         self.capture = Some(Capture::start(&spec, self.origin).map_err(WebError::Launch)?);
-        if self.opts.await_start_signal {
-            let deadline = Instant::now() + self.opts.start_timeout;
+        self.floor = if self.opts.await_start_signal {
             tracing::info!(
                 timeout_s = self.opts.start_timeout.as_secs_f64(),
                 "waiting for the page's START_RECORDING"
             );
-            loop {
-                if let Some(at) = self.state.lock().expect("page state lock").started {
-                    self.floor = at;
-                    break;
-                }
-                if let Some(why) = self.gone() {
-                    return Err(WebError::Load(why));
-                }
-                if stop.load(Ordering::Relaxed) {
-                    return Err(WebError::Stopped);
-                }
-                if Instant::now() > deadline {
-                    return Err(WebError::NoStartSignal);
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            }
+            let deadline = (
+                Instant::now() + self.opts.start_timeout,
+                WebError::NoStartSignal,
+            );
+            self.wait_for(Some(stop), Some(deadline), WebError::Load, |p| {
+                p.state.lock().expect("page state lock").started.map(Ok)
+            })?
         } else {
-            self.floor = self.origin.elapsed();
-        }
+            self.origin.elapsed()
+        };
         if self.opts.video {
-            let deadline = Instant::now() + FIRST_PICTURE_TIMEOUT;
-            while self.captured(|c| c.picture_count) == 0 {
-                if let Some(why) = self.gone() {
-                    return Err(WebError::Launch(why));
-                }
-                if Instant::now() > deadline {
-                    return Err(WebError::Launch(
-                        "no picture captured from the page's display".into(),
-                    ));
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            }
+            let deadline = (
+                Instant::now() + FIRST_PICTURE_TIMEOUT,
+                WebError::Launch("no picture captured from the page's display".into()),
+            );
+            self.wait_for(None, Some(deadline), WebError::Launch, |p| {
+                (p.captured(|c| c.picture_count) > 0).then_some(Ok(()))
+            })?;
         }
         Ok(())
+    }
+
+    /// Polls `ready` every 10 ms until it answers; the page going away ends the wait with
+    /// `gone(why)`, a `stop` with [`WebError::Stopped`], the `deadline` with its error.
+    fn wait_for<T>(
+        &self,
+        stop: Option<&AtomicBool>,
+        deadline: Option<(Instant, WebError)>,
+        gone: fn(String) -> WebError,
+        mut ready: impl FnMut(&Self) -> Option<Result<T, WebError>>,
+    ) -> Result<T, WebError> {
+        loop {
+            if let Some(answer) = ready(self) {
+                return answer;
+            }
+            if let Some(why) = self.gone() {
+                return Err(gone(why));
+            }
+            if stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+                return Err(WebError::Stopped);
+            }
+            if deadline
+                .as_ref()
+                .is_some_and(|(at, _)| Instant::now() > *at)
+            {
+                return Err(deadline.map(|(_, e)| e).expect("a deadline passed"));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     fn captured<T>(&self, f: impl FnOnce(&mut capture::Captured) -> T) -> T {

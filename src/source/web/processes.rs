@@ -22,23 +22,25 @@ pub fn root() -> PathBuf {
         .unwrap_or_else(|| std::env::temp_dir().join("tessera-web"))
 }
 
-/// A process's start time (clock ticks since boot, `/proc/PID/stat` field 22): with the
-/// pid it names one process, never a later one that reused the pid.
-fn start_time(pid: u32) -> Option<u64> {
+/// A process's state letter (`/proc/PID/stat` field 3) and start time (clock ticks since
+/// boot, field 22): with the pid, the start time names one process, never a later one
+/// that reused the pid.
+fn stat(pid: u32) -> Option<(char, u64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) is in parentheses and may hold spaces: count after it.
     let rest = &stat[stat.rfind(')')? + 2..];
-    rest.split(' ').nth(19)?.parse().ok()
+    let state = rest.chars().next()?;
+    Some((state, rest.split(' ').nth(19)?.parse().ok()?))
+}
+
+fn start_time(pid: u32) -> Option<u64> {
+    stat(pid).map(|(_, started)| started)
 }
 
 /// Whether the process `pid` that started at `started` is still there (a zombie counts
 /// as gone).
 fn alive(pid: u32, started: u64) -> bool {
-    let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| s.rfind(')').map(|i| s[i + 2..].starts_with('Z')))
-        .unwrap_or(true);
-    !zombie && start_time(pid) == Some(started)
+    stat(pid).is_some_and(|(state, t)| state != 'Z' && t == started)
 }
 
 fn signal_group(pid: u32, sig: libc::c_int) {
