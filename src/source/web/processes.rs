@@ -11,6 +11,8 @@ use std::process::{Child, Command, ExitStatus};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+/// A directory without an owner is left alone this long: it is being created.
+const CREATION_GRACE: Duration = Duration::from_secs(60);
 /// How long a stopped process gets between SIGTERM and SIGKILL.
 const TERM_GRACE: Duration = Duration::from_secs(2);
 
@@ -178,8 +180,15 @@ impl Drop for EgressDir {
     }
 }
 
+/// Whether `dir` was made less than [`CREATION_GRACE`] ago.
+fn recent(dir: &Path) -> bool {
+    std::fs::metadata(dir)
+        .and_then(|m| m.modified())
+        .is_ok_and(|t| t.elapsed().is_ok_and(|age| age < CREATION_GRACE))
+}
+
 /// Stops what earlier runs left behind: for every egress directory under `root` whose
-/// owner is gone, kills each recorded process that is still the one recorded (pid and
+/// owner is gone (or that has had no owner for a minute), kills each recorded process that is still the one recorded (pid and
 /// start time) with its group, and removes the directory. Returns how many directories
 /// were cleaned.
 pub fn reap_leftovers(root: &Path) -> usize {
@@ -199,10 +208,11 @@ pub fn reap_leftovers(root: &Path) -> usize {
         let owner = std::fs::read_to_string(dir.join("owner"))
             .ok()
             .and_then(|s| pair(&s));
-        if let Some((pid, started)) = owner
-            && alive(pid, started)
-        {
-            continue;
+        match owner {
+            Some((pid, started)) if alive(pid, started) => continue,
+            // Another egress between creating its directory and naming its owner.
+            None if recent(&dir) => continue,
+            _ => {}
         }
         let children = std::fs::read_to_string(dir.join("children")).unwrap_or_default();
         for line in children.lines() {
@@ -285,11 +295,22 @@ mod tests {
     }
 
     #[test]
+    fn a_directory_being_created_is_left_alone() {
+        let root = tempfile::tempdir().unwrap();
+        // Another egress has made its directory and not yet written its owner.
+        let young = root.path().join("EG_young");
+        std::fs::create_dir(&young).unwrap();
+        assert_eq!(reap_leftovers(root.path()), 0);
+        assert!(young.exists());
+    }
+
+    #[test]
     fn a_recorded_pid_reused_by_another_process_is_not_killed() {
         let root = tempfile::tempdir().unwrap();
         let mut other = Command::new("sleep").arg("60").spawn().unwrap();
         let left = root.path().join("EG_reused");
         std::fs::create_dir(&left).unwrap();
+        std::fs::write(left.join("owner"), "999999999 1\n").unwrap();
         // Same pid, another start time: not the process that was recorded.
         std::fs::write(left.join("children"), format!("{} 1 browser\n", other.id())).unwrap();
         assert_eq!(reap_leftovers(root.path()), 1);
