@@ -19,8 +19,12 @@ pub mod egress;
 #[cfg(feature = "gst")]
 pub mod encode;
 pub mod info;
+#[cfg(feature = "gst")]
+pub mod launch;
 pub mod layout;
 pub mod output;
 pub mod request;
+#[cfg(feature = "gst")]
+pub mod service;
 pub mod source;
 pub mod storage;

@@ -14,14 +14,10 @@ use gstreamer as gst;
 use livekit_protocol::EgressStatus;
 use tessera::compositor::{Backend, BackendChoice, GpuContext};
 use tessera::egress::{self, RunOptions};
+use tessera::launch::{Compositing, LaunchOptions, Room, RoomServer, run_job};
 use tessera::layout::LayoutLibrary;
 use tessera::request;
-use tessera::request::{Job, TrackOutput};
-use tessera::source::RoomSource;
-use tessera::source::livekit::tap::{Tap, TapMode};
-use tessera::source::livekit::{AwaitError, ConnectOptions, LiveKitRoom};
 use tessera::source::synthetic::{DEFAULT_SIZE, SyntheticRoom};
-use tessera::source::web::WebPage;
 
 /// The request `tessera run` uses when none is given.
 const DEFAULT_REQUEST: &str = include_str!("../examples/room-composite.json");
@@ -45,6 +41,10 @@ enum Command {
     /// TrackComposite, Track, or the v2 StartEgressRequest) and print the final EgressInfo
     /// as JSON on stdout.
     Run(RunArgs),
+    /// Run as an egress worker: psrpc over Redis behind livekit-server (LiveKit egress's
+    /// configuration keys), and/or LiveKit's Egress API served over Twirp (standalone,
+    /// `tessera.api_port`). SIGTERM drains.
+    Serve(ServeArgs),
     /// Show which GPU adapter and video encoder this machine would use.
     Probe,
     /// Layout authors' tools: check a template file, preview it (and watch it).
@@ -119,6 +119,17 @@ struct RunArgs {
     /// included) or cpu.
     #[arg(long, env = "TESSERA_COMPOSITOR", value_enum, default_value_t)]
     compositor: BackendChoice,
+}
+
+/// `tessera serve`'s arguments.
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// The worker's YAML configuration (LiveKit egress's keys: api_key, api_secret,
+    /// ws_url, redis, health_port, prometheus_port, cluster_id, logging, session_limits,
+    /// storage, backup, cpu_cost; tessera's own under `tessera:`). Without it, the text of
+    /// EGRESS_CONFIG_BODY.
+    #[arg(long, env = "EGRESS_CONFIG_FILE")]
+    config: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -304,13 +315,6 @@ fn parse_room(spec: &str) -> Result<SyntheticRoom> {
     Ok(room)
 }
 
-/// Where a LiveKit room is: `--url`, key and secret.
-struct Server {
-    url: String,
-    key: String,
-    secret: String,
-}
-
 fn run(args: RunArgs) -> Result<bool> {
     let RunArgs {
         request,
@@ -363,7 +367,7 @@ fn run(args: RunArgs) -> Result<bool> {
             let (Some(key), Some(secret)) = (api_key, api_secret) else {
                 bail!("--url needs --api-key and --api-secret (or LIVEKIT_API_KEY/SECRET)");
             };
-            Some(Server { url, key, secret })
+            Some(RoomServer { url, key, secret })
         }
         None => None,
     };
@@ -394,215 +398,21 @@ fn run(args: RunArgs) -> Result<bool> {
         control,
         stats: None,
         storage,
+        limit: None,
     };
-    let info = match job {
-        Job::Composite(plan) => {
-            let plan = *plan;
-            // The compositor first: a page's recording starts at its start signal.
-            let backend = if plan.tracks.video {
-                Some(Backend::open(compositor)?)
-            } else {
-                None
-            };
-            let mut room: Box<dyn RoomSource> = match (&plan.web, &server) {
-                (Some(web), server) => {
-                    if fast {
-                        bail!("--fast: a web egress records a live page in real time");
-                    }
-                    match open_page(
-                        web,
-                        &plan,
-                        server.as_ref(),
-                        &egress_id,
-                        await_timeout,
-                        &stop,
-                    )? {
-                        Ok(page) => Box::new(page),
-                        Err(info) => return print_info(&info),
-                    }
-                }
-                (None, Some(server)) => {
-                    let mut o = ConnectOptions::new(
-                        &server.url,
-                        &server.key,
-                        &server.secret,
-                        &plan.room_name,
-                    );
-                    o.identity = egress_id.clone();
-                    o.selection = plan.selection.clone();
-                    o.video_size = (plan.encoding.width, plan.encoding.height);
-                    tracing::info!(url = %server.url, room = %plan.room_name, kind = plan.kind.label(), "joining the room");
-                    let room = LiveKitRoom::connect(o)
-                        .with_context(|| format!("joining {}", server.url))?;
-                    if let Err(e) = room.await_subject(await_timeout, &stop) {
-                        let base = egress::initial_info(&egress_id, &plan, &room.room_id());
-                        return print_info(&not_started(base, e));
-                    }
-                    Box::new(room)
-                }
-                (None, None) if !plan.selection.is_room() => bail!(
-                    "a {} egress records a LiveKit room: give --url (and --api-key, --api-secret)",
-                    plan.kind.label()
-                ),
-                (None, None) => Box::new(parse_room(room.as_deref().unwrap_or(DEFAULT_ROOM))?),
-            };
-            tracing::info!(egress_id = %egress_id, room = %plan.room_name, layout = %plan.layout.requested, "starting egress");
-            runtime.block_on(async {
-                tokio::task::spawn_blocking(move || {
-                    egress::run(&egress_id, &plan, room.as_mut(), backend, &opts)
-                })
-                .await
-            })?
-        }
-        Job::Track(plan) => {
-            let plan = *plan;
-            let Some(server) = &server else {
-                bail!(
-                    "a track egress records a LiveKit room: give --url (and --api-key, --api-secret)"
-                );
-            };
-            let mut o =
-                ConnectOptions::new(&server.url, &server.key, &server.secret, &plan.room_name);
-            o.identity = egress_id.clone();
-            o.selection = tessera::request::Selection {
-                video: tessera::request::select::VideoPick::Track(plan.track_id.clone()),
-                audio: tessera::request::select::AudioPick::Track(plan.track_id.clone()),
-                mixing: Default::default(),
-            };
-            let (tx, rx) = std::sync::mpsc::channel();
-            let websocket = matches!(plan.output, TrackOutput::WebSocket(_));
-            o.tap = Some(Tap {
-                track: plan.track_id.clone(),
-                mode: if websocket {
-                    TapMode::Pcm
-                } else {
-                    TapMode::Encoded
-                },
-                tx,
-            });
-            tracing::info!(url = %server.url, room = %plan.room_name, track = %plan.track_id, "joining the room");
-            let room =
-                LiveKitRoom::connect(o).with_context(|| format!("joining {}", server.url))?;
-            let base = egress::track::initial_track_info(&egress_id, &plan, &room.room_id());
-            if let Err(e) = room.await_subject(await_timeout, &stop) {
-                return print_info(&not_started(base, e));
-            }
-            let Some(track) = room.published(&plan.track_id) else {
-                return print_info(&egress::aborted(
-                    base,
-                    &format!("track {} not found", plan.track_id),
-                ));
-            };
-            if websocket && track.kind != livekit_protocol::TrackType::Audio {
-                let why = egress::EgressError::Output {
-                    field: "websocket_url".into(),
-                    reason: format!(
-                        "track {} is {}; a WebSocket takes an audio track",
-                        plan.track_id,
-                        track.kind.as_str_name().to_ascii_lowercase()
-                    ),
-                };
-                return print_info(&egress::failed(base, why));
-            }
-            runtime.block_on(async {
-                tokio::task::spawn_blocking(move || {
-                    if websocket {
-                        egress::websocket::run(&egress_id, &plan, &room, &rx, &opts)
-                    } else {
-                        egress::track::run_file(&egress_id, &plan, &track, &room, &rx, &opts)
-                    }
-                })
-                .await
-            })?
-        }
+    let room = match server {
+        Some(s) => Room::LiveKit(s),
+        None => Room::Synthetic(parse_room(room.as_deref().unwrap_or(DEFAULT_ROOM))?),
     };
+    let launch = LaunchOptions {
+        await_timeout,
+        compositing: Compositing::Open(compositor),
+        fast,
+    };
+    let info = runtime.block_on(async {
+        tokio::task::spawn_blocking(move || run_job(&egress_id, job, room, opts, &launch)).await
+    })??;
     print_info(&info)
-}
-
-/// Opens the page of a web egress or custom template (a template gets the server's URL
-/// and a recorder's token); `Ok(Err(info))` when the egress ended before recording (the
-/// page failed to load: FAILED; no start signal or stopped first: ABORTED).
-fn open_page(
-    web: &request::web::WebPlan,
-    plan: &request::EgressPlan,
-    server: Option<&Server>,
-    egress_id: &str,
-    start_timeout: Duration,
-    stop: &AtomicBool,
-) -> Result<std::result::Result<WebPage, livekit_protocol::EgressInfo>> {
-    use tessera::source::web::{TemplateRoom, WebError, WebOptions};
-    let template = match (&web.page, server) {
-        (request::web::PageSource::Url(_), _) => None,
-        (request::web::PageSource::Template { .. }, Some(s)) => Some(TemplateRoom {
-            ws_url: s.url.clone(),
-            api_key: s.key.clone(),
-            api_secret: s.secret.clone(),
-            room_name: plan.room_name.clone(),
-        }),
-        (request::web::PageSource::Template { .. }, None) => bail!(
-            "custom_base_url: a custom template joins a LiveKit room: give --url (and --api-key, --api-secret)"
-        ),
-    };
-    let url = match &template {
-        None => web.page_url(None),
-        Some(t) => {
-            let token = tessera::source::livekit::recorder_token(
-                &t.api_key,
-                &t.api_secret,
-                egress_id,
-                &t.room_name,
-            )?;
-            web.page_url(Some((&t.ws_url, &token)))
-        }
-    };
-    let opts = WebOptions {
-        egress_id: egress_id.to_owned(),
-        url,
-        width: plan.encoding.width,
-        height: plan.encoding.height,
-        fps: plan.encoding.framerate,
-        video: plan.tracks.video,
-        audio: plan.tracks.audio,
-        await_start_signal: web.await_start_signal,
-        start_timeout,
-        template,
-    };
-    tracing::info!(
-        egress_id,
-        kind = plan.kind.label(),
-        await_start_signal = web.await_start_signal,
-        "opening the page"
-    );
-    let base = egress::initial_info(egress_id, plan, "");
-    Ok(match WebPage::open(opts, stop) {
-        Ok(page) => Ok(page),
-        Err(WebError::NoStartSignal) => {
-            Err(egress::aborted(base, tessera::source::web::NO_START_SIGNAL))
-        }
-        Err(WebError::Stopped) => Err(egress::aborted(base, egress::STOPPED_BEFORE_STARTED)),
-        Err(e @ (WebError::Load(_) | WebError::Launch(_))) => Err(egress::failed(
-            base,
-            egress::EgressError::Source(e.to_string()),
-        )),
-    })
-}
-
-/// The info of an egress whose participant or track never came (ABORTED), that was
-/// stopped before it started (ABORTED), or whose room ended or failed first.
-fn not_started(base: livekit_protocol::EgressInfo, e: AwaitError) -> livekit_protocol::EgressInfo {
-    use tessera::source::SourceEnd;
-    match e {
-        AwaitError::NotFound(why) => egress::aborted(base, &why),
-        AwaitError::Stopped => egress::aborted(base, egress::STOPPED_BEFORE_STARTED),
-        AwaitError::Ended(SourceEnd::Closed) => {
-            let mut info = egress::aborted(base, egress::STOPPED_BEFORE_STARTED);
-            info.details = egress::SOURCE_CLOSED.into();
-            info
-        }
-        AwaitError::Ended(SourceEnd::Failed(why)) => {
-            egress::failed(base, egress::EgressError::Source(why))
-        }
-    }
 }
 
 /// Prints the final info on stdout and a summary on stderr; true when COMPLETE.
@@ -686,6 +496,28 @@ fn spawn_stdin_control() -> std::sync::mpsc::Receiver<egress::Control> {
     rx
 }
 
+/// Reads the worker's configuration (file, or EGRESS_CONFIG_BODY) with the environment.
+fn serve_config(args: &ServeArgs) -> Result<tessera::service::ServiceConfig> {
+    let text = match &args.config {
+        Some(path) => {
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
+        }
+        None => std::env::var("EGRESS_CONFIG_BODY").unwrap_or_default(),
+    };
+    Ok(tessera::service::ServiceConfig::parse(&text, |k| {
+        std::env::var(k).ok()
+    })?)
+}
+
+fn serve(config: tessera::service::ServiceConfig) -> Result<bool> {
+    tessera::service::serve(config, |bound| {
+        for a in &bound.addrs {
+            eprintln!("serving on http://{a}");
+        }
+    })?;
+    Ok(true)
+}
+
 fn probe() -> Result<bool> {
     gst::init()?;
     match GpuContext::new() {
@@ -712,20 +544,43 @@ fn main() -> ExitCode {
         // SAFETY: no other thread exists yet. Vulkan's loader warns without this variable.
         unsafe { std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir()) };
     }
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                // chromiumoxide warns of every DevTools event newer than its protocol
-                // tables (Chromium adds them each release); they are harmless.
-                .unwrap_or_else(|_| {
-                    "info,wgpu_core=warn,wgpu_hal=warn,naga=warn,chromiumoxide=error".into()
-                }),
-        )
-        .init();
     let cli = Cli::parse();
+    // The worker's configuration first: its `logging` sets the level and format.
+    let mut logging = tessera::service::config::Logging::default();
+    let serve_config = match &cli.command {
+        Command::Serve(args) => match serve_config(args) {
+            Ok(c) => {
+                logging = c.logging.clone();
+                Some(c)
+            }
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return ExitCode::from(2);
+            }
+        },
+        _ => None,
+    };
+    let level = if logging.level.is_empty() {
+        "info".to_owned()
+    } else {
+        logging.level.clone()
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        // chromiumoxide warns of every DevTools event newer than its protocol tables
+        // (Chromium adds them each release); they are harmless.
+        format!("{level},wgpu_core=warn,wgpu_hal=warn,naga=warn,chromiumoxide=error").into()
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()) && !logging.json)
+        .with_env_filter(filter);
+    if logging.json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
     let result = match cli.command {
+        Command::Serve(_) => serve(serve_config.expect("read above")),
         Command::Run(args) => run(args),
         Command::Bench(args) => bench(args),
         Command::Probe => probe(),

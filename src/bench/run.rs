@@ -219,6 +219,7 @@ pub fn run_step(
                         control: None,
                         stats: Some(stats),
                         storage: Default::default(),
+                        limit: None,
                     };
                     let id = format!("EG_bench{n}");
                     let info = egress::run(&id, &plan, &mut room, Some(backend), &opts);

@@ -59,6 +59,7 @@ pub(super) fn handle_control(
                 .map(|()| {
                     info.stream_results = graph.streams.infos();
                     info.updated_at = now_ns();
+                    super::hook::notify(info);
                     info.clone()
                 })
                 .map_err(|e| e.to_string());

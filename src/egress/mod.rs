@@ -4,6 +4,7 @@
 
 pub mod control;
 mod graph;
+pub mod hook;
 pub mod layout;
 pub mod stats;
 pub mod track;
@@ -76,6 +77,12 @@ pub enum EgressError {
 /// `EgressInfo.details` of an egress whose room closed, as LiveKit words it.
 pub const SOURCE_CLOSED: &str = "End reason: Source closed";
 
+/// `EgressInfo.details` of an egress ended by a session limit, as LiveKit words it.
+pub const LIMIT_REACHED_DETAILS: &str = "End reason: Session limit reached";
+
+/// `EgressInfo.error` of an egress ended by a session limit, as LiveKit words it.
+pub const LIMIT_REACHED: &str = "Session limit reached";
+
 /// `EgressInfo.error` of an egress stopped before it could start, as LiveKit words it.
 pub const STOPPED_BEFORE_STARTED: &str = "Stop called before pipeline could start";
 
@@ -106,6 +113,9 @@ pub struct RunOptions {
     pub stats: Option<Arc<EgressStats>>,
     /// The worker's default storage, backup store and local-storage policy.
     pub storage: StorageDefaults,
+    /// A session limit (the worker's `session_limits`): at this much media time the
+    /// egress ends LIMIT_REACHED, its files finished and kept.
+    pub limit: Option<Duration>,
 }
 
 /// The egress's info at the start, before anything runs. A page recorded in a browser
@@ -141,6 +151,7 @@ fn set_status(info: &mut EgressInfo, status: EgressStatus) {
     info.status = status as i32;
     info.updated_at = now_ns();
     tracing::info!(egress_id = %info.egress_id, status = status.as_str_name(), "egress status");
+    hook::notify(info);
 }
 
 /// Ends an egress FAILED with `e` as its error.
@@ -275,6 +286,14 @@ fn ending(
     if opts.stop.load(Ordering::Relaxed) || opts.duration.is_some_and(|d| media >= d) {
         return Some(Ok(()));
     }
+    if opts.limit.is_some_and(|d| media >= d) {
+        tracing::info!(
+            media_s = media.as_secs_f64(),
+            "session limit reached; finishing the recording"
+        );
+        info.details = LIMIT_REACHED_DETAILS.into();
+        return Some(Ok(()));
+    }
     match room.ended()? {
         SourceEnd::Closed => {
             tracing::info!("the source closed; finishing the recording");
@@ -357,6 +376,13 @@ fn conclude(
     }
     info.ended_at = ended;
     match error {
+        None if info.details == LIMIT_REACHED_DETAILS => {
+            // LiveKit's `SetLimitReached`: 413, "Session limit reached".
+            info.error = LIMIT_REACHED.into();
+            info.error_code = 413;
+            set_status(&mut info, EgressStatus::EgressLimitReached);
+            info
+        }
         None => {
             set_status(&mut info, EgressStatus::EgressComplete);
             info

@@ -667,6 +667,8 @@ impl StorageConfigFile {
 #[serde(default)]
 struct WorkerConfigFile {
     storage: Option<StorageConfigFile>,
+    /// LiveKit's key is `backup`; tessera's first name for it, `backup_storage`, stays.
+    #[serde(alias = "backup")]
     backup_storage: Option<StorageConfigFile>,
     disallow_local_storage: bool,
 }

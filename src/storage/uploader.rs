@@ -24,7 +24,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -140,6 +140,7 @@ impl UploadQueue {
     }
 
     fn send(&self, job: Job) {
+        QUEUED.fetch_add(1, Ordering::AcqRel);
         let waiting = self.pending.fetch_add(1, Ordering::AcqRel) + 1;
         if waiting > MAX_PENDING {
             let n = self.overflows.fetch_add(1, Ordering::AcqRel);
@@ -155,6 +156,7 @@ impl UploadQueue {
         }
         if self.tx.send(Message::Job(job)).is_err() {
             self.pending.fetch_sub(1, Ordering::AcqRel);
+            QUEUED.fetch_sub(1, Ordering::AcqRel);
             tracing::warn!(store = %self.store, "upload queued after the uploader finished");
         }
     }
@@ -302,6 +304,21 @@ struct Worker {
     report: UploadReport,
 }
 
+/// Uploads queued and not yet done, over every egress of the process (for metrics).
+static QUEUED: AtomicUsize = AtomicUsize::new(0);
+/// Failed upload attempts, over every egress of the process (for metrics).
+static FAILURES: AtomicU64 = AtomicU64::new(0);
+
+/// Uploads queued in this process and not yet done.
+pub fn queue_depth() -> usize {
+    QUEUED.load(Ordering::Acquire)
+}
+
+/// Failed upload attempts in this process so far (each retry counts).
+pub fn failed_attempts() -> u64 {
+    FAILURES.load(Ordering::Relaxed)
+}
+
 impl Worker {
     async fn run(&mut self, rx: mpsc::Receiver<Message>) {
         let mut queue: VecDeque<Message> = VecDeque::new();
@@ -330,6 +347,7 @@ impl Worker {
                         self.upload(&job).await;
                     }
                     self.pending.fetch_sub(1, Ordering::AcqRel);
+                    QUEUED.fetch_sub(1, Ordering::AcqRel);
                 }
             }
         }
@@ -374,6 +392,7 @@ impl Worker {
                     return Err(e);
                 }
                 Err(e) => {
+                    FAILURES.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(store = name, key = %job.key, attempt = attempt + 1,
                         error = %e, "upload failed; retrying");
                     last = Some(e);

@@ -1,0 +1,402 @@
+//! The message bus on Redis, as psrpc's Redis bus uses it: `PUBLISH` to a channel,
+//! `SUBSCRIBE` on one shared pub/sub connection (resubscribed after a reconnect), and
+//! queue subscriptions where one subscriber takes each message by setting a key (`SET NX`,
+//! 5 s) named after the payload's hash, so that one server of many handles it.
+//! Also plain commands for the worker registry (`registry.rs`).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use redis::AsyncCommands;
+use tokio::sync::mpsc;
+
+use super::psrpc::wire::queue_lock_key;
+
+/// How long a queue message's lock holds (psrpc's `lockExpiration`).
+const LOCK_EXPIRY_MS: u64 = 5_000;
+
+/// LiveKit's `redis` configuration block.
+#[derive(Clone, Debug, Default, serde::Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedisConfig {
+    /// `host:port` of a single server.
+    pub address: String,
+    /// ACL user name.
+    pub username: String,
+    /// Password (never logged).
+    pub password: String,
+    /// Database number.
+    pub db: i64,
+    /// TLS to the server.
+    pub use_tls: bool,
+    /// Sentinel: the master's name.
+    pub sentinel_master_name: String,
+    /// Sentinel: user name for the sentinels.
+    pub sentinel_username: String,
+    /// Sentinel: password for the sentinels (never logged).
+    pub sentinel_password: String,
+    /// Sentinel: `host:port` of each sentinel.
+    pub sentinel_addresses: Vec<String>,
+    /// Cluster: `host:port` of the seed nodes.
+    pub cluster_addresses: Vec<String>,
+    /// Cluster: most redirects to follow (accepted, as LiveKit's key; redis-rs follows its own).
+    pub max_redirects: Option<u32>,
+}
+
+impl RedisConfig {
+    /// Whether any server is configured.
+    pub fn is_configured(&self) -> bool {
+        !self.address.is_empty()
+            || !self.sentinel_addresses.is_empty()
+            || !self.cluster_addresses.is_empty()
+    }
+
+    /// `redis[s]://[user:password@]host:port/db` for one server.
+    fn url(&self, address: &str, username: &str, password: &str) -> Result<String, BusError> {
+        let scheme = if self.use_tls { "rediss" } else { "redis" };
+        let mut url = url::Url::parse(&format!("{scheme}://{address}/{}", self.db))
+            .map_err(|e| BusError::Config(format!("redis.address {address:?}: {e}")))?;
+        if !username.is_empty() {
+            let _ = url.set_username(username);
+        }
+        if !password.is_empty() {
+            let _ = url.set_password(Some(password));
+        }
+        Ok(url.into())
+    }
+}
+
+impl std::fmt::Display for RedisConfig {
+    /// Where, without secrets.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if !self.cluster_addresses.is_empty() {
+            write!(f, "cluster {}", self.cluster_addresses.join(","))
+        } else if !self.sentinel_addresses.is_empty() {
+            write!(
+                f,
+                "sentinel {} ({})",
+                self.sentinel_master_name,
+                self.sentinel_addresses.join(",")
+            )
+        } else {
+            write!(f, "{} db {}", self.address, self.db)
+        }
+    }
+}
+
+/// What went wrong on the bus.
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    /// The `redis` configuration is unusable.
+    #[error("{0}")]
+    Config(String),
+    /// Redis refused or failed a command.
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+}
+
+/// Where commands go.
+#[derive(Clone)]
+enum Commands {
+    Single(redis::aio::ConnectionManager),
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+/// One subscriber of a channel.
+struct Route {
+    id: u64,
+    tx: mpsc::UnboundedSender<Vec<u8>>,
+}
+
+#[derive(Default)]
+struct Channels {
+    /// Every subscriber gets every message.
+    subs: HashMap<String, Vec<Route>>,
+    /// One subscriber (round robin) gets each message, if it wins the lock.
+    queues: HashMap<String, (Vec<Route>, usize)>,
+    next_id: u64,
+}
+
+impl Channels {
+    fn is_wanted(&self, channel: &str) -> bool {
+        self.subs.contains_key(channel) || self.queues.contains_key(channel)
+    }
+}
+
+struct Inner {
+    commands: Commands,
+    pubsub_client: redis::Client,
+    channels: Mutex<Channels>,
+    sink: tokio::sync::Mutex<Option<redis::aio::PubSubSink>>,
+}
+
+/// The bus: cheap to clone, one pub/sub connection per process.
+#[derive(Clone)]
+pub struct Bus {
+    inner: Arc<Inner>,
+}
+
+/// Messages of one subscription; unsubscribes when dropped.
+pub struct Subscription {
+    rx: mpsc::UnboundedReceiver<Vec<u8>>,
+    bus: Bus,
+    channel: String,
+    queue: bool,
+    id: u64,
+}
+
+impl Subscription {
+    /// The next message (`None` once the bus is gone).
+    pub async fn recv(&mut self) -> Option<Vec<u8>> {
+        self.rx.recv().await
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.bus.unsubscribe(&self.channel, self.queue, self.id);
+    }
+}
+
+impl Bus {
+    /// Connects (commands and pub/sub) and starts the reader. Must run inside tokio.
+    pub async fn connect(config: &RedisConfig) -> Result<Bus, BusError> {
+        let (commands, pubsub_client) = if !config.cluster_addresses.is_empty() {
+            let urls = config
+                .cluster_addresses
+                .iter()
+                .map(|a| config.url(a, &config.username, &config.password))
+                .collect::<Result<Vec<_>, _>>()?;
+            let cluster = redis::cluster::ClusterClient::new(urls.clone())?;
+            let conn = cluster.get_async_connection().await?;
+            // PUBLISH reaches every node of a cluster: one node's pub/sub sees all.
+            (
+                Commands::Cluster(conn),
+                redis::Client::open(urls[0].as_str())?,
+            )
+        } else {
+            let client = if !config.sentinel_addresses.is_empty() {
+                let urls = config
+                    .sentinel_addresses
+                    .iter()
+                    .map(|a| config.url(a, &config.sentinel_username, &config.sentinel_password))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let mut sentinel = redis::sentinel::Sentinel::build(urls)?;
+                let mut info = redis::RedisConnectionInfo::default().set_db(config.db);
+                if !config.username.is_empty() {
+                    info = info.set_username(&config.username);
+                }
+                if !config.password.is_empty() {
+                    info = info.set_password(&config.password);
+                }
+                let node = redis::sentinel::SentinelNodeConnectionInfo::default()
+                    .set_redis_connection_info(info);
+                let node = if config.use_tls {
+                    node.set_tls_mode(redis::TlsMode::Secure)
+                } else {
+                    node
+                };
+                sentinel
+                    .async_master_for(&config.sentinel_master_name, Some(&node))
+                    .await?
+            } else {
+                if config.address.is_empty() {
+                    return Err(BusError::Config("redis.address: is required".into()));
+                }
+                redis::Client::open(
+                    config
+                        .url(&config.address, &config.username, &config.password)?
+                        .as_str(),
+                )?
+            };
+            let manager = client.get_connection_manager().await?;
+            (Commands::Single(manager), client)
+        };
+        let bus = Bus {
+            inner: Arc::new(Inner {
+                commands,
+                pubsub_client,
+                channels: Mutex::new(Channels::default()),
+                sink: tokio::sync::Mutex::new(None),
+            }),
+        };
+        // The first pub/sub connection before returning: a server must be listening
+        // before it announces itself.
+        let stream = bus.open_pubsub().await?;
+        tokio::spawn(bus.clone().read(stream));
+        Ok(bus)
+    }
+
+    /// Opens the pub/sub connection and subscribes every wanted channel.
+    async fn open_pubsub(&self) -> Result<redis::aio::PubSubStream, BusError> {
+        let pubsub = self.inner.pubsub_client.get_async_pubsub().await?;
+        let (mut sink, stream) = pubsub.split();
+        let mut guard = self.inner.sink.lock().await;
+        let wanted: Vec<String> = {
+            let c = self.inner.channels.lock().expect("bus channels");
+            c.subs.keys().chain(c.queues.keys()).cloned().collect()
+        };
+        if !wanted.is_empty() {
+            sink.subscribe(&wanted).await?;
+        }
+        *guard = Some(sink);
+        Ok(stream)
+    }
+
+    /// Reads messages until the connection drops; reconnects with a backoff.
+    async fn read(self, mut stream: redis::aio::PubSubStream) {
+        let mut delay = Duration::from_millis(100);
+        loop {
+            while let Some(msg) = stream.next().await {
+                self.dispatch(msg.get_channel_name(), msg.get_payload_bytes());
+            }
+            *self.inner.sink.lock().await = None;
+            tracing::warn!("redis pub/sub connection lost; reconnecting");
+            loop {
+                tokio::time::sleep(delay).await;
+                match self.open_pubsub().await {
+                    Ok(s) => {
+                        tracing::info!("redis pub/sub connection restored");
+                        stream = s;
+                        delay = Duration::from_millis(100);
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "redis pub/sub reconnect failed");
+                        delay = (delay * 2).min(Duration::from_secs(1));
+                    }
+                }
+            }
+        }
+    }
+
+    fn dispatch(&self, channel: &str, payload: &[u8]) {
+        let mut c = self.inner.channels.lock().expect("bus channels");
+        if let Some(subs) = c.subs.get(channel) {
+            for r in subs {
+                let _ = r.tx.send(payload.to_vec());
+            }
+        }
+        if let Some((routes, next)) = c.queues.get_mut(channel)
+            && !routes.is_empty()
+        {
+            *next %= routes.len();
+            let tx = routes[*next].tx.clone();
+            *next += 1;
+            let bus = self.clone();
+            let payload = payload.to_vec();
+            tokio::spawn(async move {
+                match bus.take_lock(&queue_lock_key(&payload)).await {
+                    Ok(true) => {
+                        let _ = tx.send(payload);
+                    }
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(error = %e, "redis queue lock failed"),
+                }
+            });
+        }
+    }
+
+    /// `SET key rand NX PX 5000`: whether this process took the message.
+    async fn take_lock(&self, key: &str) -> Result<bool, BusError> {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(key)
+            .arg(rand::random::<u32>())
+            .arg("NX")
+            .arg("PX")
+            .arg(LOCK_EXPIRY_MS);
+        let v: Option<String> = self.query(&cmd).await?;
+        Ok(v.is_some())
+    }
+
+    /// Subscribes to `channel`; with `queue`, this process's subscribers share its
+    /// messages with other processes' (one taker each).
+    pub async fn subscribe(&self, channel: &str, queue: bool) -> Result<Subscription, BusError> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut guard = self.inner.sink.lock().await;
+        let (id, new) = {
+            let mut c = self.inner.channels.lock().expect("bus channels");
+            let new = !c.is_wanted(channel);
+            c.next_id += 1;
+            let id = c.next_id;
+            let route = Route { id, tx };
+            if queue {
+                c.queues
+                    .entry(channel.to_owned())
+                    .or_default()
+                    .0
+                    .push(route);
+            } else {
+                c.subs.entry(channel.to_owned()).or_default().push(route);
+            }
+            (id, new)
+        };
+        let sub = Subscription {
+            rx,
+            bus: self.clone(),
+            channel: channel.to_owned(),
+            queue,
+            id,
+        };
+        // While reconnecting there is no sink: the reconnect subscribes every channel.
+        if new && let Some(sink) = guard.as_mut() {
+            sink.subscribe(channel).await?;
+        }
+        Ok(sub)
+    }
+
+    fn unsubscribe(&self, channel: &str, queue: bool, id: u64) {
+        let gone = {
+            let mut c = self.inner.channels.lock().expect("bus channels");
+            if queue {
+                if let Some((routes, _)) = c.queues.get_mut(channel) {
+                    routes.retain(|r| r.id != id);
+                    if routes.is_empty() {
+                        c.queues.remove(channel);
+                    }
+                }
+            } else if let Some(routes) = c.subs.get_mut(channel) {
+                routes.retain(|r| r.id != id);
+                if routes.is_empty() {
+                    c.subs.remove(channel);
+                }
+            }
+            !c.is_wanted(channel)
+        };
+        if gone && let Ok(handle) = tokio::runtime::Handle::try_current() {
+            let bus = self.clone();
+            let channel = channel.to_owned();
+            handle.spawn(async move {
+                let mut guard = bus.inner.sink.lock().await;
+                let still_gone = !bus
+                    .inner
+                    .channels
+                    .lock()
+                    .expect("bus channels")
+                    .is_wanted(&channel);
+                if still_gone && let Some(sink) = guard.as_mut() {
+                    let _ = sink.unsubscribe(&channel).await;
+                }
+            });
+        }
+    }
+
+    /// `PUBLISH channel payload`.
+    pub async fn publish(&self, channel: &str, payload: Vec<u8>) -> Result<(), BusError> {
+        match self.inner.commands.clone() {
+            Commands::Single(mut c) => c.publish::<_, _, ()>(channel, payload).await?,
+            Commands::Cluster(mut c) => c.publish::<_, _, ()>(channel, payload).await?,
+        }
+        Ok(())
+    }
+
+    /// Runs a command.
+    pub async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, BusError> {
+        Ok(match self.inner.commands.clone() {
+            Commands::Single(mut c) => cmd.query_async(&mut c).await?,
+            Commands::Cluster(mut c) => cmd.query_async(&mut c).await?,
+        })
+    }
+}

@@ -1,0 +1,417 @@
+//! The worker's configuration: LiveKit egress's YAML keys where they apply (`api_key`,
+//! `api_secret`, `ws_url`, `redis`, `health_port`, `prometheus_port`, `cluster_id`,
+//! `logging`, `session_limits`, `storage`, `backup`, `disallow_local_storage`,
+//! `cpu_cost`, the IO timeouts), and tessera's own under `tessera:` (compositor, cost
+//! profile, drain bound, output directory, layouts, the standalone API port).
+//! Environment: `LIVEKIT_API_KEY`, `LIVEKIT_API_SECRET`, `LIVEKIT_WS_URL` fill keys the
+//! file leaves empty; `EGRESS_CONFIG_BODY` is the file's text when no file is given.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::bus::RedisConfig;
+use crate::compositor::BackendChoice;
+use crate::storage::StorageDefaults;
+
+/// What is wrong with the configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The YAML does not parse or a key has the wrong type.
+    #[error("config: {0}")]
+    Parse(String),
+    /// A value is out of range or missing.
+    #[error("config: {field}: {reason}")]
+    Invalid {
+        /// The key.
+        field: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A Go duration as LiveKit's YAML has it: `"5s"`, `"1h30m"`, `"250ms"`, or nanoseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct GoDuration(pub Duration);
+
+impl<'de> Deserialize<'de> for GoDuration {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Nanos(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Nanos(n) => Ok(GoDuration(Duration::from_nanos(n))),
+            Raw::Text(s) => parse_go_duration(&s)
+                .map(GoDuration)
+                .ok_or_else(|| serde::de::Error::custom(format!("not a duration: {s:?}"))),
+        }
+    }
+}
+
+/// Parses Go's `time.ParseDuration` form (no sign): `1h2m3.5s`, `300ms`, `10us`, `0`.
+pub fn parse_go_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    if s == "0" {
+        return Some(Duration::ZERO);
+    }
+    let mut total = 0f64;
+    let mut rest = s;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let num_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let value: f64 = rest[..num_end].parse().ok()?;
+        rest = &rest[num_end..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_end] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        rest = &rest[unit_end..];
+        total += value * scale;
+    }
+    Some(Duration::from_secs_f64(total))
+}
+
+/// LiveKit's `session_limits`.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct SessionLimits {
+    /// Longest file output.
+    pub file_output_max_duration: Option<GoDuration>,
+    /// Longest stream output.
+    pub stream_output_max_duration: Option<GoDuration>,
+    /// Longest segment (HLS) output.
+    pub segment_output_max_duration: Option<GoDuration>,
+    /// Longest image output.
+    pub image_output_max_duration: Option<GoDuration>,
+}
+
+/// LiveKit's `logging`.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Logging {
+    /// `debug`, `info`, `warn`, `error`.
+    pub level: String,
+    /// JSON lines instead of text.
+    pub json: bool,
+}
+
+/// LiveKit's `cpu_cost`: what each kind of egress costs, in CPU cores, when no measured
+/// cost profile covers it; and the share of the node's CPUs egresses may take.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct CpuCost {
+    /// Share of the node's cores that may be committed (LiveKit: 0.8).
+    pub max_cpu_utilization: f64,
+    /// Room composite with video.
+    pub room_composite_cpu_cost: f64,
+    /// Audio-only room composite.
+    pub audio_room_composite_cpu_cost: f64,
+    /// Web egress with video.
+    pub web_cpu_cost: f64,
+    /// Audio-only web egress.
+    pub audio_web_cpu_cost: f64,
+    /// Participant egress.
+    pub participant_cpu_cost: f64,
+    /// Track composite.
+    pub track_composite_cpu_cost: f64,
+    /// Track egress (no transcoding).
+    pub track_cpu_cost: f64,
+}
+
+impl Default for CpuCost {
+    /// tessera's own defaults, from BENCHMARKS.md on a 2-core x86 node with the CPU
+    /// compositor (rounded up: 720p30 room composite 0.27 cores, web egress 0.91): a
+    /// measured cost profile (`tessera.cost_profile`) replaces them for composites.
+    fn default() -> Self {
+        CpuCost {
+            max_cpu_utilization: 0.8,
+            room_composite_cpu_cost: 0.5,
+            audio_room_composite_cpu_cost: 0.1,
+            web_cpu_cost: 1.0,
+            audio_web_cpu_cost: 0.3,
+            participant_cpu_cost: 0.3,
+            track_composite_cpu_cost: 0.3,
+            track_cpu_cost: 0.05,
+        }
+    }
+}
+
+/// tessera's own keys (`tessera:`).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TesseraKeys {
+    /// `auto`, `gpu` or `cpu`.
+    pub compositor: BackendChoice,
+    /// The capacity harness's `cost-profile.json` (admission by measured cost).
+    pub cost_profile: Option<PathBuf>,
+    /// How long a drain (SIGTERM) lets running egresses go on before stopping them.
+    pub drain_timeout: GoDuration,
+    /// Where local files are written.
+    pub out_dir: PathBuf,
+    /// Extra layout templates.
+    pub layouts: Option<PathBuf>,
+    /// Serve LiveKit's Egress API over Twirp on this port (standalone mode; 0: off).
+    pub api_port: u16,
+    /// How long a participant, track or start signal may take before ABORTED.
+    pub await_timeout: GoDuration,
+    /// Address the HTTP servers bind (default loopback).
+    pub bind_address: String,
+}
+
+impl Default for TesseraKeys {
+    fn default() -> Self {
+        TesseraKeys {
+            compositor: BackendChoice::Auto,
+            cost_profile: None,
+            drain_timeout: GoDuration(Duration::from_secs(3600)),
+            out_dir: PathBuf::from("out"),
+            layouts: None,
+            api_port: 0,
+            await_timeout: GoDuration(crate::source::livekit::AWAIT_TIMEOUT),
+            bind_address: "127.0.0.1".into(),
+        }
+    }
+}
+
+/// The whole file. Storage keys are read by `storage::spec::defaults_from_yaml`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+struct File {
+    api_key: String,
+    api_secret: String,
+    ws_url: String,
+    redis: Option<RedisConfig>,
+    health_port: u16,
+    prometheus_port: u16,
+    cluster_id: String,
+    logging: Logging,
+    session_limits: SessionLimits,
+    cpu_cost: Option<CpuCost>,
+    io_create_timeout: Option<GoDuration>,
+    io_update_timeout: Option<GoDuration>,
+    tessera: TesseraKeys,
+}
+
+/// The worker's settings, validated.
+#[derive(Clone, Debug)]
+pub struct ServiceConfig {
+    /// API key (tokens for rooms; the standalone API's tokens are signed with it).
+    pub api_key: String,
+    /// API secret (never logged).
+    pub api_secret: String,
+    /// The LiveKit server's WebSocket URL.
+    pub ws_url: String,
+    /// Redis (absent: standalone mode).
+    pub redis: Option<RedisConfig>,
+    /// `/health` port (0: off).
+    pub health_port: u16,
+    /// `/metrics` port (0: off).
+    pub prometheus_port: u16,
+    /// psrpc topic of StartEgress (LiveKit's `cluster_id`).
+    pub cluster_id: String,
+    /// Logging.
+    pub logging: Logging,
+    /// Session limits.
+    pub session_limits: SessionLimits,
+    /// CPU costs.
+    pub cpu_cost: CpuCost,
+    /// How long IOInfo.CreateEgress may take.
+    pub io_create_timeout: Duration,
+    /// How long one IOInfo.UpdateEgress try may take.
+    pub io_update_timeout: Duration,
+    /// Storage defaults (`storage`, `backup`, `disallow_local_storage`).
+    pub storage: StorageDefaults,
+    /// tessera's own keys.
+    pub tessera: TesseraKeys,
+}
+
+impl ServiceConfig {
+    /// Parses the YAML text, then fills empty keys from the environment (`env`).
+    pub fn parse(
+        text: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<ServiceConfig, ConfigError> {
+        let f: File = if text.trim().is_empty() {
+            File::default()
+        } else {
+            serde_yaml_ng::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?
+        };
+        let storage = if text.trim().is_empty() {
+            StorageDefaults::default()
+        } else {
+            crate::storage::spec::defaults_from_yaml(text)
+                .map_err(|e| ConfigError::Parse(e.to_string()))?
+        };
+        let or_env = |v: String, key: &str| {
+            if v.is_empty() {
+                env(key).unwrap_or_default()
+            } else {
+                v
+            }
+        };
+        let c = ServiceConfig {
+            api_key: or_env(f.api_key, "LIVEKIT_API_KEY"),
+            api_secret: or_env(f.api_secret, "LIVEKIT_API_SECRET"),
+            ws_url: or_env(f.ws_url, "LIVEKIT_WS_URL"),
+            redis: f.redis.filter(RedisConfig::is_configured),
+            health_port: f.health_port,
+            prometheus_port: f.prometheus_port,
+            cluster_id: f.cluster_id,
+            logging: f.logging,
+            session_limits: f.session_limits,
+            cpu_cost: f.cpu_cost.unwrap_or_default(),
+            io_create_timeout: f.io_create_timeout.map_or(Duration::from_secs(15), |d| d.0),
+            io_update_timeout: f.io_update_timeout.map_or(Duration::from_secs(30), |d| d.0),
+            storage,
+            tessera: f.tessera,
+        };
+        c.validate()?;
+        Ok(c)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |field: &str, reason: &str| {
+            Err(ConfigError::Invalid {
+                field: field.into(),
+                reason: reason.into(),
+            })
+        };
+        if self.api_key.is_empty() {
+            return invalid("api_key", "is required (or LIVEKIT_API_KEY)");
+        }
+        if self.api_secret.is_empty() {
+            return invalid("api_secret", "is required (or LIVEKIT_API_SECRET)");
+        }
+        if self.redis.is_none() && self.tessera.api_port == 0 {
+            return invalid(
+                "redis",
+                "is required, unless tessera.api_port serves the standalone API",
+            );
+        }
+        let u = self.cpu_cost.max_cpu_utilization;
+        if !(u > 0.0 && u <= 1.0) {
+            return invalid("cpu_cost.max_cpu_utilization", "must be in (0, 1]");
+        }
+        if let Some(r) = &self.redis
+            && !r.sentinel_addresses.is_empty()
+            && r.sentinel_master_name.is_empty()
+        {
+            return invalid(
+                "redis.sentinel_master_name",
+                "is required with sentinel_addresses",
+            );
+        }
+        Ok(())
+    }
+
+    /// The shortest session limit among the outputs an egress has (LiveKit's rule).
+    pub fn limit_for(
+        &self,
+        files: bool,
+        streams: bool,
+        segments: bool,
+        images: bool,
+    ) -> Option<Duration> {
+        let l = &self.session_limits;
+        [
+            (files, l.file_output_max_duration),
+            (streams, l.stream_output_max_duration),
+            (segments, l.segment_output_max_duration),
+            (images, l.image_output_max_duration),
+        ]
+        .into_iter()
+        .filter_map(|(has, d)| if has { d.map(|d| d.0) } else { None })
+        .filter(|d| !d.is_zero())
+        .min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_durations_parse() {
+        assert_eq!(parse_go_duration("5s"), Some(Duration::from_secs(5)));
+        assert_eq!(parse_go_duration("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_go_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_go_duration("1.5s"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_go_duration("0"), Some(Duration::ZERO));
+        assert_eq!(parse_go_duration("5"), None);
+        assert_eq!(parse_go_duration("5x"), None);
+        assert_eq!(parse_go_duration(""), None);
+    }
+
+    #[test]
+    fn livekit_keys_and_env_are_read() {
+        let text = "
+api_key: key
+ws_url: ws://127.0.0.1:7880
+redis:
+  address: 127.0.0.1:6379
+  db: 2
+health_port: 8080
+session_limits:
+  file_output_max_duration: 5s
+  stream_output_max_duration: 2h
+cpu_cost:
+  room_composite_cpu_cost: 0.7
+tessera:
+  compositor: cpu
+  drain_timeout: 30s
+";
+        let env = |k: &str| (k == "LIVEKIT_API_SECRET").then(|| "from-env".to_owned());
+        let c = ServiceConfig::parse(text, env).unwrap();
+        assert_eq!(c.api_key, "key");
+        assert_eq!(c.api_secret, "from-env");
+        assert_eq!(c.redis.as_ref().unwrap().db, 2);
+        assert_eq!(c.health_port, 8080);
+        assert_eq!(c.cpu_cost.room_composite_cpu_cost, 0.7);
+        assert_eq!(c.cpu_cost.max_cpu_utilization, 0.8);
+        assert_eq!(c.tessera.compositor, BackendChoice::Cpu);
+        assert_eq!(c.tessera.drain_timeout.0, Duration::from_secs(30));
+        assert_eq!(
+            c.limit_for(true, true, false, false),
+            Some(Duration::from_secs(5))
+        );
+        assert_eq!(
+            c.limit_for(false, true, false, false),
+            Some(Duration::from_secs(7200))
+        );
+        assert_eq!(c.limit_for(false, false, true, true), None);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let e = ServiceConfig::parse("api_key: k\napi_secret: s\n", |_| None).unwrap_err();
+        assert!(e.to_string().contains("redis"), "{e}");
+        let e = ServiceConfig::parse(
+            "api_key: k\napi_secret: s\nredis: {address: 'x:1'}\nsession_limits: {file_output_max_duration: soon}\n",
+            |_| None,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("soon"), "{e}");
+        let e = ServiceConfig::parse(
+            "api_key: k\napi_secret: s\ntessera: {api_port: 1, colour: red}\n",
+            |_| None,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("colour"), "{e}");
+    }
+}

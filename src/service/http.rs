@@ -1,0 +1,346 @@
+//! The worker's HTTP: `/health` (ready or draining, load, running egress ids),
+//! `/metrics` (Prometheus), and in standalone mode LiveKit's Egress API over Twirp
+//! (`POST /twirp/livekit.Egress/<Method>`, JSON or protobuf bodies), authenticated by
+//! LiveKit access tokens with the `roomRecord` grant signed with the worker's key.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use livekit_protocol as lk;
+use prost::Message;
+use serde::de::DeserializeOwned;
+
+use super::psrpc::RpcError;
+use super::psrpc::wire::code;
+use super::rpc::start_egress_request::Request;
+use super::worker::{StartRequest, Worker};
+
+/// What the HTTP handlers share.
+#[derive(Clone)]
+pub struct Api {
+    /// The worker.
+    pub worker: Worker,
+    /// Key the standalone API's tokens are issued by.
+    pub api_key: String,
+    /// Secret they are signed with (never logged).
+    pub api_secret: String,
+}
+
+/// Which routes a listener serves.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Routes {
+    /// `/health`.
+    pub health: bool,
+    /// `/metrics`.
+    pub metrics: bool,
+    /// `/twirp/livekit.Egress/*`.
+    pub twirp: bool,
+}
+
+/// Binds `addr` and serves `routes` until the runtime ends.
+pub async fn serve(addr: SocketAddr, routes: Routes, api: Api) -> std::io::Result<SocketAddr> {
+    let mut app = Router::new();
+    if routes.health {
+        app = app.route("/health", get(health));
+    }
+    if routes.metrics {
+        app = app.route("/metrics", get(metrics));
+    }
+    if routes.twirp {
+        app = app.route("/twirp/livekit.Egress/{method}", post(twirp));
+    }
+    let app = app.with_state(api);
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "HTTP server stopped");
+        }
+    });
+    Ok(bound)
+}
+
+async fn health(State(api): State<Api>) -> Response {
+    let s = api.worker.snapshot();
+    let draining = s.draining;
+    let body = serde_json::json!({
+        "status": if draining { "draining" } else { "ready" },
+        "node_id": api.worker.node_id(),
+        "load": if s.capacity > 0.0 { s.committed / s.capacity } else { 0.0 },
+        "committed_cores": s.committed,
+        "capacity_cores": s.capacity,
+        "cpu_load": api.worker.metrics().cpu_load(),
+        "active": api.worker.active_ids(),
+        "compositor": s.compositor,
+        "encoder": s.encoder,
+    });
+    let status = if draining {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    (status, axum::Json(body)).into_response()
+}
+
+async fn metrics(State(api): State<Api>) -> Response {
+    let text = api.worker.metrics().render(&api.worker.snapshot());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+/// A Twirp error: `{"code": "...", "msg": "..."}` with Twirp's HTTP status.
+fn twirp_error(code: &str, msg: impl Into<String>) -> Response {
+    let status = match code {
+        "malformed" | "invalid_argument" | "out_of_range" => StatusCode::BAD_REQUEST,
+        "unauthenticated" => StatusCode::UNAUTHORIZED,
+        "permission_denied" => StatusCode::FORBIDDEN,
+        "not_found" | "bad_route" => StatusCode::NOT_FOUND,
+        "already_exists" | "aborted" => StatusCode::CONFLICT,
+        "failed_precondition" => StatusCode::PRECONDITION_FAILED,
+        "resource_exhausted" => StatusCode::TOO_MANY_REQUESTS,
+        "unavailable" => StatusCode::SERVICE_UNAVAILABLE,
+        "deadline_exceeded" => StatusCode::REQUEST_TIMEOUT,
+        "unimplemented" => StatusCode::NOT_IMPLEMENTED,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    let body = serde_json::json!({ "code": code, "msg": msg.into() });
+    (status, axum::Json(body)).into_response()
+}
+
+/// psrpc codes to Twirp's (they mostly share names).
+fn from_rpc(e: RpcError) -> Response {
+    let c = match e.code.as_str() {
+        code::MALFORMED_REQUEST => "malformed",
+        code::INVALID_ARGUMENT => "invalid_argument",
+        code::NOT_FOUND => "not_found",
+        code::ALREADY_EXISTS => "already_exists",
+        code::FAILED_PRECONDITION => "failed_precondition",
+        code::RESOURCE_EXHAUSTED => "resource_exhausted",
+        code::UNAVAILABLE => "unavailable",
+        code::DEADLINE_EXCEEDED => "deadline_exceeded",
+        _ => "internal",
+    };
+    twirp_error(c, e.message)
+}
+
+#[derive(serde::Deserialize)]
+struct Claims {
+    #[serde(default)]
+    iss: String,
+    #[serde(default)]
+    video: Option<VideoGrant>,
+}
+
+#[derive(serde::Deserialize)]
+struct VideoGrant {
+    #[serde(default, rename = "roomRecord")]
+    room_record: bool,
+}
+
+/// Checks the bearer token: signed with the secret, issued by the key, `roomRecord`.
+fn authorize(headers: &HeaderMap, api: &Api) -> Result<(), String> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or("no Authorization header")?;
+    let token = value
+        .strip_prefix("Bearer ")
+        .ok_or("Authorization is not a Bearer token")?;
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+    validation.validate_nbf = true;
+    validation.required_spec_claims.clear();
+    let data = jsonwebtoken::decode::<Claims>(
+        token,
+        &jsonwebtoken::DecodingKey::from_secret(api.api_secret.as_bytes()),
+        &validation,
+    )
+    .map_err(|e| format!("invalid token: {e}"))?;
+    if data.claims.iss != api.api_key {
+        return Err("invalid token: unknown API key".into());
+    }
+    if !data.claims.video.is_some_and(|v| v.room_record) {
+        return Err("permissions denied: the token lacks the roomRecord grant".into());
+    }
+    Ok(())
+}
+
+/// A request body: JSON (LiveKit's proto3 JSON, errors naming the field) or protobuf.
+fn decode<T: Message + Default + DeserializeOwned>(json: bool, body: &[u8]) -> Result<T, Response> {
+    if json {
+        let de = &mut serde_json::Deserializer::from_slice(body);
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            twirp_error(
+                "malformed",
+                if path == "." {
+                    format!("the JSON body cannot be read: {inner}")
+                } else {
+                    format!("{path}: {inner}")
+                },
+            )
+        })
+    } else {
+        T::decode(body).map_err(|e| {
+            twirp_error(
+                "malformed",
+                format!("the protobuf body cannot be read: {e}"),
+            )
+        })
+    }
+}
+
+fn encode<T: Message + serde::Serialize>(json: bool, msg: &T) -> Response {
+    if json {
+        match serde_json::to_vec(msg) {
+            Ok(b) => ([(header::CONTENT_TYPE, "application/json")], b).into_response(),
+            Err(e) => twirp_error("internal", e.to_string()),
+        }
+    } else {
+        (
+            [(header::CONTENT_TYPE, "application/protobuf")],
+            msg.encode_to_vec(),
+        )
+            .into_response()
+    }
+}
+
+async fn twirp(
+    State(api): State<Api>,
+    Path(method): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(why) = authorize(&headers, &api) {
+        tracing::warn!(method, reason = %why, "Egress API request refused");
+        return twirp_error("unauthenticated", why);
+    }
+    let content = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let json = if content.starts_with("application/json") {
+        true
+    } else if content.starts_with("application/protobuf")
+        || content.starts_with("application/x-protobuf")
+    {
+        false
+    } else {
+        return twirp_error(
+            "malformed",
+            format!(
+                "unexpected Content-Type {content:?}: application/json or application/protobuf"
+            ),
+        );
+    };
+    let w = &api.worker;
+    macro_rules! start {
+        ($t:ty, $variant:ident) => {{
+            let req: $t = match decode(json, &body) {
+                Ok(r) => r,
+                Err(resp) => return resp,
+            };
+            start(w, Request::$variant(req), json).await
+        }};
+    }
+    match method.as_str() {
+        "StartRoomCompositeEgress" => start!(lk::RoomCompositeEgressRequest, RoomComposite),
+        "StartWebEgress" => start!(lk::WebEgressRequest, Web),
+        "StartParticipantEgress" => start!(lk::ParticipantEgressRequest, Participant),
+        "StartTrackCompositeEgress" => start!(lk::TrackCompositeEgressRequest, TrackComposite),
+        "StartTrackEgress" => start!(lk::TrackEgressRequest, Track),
+        "StartEgress" => start!(lk::StartEgressRequest, Egress),
+        "StopEgress" => {
+            let req: lk::StopEgressRequest = match decode(json, &body) {
+                Ok(r) => r,
+                Err(resp) => return resp,
+            };
+            match w.stop(&req.egress_id) {
+                Ok(info) => encode(json, &info),
+                Err(e) => from_rpc(e),
+            }
+        }
+        "UpdateStream" => {
+            let req: lk::UpdateStreamRequest = match decode(json, &body) {
+                Ok(r) => r,
+                Err(resp) => return resp,
+            };
+            match w.update_stream(req).await {
+                Ok(info) => encode(json, &info),
+                Err(e) => from_rpc(e),
+            }
+        }
+        "UpdateLayout" => {
+            let req: lk::UpdateLayoutRequest = match decode(json, &body) {
+                Ok(r) => r,
+                Err(resp) => return resp,
+            };
+            match w.update_layout(&req.egress_id, &req.layout).await {
+                Ok(info) => encode(json, &info),
+                Err(e) => from_rpc(e),
+            }
+        }
+        "ListEgress" => {
+            let req: lk::ListEgressRequest = match decode(json, &body) {
+                Ok(r) => r,
+                Err(resp) => return resp,
+            };
+            let items = w.list(&req.room_name, &req.egress_id, req.active);
+            encode(
+                json,
+                &lk::ListEgressResponse {
+                    items,
+                    ..Default::default()
+                },
+            )
+        }
+        other => twirp_error("bad_route", format!("no method livekit.Egress/{other}")),
+    }
+}
+
+async fn start(w: &Worker, request: Request, json: bool) -> Response {
+    let req = StartRequest {
+        egress_id: crate::info::new_egress_id(),
+        request,
+        room_id: String::new(),
+        ws_url: String::new(),
+    };
+    match w.start(req).await {
+        Ok(info) => encode(json, &info),
+        Err(e) => from_rpc(e),
+    }
+}
+
+/// Groups the configured ports: one listener per distinct port.
+pub fn listeners(health: u16, metrics: u16, twirp: u16) -> BTreeMap<u16, Routes> {
+    let mut m: BTreeMap<u16, Routes> = BTreeMap::new();
+    if health != 0 {
+        m.entry(health).or_default().health = true;
+    }
+    if metrics != 0 {
+        m.entry(metrics).or_default().metrics = true;
+    }
+    if twirp != 0 {
+        m.entry(twirp).or_default().twirp = true;
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_ports_share_a_listener() {
+        let l = listeners(8080, 8080, 7981);
+        assert_eq!(l.len(), 2);
+        assert!(l[&8080].health && l[&8080].metrics && !l[&8080].twirp);
+        assert!(l[&7981].twirp);
+        assert!(listeners(0, 0, 0).is_empty());
+    }
+}

@@ -1,0 +1,30 @@
+//! The worker service (`tessera serve`): a drop-in egress worker for livekit-server.
+//!
+//! - `bus.rs`: Redis pub/sub and queue locks, as psrpc's Redis bus;
+//! - `psrpc/`: psrpc's wire format (`wire.rs`) and its server and client sides;
+//! - `rpc.rs`: the egress RPCs' messages and method table;
+//! - `config.rs`: LiveKit egress's configuration keys and tessera's own;
+//! - `admission.rs`: what an egress costs, whether it fits, the claim's affinity (pure);
+//! - `requests.rs`: a received request planned into a job;
+//! - `worker.rs`: many egresses in one process, isolated, reported;
+//! - `io.rs`: livekit-server's IOInfo (CreateEgress, UpdateEgress with retries);
+//! - `registry.rs`: workers watching each other's heartbeats (a dead worker's egresses
+//!   end FAILED);
+//! - `http.rs`, `metrics.rs`: `/health`, `/metrics`, the standalone Twirp API;
+//! - `serve.rs`: putting it together, signals and drain.
+
+pub mod admission;
+pub mod bus;
+pub mod config;
+pub mod http;
+pub mod io;
+pub mod metrics;
+pub mod psrpc;
+pub mod registry;
+pub mod requests;
+pub mod rpc;
+pub mod serve;
+pub mod worker;
+
+pub use config::ServiceConfig;
+pub use serve::{ServeError, serve};

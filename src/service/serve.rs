@@ -1,0 +1,277 @@
+//! `tessera serve`: the worker put together. With `redis`, it joins livekit-server's
+//! psrpc bus (StartEgress and ListActiveEgress on the cluster's topic, StopEgress and
+//! UpdateStream per egress, IOInfo for reports) and the worker registry; with
+//! `tessera.api_port`, it serves LiveKit's Egress API itself (standalone). SIGTERM or
+//! SIGINT drains: nothing new is claimed, running egresses go on up to
+//! `tessera.drain_timeout`, then are stopped with their files finished and uploaded; a
+//! second signal stops them at once (still finishing their files).
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use prost::Message;
+
+use super::admission::Admission;
+use super::bus::{Bus, BusError};
+use super::config::ServiceConfig;
+use super::http::{self, Api};
+use super::io::IoReporter;
+use super::psrpc::{self, Handler, HandlerFuture, RpcError, wire::code};
+use super::registry::{self, Registry};
+use super::rpc::{self, ListActiveEgressResponse};
+use super::worker::{Reporters, StartRequest, Worker};
+use crate::compositor::{Backend, GpuError};
+use crate::layout::{LayoutError, LayoutLibrary};
+
+/// Why the worker could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// GStreamer could not be initialised.
+    #[error("GStreamer: {0}")]
+    Gstreamer(String),
+    /// No compositor.
+    #[error("compositor: {0}")]
+    Compositor(#[from] GpuError),
+    /// No encoder.
+    #[error("encoder: {0}")]
+    Encoder(String),
+    /// The layouts directory is unusable.
+    #[error("tessera.layouts: {0}")]
+    Layouts(#[from] LayoutError),
+    /// The cost profile is unreadable.
+    #[error("tessera.cost_profile: {0}")]
+    CostProfile(String),
+    /// Redis is unreachable.
+    #[error("redis: {0}")]
+    Bus(#[from] BusError),
+    /// A port cannot be bound.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The addresses the worker listens on, once bound (for tests and logs).
+#[derive(Clone, Debug, Default)]
+pub struct Bound {
+    /// Per configured port, the address.
+    pub addrs: Vec<SocketAddr>,
+}
+
+struct StartEgress(Worker);
+
+impl Handler for StartEgress {
+    fn affinity(&self, request: &[u8]) -> f32 {
+        match rpc::StartEgressRequest::decode(request) {
+            Ok(r) => match &r.request {
+                Some(req) => self.0.affinity(req),
+                None if self.0.is_draining() => -1.0,
+                // A request kind this worker does not serve: no claim.
+                None => -1.0,
+            },
+            Err(_) => -1.0,
+        }
+    }
+
+    fn handle(&self, request: Vec<u8>) -> HandlerFuture {
+        let w = self.0.clone();
+        Box::pin(async move {
+            let r = rpc::StartEgressRequest::decode(request.as_slice())
+                .map_err(|e| RpcError::new(code::MALFORMED_REQUEST, e.to_string()))?;
+            let req = r.request.ok_or_else(|| {
+                RpcError::new(code::INVALID_ARGUMENT, "request: unsupported request type")
+            })?;
+            let info = w
+                .start(StartRequest {
+                    egress_id: r.egress_id,
+                    request: req,
+                    room_id: r.room_id,
+                    ws_url: r.ws_url,
+                })
+                .await?;
+            Ok(info.encode_to_vec())
+        })
+    }
+}
+
+struct ListActive(Worker);
+
+impl Handler for ListActive {
+    fn handle(&self, _request: Vec<u8>) -> HandlerFuture {
+        let ids = self.0.active_ids();
+        Box::pin(async move { Ok(ListActiveEgressResponse { egress_ids: ids }.encode_to_vec()) })
+    }
+}
+
+/// Runs the worker until a signal has drained it. `on_ready` gets the bound addresses.
+pub fn serve(config: ServiceConfig, on_ready: impl FnOnce(&Bound)) -> Result<(), ServeError> {
+    gstreamer::init().map_err(|e| ServeError::Gstreamer(e.to_string()))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("tessera-service")
+        .build()?;
+    runtime.block_on(run(config, on_ready))
+}
+
+async fn run(config: ServiceConfig, on_ready: impl FnOnce(&Bound)) -> Result<(), ServeError> {
+    let config = Arc::new(config);
+    let node_id = psrpc::wire::new_id("NE_");
+    let backend = Backend::open(config.tessera.compositor)?;
+    let encoder = crate::encode::probe_video_encoder()
+        .map_err(|e| ServeError::Encoder(e.to_string()))?
+        .factory
+        .to_owned();
+    let layouts = match &config.tessera.layouts {
+        Some(dir) => LayoutLibrary::with_dir(dir)?,
+        None => LayoutLibrary::builtin(),
+    };
+    let profile = match &config.tessera.cost_profile {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| ServeError::CostProfile(format!("{}: {e}", path.display())))?;
+            Some(
+                serde_json::from_str(&text)
+                    .map_err(|e| ServeError::CostProfile(format!("{}: {e}", path.display())))?,
+            )
+        }
+        None => None,
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let admission = Admission::new(cores, config.cpu_cost.clone(), profile);
+    // What a crashed run of this node left: its pages' processes and directories.
+    let reaped =
+        crate::source::web::processes::reap_leftovers(&crate::source::web::processes::root());
+    if reaped > 0 {
+        tracing::info!(reaped, "cleaned up what an earlier run left");
+    }
+
+    let mut reporters = Reporters::default();
+    let bus = match &config.redis {
+        Some(r) => {
+            tracing::info!(redis = %r, "connecting to Redis");
+            let bus = Bus::connect(r).await?;
+            reporters.io = Some(
+                IoReporter::new(
+                    bus.clone(),
+                    config.io_create_timeout,
+                    config.io_update_timeout,
+                )
+                .await?,
+            );
+            reporters.registry = Some(Registry::join(bus.clone(), node_id.clone()).await?);
+            reporters.rpc = Some(psrpc::Server::new(bus.clone(), node_id.clone()));
+            Some(bus)
+        }
+        None => None,
+    };
+    let worker = Worker::new(
+        node_id.clone(),
+        config.clone(),
+        layouts,
+        backend.clone(),
+        encoder.clone(),
+        admission,
+        reporters.clone(),
+    );
+    let mut registrations = Vec::new();
+    if let Some(rpc) = &reporters.rpc {
+        registrations.push(
+            rpc.register(
+                rpc::START_EGRESS,
+                &config.cluster_id,
+                Arc::new(StartEgress(worker.clone())),
+            )
+            .await?,
+        );
+        registrations.push(
+            rpc.register(
+                rpc::LIST_ACTIVE_EGRESS,
+                &config.cluster_id,
+                Arc::new(ListActive(worker.clone())),
+            )
+            .await?,
+        );
+    }
+    if let (Some(reg), Some(io)) = (reporters.registry.clone(), reporters.io.clone()) {
+        tokio::spawn(async move {
+            let mut beat = tokio::time::interval(registry::HEARTBEAT_EVERY);
+            let mut sweep = tokio::time::interval(registry::SWEEP_EVERY);
+            loop {
+                tokio::select! {
+                    _ = beat.tick() => {
+                        if let Err(e) = reg.heartbeat().await {
+                            tracing::warn!(error = %e, "heartbeat not written");
+                        }
+                    }
+                    _ = sweep.tick() => {
+                        match reg.sweep(&io).await {
+                            Ok(0) => {}
+                            Ok(n) => tracing::warn!(failed = n, "egresses of a lost worker reported FAILED"),
+                            Err(e) => tracing::warn!(error = %e, "worker sweep failed"),
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    let ip: IpAddr = config.tessera.bind_address.parse().map_err(|e| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("tessera.bind_address: {e}"),
+        )
+    })?;
+    let api = Api {
+        worker: worker.clone(),
+        api_key: config.api_key.clone(),
+        api_secret: config.api_secret.clone(),
+    };
+    let mut bound = Bound::default();
+    for (port, routes) in http::listeners(
+        config.health_port,
+        config.prometheus_port,
+        config.tessera.api_port,
+    ) {
+        let addr = http::serve(SocketAddr::new(ip, port), routes, api.clone()).await?;
+        tracing::info!(%addr, health = routes.health, metrics = routes.metrics, twirp = routes.twirp, "listening");
+        bound.addrs.push(addr);
+    }
+    tracing::info!(
+        node_id = %node_id,
+        compositor = %backend.describe(),
+        encoder = %encoder,
+        capacity_cores = cores,
+        mode = if bus.is_some() { "psrpc" } else { "standalone" },
+        cluster_id = %config.cluster_id,
+        "egress worker ready"
+    );
+    on_ready(&bound);
+
+    wait_for_signal().await;
+    // Claim nothing new (the affinity is -1 from now), then let the egresses finish.
+    let w = worker.clone();
+    let bound_s = config.tessera.drain_timeout.0;
+    let drain = tokio::spawn(async move { w.drain(bound_s).await });
+    tokio::select! {
+        _ = drain => {}
+        _ = wait_for_signal() => {
+            tracing::warn!("second signal: stopping every egress now");
+            worker.drain(std::time::Duration::ZERO).await;
+        }
+    }
+    drop(registrations);
+    if let Some(reg) = &reporters.registry
+        && let Err(e) = reg.leave().await
+    {
+        tracing::warn!(error = %e, "worker registry not cleaned");
+    }
+    tracing::info!("egress worker stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: draining"),
+        _ = term.recv() => tracing::info!("SIGTERM: draining"),
+    }
+}

@@ -1,0 +1,623 @@
+//! The worker: many egresses in one process. Each runs on a thread of its own with the
+//! process's shared compositor (one GPU device) and encoder probe; a failure in one — an
+//! error, or a panic in its code — ends that egress FAILED with the cause, never the
+//! process. Admission (`admission.rs`) bounds what runs; status changes go to the
+//! reporters (livekit-server's IOInfo, the worker registry, the worker's own list).
+
+use std::collections::{HashMap, VecDeque};
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use livekit_protocol::{EgressInfo, EgressStatus, UpdateStreamRequest};
+
+use super::admission::Admission;
+use super::config::ServiceConfig;
+use super::io::IoReporter;
+use super::metrics::{Metrics, Snapshot};
+use super::psrpc::{self, Registration, RpcError, wire::code};
+use super::registry::Registry;
+use super::requests;
+use super::rpc::start_egress_request::Request;
+use crate::compositor::Backend;
+use crate::egress::stats::EgressStats;
+use crate::egress::{self, Control, EgressError, RunOptions};
+use crate::info::now_ns;
+use crate::launch::{Compositing, LaunchOptions, Room, RoomServer, run_job};
+use crate::layout::LayoutLibrary;
+
+/// Ended egresses kept for `ListEgress` (standalone mode) and `/health`.
+const KEEP_ENDED: usize = 1000;
+
+/// A running egress's handles.
+struct Running {
+    kind: &'static str,
+    stop: Arc<AtomicBool>,
+    control: std::sync::mpsc::Sender<Control>,
+    stats: Arc<EgressStats>,
+    /// Its StopEgress / UpdateStream handlers on the bus (dropped when it ends).
+    handlers: Vec<Registration>,
+}
+
+#[derive(Default)]
+struct State {
+    running: HashMap<String, Running>,
+    infos: HashMap<String, EgressInfo>,
+    ended: VecDeque<String>,
+}
+
+/// What reports an egress's status.
+#[derive(Clone, Default)]
+pub struct Reporters {
+    /// livekit-server's IOInfo (Redis mode).
+    pub io: Option<IoReporter>,
+    /// The worker registry (Redis mode).
+    pub registry: Option<Registry>,
+    /// Where this worker serves EgressHandler.StopEgress / UpdateStream (Redis mode).
+    pub rpc: Option<psrpc::Server>,
+}
+
+struct Inner {
+    node_id: String,
+    config: Arc<ServiceConfig>,
+    layouts: LayoutLibrary,
+    backend: Backend,
+    encoder: String,
+    state: Mutex<State>,
+    admission: Mutex<Admission>,
+    draining: AtomicBool,
+    reporters: Reporters,
+    metrics: Metrics,
+    runtime: tokio::runtime::Handle,
+    ended: tokio::sync::Notify,
+}
+
+/// The worker (cheap to clone).
+#[derive(Clone)]
+pub struct Worker {
+    inner: Arc<Inner>,
+}
+
+/// A request to start an egress.
+pub struct StartRequest {
+    /// The id (livekit-server's, or a new one in standalone mode).
+    pub egress_id: String,
+    /// The request.
+    pub request: Request,
+    /// The room's sid, when known.
+    pub room_id: String,
+    /// The server's WebSocket URL from the request (used when the config has none).
+    pub ws_url: String,
+}
+
+fn error(code: &str, message: impl Into<String>) -> RpcError {
+    RpcError::new(code, message)
+}
+
+impl Worker {
+    /// A worker with `config`, compositing on `backend` with `encoder`. Call inside tokio.
+    pub fn new(
+        node_id: String,
+        config: Arc<ServiceConfig>,
+        layouts: LayoutLibrary,
+        backend: Backend,
+        encoder: String,
+        admission: Admission,
+        reporters: Reporters,
+    ) -> Worker {
+        Worker {
+            inner: Arc::new(Inner {
+                node_id,
+                config,
+                layouts,
+                backend,
+                encoder,
+                state: Mutex::default(),
+                admission: Mutex::new(admission),
+                draining: AtomicBool::new(false),
+                reporters,
+                metrics: Metrics::default(),
+                runtime: tokio::runtime::Handle::current(),
+                ended: tokio::sync::Notify::new(),
+            }),
+        }
+    }
+
+    /// This worker's node id.
+    pub fn node_id(&self) -> &str {
+        &self.inner.node_id
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// The StartEgress claim's affinity for `payload` (`rpc.StartEgressRequest` bytes):
+    /// below 0 when this worker will not take it.
+    pub fn affinity(&self, request: &Request) -> f32 {
+        let draining = self.is_draining();
+        let Ok(job) = requests::plan(request, &self.inner.layouts) else {
+            // Claim it anyway: the caller gets the planning error from one worker.
+            return if draining { -1.0 } else { 0.1 };
+        };
+        let a = self.inner.admission.lock().expect("admission");
+        let cost = a.cost(&requests::shape(&job));
+        let affinity = a.affinity(cost, draining);
+        drop(a);
+        if affinity < 0.0 {
+            self.inner
+                .metrics
+                .refused(if draining { "draining" } else { "capacity" });
+        }
+        affinity
+    }
+
+    /// Starts an egress; returns its STARTING info, or why not.
+    pub async fn start(&self, req: StartRequest) -> Result<EgressInfo, RpcError> {
+        let inner = &self.inner;
+        if self.is_draining() {
+            inner.metrics.refused("draining");
+            return Err(error(code::UNAVAILABLE, "egress worker is shutting down"));
+        }
+        let id = req.egress_id.clone();
+        if id.is_empty() {
+            return Err(error(code::INVALID_ARGUMENT, "egress_id: is required"));
+        }
+        let job = requests::plan(&req.request, &inner.layouts).map_err(|e| {
+            inner.metrics.refused("invalid");
+            error(code::INVALID_ARGUMENT, e.to_string())
+        })?;
+        let kind = requests::kind_label(&job);
+        {
+            let state = inner.state.lock().expect("worker state");
+            if state.infos.contains_key(&id) {
+                return Err(error(
+                    code::ALREADY_EXISTS,
+                    format!("egress {id} already exists"),
+                ));
+            }
+        }
+        let cost = {
+            let mut a = inner.admission.lock().expect("admission");
+            let cost = a.cost(&requests::shape(&job));
+            a.reserve(&id, cost).map_err(|e| {
+                inner.metrics.refused("capacity");
+                error(code::RESOURCE_EXHAUSTED, e.to_string())
+            })?;
+            cost
+        };
+        let info = requests::starting_info(&id, &job, &req.room_id);
+        let (control_tx, control_rx) = std::sync::mpsc::channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stats = Arc::new(EgressStats::default());
+        {
+            let mut state = inner.state.lock().expect("worker state");
+            state.infos.insert(id.clone(), info.clone());
+            state.running.insert(
+                id.clone(),
+                Running {
+                    kind,
+                    stop: stop.clone(),
+                    control: control_tx,
+                    stats: stats.clone(),
+                    handlers: Vec::new(),
+                },
+            );
+        }
+        let undo = |why: RpcError| {
+            let mut state = inner.state.lock().expect("worker state");
+            state.running.remove(&id);
+            state.infos.remove(&id);
+            inner.admission.lock().expect("admission").release(&id);
+            why
+        };
+        if let Some(io) = &inner.reporters.io
+            && let Err(e) = io.create(&info).await
+        {
+            tracing::error!(egress_id = %id, error = %e, "CreateEgress failed; not starting");
+            return Err(undo(error(code::INTERNAL, format!("CreateEgress: {e}"))));
+        }
+        if let Some(rpc) = &inner.reporters.rpc {
+            match self.register_handlers(rpc, &id).await {
+                Ok(handlers) => {
+                    if let Some(r) = inner
+                        .state
+                        .lock()
+                        .expect("worker state")
+                        .running
+                        .get_mut(&id)
+                    {
+                        r.handlers = handlers;
+                    }
+                }
+                Err(e) => return Err(undo(error(code::INTERNAL, format!("psrpc: {e}")))),
+            }
+        }
+        if let Some(reg) = &inner.reporters.registry
+            && let Err(e) = reg.record(&info).await
+        {
+            tracing::warn!(egress_id = %id, error = %e, "worker registry not updated");
+        }
+        let room = match &inner.room_server(&req.ws_url) {
+            Some(s) => Room::LiveKit(s.clone()),
+            None => {
+                // Only a web egress of a URL records without a server.
+                Room::LiveKit(RoomServer {
+                    url: String::new(),
+                    key: inner.config.api_key.clone(),
+                    secret: inner.config.api_secret.clone(),
+                })
+            }
+        };
+        let opts = RunOptions {
+            out_dir: inner.config.tessera.out_dir.clone(),
+            duration: None,
+            stop,
+            realtime: true,
+            control: Some(control_rx),
+            stats: Some(stats),
+            storage: inner.config.storage.clone(),
+            limit: requests::limit(&inner.config, &job),
+        };
+        let launch = LaunchOptions {
+            await_timeout: inner.config.tessera.await_timeout.0,
+            compositing: Compositing::Shared(inner.backend.clone()),
+            fast: false,
+        };
+        inner.metrics.started(kind);
+        tracing::info!(egress_id = %id, kind, cost_cores = cost, limit_s = opts.limit.map(|d| d.as_secs_f64()), "egress accepted");
+        let worker = self.clone();
+        let base = info.clone();
+        let thread_id = id.clone();
+        std::thread::Builder::new()
+            .name(format!("egress-{id}"))
+            .spawn(move || worker.run_egress(&thread_id, base, job, room, opts, launch))
+            .map_err(|e| undo(error(code::INTERNAL, format!("cannot start a thread: {e}"))))?;
+        Ok(info)
+    }
+
+    /// The egress's thread: runs it, reports every change, never lets a panic out.
+    fn run_egress(
+        self,
+        id: &str,
+        base: EgressInfo,
+        job: crate::request::Job,
+        room: Room,
+        opts: RunOptions,
+        launch: LaunchOptions,
+    ) {
+        let span = tracing::info_span!("egress", egress_id = %id);
+        let _enter = span.enter();
+        let reporter = self.clone();
+        let result = egress::hook::with_hook(
+            move |info| {
+                // The end is reported once, below, with the final info.
+                if info.status < EgressStatus::EgressComplete as i32 {
+                    reporter.report(info.clone());
+                }
+            },
+            || std::panic::catch_unwind(AssertUnwindSafe(|| run_job(id, job, room, opts, &launch))),
+        );
+        let info = match result {
+            Ok(Ok(info)) => info,
+            Ok(Err(e)) => egress::failed(base, EgressError::Source(e.to_string())),
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown".into());
+                tracing::error!(panic = %what, "egress panicked; the worker goes on");
+                egress::failed(base, EgressError::Source(format!("internal error: {what}")))
+            }
+        };
+        self.finish(id, info);
+    }
+
+    /// Reports an egress's info everywhere and keeps it.
+    fn report(&self, info: EgressInfo) {
+        let inner = &self.inner;
+        inner
+            .state
+            .lock()
+            .expect("worker state")
+            .infos
+            .insert(info.egress_id.clone(), info.clone());
+        if let Some(io) = &inner.reporters.io {
+            io.update(info.clone());
+        }
+        if let Some(reg) = inner.reporters.registry.clone() {
+            inner.runtime.spawn(async move {
+                if let Err(e) = reg.record(&info).await {
+                    tracing::warn!(egress_id = %info.egress_id, error = %e, "worker registry not updated");
+                }
+            });
+        }
+    }
+
+    fn finish(&self, id: &str, info: EgressInfo) {
+        let status = EgressStatus::try_from(info.status).map_or("unknown", |s| s.as_str_name());
+        tracing::info!(egress_id = %id, status, error = %info.error, "egress ended");
+        self.report(info);
+        let inner = &self.inner;
+        let running = {
+            let mut state = inner.state.lock().expect("worker state");
+            let r = state.running.remove(id);
+            state.ended.push_back(id.to_owned());
+            while state.ended.len() > KEEP_ENDED {
+                if let Some(old) = state.ended.pop_front() {
+                    state.infos.remove(&old);
+                }
+            }
+            r
+        };
+        inner.admission.lock().expect("admission").release(id);
+        if let Some(r) = running {
+            inner
+                .metrics
+                .ended(r.kind, status, r.stats.ticks(), r.stats.late());
+            // Unsubscribing needs the runtime: drop the handlers there.
+            let handlers = r.handlers;
+            inner.runtime.spawn(async move { drop(handlers) });
+        }
+        inner.ended.notify_waiters();
+    }
+
+    async fn register_handlers(
+        &self,
+        rpc: &psrpc::Server,
+        id: &str,
+    ) -> Result<Vec<Registration>, super::bus::BusError> {
+        use prost::Message;
+        struct Stop(Worker);
+        impl psrpc::Handler for Stop {
+            fn handle(&self, request: Vec<u8>) -> psrpc::HandlerFuture {
+                let w = self.0.clone();
+                Box::pin(async move {
+                    let req = livekit_protocol::StopEgressRequest::decode(request.as_slice())
+                        .map_err(|e| error(code::MALFORMED_REQUEST, e.to_string()))?;
+                    w.stop(&req.egress_id).map(|i| i.encode_to_vec())
+                })
+            }
+        }
+        struct Update(Worker);
+        impl psrpc::Handler for Update {
+            fn handle(&self, request: Vec<u8>) -> psrpc::HandlerFuture {
+                let w = self.0.clone();
+                Box::pin(async move {
+                    let req = UpdateStreamRequest::decode(request.as_slice())
+                        .map_err(|e| error(code::MALFORMED_REQUEST, e.to_string()))?;
+                    w.update_stream(req).await.map(|i| i.encode_to_vec())
+                })
+            }
+        }
+        Ok(vec![
+            rpc.register(super::rpc::STOP_EGRESS, id, Arc::new(Stop(self.clone())))
+                .await?,
+            rpc.register(
+                super::rpc::UPDATE_STREAM,
+                id,
+                Arc::new(Update(self.clone())),
+            )
+            .await?,
+        ])
+    }
+
+    /// StopEgress: the egress finishes (files, uploads) and ends COMPLETE; the answer is
+    /// its info, ENDING.
+    pub fn stop(&self, id: &str) -> Result<EgressInfo, RpcError> {
+        let state = self.inner.state.lock().expect("worker state");
+        let Some(r) = state.running.get(id) else {
+            return Err(match state.infos.get(id) {
+                Some(i) => error(
+                    code::FAILED_PRECONDITION,
+                    format!(
+                        "egress with status {} cannot be stopped",
+                        EgressStatus::try_from(i.status).map_or("unknown", |s| s.as_str_name())
+                    ),
+                ),
+                None => error(code::NOT_FOUND, format!("egress {id} not found")),
+            });
+        };
+        r.stop.store(true, Ordering::Relaxed);
+        let mut info = state.infos.get(id).cloned().unwrap_or_default();
+        info.status = EgressStatus::EgressEnding as i32;
+        info.updated_at = now_ns();
+        tracing::info!(egress_id = %id, "stop requested");
+        Ok(info)
+    }
+
+    /// UpdateStream: adds and removes stream URLs of a running egress.
+    pub async fn update_stream(&self, req: UpdateStreamRequest) -> Result<EgressInfo, RpcError> {
+        let (reply, answer) = std::sync::mpsc::channel();
+        self.control(
+            &req.egress_id.clone(),
+            Control::UpdateStream {
+                request: req,
+                reply,
+            },
+        )?;
+        wait(answer).await
+    }
+
+    /// UpdateLayout (standalone API): switches a running composite's layout.
+    pub async fn update_layout(&self, id: &str, layout: &str) -> Result<EgressInfo, RpcError> {
+        let (reply, answer) = std::sync::mpsc::channel();
+        self.control(
+            id,
+            Control::UpdateLayout {
+                layout: layout.to_owned(),
+                reply,
+            },
+        )?;
+        wait(answer).await?;
+        self.info(id)
+            .ok_or_else(|| error(code::NOT_FOUND, format!("egress {id} not found")))
+    }
+
+    fn control(&self, id: &str, c: Control) -> Result<(), RpcError> {
+        let state = self.inner.state.lock().expect("worker state");
+        let r = state
+            .running
+            .get(id)
+            .ok_or_else(|| match state.infos.get(id) {
+                Some(i) => error(
+                    code::FAILED_PRECONDITION,
+                    format!(
+                        "egress with status {} cannot be updated",
+                        EgressStatus::try_from(i.status).map_or("unknown", |s| s.as_str_name())
+                    ),
+                ),
+                None => error(code::NOT_FOUND, format!("egress {id} not found")),
+            })?;
+        r.control
+            .send(c)
+            .map_err(|_| error(code::FAILED_PRECONDITION, "egress is ending"))
+    }
+
+    /// An egress's latest info.
+    pub fn info(&self, id: &str) -> Option<EgressInfo> {
+        self.inner
+            .state
+            .lock()
+            .expect("worker state")
+            .infos
+            .get(id)
+            .cloned()
+    }
+
+    /// Every egress known (running, and the last ended ones), newest first.
+    pub fn list(&self, room_name: &str, egress_id: &str, active: bool) -> Vec<EgressInfo> {
+        let state = self.inner.state.lock().expect("worker state");
+        let mut items: Vec<EgressInfo> = state
+            .infos
+            .values()
+            .filter(|i| egress_id.is_empty() || i.egress_id == egress_id)
+            .filter(|i| room_name.is_empty() || i.room_name == room_name)
+            .filter(|i| !active || i.status < EgressStatus::EgressComplete as i32)
+            .cloned()
+            .collect();
+        items.sort_by_key(|i| std::cmp::Reverse(i.updated_at));
+        items
+    }
+
+    /// Ids of the egresses running.
+    pub fn active_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .inner
+            .state
+            .lock()
+            .expect("worker state")
+            .running
+            .keys()
+            .cloned()
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// Whether the worker drains.
+    pub fn is_draining(&self) -> bool {
+        self.inner.draining.load(Ordering::Relaxed)
+    }
+
+    /// Drains: claims nothing new, lets running egresses go on up to `bound`, then stops
+    /// them (each finishes its files and uploads) and waits for them to end.
+    pub async fn drain(&self, bound: Duration) {
+        self.inner.draining.store(true, Ordering::Relaxed);
+        let running = self.active_ids().len();
+        tracing::info!(
+            running,
+            bound_s = bound.as_secs_f64(),
+            "draining: claiming nothing new"
+        );
+        if tokio::time::timeout(bound, self.wait_idle()).await.is_err() {
+            let state = self.inner.state.lock().expect("worker state");
+            tracing::info!(
+                running = state.running.len(),
+                "drain bound reached: stopping the egresses"
+            );
+            for r in state.running.values() {
+                r.stop.store(true, Ordering::Relaxed);
+            }
+        }
+        self.wait_idle().await;
+        if let Some(io) = &self.inner.reporters.io {
+            io.flush(Duration::from_secs(30)).await;
+        }
+        tracing::info!("drained");
+    }
+
+    async fn wait_idle(&self) {
+        loop {
+            let notified = self.inner.ended.notified();
+            if self
+                .inner
+                .state
+                .lock()
+                .expect("worker state")
+                .running
+                .is_empty()
+            {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// A view for metrics and health.
+    pub fn snapshot(&self) -> Snapshot {
+        let state = self.inner.state.lock().expect("worker state");
+        let mut s = Snapshot {
+            draining: self.is_draining(),
+            compositor: self.inner.backend.describe(),
+            encoder: self.inner.encoder.clone(),
+            io_queued: self
+                .inner
+                .reporters
+                .io
+                .as_ref()
+                .map_or(0, IoReporter::queued),
+            ..Default::default()
+        };
+        for r in state.running.values() {
+            *s.active.entry(r.kind.to_owned()).or_default() += 1;
+            s.frames += r.stats.ticks();
+            s.late += r.stats.late();
+        }
+        drop(state);
+        let a = self.inner.admission.lock().expect("admission");
+        s.committed = a.committed();
+        s.capacity = a.capacity();
+        s
+    }
+}
+
+impl Inner {
+    /// The LiveKit server egresses record: the config's, else the request's URL.
+    fn room_server(&self, request_url: &str) -> Option<RoomServer> {
+        let url = if self.config.ws_url.is_empty() {
+            request_url
+        } else {
+            &self.config.ws_url
+        };
+        (!url.is_empty()).then(|| RoomServer {
+            url: url.to_owned(),
+            key: self.config.api_key.clone(),
+            secret: self.config.api_secret.clone(),
+        })
+    }
+}
+
+/// Waits for an egress thread's answer without blocking the runtime.
+async fn wait<T: Send + 'static>(
+    answer: std::sync::mpsc::Receiver<Result<T, String>>,
+) -> Result<T, RpcError> {
+    tokio::task::spawn_blocking(move || answer.recv_timeout(Duration::from_secs(15)))
+        .await
+        .map_err(|e| error(code::INTERNAL, e.to_string()))?
+        .map_err(|_| error(code::DEADLINE_EXCEEDED, "the egress did not answer"))?
+        .map_err(|e| error(code::INVALID_ARGUMENT, e))
+}
