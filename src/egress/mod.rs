@@ -576,6 +576,18 @@ fn record(
                 handle_control(c, &mut graph, info, &mut live, room);
             }
         }
+        if let Some(layout) = room.requested_layout() {
+            // LiveKit's UpdateLayout through livekit-server: the egress participant's
+            // metadata `{"layout": …}`.
+            match live.update_layout(&layout) {
+                Ok(()) => {
+                    tracing::info!(layout = %live.name(), "layout switched (participant metadata)")
+                }
+                Err(e) => {
+                    tracing::warn!(layout, error = %e, "layout in participant metadata refused")
+                }
+            }
+        }
         live.poll_file(t);
         let infos = room.participants();
         let participants = infos.len();

@@ -192,6 +192,12 @@ pub trait RoomSource: Send {
         false
     }
 
+    /// A layout asked for since the last call: LiveKit's `UpdateLayout` through
+    /// livekit-server arrives as the egress participant's metadata `{"layout": …}`.
+    fn requested_layout(&mut self) -> Option<String> {
+        None
+    }
+
     /// Adds participant `index`'s audio for samples `first_sample..first_sample+out.len()`
     /// (mono, [`AUDIO_RATE`]) into `out`.
     fn mix_audio_into(&mut self, index: usize, first_sample: u64, out: &mut [f32]);

@@ -163,6 +163,18 @@ pub(crate) struct State {
     /// Since when nothing the egress records is in the room (after it was once).
     subject_gone_since: Option<Instant>,
     subject_seen: bool,
+    /// The layout in the egress participant's metadata, not yet taken by the egress.
+    layout_request: Option<String>,
+    /// The last layout seen there (a repeated update is not a new request).
+    layout_seen: Option<String>,
+}
+
+/// The `layout` of participant metadata `{"layout": "…"}` (what livekit-server's
+/// UpdateLayout writes), if it has one.
+pub(crate) fn layout_in_metadata(metadata: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(metadata).ok()?;
+    let layout = v.get("layout")?.as_str()?;
+    (!layout.is_empty()).then(|| layout.to_owned())
 }
 
 /// Why a participant or track egress could not start.
@@ -367,6 +379,10 @@ impl RoomSource for LiveKitRoom {
         self.shared.lock().room_sid.clone()
     }
 
+    fn requested_layout(&mut self) -> Option<String> {
+        self.shared.lock().layout_request.take()
+    }
+
     fn participants(&self) -> Vec<ParticipantInfo> {
         let shown = self.shared.lock().shown.clone();
         let infos = shown
@@ -479,7 +495,18 @@ impl RoomSource for LiveKitRoom {
 
 #[cfg(test)]
 mod tests {
-    use super::ConnectOptions;
+    use super::{ConnectOptions, layout_in_metadata};
+
+    #[test]
+    fn a_layout_is_read_from_participant_metadata() {
+        assert_eq!(
+            layout_in_metadata(r#"{"layout":"speaker-dark"}"#).as_deref(),
+            Some("speaker-dark")
+        );
+        assert_eq!(layout_in_metadata(r#"{"layout":""}"#), None);
+        assert_eq!(layout_in_metadata("plain text"), None);
+        assert_eq!(layout_in_metadata(""), None);
+    }
 
     #[test]
     fn the_api_secret_never_prints() {

@@ -151,8 +151,30 @@ impl Session {
             self.own_rewrite.insert(self.local, public);
             tracing::warn!(local = %self.local, %public, "announcing another media address (TESSERA_ICE_ADVERTISE)");
         }
+        if let Some(me) = &join.participant {
+            self.own_metadata(std::slice::from_ref(me));
+        }
         let changes = self.roster.apply(&join.other_participants);
         self.act(changes).await;
+    }
+
+    /// The recorder's own participant (identity = egress id): a `{"layout": …}` in its
+    /// metadata is LiveKit's UpdateLayout (livekit-server sets it).
+    fn own_metadata(&mut self, infos: &[proto::ParticipantInfo]) {
+        for info in infos.iter().filter(|i| i.identity == self.opts.identity) {
+            let Some(layout) = super::layout_in_metadata(&info.metadata) else {
+                continue;
+            };
+            let mut s = self.shared.lock();
+            if s.layout_seen.as_deref() != Some(layout.as_str()) {
+                tracing::info!(
+                    layout,
+                    "layout requested in the egress participant's metadata"
+                );
+                s.layout_seen = Some(layout.clone());
+                s.layout_request = Some(layout);
+            }
+        }
     }
 
     /// One turn of the loop: run str0m, then wait for signaling, a datagram, str0m's
@@ -352,6 +374,7 @@ impl Session {
                 }
             }
             Resp::Update(u) => {
+                self.own_metadata(&u.participants);
                 let changes = self.roster.apply(&u.participants);
                 self.act(changes).await;
             }
