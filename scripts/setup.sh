@@ -25,6 +25,8 @@ PACKAGES=(
   # web egress: Debian's Chromium, a virtual display per egress, a sound server per egress
   # (ximagesrc and pulsesrc come with gstreamer1.0-plugins-good)
   chromium xvfb pulseaudio
+  # the worker service: Redis, the bus between livekit-server and the workers
+  redis-server
 )
 # Node.js/npm (Azurite) and Python's venv (fake-gcs-server): from Debian only if missing
 # (a NodeSource nodejs brings its own npm; Debian's npm would conflict with it)

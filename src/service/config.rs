@@ -172,6 +172,9 @@ pub struct TesseraKeys {
     pub await_timeout: GoDuration,
     /// Address the HTTP servers bind (default loopback).
     pub bind_address: String,
+    /// Cores egresses may use (default: every core of the machine); for a worker that
+    /// shares its node.
+    pub cpu_cores: Option<f64>,
 }
 
 impl Default for TesseraKeys {
@@ -185,6 +188,7 @@ impl Default for TesseraKeys {
             api_port: 0,
             await_timeout: GoDuration(crate::source::livekit::AWAIT_TIMEOUT),
             bind_address: "127.0.0.1".into(),
+            cpu_cores: None,
         }
     }
 }
@@ -303,6 +307,13 @@ impl ServiceConfig {
                 "redis",
                 "is required, unless tessera.api_port serves the standalone API",
             );
+        }
+        if self
+            .tessera
+            .cpu_cores
+            .is_some_and(|c| !(c.is_finite() && c > 0.0))
+        {
+            return invalid("tessera.cpu_cores", "must be positive");
         }
         let u = self.cpu_cost.max_cpu_utilization;
         if !(u > 0.0 && u <= 1.0) {

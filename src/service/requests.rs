@@ -42,11 +42,18 @@ pub fn plan(req: &Request, layouts: &LayoutLibrary) -> Result<Job, RequestError>
     })
 }
 
-/// The request kind's name in metrics and logs.
+/// The request kind's name in metrics and logs (`room_composite`, `web`, …).
 pub fn kind_label(job: &Job) -> &'static str {
-    match job {
-        Job::Composite(p) => p.kind.label(),
-        Job::Track(_) => EgressKind::Track.label(),
+    let kind = match job {
+        Job::Composite(p) => p.kind,
+        Job::Track(_) => EgressKind::Track,
+    };
+    match kind {
+        EgressKind::RoomComposite => "room_composite",
+        EgressKind::Web => "web",
+        EgressKind::Participant => "participant",
+        EgressKind::TrackComposite => "track_composite",
+        EgressKind::Track => "track",
     }
 }
 
@@ -120,7 +127,7 @@ mod tests {
             (s.kind, s.video, s.width, s.height),
             (EgressKind::RoomComposite, true, 1280, 720)
         );
-        assert_eq!(kind_label(&job), EgressKind::RoomComposite.label());
+        assert_eq!(kind_label(&job), "room_composite");
         let info = starting_info("EG_x", &job, "RM_1");
         assert_eq!(info.status, lk::EgressStatus::EgressStarting as i32);
         assert_eq!(info.room_name, "demo");

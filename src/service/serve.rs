@@ -134,7 +134,10 @@ async fn run(config: ServiceConfig, on_ready: impl FnOnce(&Bound)) -> Result<(),
         }
         None => None,
     };
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let cores = config
+        .tessera
+        .cpu_cores
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()) as f64);
     let admission = Admission::new(cores, config.cpu_cost.clone(), profile);
     // What a crashed run of this node left: its pages' processes and directories.
     let reaped =

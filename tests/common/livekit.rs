@@ -25,6 +25,11 @@ pub struct LiveKit {
 
 impl LiveKit {
     pub fn start() -> LiveKit {
+        LiveKit::start_with("")
+    }
+
+    /// With `extra` YAML appended to the configuration (`redis:`, `webhook:`).
+    pub fn start_with(extra: &str) -> LiveKit {
         let dir = tempfile::tempdir().unwrap();
         let port = free_tcp_port();
         let udp_port = free_udp_port();
@@ -33,7 +38,7 @@ impl LiveKit {
              bind_addresses: [\"127.0.0.1\"]\n\
              rtc:\n  tcp_port: {}\n  udp_port: {}\n  use_external_ip: false\n  \
              enable_loopback_candidate: true\n  interfaces:\n    includes: [lo]\n\
-             logging:\n  level: warn\n",
+             logging:\n  level: warn\n{extra}",
             free_tcp_port(),
             udp_port,
         );
@@ -56,6 +61,11 @@ impl LiveKit {
 
     pub fn url(&self) -> String {
         format!("ws://127.0.0.1:{}", self.port)
+    }
+
+    /// The server's HTTP address (its Twirp APIs).
+    pub fn http_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
     }
 
     /// `tessera run` arguments that record a room on this server.

@@ -8,6 +8,7 @@ pub mod pages;
 pub mod relay;
 pub mod services;
 pub mod stores;
+pub mod worker;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

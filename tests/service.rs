@@ -1,0 +1,541 @@
+//! The worker service (`tessera serve`) against real livekit-server and Redis on loopback,
+//! driven by LiveKit's official Python client (livekit-api): the whole egress life through
+//! livekit-server (webhooks, UpdateStream, UpdateLayout, auto egress), two workers sharing
+//! the load and surviving each other, a drain, a session limit and the standalone API.
+//! One test at a time (they share the machine's two cores).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::livekit::{API_KEY, API_SECRET, LiveKit, Publisher};
+use common::services::Nginx;
+use common::stores::Minio;
+use common::worker::{
+    Redis, Webhooks, Worker, create_room, egress_api, egress_api_as, http, start_many, wait_for,
+};
+use serde_json::{Value, json};
+
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// livekit-server on `redis`, sending webhooks to `hooks` when given.
+fn livekit_on(redis: &Redis, hooks: Option<&Webhooks>) -> LiveKit {
+    let mut extra = format!("redis:\n  address: {}\n", redis.address());
+    if let Some(h) = hooks {
+        extra.push_str(&format!(
+            "webhook:\n  api_key: {API_KEY}\n  urls: [\"{}\"]\n",
+            h.url()
+        ));
+    }
+    LiveKit::start_with(&extra)
+}
+
+/// A worker's configuration on `redis` recording rooms of `lk`, plus `extra`.
+fn worker_yaml(redis: &Redis, lk: &LiveKit, extra: &str) -> String {
+    format!(
+        "api_key: {API_KEY}\napi_secret: {API_SECRET}\nws_url: {}\nredis:\n  address: {}\n{extra}",
+        lk.url(),
+        redis.address()
+    )
+}
+
+fn status_of(url: &str, id: &str) -> Option<String> {
+    let list = egress_api(url, "ListEgress", &json!({ "egress_id": id })).ok()?;
+    list["items"][0]["status"].as_str().map(str::to_owned)
+}
+
+fn wait_status(url: &str, id: &str, want: &[&str], timeout: Duration) -> Value {
+    wait_for(timeout, &format!("{id} to be {want:?}"), || {
+        let list = egress_api(url, "ListEgress", &json!({ "egress_id": id })).ok()?;
+        let item = list["items"][0].clone();
+        want.contains(&item["status"].as_str()?).then_some(item)
+    })
+}
+
+fn duration_s(path: &std::path::Path) -> f64 {
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("{} is not playable", path.display()))
+}
+
+/// Through livekit-server: start (file + RTMP), UpdateStream add/remove, UpdateLayout,
+/// list, stop; every webhook; then an auto egress (a room created with an egress).
+#[test]
+fn livekit_server_runs_egresses_on_the_worker() {
+    let _g = serial();
+    let redis = Redis::start();
+    let hooks = Webhooks::start();
+    let lk = livekit_on(&redis, Some(&hooks));
+    let nginx = Nginx::start();
+    let worker = Worker::start(&worker_yaml(&redis, &lk, "tessera:\n  compositor: cpu\n"));
+    let _alice = Publisher::start(&lk, "svc", "alice", &[]);
+    let api = lk.http_url();
+
+    let request = json!({
+        "room_name": "svc",
+        "layout": "grid",
+        "advanced": { "width": 640, "height": 360, "framerate": 15 },
+        "file_outputs": [{ "filepath": "svc/{room_name}-{time}.mp4" }],
+        "stream_outputs": [{ "protocol": "RTMP", "urls": [nginx.url("a")] }],
+    });
+    let (started, ms) = egress_api_as(
+        &api,
+        API_KEY,
+        API_SECRET,
+        "StartRoomCompositeEgress",
+        &request,
+    );
+    let started = started.expect("StartRoomCompositeEgress");
+    eprintln!("StartEgress through livekit-server: {ms:.0} ms");
+    let id = started["egress_id"].as_str().unwrap().to_owned();
+    assert_eq!(started["status"], "EGRESS_STARTING", "{started}");
+    assert_eq!(started["room_name"], "svc");
+    wait_status(&api, &id, &["EGRESS_ACTIVE"], Duration::from_secs(30));
+    assert_eq!(worker.active(), vec![id.clone()]);
+
+    // UpdateStream: add b, then remove a.
+    let added = egress_api(
+        &api,
+        "UpdateStream",
+        &json!({ "egress_id": id, "add_output_urls": [nginx.url("b")] }),
+    )
+    .expect("UpdateStream add");
+    let urls: Vec<&str> = added["stream_results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["url"].as_str().unwrap())
+        .collect();
+    assert_eq!(urls.len(), 2, "{added}");
+    std::thread::sleep(Duration::from_secs(2));
+    let removed = egress_api(
+        &api,
+        "UpdateStream",
+        &json!({ "egress_id": id, "remove_output_urls": [nginx.url("a")] }),
+    )
+    .expect("UpdateStream remove");
+    // Stream keys are redacted in results: the first is a, the second b.
+    let streams = removed["stream_results"].as_array().unwrap();
+    assert_eq!(streams[0]["status"], "FINISHED", "{removed}");
+    assert_eq!(streams[1]["status"], "ACTIVE", "{removed}");
+
+    // UpdateLayout: livekit-server sets the egress participant's metadata.
+    egress_api(
+        &api,
+        "UpdateLayout",
+        &json!({ "egress_id": id, "layout": "speaker" }),
+    )
+    .expect("UpdateLayout");
+    wait_for(Duration::from_secs(10), "the layout switch", || {
+        worker
+            .log()
+            .contains("layout switched (participant metadata) layout=speaker")
+            .then_some(())
+    });
+
+    let active = egress_api(
+        &api,
+        "ListEgress",
+        &json!({ "room_name": "svc", "active": true }),
+    )
+    .unwrap();
+    assert_eq!(active["items"][0]["egress_id"], id.as_str(), "{active}");
+    assert_eq!(active["items"][0]["status"], "EGRESS_ACTIVE");
+
+    std::thread::sleep(Duration::from_secs(2));
+    let stopping = egress_api(&api, "StopEgress", &json!({ "egress_id": id })).expect("StopEgress");
+    assert_eq!(stopping["status"], "EGRESS_ENDING", "{stopping}");
+    let done = wait_status(
+        &api,
+        &id,
+        &["EGRESS_COMPLETE", "EGRESS_FAILED"],
+        Duration::from_secs(30),
+    );
+    assert_eq!(
+        done["status"],
+        "EGRESS_COMPLETE",
+        "{done}\n{}",
+        worker.log()
+    );
+    let file = std::path::PathBuf::from(done["file_results"][0]["location"].as_str().unwrap());
+    assert!(file.starts_with(worker.out_dir()), "{}", file.display());
+    let d = duration_s(&file);
+    assert!(d > 4.0, "recorded {d} s");
+    assert!(
+        duration_s(&nginx.recording("b")) > 1.0,
+        "the added stream reached nginx"
+    );
+
+    // Webhooks: started (STARTING), updated (ACTIVE), ended (COMPLETE), in that order.
+    let events = wait_for(Duration::from_secs(10), "egress_ended", || {
+        let e = hooks.of(&id);
+        e.iter().any(|(ev, _)| ev == "egress_ended").then_some(e)
+    });
+    let pos = |ev: &str, st: &str| events.iter().position(|(e, s)| e == ev && s == st);
+    let (s, u, e) = (
+        pos("egress_started", "EGRESS_STARTING"),
+        pos("egress_updated", "EGRESS_ACTIVE"),
+        pos("egress_ended", "EGRESS_COMPLETE"),
+    );
+    assert!(s.is_some() && u.is_some() && e.is_some(), "{events:?}");
+    assert!(s < u && u < e, "{events:?}");
+    let ended = hooks.last(&id, "egress_ended").unwrap();
+    assert_eq!(ended["egressInfo"]["roomName"], "svc");
+    assert!(
+        ended["egressInfo"]["fileResults"][0]["location"]
+            .as_str()
+            .is_some_and(|l| l.ends_with(".mp4")),
+        "{ended}"
+    );
+    let metrics = worker.metrics();
+    assert!(
+        metrics.contains(
+            "tessera_egress_ended_total{type=\"room_composite\",status=\"EGRESS_COMPLETE\"} 1"
+        ),
+        "{metrics}"
+    );
+
+    // Auto egress: a room created with an egress starts it when the room starts.
+    create_room(
+        &api,
+        &json!({
+            "name": "auto",
+            "egress": { "room": {
+                "room_name": "auto",
+                "audio_only": true,
+                "file_outputs": [{ "filepath": "auto/{room_name}.ogg", "file_type": "OGG" }],
+            }},
+        }),
+    );
+    let _bob = Publisher::start(&lk, "auto", "bob", &[]);
+    let auto_id = wait_for(Duration::from_secs(30), "the auto egress", || {
+        worker.active().into_iter().next()
+    });
+    let auto = wait_status(&api, &auto_id, &["EGRESS_ACTIVE"], Duration::from_secs(30));
+    assert_eq!(auto["room_name"], "auto");
+    egress_api(&api, "StopEgress", &json!({ "egress_id": auto_id })).expect("StopEgress");
+    wait_status(
+        &api,
+        &auto_id,
+        &["EGRESS_COMPLETE"],
+        Duration::from_secs(30),
+    );
+}
+
+/// Two workers on one Redis: four concurrent requests spread two and two (each holds
+/// two), a fifth is claimed by neither; SIGKILL one and livekit-server learns its
+/// egresses FAILED while the other's go on.
+#[test]
+fn two_workers_share_the_load_and_outlive_each_other() {
+    let _g = serial();
+    let redis = Redis::start();
+    let lk = livekit_on(&redis, None);
+    // Audio-only composites: light on this machine's CPU; each worker holds two.
+    let extra = "cpu_cost:\n  max_cpu_utilization: 1.0\n  audio_room_composite_cpu_cost: 0.4\n\
+                 tessera:\n  compositor: cpu\n  cpu_cores: 1.0\n";
+    let mut a = Worker::start(&worker_yaml(&redis, &lk, extra));
+    let b = Worker::start(&worker_yaml(&redis, &lk, extra));
+    let _alice = Publisher::start(&lk, "pair", "alice", &[]);
+    let api = lk.http_url();
+    let request = json!({
+        "room_name": "pair",
+        "audio_only": true,
+        "file_outputs": [{ "filepath": "pair/{time}.ogg", "file_type": "OGG" }],
+    });
+    let results = start_many(&api, 4, &request);
+    assert_eq!(results.len(), 4);
+    for r in &results {
+        assert!(r.get("error").is_none(), "{results:?}");
+    }
+    let ids: Vec<String> = results
+        .iter()
+        .map(|r| r["egress_id"].as_str().unwrap().to_owned())
+        .collect();
+    wait_for(
+        Duration::from_secs(30),
+        "two egresses on each worker",
+        || (a.active().len() == 2 && b.active().len() == 2).then_some(()),
+    );
+    // Full: neither claims a fifth.
+    let (fifth, _) = egress_api_as(
+        &api,
+        API_KEY,
+        API_SECRET,
+        "StartRoomCompositeEgress",
+        &request,
+    );
+    assert!(fifth.is_err(), "a fifth egress was taken: {fifth:?}");
+    assert!(
+        a.metrics()
+            .contains("tessera_admission_refusals_total{reason=\"capacity\"}")
+    );
+    assert_eq!(a.active().len() + b.active().len(), 4);
+    for id in &ids {
+        wait_status(&api, id, &["EGRESS_ACTIVE"], Duration::from_secs(30));
+    }
+
+    let on_a = a.active();
+    let on_b = b.active();
+    a.kill();
+    for id in &on_a {
+        let item = wait_status(&api, id, &["EGRESS_FAILED"], Duration::from_secs(30));
+        assert!(
+            item["error"]
+                .as_str()
+                .unwrap()
+                .contains("stopped unexpectedly"),
+            "{item}"
+        );
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    for id in &on_b {
+        assert_eq!(status_of(&api, id).as_deref(), Some("EGRESS_ACTIVE"));
+    }
+    assert_eq!(b.active(), on_b);
+    for id in &on_b {
+        egress_api(&api, "StopEgress", &json!({ "egress_id": id })).unwrap();
+        wait_status(&api, id, &["EGRESS_COMPLETE"], Duration::from_secs(30));
+    }
+}
+
+/// SIGTERM with two egresses running: the worker claims nothing new, the two go on until
+/// the drain bound, then finish with their files uploaded to S3 (MinIO), and it exits.
+#[test]
+fn sigterm_drains_with_every_file_uploaded() {
+    let _g = serial();
+    let redis = Redis::start();
+    let lk = livekit_on(&redis, None);
+    let minio = Minio::start();
+    minio.create_bucket("drain");
+    let extra = format!(
+        "storage:\n  s3:\n    access_key: {}\n    secret: {}\n    region: {}\n    endpoint: {}\n    \
+         bucket: drain\n    force_path_style: true\n\
+         tessera:\n  compositor: cpu\n  drain_timeout: 4s\n",
+        minio.access_key(),
+        minio.secret(),
+        minio.region(),
+        minio.endpoint()
+    );
+    let mut worker = Worker::start(&worker_yaml(&redis, &lk, &extra));
+    let _alice = Publisher::start(&lk, "drain", "alice", &[]);
+    let api = lk.http_url();
+    let mut ids = Vec::new();
+    for n in 0..2 {
+        let r = egress_api(
+            &api,
+            "StartRoomCompositeEgress",
+            &json!({
+                "room_name": "drain",
+                "advanced": { "width": 320, "height": 180, "framerate": 15 },
+                "file_outputs": [{ "filepath": format!("drain/{n}.mp4") }],
+            }),
+        )
+        .expect("StartRoomCompositeEgress");
+        ids.push(r["egress_id"].as_str().unwrap().to_owned());
+    }
+    for id in &ids {
+        wait_status(&api, id, &["EGRESS_ACTIVE"], Duration::from_secs(30));
+    }
+    let term_at = Instant::now();
+    worker.term();
+    wait_for(Duration::from_secs(5), "draining", || {
+        (worker.health().0 == 503).then_some(())
+    });
+    let (_, h) = worker.health();
+    assert_eq!(h["status"], "draining");
+    // Nobody claims it now.
+    let (refused, _) = egress_api_as(
+        &api,
+        API_KEY,
+        API_SECRET,
+        "StartRoomCompositeEgress",
+        &json!({ "room_name": "drain", "audio_only": true, "file_outputs": [{ "filepath": "x.ogg", "file_type": "OGG" }] }),
+    );
+    assert!(
+        refused.is_err(),
+        "a draining worker took a new egress: {refused:?}"
+    );
+    for id in &ids {
+        let item = wait_status(
+            &api,
+            id,
+            &["EGRESS_COMPLETE", "EGRESS_FAILED"],
+            Duration::from_secs(60),
+        );
+        assert_eq!(
+            item["status"],
+            "EGRESS_COMPLETE",
+            "{item}\n{}",
+            worker.log()
+        );
+        let location = item["file_results"][0]["location"].as_str().unwrap();
+        assert!(location.starts_with(&minio.endpoint()), "{location}");
+        let key = location
+            .strip_prefix(&format!("{}/drain/", minio.endpoint()))
+            .unwrap();
+        let bytes = minio.get_object("drain", key).expect("the uploaded file");
+        let tmp = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(tmp.path(), &bytes).unwrap();
+        assert!(duration_s(tmp.path()) > 3.0);
+    }
+    assert!(
+        term_at.elapsed() >= Duration::from_secs(4),
+        "the egresses ran until the drain bound"
+    );
+    assert_eq!(
+        worker.wait(Duration::from_secs(30)),
+        Some(0),
+        "{}",
+        worker.log()
+    );
+}
+
+/// Standalone: the Python client pointed at tessera itself starts and stops an egress;
+/// a 5 s session limit ends another LIMIT_REACHED with a playable file; a bad token is
+/// 401; a malformed body is a Twirp error naming the problem.
+#[test]
+fn the_standalone_api_serves_the_egress_api() {
+    let _g = serial();
+    let lk = LiveKit::start();
+    let worker = Worker::start(&format!(
+        "api_key: {API_KEY}\napi_secret: {API_SECRET}\nws_url: {}\n\
+         session_limits:\n  file_output_max_duration: 5s\n\
+         tessera:\n  compositor: cpu\n  api_port: AUTO\n",
+        lk.url()
+    ));
+    let _alice = Publisher::start(&lk, "alone", "alice", &[]);
+    let api = format!("http://127.0.0.1:{}", worker.api_port);
+    let request = |name: &str| {
+        json!({
+            "room_name": "alone",
+            "advanced": { "width": 320, "height": 180, "framerate": 15 },
+            "file_outputs": [{ "filepath": format!("alone/{name}.mp4") }],
+        })
+    };
+    let (limited, ms) = egress_api_as(
+        &api,
+        API_KEY,
+        API_SECRET,
+        "StartRoomCompositeEgress",
+        &request("limited"),
+    );
+    let limited = limited.expect("StartRoomCompositeEgress");
+    eprintln!("StartEgress through the standalone API: {ms:.0} ms");
+    assert_eq!(limited["status"], "EGRESS_STARTING");
+    let stopped = egress_api(&api, "StartRoomCompositeEgress", &request("stopped")).unwrap();
+    let (lid, sid) = (
+        limited["egress_id"].as_str().unwrap().to_owned(),
+        stopped["egress_id"].as_str().unwrap().to_owned(),
+    );
+    wait_status(&api, &sid, &["EGRESS_ACTIVE"], Duration::from_secs(30));
+    std::thread::sleep(Duration::from_secs(2));
+    let ending = egress_api(&api, "StopEgress", &json!({ "egress_id": sid })).unwrap();
+    assert_eq!(ending["status"], "EGRESS_ENDING");
+    let done = wait_status(&api, &sid, &["EGRESS_COMPLETE"], Duration::from_secs(30));
+    assert!(
+        duration_s(std::path::Path::new(
+            done["file_results"][0]["location"].as_str().unwrap()
+        )) > 1.0
+    );
+
+    let item = wait_status(
+        &api,
+        &lid,
+        &["EGRESS_LIMIT_REACHED", "EGRESS_COMPLETE", "EGRESS_FAILED"],
+        Duration::from_secs(40),
+    );
+    assert_eq!(item["status"], "EGRESS_LIMIT_REACHED", "{item}");
+    assert_eq!(item["error"], "Session limit reached");
+    assert_eq!(item["error_code"], 413);
+    assert_eq!(item["details"], "End reason: Session limit reached");
+    let d = duration_s(std::path::Path::new(
+        item["file_results"][0]["location"].as_str().unwrap(),
+    ));
+    assert!((4.5..6.5).contains(&d), "a 5 s limit recorded {d} s");
+
+    // A token signed with another secret: 401 through the client.
+    let (bad, _) = egress_api_as(&api, API_KEY, "not-the-secret", "ListEgress", &json!({}));
+    let bad = bad.unwrap_err();
+    assert!(
+        bad.contains("unauthenticated") || bad.contains("401"),
+        "{bad}"
+    );
+    // No token at all: 401 with a Twirp body.
+    let (code, body) = http(
+        "POST",
+        worker.api_port,
+        "/twirp/livekit.Egress/ListEgress",
+        &[("Content-Type", "application/json")],
+        b"{}",
+    );
+    assert_eq!(code, 401, "{}", String::from_utf8_lossy(&body));
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["code"], "unauthenticated");
+    // A malformed body: the field is named.
+    let token = standalone_token();
+    let auth = format!("Bearer {token}");
+    let (code, body) = http(
+        "POST",
+        worker.api_port,
+        "/twirp/livekit.Egress/StartRoomCompositeEgress",
+        &[
+            ("Content-Type", "application/json"),
+            ("Authorization", &auth),
+        ],
+        br#"{"room_name": 5}"#,
+    );
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(code, 400, "{v}");
+    assert_eq!(v["code"], "malformed");
+    assert!(v["msg"].as_str().unwrap().contains("room_name"), "{v}");
+    // A request the planner refuses: invalid_argument naming the field.
+    let (code, body) = http(
+        "POST",
+        worker.api_port,
+        "/twirp/livekit.Egress/StartRoomCompositeEgress",
+        &[
+            ("Content-Type", "application/json"),
+            ("Authorization", &auth),
+        ],
+        br#"{"room_name": "alone", "layout": "no-such-layout", "file_outputs": [{}]}"#,
+    );
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        (code, v["code"].as_str()),
+        (400, Some("invalid_argument")),
+        "{v}"
+    );
+    assert!(v["msg"].as_str().unwrap().contains("layout"), "{v}");
+}
+
+/// A LiveKit access token with `roomRecord`, signed with the test key (HS256).
+fn standalone_token() -> String {
+    let out = std::process::Command::new(common::stores::tools_dir().join("lk-venv/bin/python"))
+        .args([
+            "-c",
+            "import sys; from livekit import api; \
+             print(api.AccessToken(sys.argv[1], sys.argv[2]).with_grants(api.VideoGrants(room_record=True)).to_jwt())",
+            API_KEY,
+            API_SECRET,
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
