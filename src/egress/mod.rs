@@ -494,7 +494,7 @@ fn record(
         }
     }
     let encoder = match (&compositor, o.video.is_empty()) {
-        (Some(_), false) => Some(encode::probe_video_encoder().map_err(|e| at_start(e.into()))?),
+        (Some(_), false) => Some(encode::shared_video_encoder().map_err(|e| at_start(e.into()))?),
         _ => None,
     };
     let mut graph = graph::build(

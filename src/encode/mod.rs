@@ -55,6 +55,23 @@ pub fn make(factory: &'static str) -> Result<gst::Element, EncodeError> {
         .map_err(|_| EncodeError::MissingElement(factory))
 }
 
+/// The probe's answer, probed once per process (and again if `TESSERA_VIDEO_ENCODER`
+/// changes): every egress of a worker shares it. A failed probe is not kept.
+pub fn shared_video_encoder() -> Result<VideoEncoderChoice, EncodeError> {
+    static PROBED: std::sync::Mutex<Option<(Option<String>, VideoEncoderChoice)>> =
+        std::sync::Mutex::new(None);
+    let forced = std::env::var("TESSERA_VIDEO_ENCODER").ok();
+    let mut cached = PROBED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((f, choice)) = cached.as_ref()
+        && *f == forced
+    {
+        return Ok(choice.clone());
+    }
+    let choice = probe_video_encoder()?;
+    *cached = Some((forced, choice.clone()));
+    Ok(choice)
+}
+
 /// Finds the best H.264 encoder: NVENC, then VA-API, then x264. A hardware element counts
 /// only if it is registered (GStreamer registers them only with a driver and device) and
 /// reaches READY. `TESSERA_VIDEO_ENCODER` forces one factory.

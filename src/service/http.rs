@@ -169,29 +169,22 @@ fn authorize(headers: &HeaderMap, api: &Api) -> Result<(), String> {
     Ok(())
 }
 
-/// A request body: JSON (LiveKit's proto3 JSON, errors naming the field) or protobuf.
-fn decode<T: Message + Default + DeserializeOwned>(json: bool, body: &[u8]) -> Result<T, Response> {
+/// A request body: JSON (LiveKit's proto3 JSON, errors naming the field) or protobuf; the
+/// error is the Twirp `malformed` message.
+fn decode<T: Message + Default + DeserializeOwned>(json: bool, body: &[u8]) -> Result<T, String> {
     if json {
         let de = &mut serde_json::Deserializer::from_slice(body);
         serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner();
-            twirp_error(
-                "malformed",
-                if path == "." {
-                    format!("the JSON body cannot be read: {inner}")
-                } else {
-                    format!("{path}: {inner}")
-                },
-            )
+            if path == "." {
+                format!("the JSON body cannot be read: {inner}")
+            } else {
+                format!("{path}: {inner}")
+            }
         })
     } else {
-        T::decode(body).map_err(|e| {
-            twirp_error(
-                "malformed",
-                format!("the protobuf body cannot be read: {e}"),
-            )
-        })
+        T::decode(body).map_err(|e| format!("the protobuf body cannot be read: {e}"))
     }
 }
 
@@ -243,7 +236,7 @@ async fn twirp(
         ($t:ty, $variant:ident) => {{
             let req: $t = match decode(json, &body) {
                 Ok(r) => r,
-                Err(resp) => return resp,
+                Err(msg) => return twirp_error("malformed", msg),
             };
             start(w, Request::$variant(req), json).await
         }};
@@ -258,7 +251,7 @@ async fn twirp(
         "StopEgress" => {
             let req: lk::StopEgressRequest = match decode(json, &body) {
                 Ok(r) => r,
-                Err(resp) => return resp,
+                Err(msg) => return twirp_error("malformed", msg),
             };
             match w.stop(&req.egress_id) {
                 Ok(info) => encode(json, &info),
@@ -268,7 +261,7 @@ async fn twirp(
         "UpdateStream" => {
             let req: lk::UpdateStreamRequest = match decode(json, &body) {
                 Ok(r) => r,
-                Err(resp) => return resp,
+                Err(msg) => return twirp_error("malformed", msg),
             };
             match w.update_stream(req).await {
                 Ok(info) => encode(json, &info),
@@ -278,7 +271,7 @@ async fn twirp(
         "UpdateLayout" => {
             let req: lk::UpdateLayoutRequest = match decode(json, &body) {
                 Ok(r) => r,
-                Err(resp) => return resp,
+                Err(msg) => return twirp_error("malformed", msg),
             };
             match w.update_layout(&req.egress_id, &req.layout).await {
                 Ok(info) => encode(json, &info),
@@ -288,7 +281,7 @@ async fn twirp(
         "ListEgress" => {
             let req: lk::ListEgressRequest = match decode(json, &body) {
                 Ok(r) => r,
-                Err(resp) => return resp,
+                Err(msg) => return twirp_error("malformed", msg),
             };
             let items = w.list(&req.room_name, &req.egress_id, req.active);
             encode(

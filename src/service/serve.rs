@@ -115,7 +115,7 @@ async fn run(config: ServiceConfig, on_ready: impl FnOnce(&Bound)) -> Result<(),
     let config = Arc::new(config);
     let node_id = psrpc::wire::new_id("NE_");
     let backend = Backend::open(config.tessera.compositor)?;
-    let encoder = crate::encode::probe_video_encoder()
+    let encoder = crate::encode::shared_video_encoder()
         .map_err(|e| ServeError::Encoder(e.to_string()))?
         .factory
         .to_owned();

@@ -291,28 +291,15 @@ impl Worker {
         let span = tracing::info_span!("egress", egress_id = %id);
         let _enter = span.enter();
         let reporter = self.clone();
-        let result = egress::hook::with_hook(
+        let info = egress::hook::with_hook(
             move |info| {
                 // The end is reported once, below, with the final info.
                 if info.status < EgressStatus::EgressComplete as i32 {
                     reporter.report(info.clone());
                 }
             },
-            || std::panic::catch_unwind(AssertUnwindSafe(|| run_job(id, job, room, opts, &launch))),
+            || isolated(base, || run_job(id, job, room, opts, &launch)),
         );
-        let info = match result {
-            Ok(Ok(info)) => info,
-            Ok(Err(e)) => egress::failed(base, EgressError::Source(e.to_string())),
-            Err(panic) => {
-                let what = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "unknown".into());
-                tracing::error!(panic = %what, "egress panicked; the worker goes on");
-                egress::failed(base, EgressError::Source(format!("internal error: {what}")))
-            }
-        };
         self.finish(id, info);
     }
 
@@ -611,6 +598,27 @@ impl Inner {
     }
 }
 
+/// Runs one egress to its end: an error starting it, or a panic in its code, ends it
+/// FAILED with the cause (`base` is its STARTING info); the process goes on.
+fn isolated(
+    base: EgressInfo,
+    f: impl FnOnce() -> Result<EgressInfo, crate::launch::LaunchError>,
+) -> EgressInfo {
+    match std::panic::catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(info)) => info,
+        Ok(Err(e)) => egress::failed(base, EgressError::Source(e.to_string())),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown".into());
+            tracing::error!(panic = %what, "egress panicked; the worker goes on");
+            egress::failed(base, EgressError::Source(format!("internal error: {what}")))
+        }
+    }
+}
+
 /// Waits for an egress thread's answer without blocking the runtime.
 async fn wait<T: Send + 'static>(
     answer: std::sync::mpsc::Receiver<Result<T, String>>,
@@ -620,4 +628,61 @@ async fn wait<T: Send + 'static>(
         .map_err(|e| error(code::INTERNAL, e.to_string()))?
         .map_err(|_| error(code::DEADLINE_EXCEEDED, "the egress did not answer"))?
         .map_err(|e| error(code::INVALID_ARGUMENT, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::launch::LaunchError;
+
+    fn base() -> EgressInfo {
+        EgressInfo {
+            egress_id: "EG_t".into(),
+            status: EgressStatus::EgressStarting as i32,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_panicking_egress_ends_failed_and_the_caller_goes_on() {
+        let info = isolated(base(), || {
+            let v: Vec<u8> = Vec::new();
+            let _ = v[3]; // index out of bounds
+            unreachable!()
+        });
+        assert_eq!(info.status, EgressStatus::EgressFailed as i32);
+        assert!(
+            info.error
+                .starts_with("source: internal error: index out of bounds"),
+            "{}",
+            info.error
+        );
+        let info = isolated(base(), || panic!("boom {}", 7));
+        assert!(
+            info.error.ends_with("internal error: boom 7"),
+            "{}",
+            info.error
+        );
+    }
+
+    #[test]
+    fn an_egress_that_cannot_start_ends_failed_with_the_cause() {
+        let info = isolated(base(), || {
+            Err(LaunchError::Join {
+                url: "ws://x".into(),
+                reason: "refused".into(),
+            })
+        });
+        assert_eq!(info.status, EgressStatus::EgressFailed as i32);
+        assert!(
+            info.error.contains("joining ws://x: refused"),
+            "{}",
+            info.error
+        );
+        let done = EgressInfo {
+            status: EgressStatus::EgressComplete as i32,
+            ..base()
+        };
+        assert_eq!(isolated(base(), || Ok(done.clone())), done);
+    }
 }
