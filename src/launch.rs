@@ -46,6 +46,8 @@ pub enum Room {
     Synthetic(SyntheticRoom),
     /// A room on a LiveKit server.
     LiveKit(RoomServer),
+    /// No room to record (a worker without `ws_url`): only a web egress of a URL runs.
+    None,
 }
 
 /// Which compositor an egress gets.
@@ -108,11 +110,15 @@ pub fn run_job(
     match job {
         Job::Composite(plan) => run_composite(egress_id, &plan, room, opts, launch),
         Job::Track(plan) => {
-            let Room::LiveKit(server) = room else {
-                return Err(LaunchError::Unsupported(
-                    "a track egress records a LiveKit room: give --url (and --api-key, --api-secret)"
-                        .into(),
-                ));
+            let server = match room {
+                Room::LiveKit(s) => s,
+                Room::None => return Err(no_server()),
+                Room::Synthetic(_) => {
+                    return Err(LaunchError::Unsupported(
+                        "a track egress records a LiveKit room: give --url (and --api-key, --api-secret)"
+                            .into(),
+                    ));
+                }
             };
             let plan = *plan;
             let mut o =
@@ -184,7 +190,7 @@ fn run_composite(
     };
     let server = match &room {
         Room::LiveKit(s) => Some(s.clone()),
-        Room::Synthetic(_) => None,
+        Room::Synthetic(_) | Room::None => None,
     };
     let mut source: Box<dyn RoomSource> = match (&plan.web, room) {
         (Some(web), _) => {
@@ -229,6 +235,7 @@ fn run_composite(
             )));
         }
         (None, Room::Synthetic(room)) => Box::new(room),
+        (None, Room::None) => return Err(no_server()),
     };
     tracing::info!(egress_id, room = %plan.room_name, layout = %plan.layout.requested, "starting egress");
     Ok(egress::run(
@@ -238,6 +245,13 @@ fn run_composite(
         backend,
         &opts,
     ))
+}
+
+/// The error of a room egress on a worker that knows no LiveKit server.
+fn no_server() -> LaunchError {
+    LaunchError::Unsupported(
+        "ws_url: no LiveKit server is configured to record the room from".into(),
+    )
 }
 
 /// Opens the page of a web egress or custom template (a template gets the server's URL

@@ -551,6 +551,11 @@ fn main() -> ExitCode {
         Command::Serve(args) => match serve_config(args) {
             Ok(c) => {
                 logging = c.logging.clone();
+                if let Some(gpu) = &c.tessera.gpu {
+                    // SAFETY: no other thread exists yet (logging, GStreamer and the
+                    // runtime start below).
+                    unsafe { std::env::set_var("TESSERA_GPU", gpu) };
+                }
                 Some(c)
             }
             Err(e) => {

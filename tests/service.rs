@@ -539,3 +539,43 @@ fn standalone_token() -> String {
         .unwrap();
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
+
+/// The only worker is SIGKILLed mid-egress; the worker started in its place (a new node)
+/// finds the dead one's record and livekit-server learns the egress FAILED.
+#[test]
+fn a_restarted_worker_reports_what_its_crash_left() {
+    let _g = serial();
+    let redis = Redis::start();
+    let lk = livekit_on(&redis, None);
+    let extra = "tessera:\n  compositor: cpu\n";
+    let mut first = Worker::start(&worker_yaml(&redis, &lk, extra));
+    let _alice = Publisher::start(&lk, "crash", "alice", &[]);
+    let api = lk.http_url();
+    let r = egress_api(
+        &api,
+        "StartRoomCompositeEgress",
+        &json!({
+            "room_name": "crash",
+            "audio_only": true,
+            "file_outputs": [{ "filepath": "crash/{time}.ogg", "file_type": "OGG" }],
+        }),
+    )
+    .expect("StartRoomCompositeEgress");
+    let id = r["egress_id"].as_str().unwrap().to_owned();
+    wait_status(&api, &id, &["EGRESS_ACTIVE"], Duration::from_secs(30));
+    first.kill();
+    let _second = Worker::start(&worker_yaml(&redis, &lk, extra));
+    let item = wait_status(&api, &id, &["EGRESS_FAILED"], Duration::from_secs(30));
+    assert!(
+        item["error"].as_str().unwrap().contains("stopped unexpectedly"),
+        "{item}"
+    );
+    assert_eq!(item["details"], "End reason: Process killed");
+    // What the killed worker wrote so far stays on disk.
+    let files = common::files_under(&first.out_dir());
+    let ogg = files
+        .iter()
+        .find(|f| f.extension().is_some_and(|e| e == "ogg"))
+        .unwrap_or_else(|| panic!("no recording in {files:?}"));
+    assert!(ogg.metadata().unwrap().len() > 0);
+}

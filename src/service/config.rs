@@ -158,6 +158,8 @@ impl Default for CpuCost {
 pub struct TesseraKeys {
     /// `auto`, `gpu` or `cpu`.
     pub compositor: BackendChoice,
+    /// The GPU adapter to composite on (a substring of its name, as `TESSERA_GPU`).
+    pub gpu: Option<String>,
     /// The capacity harness's `cost-profile.json` (admission by measured cost).
     pub cost_profile: Option<PathBuf>,
     /// How long a drain (SIGTERM) lets running egresses go on before stopping them.
@@ -181,6 +183,7 @@ impl Default for TesseraKeys {
     fn default() -> Self {
         TesseraKeys {
             compositor: BackendChoice::Auto,
+            gpu: None,
             cost_profile: None,
             drain_timeout: GoDuration(Duration::from_secs(3600)),
             out_dir: PathBuf::from("out"),

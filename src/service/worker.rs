@@ -240,17 +240,10 @@ impl Worker {
         {
             tracing::warn!(egress_id = %id, error = %e, "worker registry not updated");
         }
-        let room = match &inner.room_server(&req.ws_url) {
-            Some(s) => Room::LiveKit(s.clone()),
-            None => {
-                // Only a web egress of a URL records without a server.
-                Room::LiveKit(RoomServer {
-                    url: String::new(),
-                    key: inner.config.api_key.clone(),
-                    secret: inner.config.api_secret.clone(),
-                })
-            }
-        };
+        // Without a server only a web egress of a URL runs (others end FAILED, naming ws_url).
+        let room = inner
+            .room_server(&req.ws_url)
+            .map_or(Room::None, Room::LiveKit);
         let opts = RunOptions {
             out_dir: inner.config.tessera.out_dir.clone(),
             duration: None,
