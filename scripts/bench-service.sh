@@ -9,26 +9,31 @@
 #  2. Admission accuracy: with the capacity harness's cost profile
 #     (docs/bench/cost-profile-4p.json: 4 participants at 640x360, 720p30, MP4), how many
 #     4-person room composites the worker admits through livekit-server, then whether
-#     they hold real time (the harness's rule: ≤ 2% of frames late and ≥ 97% of the frame
-#     rate, from the worker's /metrics over 20 s); if not, egresses are stopped one at a
-#     time until the rest hold. The 4 publishers (LiveKit's Python SDK, VP8) run on the
-#     same machine; their CPU is reported.
+#     they hold real time: one egress is added at a time until the worker refuses, each
+#     step measured over 15 s from the worker's /metrics (the harness's rule: ≤ 2% of
+#     frames late and ≥ 97% of the frame rate). The 4 publishers (LiveKit's Python SDK,
+#     VP8) and livekit-server run on the same machine; their CPU is reported.
 #
-#   bash scripts/bench-service.sh [LATENCY_CALLS] [OUT_DIR]
+#   bash scripts/bench-service.sh [LATENCY_CALLS] [OUT_DIR] [MAX_CPU_UTILIZATION]
+#
+# LATENCY_CALLS 0 skips the latency part; MAX_CPU_UTILIZATION (default 0.8, LiveKit's) is
+# the worker's `cpu_cost.max_cpu_utilization`, the share of the node's measured CPU it
+# admits up to.
 #
 # Needs `bash scripts/setup.sh` and a release build (cargo build --release).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${1:-10}"
 OUT="${2:-bench-service-out}"
+UTIL="${3:-0.8}"
 TOOLS="${TESSERA_TOOLS:-$HOME/.cache/tessera-tools}"
 BIN=target/release/tessera
 [ -x "$BIN" ] || { echo "bench-service: build first: cargo build --release" >&2; exit 1; }
 mkdir -p "$OUT"
-exec "$TOOLS/lk-venv/bin/python" - "$BIN" "$TOOLS" "$N" "$OUT" <<'PY'
+exec "$TOOLS/lk-venv/bin/python" - "$BIN" "$TOOLS" "$N" "$OUT" "$UTIL" <<'PY'
 import json, os, signal, socket, statistics, subprocess, sys, tempfile, time
 
-binary, tools, n, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+binary, tools, n, out, util = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], float(sys.argv[5])
 py = os.path.join(tools, "lk-venv/bin/python")
 work = tempfile.mkdtemp(prefix="bench-service-")
 procs = []
@@ -82,6 +87,7 @@ ws_url: {lk_ws}
 redis: {{address: "127.0.0.1:{redis_port}"}}
 health_port: {health}
 prometheus_port: {health}
+cpu_cost: {{max_cpu_utilization: {util}}}
 tessera:
   out_dir: {work}/out
   api_port: {api_port}
@@ -135,7 +141,7 @@ tessera:
     publish("lat", "alice", ["--no-video"])
     req = {"room_name": "lat", "audio_only": True, "file_outputs": [{"filepath": "lat/{time}.ogg", "file_type": "OGG"}]}
     latency = {}
-    for via, url in (("livekit-server", lk_http), ("standalone", standalone)):
+    for via, url in (("livekit-server", lk_http), ("standalone", standalone)) if n > 0 else ():
         for state in ("idle", "busy"):
             background = None
             if state == "busy":
@@ -156,17 +162,9 @@ tessera:
             latency[f"{via}, worker {state}"] = {"median_ms": statistics.median(samples), "min_ms": min(samples), "max_ms": max(samples), "calls": n}
             print(f"latency {via} ({state}): median {statistics.median(samples):.1f} ms over {n}", file=sys.stderr)
 
-    # ---- 2. admission accuracy
+    # ---- 2. admission accuracy: ramp up one egress at a time until the worker refuses
     pubs = [publish("cap", f"p{i}", ["--width", "640", "--height", "360", "--rgb", f"{60*i},{200-40*i},120"]) for i in range(4)]
     cap_req = {"room_name": "cap", "layout": "grid", "preset": "H264_720P_30", "file_outputs": [{"filepath": "cap/{time}.mp4"}]}
-    admitted = []
-    while True:
-        info, ms, err = call(lk_http, "StartRoomCompositeEgress", cap_req)
-        if not info:
-            print(f"admission: refused after {len(admitted)}: {err}", file=sys.stderr); break
-        admitted.append(info["egress_id"])
-        wait_status(lk_http, info["egress_id"], {"EGRESS_ACTIVE"})
-        if len(admitted) > 32: break
 
     def cpu_of(pids):
         t = 0
@@ -182,36 +180,45 @@ tessera:
         v = [int(x) for x in open("/proc/stat").readline().split()[1:9]]
         return sum(v) - v[3] - v[4], sum(v)
 
-    steps = []
-    running = list(admitted)
-    while running:
+    lk_pid = procs[1].pid
+    admitted, steps, measuring = [], [], True
+    while len(admitted) < 32:
+        info, ms, err = call(lk_http, "StartRoomCompositeEgress", cap_req)
+        if not info:
+            print(f"admission: refused after {len(admitted)}: {err}", file=sys.stderr)
+            break
+        admitted.append(info["egress_id"])
+        wait_status(lk_http, info["egress_id"], {"EGRESS_ACTIVE"})
+        if not measuring:
+            continue
         time.sleep(5)
         m0, t0 = metrics(), time.time()
-        p0, w0, (b0, a0) = cpu_of([p.pid for p in pubs]), cpu_of([worker.pid]), node_cpu()
-        time.sleep(20)
+        p0, w0, l0, (b0, a0) = cpu_of([p.pid for p in pubs]), cpu_of([worker.pid]), cpu_of([lk_pid]), node_cpu()
+        time.sleep(15)
         m1, t1 = metrics(), time.time()
-        p1, w1, (b1, a1) = cpu_of([p.pid for p in pubs]), cpu_of([worker.pid]), node_cpu()
+        p1, w1, l1, (b1, a1) = cpu_of([p.pid for p in pubs]), cpu_of([worker.pid]), cpu_of([lk_pid]), node_cpu()
         frames = m1["tessera_frames_composited_total"] - m0["tessera_frames_composited_total"]
         late = m1["tessera_frames_late_total"] - m0["tessera_frames_late_total"]
-        fps = frames / (t1 - t0) / len(running)
-        step = {"rooms": len(running), "fps_per_room": fps, "late_share": late / max(frames, 1),
+        fps = frames / (t1 - t0) / len(admitted)
+        step = {"rooms": len(admitted), "fps_per_room": fps, "late_share": late / max(frames, 1),
                 "worker_cores": (w1 - w0) / (t1 - t0), "publishers_cores": (p1 - p0) / (t1 - t0),
-                "node_load": (b1 - b0) / max(a1 - a0, 1)}
+                "livekit_server_cores": (l1 - l0) / (t1 - t0),
+                "node_busy_cores": (b1 - b0) / max(a1 - a0, 1) * os.cpu_count()}
         step["holds"] = step["late_share"] <= 0.02 and fps >= 0.97 * 30
         steps.append(step)
-        print(f"admission: {len(running)} rooms: {fps:.1f} fps/room, {100*step['late_share']:.1f}% late, "
-              f"worker {step['worker_cores']:.2f} cores, publishers {step['publishers_cores']:.2f} cores, holds={step['holds']}", file=sys.stderr)
-        if step["holds"]: break
-        eid = running.pop()
+        print(f"admission: {len(admitted)} rooms: {fps:.1f} fps/room, {100*step['late_share']:.1f}% late, "
+              f"worker {step['worker_cores']:.2f} cores, publishers {step['publishers_cores']:.2f}, "
+              f"livekit-server {step['livekit_server_cores']:.2f}, node {step['node_busy_cores']:.2f}, holds={step['holds']}", file=sys.stderr)
+        # Once a step fails, later ones only count admissions.
+        measuring = step["holds"]
+    for eid in admitted:
         call(lk_http, "StopEgress", {"egress_id": eid})
-        wait_status(lk_http, eid, {"EGRESS_COMPLETE", "EGRESS_FAILED"})
-    for eid in running:
-        call(lk_http, "StopEgress", {"egress_id": eid})
-    held = next((s["rooms"] for s in steps if s["holds"]), 0)
+    held = max((s["rooms"] for s in steps if s["holds"]), default=0)
     report = {
         "machine": {"cores": os.cpu_count(), "cpu": next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "")},
         "latency": latency,
-        "admission": {"profile": "docs/bench/cost-profile-4p.json", "admitted": len(admitted), "held": held, "steps": steps},
+        "admission": {"profile": "docs/bench/cost-profile-4p.json", "max_cpu_utilization": util,
+                      "admitted": len(admitted), "held": held, "steps": steps},
     }
     with open(os.path.join(out, "report.json"), "w") as f:
         json.dump(report, f, indent=2)

@@ -7,6 +7,12 @@
 //! request's pixel rate against the profiled preset's, and is committed against every
 //! core (the harness already found the real-time limit). Without a profile, LiveKit's
 //! `cpu_cost` model applies: each kind's cost against `cores × max_cpu_utilization`.
+//!
+//! The profile prices egresses alone; the node's measured CPU load catches what it does
+//! not see (publishers, livekit-server or anything else on the node, a room dearer than
+//! profiled): a job is also refused when the measured busy cores plus its cost exceed
+//! `machine cores × max_cpu_utilization`, as LiveKit's egress checks its CPU. Committed
+//! costs bound bursts (egresses just admitted have not loaded the CPU yet).
 
 use std::collections::HashMap;
 
@@ -48,6 +54,9 @@ pub struct Admission {
     costs: CpuCost,
     profile: Option<CostProfile>,
     committed: HashMap<String, f64>,
+    /// The machine's cores and its measured busy cores (when sampled).
+    machine: f64,
+    busy: Option<f64>,
 }
 
 /// 1280x720 at 30 fps: the pixel rate a cost is scaled from when a preset is unknown.
@@ -71,7 +80,26 @@ impl Admission {
             costs,
             profile,
             committed: HashMap::new(),
+            machine: cores,
+            busy: None,
         }
+    }
+
+    /// The machine's cores (the load guard's scale), when not `cores`.
+    pub fn with_machine_cores(mut self, machine: f64) -> Admission {
+        self.machine = machine;
+        self
+    }
+
+    /// The node's measured busy cores now (every process, from `/proc/stat`).
+    pub fn set_busy(&mut self, busy: f64) {
+        self.busy = Some(busy);
+    }
+
+    /// Whether the measured load leaves room for `cost`.
+    fn load_allows(&self, cost: f64) -> bool {
+        self.busy
+            .is_none_or(|b| b + cost <= self.machine * self.costs.max_cpu_utilization + 1e-9)
     }
 
     /// The node's capacity in cores.
@@ -131,9 +159,9 @@ impl Admission {
         (self.committed() / self.cores).min(1.0)
     }
 
-    /// Whether `cost` fits now.
+    /// Whether `cost` fits now: committed costs and the measured load.
     pub fn fits(&self, cost: f64) -> bool {
-        self.committed() + cost <= self.cores + 1e-9
+        self.committed() + cost <= self.cores + 1e-9 && self.load_allows(cost)
     }
 
     /// Commits `cost` for `id`, or says why not.
@@ -253,6 +281,19 @@ mod tests {
         a.release("EG_1");
         assert_eq!(a.affinity(cost, false), 1.0);
         assert!((a.load() - 0.5).abs() < 1e-9);
+    }
+
+    #[test]
+    fn the_measured_load_refuses_what_the_profile_would_admit() {
+        let mut a = Admission::new(2.0, CpuCost::default(), Some(profile(7)));
+        let cost = a.cost(&composite());
+        a.reserve("EG_1", cost).unwrap();
+        // Publishers and the SFU on the node: 1.4 cores busy of 2 (0.8 → 1.6 usable).
+        a.set_busy(1.4);
+        assert!(!a.fits(cost));
+        assert_eq!(a.affinity(cost, false), -1.0);
+        a.set_busy(0.6);
+        assert!(a.fits(cost));
     }
 
     #[test]

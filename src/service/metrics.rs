@@ -218,13 +218,14 @@ impl Metrics {
 
 /// CPU load between two reads of `/proc/stat`'s first line.
 #[derive(Default)]
-struct CpuSampler {
+pub struct CpuSampler {
     last: Option<(u64, u64)>,
     load: f64,
 }
 
 impl CpuSampler {
-    fn sample(&mut self) -> f64 {
+    /// The load (0..=1) since the last call (0 at the first).
+    pub fn sample(&mut self) -> f64 {
         let Some((busy, total)) = read_proc_stat() else {
             return self.load;
         };

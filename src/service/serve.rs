@@ -138,7 +138,9 @@ async fn run(config: ServiceConfig, on_ready: impl FnOnce(&Bound)) -> Result<(),
         .tessera
         .cpu_cores
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()) as f64);
-    let admission = Admission::new(cores, config.cpu_cost.clone(), profile);
+    let machine = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let admission =
+        Admission::new(cores, config.cpu_cost.clone(), profile).with_machine_cores(machine);
     // What a crashed run of this node left: its pages' processes and directories.
     let reaped =
         crate::source::web::processes::reap_leftovers(&crate::source::web::processes::root());
@@ -216,6 +218,20 @@ async fn run(config: ServiceConfig, on_ready: impl FnOnce(&Bound)) -> Result<(),
         });
     }
 
+    // The node's load, for admission: busy cores over the last second, smoothed.
+    let sampler = worker.clone();
+    tokio::spawn(async move {
+        let mut cpu = super::metrics::CpuSampler::default();
+        let mut smoothed: Option<f64> = None;
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            let busy = cpu.sample() * machine;
+            let s = smoothed.map_or(busy, |s| 0.5 * s + 0.5 * busy);
+            smoothed = Some(s);
+            sampler.set_node_busy(s);
+        }
+    });
     let ip: IpAddr = config.tessera.bind_address.parse().map_err(|e| {
         std::io::Error::new(
             std::io::ErrorKind::InvalidInput,

@@ -498,6 +498,15 @@ impl Worker {
         ids
     }
 
+    /// The node's measured busy cores (for admission's load guard).
+    pub fn set_node_busy(&self, cores: f64) {
+        self.inner
+            .admission
+            .lock()
+            .expect("admission")
+            .set_busy(cores);
+    }
+
     /// Whether the worker drains.
     pub fn is_draining(&self) -> bool {
         self.inner.draining.load(Ordering::Relaxed)
