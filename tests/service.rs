@@ -297,6 +297,13 @@ fn two_workers_share_the_load_and_outlive_each_other() {
 
     let on_a = a.active();
     let on_b = b.active();
+    // ListActiveEgress as livekit-server's psrpc client sends it: a worker answers with
+    // its own egresses.
+    let listed = list_active_egress(&redis);
+    assert!(
+        listed == on_a || listed == on_b,
+        "{listed:?} vs {on_a:?} / {on_b:?}"
+    );
     a.kill();
     for id in &on_a {
         let item = wait_status(&api, id, &["EGRESS_FAILED"], Duration::from_secs(30));
@@ -317,6 +324,35 @@ fn two_workers_share_the_load_and_outlive_each_other() {
         egress_api(&api, "StopEgress", &json!({ "egress_id": id })).unwrap();
         wait_status(&api, id, &["EGRESS_COMPLETE"], Duration::from_secs(30));
     }
+}
+
+/// `EgressInternal.ListActiveEgress` over Redis (psrpc), the first answer.
+fn list_active_egress(redis: &Redis) -> Vec<String> {
+    use prost::Message;
+    use tessera::service::{bus, psrpc, rpc};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let config = bus::RedisConfig {
+            address: redis.address(),
+            ..Default::default()
+        };
+        let b = bus::Bus::connect(&config).await.unwrap();
+        let client = psrpc::Client::new(b, "EgressInternal").await.unwrap();
+        let bytes = client
+            .call(
+                rpc::LIST_ACTIVE_EGRESS,
+                "",
+                rpc::ListActiveEgressRequest {}.encode_to_vec(),
+                Duration::from_secs(5),
+            )
+            .await
+            .expect("ListActiveEgress");
+        let mut ids = rpc::ListActiveEgressResponse::decode(bytes.as_slice())
+            .unwrap()
+            .egress_ids;
+        ids.sort();
+        ids
+    })
 }
 
 /// SIGTERM with two egresses running: the worker claims nothing new, the two go on until
@@ -497,38 +533,37 @@ fn the_standalone_api_serves_the_egress_api() {
     // A malformed body: the field is named.
     let token = standalone_token();
     let auth = format!("Bearer {token}");
-    let (code, body) = http(
-        "POST",
-        worker.api_port,
-        "/twirp/livekit.Egress/StartRoomCompositeEgress",
-        &[
-            ("Content-Type", "application/json"),
-            ("Authorization", &auth),
-        ],
-        br#"{"room_name": 5}"#,
-    );
-    let v: Value = serde_json::from_slice(&body).unwrap();
+    let (code, v) = start_as_json(worker.api_port, &auth, br#"{"room_name": 5}"#);
     assert_eq!(code, 400, "{v}");
     assert_eq!(v["code"], "malformed");
     assert!(v["msg"].as_str().unwrap().contains("room_name"), "{v}");
     // A request the planner refuses: invalid_argument naming the field.
-    let (code, body) = http(
-        "POST",
+    let (code, v) = start_as_json(
         worker.api_port,
-        "/twirp/livekit.Egress/StartRoomCompositeEgress",
-        &[
-            ("Content-Type", "application/json"),
-            ("Authorization", &auth),
-        ],
+        &auth,
         br#"{"room_name": "alone", "layout": "no-such-layout", "file_outputs": [{}]}"#,
     );
-    let v: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(
         (code, v["code"].as_str()),
         (400, Some("invalid_argument")),
         "{v}"
     );
     assert!(v["msg"].as_str().unwrap().contains("layout"), "{v}");
+}
+
+/// A raw JSON StartRoomCompositeEgress to the standalone API: (status, Twirp body).
+fn start_as_json(port: u16, auth: &str, body: &[u8]) -> (u16, Value) {
+    let (code, body) = http(
+        "POST",
+        port,
+        "/twirp/livekit.Egress/StartRoomCompositeEgress",
+        &[
+            ("Content-Type", "application/json"),
+            ("Authorization", auth),
+        ],
+        body,
+    );
+    (code, serde_json::from_slice(&body).unwrap())
 }
 
 /// A LiveKit access token with `roomRecord`, signed with the test key (HS256).

@@ -232,14 +232,19 @@ async fn twirp(
         );
     };
     let w = &api.worker;
-    macro_rules! start {
-        ($t:ty, $variant:ident) => {{
-            let req: $t = match decode(json, &body) {
+    // The body as `$t`, or the `malformed` answer.
+    macro_rules! body {
+        ($t:ty) => {
+            match decode::<$t>(json, &body) {
                 Ok(r) => r,
                 Err(msg) => return twirp_error("malformed", msg),
-            };
-            start(w, Request::$variant(req), json).await
-        }};
+            }
+        };
+    }
+    macro_rules! start {
+        ($t:ty, $variant:ident) => {
+            start(w, Request::$variant(body!($t)), json).await
+        };
     }
     match method.as_str() {
         "StartRoomCompositeEgress" => start!(lk::RoomCompositeEgressRequest, RoomComposite),
@@ -248,41 +253,14 @@ async fn twirp(
         "StartTrackCompositeEgress" => start!(lk::TrackCompositeEgressRequest, TrackComposite),
         "StartTrackEgress" => start!(lk::TrackEgressRequest, Track),
         "StartEgress" => start!(lk::StartEgressRequest, Egress),
-        "StopEgress" => {
-            let req: lk::StopEgressRequest = match decode(json, &body) {
-                Ok(r) => r,
-                Err(msg) => return twirp_error("malformed", msg),
-            };
-            match w.stop(&req.egress_id) {
-                Ok(info) => encode(json, &info),
-                Err(e) => from_rpc(e),
-            }
-        }
-        "UpdateStream" => {
-            let req: lk::UpdateStreamRequest = match decode(json, &body) {
-                Ok(r) => r,
-                Err(msg) => return twirp_error("malformed", msg),
-            };
-            match w.update_stream(req).await {
-                Ok(info) => encode(json, &info),
-                Err(e) => from_rpc(e),
-            }
-        }
+        "StopEgress" => reply(json, w.stop(&body!(lk::StopEgressRequest).egress_id)),
+        "UpdateStream" => reply(json, w.update_stream(body!(lk::UpdateStreamRequest)).await),
         "UpdateLayout" => {
-            let req: lk::UpdateLayoutRequest = match decode(json, &body) {
-                Ok(r) => r,
-                Err(msg) => return twirp_error("malformed", msg),
-            };
-            match w.update_layout(&req.egress_id, &req.layout).await {
-                Ok(info) => encode(json, &info),
-                Err(e) => from_rpc(e),
-            }
+            let req = body!(lk::UpdateLayoutRequest);
+            reply(json, w.update_layout(&req.egress_id, &req.layout).await)
         }
         "ListEgress" => {
-            let req: lk::ListEgressRequest = match decode(json, &body) {
-                Ok(r) => r,
-                Err(msg) => return twirp_error("malformed", msg),
-            };
+            let req = body!(lk::ListEgressRequest);
             let items = w.list(&req.room_name, &req.egress_id, req.active);
             encode(
                 json,
@@ -296,6 +274,14 @@ async fn twirp(
     }
 }
 
+/// An `EgressInfo` answer, or the error.
+fn reply(json: bool, r: Result<lk::EgressInfo, RpcError>) -> Response {
+    match r {
+        Ok(info) => encode(json, &info),
+        Err(e) => from_rpc(e),
+    }
+}
+
 async fn start(w: &Worker, request: Request, json: bool) -> Response {
     let req = StartRequest {
         egress_id: crate::info::new_egress_id(),
@@ -303,10 +289,7 @@ async fn start(w: &Worker, request: Request, json: bool) -> Response {
         room_id: String::new(),
         ws_url: String::new(),
     };
-    match w.start(req).await {
-        Ok(info) => encode(json, &info),
-        Err(e) => from_rpc(e),
-    }
+    reply(json, w.start(req).await)
 }
 
 /// Groups the configured ports: one listener per distinct port.

@@ -7,6 +7,7 @@
 //! - `admission.rs`: what an egress costs, whether it fits, the claim's affinity (pure);
 //! - `requests.rs`: a received request planned into a job;
 //! - `worker.rs`: many egresses in one process, isolated, reported;
+//! - `handlers.rs`: the psrpc methods served, adapted onto the worker;
 //! - `io.rs`: livekit-server's IOInfo (CreateEgress, UpdateEgress with retries);
 //! - `registry.rs`: workers watching each other's heartbeats (a dead worker's egresses
 //!   end FAILED);
@@ -16,6 +17,7 @@
 pub mod admission;
 pub mod bus;
 pub mod config;
+pub mod handlers;
 pub mod http;
 pub mod io;
 pub mod metrics;

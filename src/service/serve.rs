@@ -9,17 +9,16 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use prost::Message;
-
 use super::admission::Admission;
 use super::bus::{Bus, BusError};
 use super::config::ServiceConfig;
+use super::handlers;
 use super::http::{self, Api};
 use super::io::IoReporter;
-use super::psrpc::{self, Handler, HandlerFuture, RpcError, wire::code};
+use super::psrpc;
 use super::registry::{self, Registry};
-use super::rpc::{self, ListActiveEgressResponse};
-use super::worker::{Reporters, StartRequest, Worker};
+use super::rpc;
+use super::worker::{Reporters, Worker};
 use crate::compositor::{Backend, GpuError};
 use crate::layout::{LayoutError, LayoutLibrary};
 
@@ -54,51 +53,6 @@ pub enum ServeError {
 pub struct Bound {
     /// Per configured port, the address.
     pub addrs: Vec<SocketAddr>,
-}
-
-struct StartEgress(Worker);
-
-impl Handler for StartEgress {
-    fn affinity(&self, request: &[u8]) -> f32 {
-        match rpc::StartEgressRequest::decode(request) {
-            Ok(r) => match &r.request {
-                Some(req) => self.0.affinity(req),
-                None if self.0.is_draining() => -1.0,
-                // A request kind this worker does not serve: no claim.
-                None => -1.0,
-            },
-            Err(_) => -1.0,
-        }
-    }
-
-    fn handle(&self, request: Vec<u8>) -> HandlerFuture {
-        let w = self.0.clone();
-        Box::pin(async move {
-            let r = rpc::StartEgressRequest::decode(request.as_slice())
-                .map_err(|e| RpcError::new(code::MALFORMED_REQUEST, e.to_string()))?;
-            let req = r.request.ok_or_else(|| {
-                RpcError::new(code::INVALID_ARGUMENT, "request: unsupported request type")
-            })?;
-            let info = w
-                .start(StartRequest {
-                    egress_id: r.egress_id,
-                    request: req,
-                    room_id: r.room_id,
-                    ws_url: r.ws_url,
-                })
-                .await?;
-            Ok(info.encode_to_vec())
-        })
-    }
-}
-
-struct ListActive(Worker);
-
-impl Handler for ListActive {
-    fn handle(&self, _request: Vec<u8>) -> HandlerFuture {
-        let ids = self.0.active_ids();
-        Box::pin(async move { Ok(ListActiveEgressResponse { egress_ids: ids }.encode_to_vec()) })
-    }
 }
 
 /// Runs the worker until a signal has drained it. `on_ready` gets the bound addresses.
@@ -182,7 +136,7 @@ async fn run(config: ServiceConfig, on_ready: impl FnOnce(&Bound)) -> Result<(),
             rpc.register(
                 rpc::START_EGRESS,
                 &config.cluster_id,
-                Arc::new(StartEgress(worker.clone())),
+                Arc::new(handlers::StartEgress(worker.clone())),
             )
             .await?,
         );
@@ -190,7 +144,7 @@ async fn run(config: ServiceConfig, on_ready: impl FnOnce(&Bound)) -> Result<(),
             rpc.register(
                 rpc::LIST_ACTIVE_EGRESS,
                 &config.cluster_id,
-                Arc::new(ListActive(worker.clone())),
+                Arc::new(handlers::ListActive(worker.clone())),
             )
             .await?,
         );

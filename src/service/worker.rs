@@ -220,7 +220,7 @@ impl Worker {
             return Err(undo(error(code::INTERNAL, format!("CreateEgress: {e}"))));
         }
         if let Some(rpc) = &inner.reporters.rpc {
-            match self.register_handlers(rpc, &id).await {
+            match super::handlers::register_egress(rpc, self, &id).await {
                 Ok(handlers) => {
                     if let Some(r) = inner
                         .state
@@ -318,7 +318,7 @@ impl Worker {
     }
 
     fn finish(&self, id: &str, info: EgressInfo) {
-        let status = EgressStatus::try_from(info.status).map_or("unknown", |s| s.as_str_name());
+        let status = status_name(info.status);
         tracing::info!(egress_id = %id, status, error = %info.error, "egress ended");
         self.report(info);
         let inner = &self.inner;
@@ -345,61 +345,12 @@ impl Worker {
         inner.ended.notify_waiters();
     }
 
-    async fn register_handlers(
-        &self,
-        rpc: &psrpc::Server,
-        id: &str,
-    ) -> Result<Vec<Registration>, super::bus::BusError> {
-        use prost::Message;
-        struct Stop(Worker);
-        impl psrpc::Handler for Stop {
-            fn handle(&self, request: Vec<u8>) -> psrpc::HandlerFuture {
-                let w = self.0.clone();
-                Box::pin(async move {
-                    let req = livekit_protocol::StopEgressRequest::decode(request.as_slice())
-                        .map_err(|e| error(code::MALFORMED_REQUEST, e.to_string()))?;
-                    w.stop(&req.egress_id).map(|i| i.encode_to_vec())
-                })
-            }
-        }
-        struct Update(Worker);
-        impl psrpc::Handler for Update {
-            fn handle(&self, request: Vec<u8>) -> psrpc::HandlerFuture {
-                let w = self.0.clone();
-                Box::pin(async move {
-                    let req = UpdateStreamRequest::decode(request.as_slice())
-                        .map_err(|e| error(code::MALFORMED_REQUEST, e.to_string()))?;
-                    w.update_stream(req).await.map(|i| i.encode_to_vec())
-                })
-            }
-        }
-        Ok(vec![
-            rpc.register(super::rpc::STOP_EGRESS, id, Arc::new(Stop(self.clone())))
-                .await?,
-            rpc.register(
-                super::rpc::UPDATE_STREAM,
-                id,
-                Arc::new(Update(self.clone())),
-            )
-            .await?,
-        ])
-    }
-
     /// StopEgress: the egress finishes (files, uploads) and ends COMPLETE; the answer is
     /// its info, ENDING.
     pub fn stop(&self, id: &str) -> Result<EgressInfo, RpcError> {
         let state = self.inner.state.lock().expect("worker state");
         let Some(r) = state.running.get(id) else {
-            return Err(match state.infos.get(id) {
-                Some(i) => error(
-                    code::FAILED_PRECONDITION,
-                    format!(
-                        "egress with status {} cannot be stopped",
-                        EgressStatus::try_from(i.status).map_or("unknown", |s| s.as_str_name())
-                    ),
-                ),
-                None => error(code::NOT_FOUND, format!("egress {id} not found")),
-            });
+            return Err(not_running(&state, id, "stopped"));
         };
         r.stop.store(true, Ordering::Relaxed);
         let mut info = state.infos.get(id).cloned().unwrap_or_default();
@@ -442,16 +393,7 @@ impl Worker {
         let r = state
             .running
             .get(id)
-            .ok_or_else(|| match state.infos.get(id) {
-                Some(i) => error(
-                    code::FAILED_PRECONDITION,
-                    format!(
-                        "egress with status {} cannot be updated",
-                        EgressStatus::try_from(i.status).map_or("unknown", |s| s.as_str_name())
-                    ),
-                ),
-                None => error(code::NOT_FOUND, format!("egress {id} not found")),
-            })?;
+            .ok_or_else(|| not_running(&state, id, "updated"))?;
         r.control
             .send(c)
             .map_err(|_| error(code::FAILED_PRECONDITION, "egress is ending"))
@@ -598,6 +540,26 @@ impl Inner {
             secret: self.config.api_secret.clone(),
         })
     }
+}
+
+/// The error for a request to an egress that is not running: ended (with its status) or
+/// unknown.
+fn not_running(state: &State, id: &str, verb: &str) -> RpcError {
+    match state.infos.get(id) {
+        Some(i) => error(
+            code::FAILED_PRECONDITION,
+            format!(
+                "egress with status {} cannot be {verb}",
+                status_name(i.status)
+            ),
+        ),
+        None => error(code::NOT_FOUND, format!("egress {id} not found")),
+    }
+}
+
+/// An `EgressStatus` by its LiveKit name.
+pub(crate) fn status_name(status: i32) -> &'static str {
+    EgressStatus::try_from(status).map_or("unknown", |s| s.as_str_name())
 }
 
 /// Runs one egress to its end: an error starting it, or a panic in its code, ends it

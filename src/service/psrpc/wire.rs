@@ -313,6 +313,19 @@ pub mod code {
 mod tests {
     use super::*;
 
+    /// `internal.Msg{type_url: "type.googleapis.com/internal.NAME", value: inner}` by hand:
+    /// field 1 (0x0a) and field 2 (0x12), each length-delimited.
+    fn msg_bytes(name: &str, inner: &[u8]) -> Vec<u8> {
+        let url = format!("type.googleapis.com/internal.{name}");
+        [
+            &[0x0a, url.len() as u8][..],
+            url.as_bytes(),
+            &[0x12, inner.len() as u8],
+            inner,
+        ]
+        .concat()
+    }
+
     /// `internal.ClaimRequest{request_id: "REQ_a", server_id: "SRV_b", affinity: 0.5}` by
     /// hand from internal.proto: field 1 (0x0a) len 5, field 2 (0x12) len 5, field 3
     /// fixed32 (0x1d) 0.5f little-endian; wrapped in `internal.Msg` field 1 (type URL)
@@ -327,14 +340,7 @@ mod tests {
             &[0x1d, 0x00, 0x00, 0x00, 0x3f],
         ]
         .concat();
-        let url = b"type.googleapis.com/internal.ClaimRequest";
-        let expected: Vec<u8> = [
-            &[0x0a, url.len() as u8][..],
-            url,
-            &[0x12, inner.len() as u8],
-            &inner,
-        ]
-        .concat();
+        let expected = msg_bytes("ClaimRequest", &inner);
         let env = Envelope::ClaimRequest(ClaimRequest {
             request_id: "REQ_a".into(),
             server_id: "SRV_b".into(),
@@ -347,14 +353,7 @@ mod tests {
     #[test]
     fn claim_response_bytes_match_the_protocol() {
         let inner: Vec<u8> = [&[0x0a, 5][..], b"REQ_a", &[0x12, 5], b"SRV_b"].concat();
-        let url = b"type.googleapis.com/internal.ClaimResponse";
-        let expected: Vec<u8> = [
-            &[0x0a, url.len() as u8][..],
-            url,
-            &[0x12, inner.len() as u8],
-            &inner,
-        ]
-        .concat();
+        let expected = msg_bytes("ClaimResponse", &inner);
         let env = Envelope::ClaimResponse(ClaimResponse {
             request_id: "REQ_a".into(),
             server_id: "SRV_b".into(),
