@@ -60,6 +60,14 @@ fn wait_status(url: &str, id: &str, want: &[&str], timeout: Duration) -> Value {
     })
 }
 
+/// Waits until livekit-server lists `id` FAILED as an egress of a lost worker.
+fn wait_lost(api: &str, id: &str) {
+    let item = wait_status(api, id, &["EGRESS_FAILED"], Duration::from_secs(30));
+    let error = item["error"].as_str().unwrap_or_default();
+    assert!(error.contains("stopped unexpectedly"), "{item}");
+    assert_eq!(item["details"], "End reason: Process killed");
+}
+
 fn duration_s(path: &std::path::Path) -> f64 {
     let out = std::process::Command::new("ffprobe")
         .args([
@@ -306,14 +314,7 @@ fn two_workers_share_the_load_and_outlive_each_other() {
     );
     a.kill();
     for id in &on_a {
-        let item = wait_status(&api, id, &["EGRESS_FAILED"], Duration::from_secs(30));
-        assert!(
-            item["error"]
-                .as_str()
-                .unwrap()
-                .contains("stopped unexpectedly"),
-            "{item}"
-        );
+        wait_lost(&api, id);
     }
     std::thread::sleep(Duration::from_secs(2));
     for id in &on_b {
@@ -606,15 +607,7 @@ fn a_restarted_worker_reports_what_its_crash_left() {
     wait_status(&api, &id, &["EGRESS_ACTIVE"], Duration::from_secs(30));
     first.kill();
     let _second = Worker::start(&worker_yaml(&redis, &lk, extra));
-    let item = wait_status(&api, &id, &["EGRESS_FAILED"], Duration::from_secs(30));
-    assert!(
-        item["error"]
-            .as_str()
-            .unwrap()
-            .contains("stopped unexpectedly"),
-        "{item}"
-    );
-    assert_eq!(item["details"], "End reason: Process killed");
+    wait_lost(&api, &id);
     // What the killed worker wrote so far stays on disk.
     let files = common::files_under(&first.out_dir());
     let ogg = files

@@ -166,9 +166,10 @@ impl ImagesOutput {
             filename_prefix: prefix.filename.clone(),
             ..Default::default()
         };
+        let span = tracing::Span::current();
         let worker = std::thread::Builder::new()
             .name("images".into())
-            .spawn(move || worker(rx, prefix, p, r, uploads))
+            .spawn(move || span.in_scope(|| worker(rx, prefix, p, r, uploads)))
             .expect("spawn image worker");
         Ok(ImagesOutput {
             field: plan.field.clone(),

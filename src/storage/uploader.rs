@@ -256,9 +256,12 @@ impl Uploader {
             backup_name: backup.map(StoreSpec::describe).unwrap_or_default(),
         };
         let overflows = queue.overflows.clone();
+        let span = tracing::Span::current();
         let worker = std::thread::Builder::new()
             .name("upload".into())
             .spawn(move || {
+                // The egress's span (its id) on this thread's lines too.
+                let _span = span.enter();
                 let rt = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()

@@ -230,9 +230,12 @@ impl LiveKitRoom {
         let tapped = opts.tap.is_some();
         let wait_pictures = opts.selection.is_room() && !tapped;
         let session_shared = shared.clone();
+        let span = tracing::Span::current();
         let thread = std::thread::Builder::new()
             .name("livekit-session".into())
             .spawn(move || {
+                // The egress's span (its id) on this thread's lines too.
+                let _span = span.enter();
                 let runtime = match tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()

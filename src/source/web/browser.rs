@@ -123,9 +123,12 @@ pub fn launch(
     let log_path = dir.path().join("chromium.log");
     let (tx, rx) = std::sync::mpsc::channel();
     // Chromium writes its log to stderr all its life: a pipe nobody reads would block it.
+    let span = tracing::Span::current();
     std::thread::Builder::new()
         .name("chromium-log".into())
         .spawn(move || {
+            // The egress's span (its id) on this thread's lines too.
+            let _span = span.enter();
             let mut log = std::fs::File::create(&log_path).ok();
             let mut tx = Some(tx);
             for line in BufReader::new(stderr).lines() {

@@ -155,9 +155,12 @@ impl WebPage {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         self.commands = Some(tx);
         let (state, url, origin) = (self.state.clone(), self.opts.url.clone(), self.origin);
+        let span = tracing::Span::current();
         let thread = std::thread::Builder::new()
             .name("web-browser".into())
             .spawn(move || {
+                // The egress's span (its id) on this thread's lines too.
+                let _span = span.enter();
                 let rt = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
