@@ -66,6 +66,12 @@ pub fn to_json(info: &EgressInfo) -> Value {
     to_proto_names(serde_json::to_value(info).expect("EgressInfo serializes"))
 }
 
+/// An `EgressInfo.status` by LiveKit's name (`EGRESS_ACTIVE`, …), `unknown` for a value
+/// the enum lacks.
+pub fn status_name(status: i32) -> &'static str {
+    livekit_protocol::EgressStatus::try_from(status).map_or("unknown", |s| s.as_str_name())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -96,6 +96,11 @@ impl Admission {
         self.busy = Some(busy);
     }
 
+    /// The node's measured load (0..=1 of the machine's cores), 0 before it is sampled.
+    pub fn load_measured(&self) -> f64 {
+        self.busy.map_or(0.0, |b| (b / self.machine).min(1.0))
+    }
+
     /// Whether the measured load leaves room for `cost`.
     fn load_allows(&self, cost: f64) -> bool {
         self.busy

@@ -75,7 +75,7 @@ async fn health(State(api): State<Api>) -> Response {
         "load": if s.capacity > 0.0 { s.committed / s.capacity } else { 0.0 },
         "committed_cores": s.committed,
         "capacity_cores": s.capacity,
-        "cpu_load": api.worker.metrics().cpu_load(),
+        "cpu_load": s.cpu_load,
         "active": api.worker.active_ids(),
         "compositor": s.compositor,
         "encoder": s.encoder,

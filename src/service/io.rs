@@ -116,8 +116,7 @@ impl IoReporter {
 async fn send_update(client: &Client, info: &EgressInfo, timeout: Duration) {
     let started = tokio::time::Instant::now();
     let mut delay = Duration::from_millis(250);
-    let status = livekit_protocol::EgressStatus::try_from(info.status)
-        .map_or("unknown", |s| s.as_str_name());
+    let status = crate::info::status_name(info.status);
     loop {
         match client
             .call(UPDATE_EGRESS, "", info.encode_to_vec(), timeout)

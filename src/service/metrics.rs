@@ -1,5 +1,6 @@
 //! The worker's Prometheus metrics (text exposition format 0.0.4), counted here and
-//! rendered on `/metrics`; and the node's CPU load from `/proc/stat`.
+//! rendered on `/metrics`; and the node's CPU load from `/proc/stat` (`CpuSampler`, read
+//! once a second by the worker for admission, health and metrics alike).
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -16,7 +17,6 @@ pub struct Metrics {
     frames_done: AtomicU64,
     /// Frames late by more than a frame, of egresses that have ended.
     late_done: AtomicU64,
-    cpu: Mutex<CpuSampler>,
 }
 
 /// A point-in-time view of the worker for rendering.
@@ -40,6 +40,8 @@ pub struct Snapshot {
     pub encoder: String,
     /// IOInfo updates waiting.
     pub io_queued: usize,
+    /// The node's CPU load (0..=1), as last sampled.
+    pub cpu_load: f64,
 }
 
 fn bump<K: Ord>(m: &Mutex<BTreeMap<K, u64>>, k: K) {
@@ -73,11 +75,6 @@ impl Metrics {
             .get(reason)
             .copied()
             .unwrap_or(0)
-    }
-
-    /// The node's CPU load since the last call (0..=1).
-    pub fn cpu_load(&self) -> f64 {
-        self.cpu.lock().expect("metrics").sample()
     }
 
     /// The text exposition.
@@ -145,8 +142,8 @@ impl Metrics {
         f(
             "tessera_cpu_load",
             "gauge",
-            "The node's CPU load (0..1) since the last scrape.",
-            vec![format!(" {:.4}", self.cpu_load())],
+            "The node's CPU load (0..1), sampled every second (smoothed).",
+            vec![format!(" {:.4}", s.cpu_load)],
         );
         f(
             "tessera_capacity_cores",

@@ -88,11 +88,8 @@ async fn run(config: ServiceConfig, on_ready: impl FnOnce(&Bound)) -> Result<(),
         }
         None => None,
     };
-    let cores = config
-        .tessera
-        .cpu_cores
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()) as f64);
-    let machine = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let machine = crate::bench::probe::cores() as f64;
+    let cores = config.tessera.cpu_cores.unwrap_or(machine);
     let admission =
         Admission::new(cores, config.cpu_cost.clone(), profile).with_machine_cores(machine);
     // What a crashed run of this node left: its pages' processes and directories.
@@ -103,24 +100,20 @@ async fn run(config: ServiceConfig, on_ready: impl FnOnce(&Bound)) -> Result<(),
     }
 
     let mut reporters = Reporters::default();
-    let bus = match &config.redis {
-        Some(r) => {
-            tracing::info!(redis = %r, "connecting to Redis");
-            let bus = Bus::connect(r).await?;
-            reporters.io = Some(
-                IoReporter::new(
-                    bus.clone(),
-                    config.io_create_timeout,
-                    config.io_update_timeout,
-                )
-                .await?,
-            );
-            reporters.registry = Some(Registry::join(bus.clone(), node_id.clone()).await?);
-            reporters.rpc = Some(psrpc::Server::new(bus.clone(), node_id.clone()));
-            Some(bus)
-        }
-        None => None,
-    };
+    if let Some(r) = &config.redis {
+        tracing::info!(redis = %r, "connecting to Redis");
+        let bus = Bus::connect(r).await?;
+        reporters.io = Some(
+            IoReporter::new(
+                bus.clone(),
+                config.io_create_timeout,
+                config.io_update_timeout,
+            )
+            .await?,
+        );
+        reporters.registry = Some(Registry::join(bus.clone(), node_id.clone()).await?);
+        reporters.rpc = Some(psrpc::Server::new(bus, node_id.clone()));
+    }
     let worker = Worker::new(
         node_id.clone(),
         config.clone(),
@@ -172,7 +165,8 @@ async fn run(config: ServiceConfig, on_ready: impl FnOnce(&Bound)) -> Result<(),
         });
     }
 
-    // The node's load, for admission: busy cores over the last second, smoothed.
+    // The node's load, for admission, /health and /metrics: busy cores over the last
+    // second, smoothed.
     let sampler = worker.clone();
     tokio::spawn(async move {
         let mut cpu = super::metrics::CpuSampler::default();
@@ -212,7 +206,7 @@ async fn run(config: ServiceConfig, on_ready: impl FnOnce(&Bound)) -> Result<(),
         compositor = %backend.describe(),
         encoder = %encoder,
         capacity_cores = cores,
-        mode = if bus.is_some() { "psrpc" } else { "standalone" },
+        mode = if reporters.rpc.is_some() { "psrpc" } else { "standalone" },
         cluster_id = %config.cluster_id,
         "egress worker ready"
     );

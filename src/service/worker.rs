@@ -23,7 +23,7 @@ use super::rpc::start_egress_request::Request;
 use crate::compositor::Backend;
 use crate::egress::stats::EgressStats;
 use crate::egress::{self, Control, EgressError, RunOptions};
-use crate::info::now_ns;
+use crate::info::{now_ns, status_name};
 use crate::launch::{Compositing, LaunchOptions, Room, RoomServer, run_job};
 use crate::layout::LayoutLibrary;
 
@@ -522,6 +522,7 @@ impl Worker {
         let a = self.inner.admission.lock().expect("admission");
         s.committed = a.committed();
         s.capacity = a.capacity();
+        s.cpu_load = a.load_measured();
         s
     }
 }
@@ -555,11 +556,6 @@ fn not_running(state: &State, id: &str, verb: &str) -> RpcError {
         ),
         None => error(code::NOT_FOUND, format!("egress {id} not found")),
     }
-}
-
-/// An `EgressStatus` by its LiveKit name.
-pub(crate) fn status_name(status: i32) -> &'static str {
-    EgressStatus::try_from(status).map_or("unknown", |s| s.as_str_name())
 }
 
 /// Runs one egress to its end: an error starting it, or a panic in its code, ends it

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
-use super::services::{free_tcp_port, free_udp_port};
+use super::services::{free_tcp_port, free_udp_port, wait_for_port};
 use super::stores::tools_dir;
 
 pub const API_KEY: &str = "devkey";
@@ -112,14 +112,7 @@ fn spawn_server(dir: &Path, port: u16) -> Child {
         .stderr(log)
         .spawn()
         .expect("livekit-server (installed by scripts/setup.sh)");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "livekit-server did not start on {port}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for_port(port, Duration::from_secs(20), "livekit-server");
     child
 }
 

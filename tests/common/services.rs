@@ -25,6 +25,15 @@ pub fn free_udp_port() -> u16 {
         .port()
 }
 
+/// Waits until something listens on 127.0.0.1:`port` (a server `what` just started).
+pub fn wait_for_port(port: u16, timeout: Duration, what: &str) {
+    let deadline = Instant::now() + timeout;
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "{what} did not start on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// nginx-rtmp on a free port; application `live` accepts and records every stream as
 /// `{record_dir}/{key}.flv`; any other application is refused.
 pub struct Nginx {
@@ -60,11 +69,7 @@ impl Nginx {
             .stderr(Stdio::null())
             .spawn()
             .expect("nginx (installed by scripts/setup.sh)");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "nginx did not start on {port}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_for_port(port, Duration::from_secs(10), "nginx");
         Nginx { child, port, dir }
     }
 

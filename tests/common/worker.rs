@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::livekit::{API_KEY, API_SECRET};
-use super::services::free_tcp_port;
+use super::services::{free_tcp_port, wait_for_port};
 use super::stores::tools_dir;
 
 /// `redis-server` (Debian's, installed by scripts/setup.sh) on a free loopback port, no
@@ -32,11 +32,7 @@ impl Redis {
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server (installed by scripts/setup.sh)");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_for_port(port, Duration::from_secs(10), "redis-server");
         Redis { child, port }
     }
 
