@@ -2,13 +2,12 @@
 //! a page in Chromium), the egress run on the calling thread, the final `EgressInfo`
 //! returned. `tessera run` and the worker service (`service/`) both start egresses here.
 
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use livekit_protocol::{EgressInfo, TrackType};
 
 use crate::compositor::{Backend, BackendChoice, GpuError};
-use crate::egress::{self, EgressError, RunOptions};
+use crate::egress::{self, EgressError, RunOptions, Stop};
 use crate::request::select::{AudioPick, VideoPick};
 use crate::request::web::{PageSource, WebPlan};
 use crate::request::{EgressPlan, Job, Selection, TrackOutput};
@@ -146,14 +145,12 @@ pub fn run_job(
                 reason: e.to_string(),
             })?;
             let base = egress::track::initial_track_info(egress_id, &plan, &room.room_id());
-            if let Err(e) = room.await_subject(launch.await_timeout, &opts.stop) {
-                return Ok(not_started(base, e));
+            if let Err(e) = room.await_subject(launch.await_timeout, opts.stop.flag()) {
+                return Ok(not_started(base, e, &opts.stop));
             }
             let Some(track) = room.published(&plan.track_id) else {
-                return Ok(egress::aborted(
-                    base,
-                    &format!("track {} not found", plan.track_id),
-                ));
+                let why = format!("track {} not found", plan.track_id);
+                return Ok(egress::failed(base, EgressError::NotFound(why)));
             };
             if websocket && track.kind != TrackType::Audio {
                 let why = EgressError::Output {
@@ -222,9 +219,9 @@ fn run_composite(
                 url: server.url.clone(),
                 reason: e.to_string(),
             })?;
-            if let Err(e) = room.await_subject(launch.await_timeout, &opts.stop) {
+            if let Err(e) = room.await_subject(launch.await_timeout, opts.stop.flag()) {
                 let base = egress::initial_info(egress_id, plan, &room.room_id());
-                return Ok(not_started(base, e));
+                return Ok(not_started(base, e, &opts.stop));
             }
             Box::new(room)
         }
@@ -263,7 +260,7 @@ fn open_page(
     server: Option<&RoomServer>,
     egress_id: &str,
     start_timeout: Duration,
-    stop: &AtomicBool,
+    stop: &Stop,
 ) -> Result<Result<WebPage, EgressInfo>, LaunchError> {
     let base = egress::initial_info(egress_id, plan, "");
     let template = match (&web.page, server) {
@@ -314,24 +311,25 @@ fn open_page(
         await_start_signal = web.await_start_signal,
         "opening the page"
     );
-    Ok(match WebPage::open(opts, stop) {
+    Ok(match WebPage::open(opts, stop.flag()) {
         Ok(page) => Ok(page),
         Err(WebError::NoStartSignal) => {
             Err(egress::aborted(base, crate::source::web::NO_START_SIGNAL))
         }
-        Err(WebError::Stopped) => Err(egress::aborted(base, egress::STOPPED_BEFORE_STARTED)),
+        Err(WebError::Stopped) => Err(egress::stopped_before_start(base, stop)),
         Err(e @ (WebError::Load(_) | WebError::Launch(_))) => {
             Err(egress::failed(base, EgressError::Source(e.to_string())))
         }
     })
 }
 
-/// The info of an egress whose participant or track never came (ABORTED), that was
-/// stopped before it started (ABORTED), or whose room ended or failed first.
-fn not_started(base: EgressInfo, e: AwaitError) -> EgressInfo {
+/// The info of an egress whose participant or track never came (FAILED, 404, as LiveKit's
+/// egress fails its source), that was stopped before it started (ABORTED, with the stop's
+/// end reason), or whose room ended or failed first.
+fn not_started(base: EgressInfo, e: AwaitError, stop: &Stop) -> EgressInfo {
     match e {
-        AwaitError::NotFound(why) => egress::aborted(base, &why),
-        AwaitError::Stopped => egress::aborted(base, egress::STOPPED_BEFORE_STARTED),
+        AwaitError::NotFound(why) => egress::failed(base, EgressError::NotFound(why)),
+        AwaitError::Stopped => egress::stopped_before_start(base, stop),
         AwaitError::Ended(SourceEnd::Closed) => {
             let mut info = egress::aborted(base, egress::STOPPED_BEFORE_STARTED);
             info.details = egress::SOURCE_CLOSED.into();

@@ -4,8 +4,6 @@ mod cli;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -13,7 +11,7 @@ use clap::{Parser, Subcommand};
 use gstreamer as gst;
 use livekit_protocol::EgressStatus;
 use tessera::compositor::{Backend, BackendChoice, GpuContext};
-use tessera::egress::{self, RunOptions};
+use tessera::egress::{self, RunOptions, Stop, StopReason};
 use tessera::launch::{Compositing, LaunchOptions, Room, RoomServer, run_job};
 use tessera::layout::LayoutLibrary;
 use tessera::request;
@@ -374,7 +372,7 @@ fn run(args: RunArgs) -> Result<bool> {
     gst::init().context("initialising GStreamer")?;
     let egress_id = tessera::info::new_egress_id();
 
-    let stop = Arc::new(AtomicBool::new(false));
+    let stop = Stop::new();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -387,7 +385,7 @@ fn run(args: RunArgs) -> Result<bool> {
             _ = term.recv() => {},
         }
         tracing::info!("stop requested; finishing the recording");
-        signal_stop.store(true, Ordering::Relaxed);
+        signal_stop.request(StopReason::Killed);
     });
     let control = control_stdin.then(spawn_stdin_control);
     let opts = RunOptions {

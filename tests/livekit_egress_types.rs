@@ -234,7 +234,7 @@ fn participant_egress_spans_late_audio_and_a_republished_camera_and_ends_when_th
 }
 
 #[test]
-fn a_participant_who_never_comes_aborts_the_egress_and_records_nothing() {
+fn a_participant_who_never_comes_fails_the_egress_and_records_nothing() {
     let _g = serial();
     let lk = LiveKit::start();
     let _p = publish(&lk, "ghosts", 0, &[]);
@@ -245,8 +245,11 @@ fn a_participant_who_never_comes_aborts_the_egress_and_records_nothing() {
     let run = tessera_run(req, &args_with(&args, &["--await-timeout", "2"]));
     assert!(!run.output.status.success());
     let info = run.info.as_ref().expect("the final EgressInfo");
-    assert_eq!(info["status"], "EGRESS_ABORTED", "{info}");
+    // As LiveKit's egress: its source cannot start, FAILED with psrpc's NotFound (404).
+    assert_eq!(info["status"], "EGRESS_FAILED", "{info}");
     assert_eq!(info["error"], "participant nobody not found");
+    assert_eq!(info["error_code"], 404, "{info}");
+    assert_eq!(info["details"], "End reason: Failure");
     assert!(media_files(run.dir.path()).is_empty());
     assert!(started.elapsed() < Duration::from_secs(20));
 }

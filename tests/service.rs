@@ -119,6 +119,17 @@ fn livekit_server_runs_egresses_on_the_worker() {
     let id = started["egress_id"].as_str().unwrap().to_owned();
     assert_eq!(started["status"], "EGRESS_STARTING", "{started}");
     assert_eq!(started["room_name"], "svc");
+    // A composite with a layout: WEB, as LiveKit reports its template-rendered composites.
+    assert_eq!(started["source_type"], "EGRESS_SOURCE_TYPE_WEB", "{started}");
+    // The requested stream is listed from the start, its key redacted.
+    let listed = egress_api(&api, "ListEgress", &json!({ "egress_id": id })).unwrap();
+    let first = &listed["items"][0]["stream_results"][0];
+    assert_eq!(first["status"], "ACTIVE", "{listed}");
+    assert!(
+        first["url"].as_str().is_some_and(|u| u.starts_with("rtmp://")
+            && !u.contains("/live/a")),
+        "{listed}"
+    );
     wait_status(&api, &id, &["EGRESS_ACTIVE"], Duration::from_secs(30));
     assert_eq!(worker.active(), vec![id.clone()]);
 
@@ -148,6 +159,21 @@ fn livekit_server_runs_egresses_on_the_worker() {
     assert_eq!(streams[0]["status"], "FINISHED", "{removed}");
     assert_eq!(streams[1]["status"], "ACTIVE", "{removed}");
 
+    // UpdateLayout to a layout nobody has: livekit-server answers it alone (it only sets
+    // the egress participant's metadata), so the worker refuses it on its side and keeps
+    // the layout it draws.
+    egress_api(
+        &api,
+        "UpdateLayout",
+        &json!({ "egress_id": id, "layout": "no-such-layout" }),
+    )
+    .expect("UpdateLayout (livekit-server's own answer)");
+    wait_for(Duration::from_secs(10), "the refusal", || {
+        worker
+            .log()
+            .contains("layout in participant metadata refused")
+            .then_some(())
+    });
     // UpdateLayout: livekit-server sets the egress participant's metadata.
     egress_api(
         &api,
@@ -186,6 +212,7 @@ fn livekit_server_runs_egresses_on_the_worker() {
         "{done}\n{}",
         worker.log()
     );
+    assert_eq!(done["details"], "End reason: StopEgress API", "{done}");
     let file = std::path::PathBuf::from(done["file_results"][0]["location"].as_str().unwrap());
     assert!(file.starts_with(worker.out_dir()), "{}", file.display());
     let d = duration_s(&file);
@@ -242,6 +269,8 @@ fn livekit_server_runs_egresses_on_the_worker() {
     });
     let auto = wait_status(&api, &auto_id, &["EGRESS_ACTIVE"], Duration::from_secs(30));
     assert_eq!(auto["room_name"], "auto");
+    // Audio-only with neither layout nor template: SDK, as LiveKit's egress reports it.
+    assert_eq!(auto["source_type"], "EGRESS_SOURCE_TYPE_SDK", "{auto}");
     egress_api(&api, "StopEgress", &json!({ "egress_id": auto_id })).expect("StopEgress");
     wait_status(
         &api,
@@ -298,6 +327,18 @@ fn two_workers_share_the_load_and_outlive_each_other() {
         a.metrics()
             .contains("tessera_admission_refusals_total{reason=\"capacity\"}")
     );
+    // Each worker says why it declined, with the figures.
+    for w in [&a, &b] {
+        let log = w.log();
+        let line = log
+            .lines()
+            .find(|l| l.contains("declined a StartEgress"))
+            .unwrap_or_else(|| panic!("no refusal logged:\n{log}"));
+        assert!(
+            line.contains("reason=capacity") && line.contains("of 1.00 free"),
+            "{line}"
+        );
+    }
     assert_eq!(a.active().len() + b.active().len(), 4);
     for id in &ids {
         wait_status(&api, id, &["EGRESS_ACTIVE"], Duration::from_secs(30));
@@ -488,6 +529,17 @@ fn the_standalone_api_serves_the_egress_api() {
         stopped["egress_id"].as_str().unwrap().to_owned(),
     );
     wait_status(&api, &sid, &["EGRESS_ACTIVE"], Duration::from_secs(30));
+    // UpdateLayout to an unknown layout: refused as a start refuses it.
+    let refused = egress_api(
+        &api,
+        "UpdateLayout",
+        &json!({ "egress_id": sid, "layout": "no-such-layout" }),
+    )
+    .unwrap_err();
+    assert!(
+        refused.contains("invalid_argument") && refused.contains("no-such-layout"),
+        "{refused}"
+    );
     std::thread::sleep(Duration::from_secs(2));
     let ending = egress_api(&api, "StopEgress", &json!({ "egress_id": sid })).unwrap();
     assert_eq!(ending["status"], "EGRESS_ENDING");
@@ -615,4 +667,139 @@ fn a_restarted_worker_reports_what_its_crash_left() {
         .find(|f| f.extension().is_some_and(|e| e == "ogg"))
         .unwrap_or_else(|| panic!("no recording in {files:?}"));
     assert!(ogg.metadata().unwrap().len() > 0);
+}
+
+/// What a LiveKit user notices, as LiveKit's egress does it, through livekit-server: a
+/// stop before the start is ABORTED with 412 and the API's end reason; a track that never
+/// comes is FAILED with 404, named once; and with `tessera.lenient` a request LiveKit
+/// reads leniently (an unknown preset number, a path that climbs out, an unknown layout)
+/// is recorded as LiveKit would record it.
+#[test]
+fn livekit_users_see_what_livekit_reports() {
+    let _g = serial();
+    let redis = Redis::start();
+    let lk = livekit_on(&redis, None);
+    let extra = "cpu_cost:\n  max_cpu_utilization: 1.0\n\
+                 tessera:\n  compositor: cpu\n  await_timeout: 3s\n  lenient: true\n";
+    let worker = Worker::start(&worker_yaml(&redis, &lk, extra));
+    let _alice = Publisher::start(&lk, "drop", "alice", &[]);
+    let api = lk.http_url();
+
+    let awaited = egress_api(
+        &api,
+        "StartParticipantEgress",
+        &json!({ "room_name": "drop", "identity": "nobody",
+                 "file_outputs": [{ "filepath": "drop/p.mp4" }] }),
+    )
+    .expect("StartParticipantEgress");
+    assert_eq!(awaited["source_type"], "EGRESS_SOURCE_TYPE_SDK", "{awaited}");
+    let pid = awaited["egress_id"].as_str().unwrap().to_owned();
+    egress_api(&api, "StopEgress", &json!({ "egress_id": pid })).expect("StopEgress");
+    let item = wait_status(
+        &api,
+        &pid,
+        &["EGRESS_ABORTED", "EGRESS_FAILED", "EGRESS_COMPLETE"],
+        Duration::from_secs(30),
+    );
+    assert_eq!(item["status"], "EGRESS_ABORTED", "{item}");
+    assert_eq!(item["error"], "Stop called before pipeline could start");
+    assert_eq!(item["error_code"], 412, "{item}");
+    assert_eq!(item["details"], "End reason: StopEgress API", "{item}");
+
+    let missing = egress_api(
+        &api,
+        "StartTrackEgress",
+        &json!({ "room_name": "drop", "track_id": "TR_nothere",
+                 "file": { "filepath": "drop/track" } }),
+    )
+    .expect("StartTrackEgress");
+    let tid = missing["egress_id"].as_str().unwrap().to_owned();
+    let item = wait_status(
+        &api,
+        &tid,
+        &["EGRESS_ABORTED", "EGRESS_FAILED", "EGRESS_COMPLETE"],
+        Duration::from_secs(30),
+    );
+    assert_eq!(item["status"], "EGRESS_FAILED", "{item}");
+    assert_eq!(item["error"], "track TR_nothere not found");
+    assert_eq!(item["error_code"], 404, "{item}");
+    assert_eq!(item["details"], "End reason: Failure", "{item}");
+
+    let lenient = egress_api(
+        &api,
+        "StartRoomCompositeEgress",
+        &json!({ "room_name": "drop", "layout": "no-such-layout", "preset": 99,
+                 "file_outputs": [{ "filepath": "../../drop/lenient.mp4" }] }),
+    )
+    .expect("a request LiveKit takes");
+    let id = lenient["egress_id"].as_str().unwrap().to_owned();
+    wait_status(&api, &id, &["EGRESS_ACTIVE"], Duration::from_secs(30));
+    std::thread::sleep(Duration::from_secs(3));
+    egress_api(&api, "StopEgress", &json!({ "egress_id": id })).expect("StopEgress");
+    let done = wait_status(
+        &api,
+        &id,
+        &["EGRESS_COMPLETE", "EGRESS_FAILED"],
+        Duration::from_secs(30),
+    );
+    assert_eq!(done["status"], "EGRESS_COMPLETE", "{done}\n{}", worker.log());
+    let file = std::path::PathBuf::from(done["file_results"][0]["location"].as_str().unwrap());
+    assert_eq!(file, worker.out_dir().join("drop/lenient.mp4"));
+    assert_eq!(video_size(&file), (1280, 720), "H264_720P_30, as LiveKit records it");
+    let log = worker.log();
+    for field in ["field=layout", "field=preset", "field=file_outputs[0].filepath"] {
+        assert!(
+            log.lines()
+                .any(|l| l.contains("request read leniently") && l.contains(field)),
+            "{field} not logged:\n{log}"
+        );
+    }
+}
+
+/// With Redis and the standalone API but livekit-server down, a start on the worker's own
+/// API says that livekit-server is unreachable (and nothing runs).
+#[test]
+fn a_start_without_livekit_server_says_it_is_unreachable() {
+    let _g = serial();
+    let redis = Redis::start();
+    let worker = Worker::start(&format!(
+        "api_key: {API_KEY}\napi_secret: {API_SECRET}\nws_url: ws://127.0.0.1:9\n\
+         redis:\n  address: {}\nio_create_timeout: 2s\n\
+         tessera:\n  compositor: cpu\n  api_port: AUTO\n",
+        redis.address()
+    ));
+    let api = format!("http://127.0.0.1:{}", worker.api_port);
+    let e = egress_api(
+        &api,
+        "StartRoomCompositeEgress",
+        &json!({ "room_name": "r", "audio_only": true,
+                 "file_outputs": [{ "filepath": "r.ogg", "file_type": "OGG" }] }),
+    )
+    .unwrap_err();
+    assert!(
+        e.contains("unavailable") && e.contains("livekit-server unreachable"),
+        "{e}"
+    );
+    assert!(worker.active().is_empty());
+}
+
+/// A video file's first stream's width and height.
+fn video_size(path: &std::path::Path) -> (u32, u32) {
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=width,height",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (w, h) = text.trim().split_once(',').expect("a video stream");
+    (w.parse().unwrap(), h.parse().unwrap())
 }

@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use livekit_protocol::EgressStatus;
@@ -14,7 +13,7 @@ use super::probe;
 use super::ramp::{Outcome, Policy};
 use crate::compositor::Backend;
 use crate::egress::stats::{EgressStats, Stage};
-use crate::egress::{self, RunOptions};
+use crate::egress::{self, RunOptions, Stop};
 use crate::layout::LayoutLibrary;
 use crate::request;
 use crate::source::clip::{ClipCodec, ClipRoom};
@@ -214,7 +213,7 @@ pub fn run_step(
                     let opts = RunOptions {
                         out_dir,
                         duration: Some(total),
-                        stop: Arc::new(AtomicBool::new(false)),
+                        stop: Stop::new(),
                         realtime: true,
                         control: None,
                         stats: Some(stats),

@@ -7,21 +7,19 @@ mod graph;
 pub mod hook;
 pub mod layout;
 pub mod stats;
+mod stop;
 pub mod track;
 mod uploads;
 pub mod websocket;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
-use livekit_protocol::{
-    EgressInfo, EgressSourceType, EgressStatus, FileInfo, StreamInfoList, egress_info,
-};
+use livekit_protocol::{EgressInfo, EgressStatus, FileInfo, StreamInfoList, egress_info};
 
 use crate::audio::Mixer;
 use crate::compositor::{AnyCompositor, Backend, CompositorError, Nv12Frame, scene};
@@ -35,6 +33,7 @@ use crate::request::naming::NameContext;
 use crate::source::{AUDIO_RATE, RoomSource, SourceEnd};
 use crate::storage::{StorageDefaults, UploadQueue};
 pub use control::Control;
+pub use stop::{Stop, StopReason};
 use control::handle_control;
 use graph::Graph;
 use layout::LiveLayout;
@@ -72,6 +71,32 @@ pub enum EgressError {
     /// The room source failed (connection lost, removed from the room).
     #[error("source: {0}")]
     Source(String),
+    /// The participant or track the request names never came (LiveKit's wording).
+    #[error("{0}")]
+    NotFound(String),
+    /// A defect in tessera (a panic in the egress's code), caught so the worker goes on.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl EgressError {
+    /// `EgressInfo.error_code` of an egress that failed with this error: the HTTP status of
+    /// the psrpc code LiveKit's egress fails with in the same case.
+    pub fn error_code(&self) -> i32 {
+        match self {
+            // psrpc.Internal: pipeline, encoder and handler errors.
+            EgressError::Compositor(_)
+            | EgressError::Encode(_)
+            | EgressError::Pipeline(_)
+            | EgressError::Internal(_) => 500,
+            // psrpc.InvalidArgument: a bad output, a failed upload.
+            EgressError::Output { .. } | EgressError::Upload(_) => 400,
+            // psrpc.Unavailable: every stream failed, the room connection failed.
+            EgressError::StreamsFailed(_) | EgressError::Source(_) => 503,
+            // psrpc.NotFound: ErrParticipantNotFound, ErrTrackNotFound.
+            EgressError::NotFound(_) => 404,
+        }
+    }
 }
 
 /// `EgressInfo.details` of an egress whose room closed, as LiveKit words it.
@@ -86,14 +111,31 @@ pub const LIMIT_REACHED: &str = "Session limit reached";
 /// `EgressInfo.error` of an egress stopped before it could start, as LiveKit words it.
 pub const STOPPED_BEFORE_STARTED: &str = "Stop called before pipeline could start";
 
-/// Ends an egress that never started (its participant or track never came, or it was
-/// stopped first): ABORTED with `error`, nothing recorded.
+/// `EgressInfo.details` of a FAILED egress with no other end reason, as LiveKit words it.
+pub const FAILURE_DETAILS: &str = "End reason: Failure";
+
+/// `EgressInfo.error_code` of an ABORTED egress: LiveKit's `SetAborted` sets 412
+/// (precondition failed).
+pub const ABORTED_CODE: i32 = 412;
+
+/// Ends an egress that never started (stopped first, its start signal never came, its
+/// source closed first): ABORTED with `error` and LiveKit's 412, nothing recorded.
 pub fn aborted(mut info: EgressInfo, error: &str) -> EgressInfo {
     tracing::warn!(egress_id = %info.egress_id, error, "egress aborted before it started");
     info.error = error.to_owned();
+    info.error_code = ABORTED_CODE;
     info.ended_at = now_ns();
     set_status(&mut info, EgressStatus::EgressAborted);
     info
+}
+
+/// Ends an egress stopped (by `stop`'s reason) before it could start: ABORTED, with the
+/// end reason in `details` as LiveKit reports it.
+pub fn stopped_before_start(mut info: EgressInfo, stop: &Stop) -> EgressInfo {
+    if let Some(reason) = stop.reason() {
+        info.details = reason.details().into();
+    }
+    aborted(info, STOPPED_BEFORE_STARTED)
 }
 
 /// How to run an egress.
@@ -103,8 +145,8 @@ pub struct RunOptions {
     pub out_dir: PathBuf,
     /// Stop after this much media time.
     pub duration: Option<Duration>,
-    /// Set to stop gracefully (StopEgress, SIGINT, SIGTERM).
-    pub stop: Arc<AtomicBool>,
+    /// Asked to stop gracefully (StopEgress, SIGINT, SIGTERM, a drain), with the reason.
+    pub stop: Stop,
     /// Pace to the wall clock (a live room); off renders as fast as possible.
     pub realtime: bool,
     /// Requests while running.
@@ -118,17 +160,16 @@ pub struct RunOptions {
     pub limit: Option<Duration>,
 }
 
-/// The egress's info at the start, before anything runs. A page recorded in a browser
-/// (web egress, custom template) is `EGRESS_SOURCE_TYPE_WEB`, as LiveKit reports it.
+/// The egress's info at the start, before anything runs: every requested stream is listed
+/// (ACTIVE, its key redacted), as LiveKit lists them from the start, so that a client
+/// polling `ListEgress` sees them.
 pub fn initial_info(egress_id: &str, plan: &EgressPlan, room_id: &str) -> EgressInfo {
     let mut info = starting_info(egress_id, &plan.room_name, &plan.request, room_id);
-    if plan.web.is_some() {
-        info.source_type = EgressSourceType::Web as i32;
-    }
+    info.stream_results = crate::output::stream::requested_infos(&plan.outputs.streams, now_ns());
     info
 }
 
-/// STARTING, with the request echoed (redacted).
+/// STARTING, with the request echoed (redacted) and LiveKit's `source_type` for it.
 pub(crate) fn starting_info(
     egress_id: &str,
     room_name: &str,
@@ -139,7 +180,7 @@ pub(crate) fn starting_info(
         egress_id: egress_id.to_owned(),
         room_id: room_id.to_owned(),
         room_name: room_name.to_owned(),
-        source_type: EgressSourceType::Sdk as i32,
+        source_type: crate::request::source_type(request) as i32,
         status: EgressStatus::EgressStarting as i32,
         request: Some(crate::request::redacted(request)),
         updated_at: now_ns(),
@@ -154,10 +195,15 @@ fn set_status(info: &mut EgressInfo, status: EgressStatus) {
     hook::notify(info);
 }
 
-/// Ends an egress FAILED with `e` as its error.
+/// Ends an egress FAILED with `e` as its error, its code, and (unless it has an end reason
+/// already) LiveKit's "End reason: Failure".
 pub fn failed(mut info: EgressInfo, e: EgressError) -> EgressInfo {
     tracing::error!(egress_id = %info.egress_id, error = %e, "egress failed");
     info.error = e.to_string();
+    info.error_code = e.error_code();
+    if info.details.is_empty() {
+        info.details = FAILURE_DETAILS.into();
+    }
     if info.ended_at == 0 {
         info.ended_at = now_ns();
     }
@@ -283,7 +329,13 @@ fn ending(
     media: Duration,
     info: &mut EgressInfo,
 ) -> Option<Result<(), EgressError>> {
-    if opts.stop.load(Ordering::Relaxed) || opts.duration.is_some_and(|d| media >= d) {
+    if opts.stop.requested() {
+        if let Some(reason) = opts.stop.reason() {
+            info.details = reason.details().into();
+        }
+        return Some(Ok(()));
+    }
+    if opts.duration.is_some_and(|d| media >= d) {
         return Some(Ok(()));
     }
     if opts.limit.is_some_and(|d| media >= d) {
@@ -527,6 +579,7 @@ fn record(
         im.set_started(info.started_at);
     }
     graph.streams.start(&o.streams);
+    info.stream_results = graph.streams.infos();
     set_status(info, EgressStatus::EgressActive);
     if o.manifest {
         write_manifest(info, outputs, &opts.out_dir, None);
@@ -683,7 +736,12 @@ fn record(
             }
             lap(Stage::Audio);
             drain_bus(&bus, &mut graph)?;
-            graph.streams.poll();
+            if graph.streams.poll() {
+                // A stream failed or is retried: clients polling ListEgress see it now.
+                info.stream_results = graph.streams.infos();
+                info.updated_at = now_ns();
+                hook::notify(info);
+            }
             if only_streams && graph.streams.all_failed() {
                 let why = graph
                     .streams

@@ -74,7 +74,8 @@ pub mod stream_url;
 pub mod web;
 
 use livekit_protocol::{
-    AudioMixing, EncodingOptions, EncodingOptionsPreset, RoomCompositeEgressRequest, egress_info,
+    AudioMixing, EgressSourceType, EncodingOptions, EncodingOptionsPreset,
+    RoomCompositeEgressRequest, egress_info,
 };
 use serde_json::Value;
 
@@ -514,6 +515,43 @@ pub fn redacted(req: &egress_info::Request) -> egress_info::Request {
     req
 }
 
+/// The `source_type` LiveKit's egress reports for `req`: WEB where it renders a page (a web
+/// egress; a room composite or v2 template unless it is audio-only with neither a layout nor
+/// a custom base URL), SDK where it subscribes to tracks (participant, track composite, track,
+/// v2 media). tessera composites natively either way; the field says what LiveKit would do,
+/// so that clients, webhooks and billing that read it see the same value.
+pub fn source_type(req: &egress_info::Request) -> EgressSourceType {
+    use egress_info::Request as R;
+    use livekit_protocol::{export_replay_request as replay, start_egress_request as v2};
+    // LiveKit's `ShouldUseSDKSource`.
+    let sdk_template = |audio_only: bool, layout: &str, base: &str| {
+        if audio_only && layout.is_empty() && base.is_empty() {
+            EgressSourceType::Sdk
+        } else {
+            EgressSourceType::Web
+        }
+    };
+    match req {
+        R::RoomComposite(r) => sdk_template(r.audio_only, &r.layout, &r.custom_base_url),
+        R::Web(_) => EgressSourceType::Web,
+        R::Participant(_) | R::TrackComposite(_) | R::Track(_) => EgressSourceType::Sdk,
+        R::Egress(r) => match &r.source {
+            Some(v2::Source::Template(t)) => {
+                sdk_template(t.audio_only, &t.layout, &t.custom_base_url)
+            }
+            Some(v2::Source::Web(_)) => EgressSourceType::Web,
+            Some(v2::Source::Media(_)) | None => EgressSourceType::Sdk,
+        },
+        R::Replay(r) => match &r.source {
+            Some(replay::Source::Template(t)) => {
+                sdk_template(t.audio_only, &t.layout, &t.custom_base_url)
+            }
+            Some(replay::Source::Web(_)) => EgressSourceType::Web,
+            Some(replay::Source::Media(_)) | None => EgressSourceType::Sdk,
+        },
+    }
+}
+
 fn indexed<'a, T>(name: &str, list: &'a [T]) -> Vec<(String, &'a T)> {
     list.iter()
         .enumerate()
@@ -557,6 +595,51 @@ mod tests {
         assert_eq!(p.outputs.audio, vec![AudioCodecKind::Aac]);
         assert!(p.outputs.manifest);
         assert!(p.tracks.audio && p.tracks.video);
+    }
+
+    #[test]
+    fn source_type_is_what_livekit_reports_per_request() {
+        use livekit_protocol as lk;
+        use lk::EgressSourceType::{Sdk, Web};
+        let room = |audio_only: bool, layout: &str, base: &str| {
+            egress_info::Request::RoomComposite(lk::RoomCompositeEgressRequest {
+                audio_only,
+                layout: layout.into(),
+                custom_base_url: base.into(),
+                ..Default::default()
+            })
+        };
+        assert_eq!(source_type(&room(false, "", "")), Web);
+        assert_eq!(source_type(&room(false, "grid", "")), Web);
+        assert_eq!(source_type(&room(true, "", "")), Sdk);
+        assert_eq!(source_type(&room(true, "grid", "")), Web);
+        assert_eq!(source_type(&room(true, "", "http://t")), Web);
+        let web = egress_info::Request::Web(Default::default());
+        assert_eq!(source_type(&web), Web);
+        for r in [
+            egress_info::Request::Participant(Default::default()),
+            egress_info::Request::TrackComposite(Default::default()),
+            egress_info::Request::Track(Default::default()),
+        ] {
+            assert_eq!(source_type(&r), Sdk);
+        }
+        let v2 = |source| {
+            egress_info::Request::Egress(lk::StartEgressRequest {
+                source: Some(source),
+                ..Default::default()
+            })
+        };
+        use lk::start_egress_request::Source;
+        let template = |audio_only| {
+            Source::Template(lk::TemplateSource {
+                audio_only,
+                ..Default::default()
+            })
+        };
+        assert_eq!(source_type(&v2(template(false))), Web);
+        assert_eq!(source_type(&v2(template(true))), Sdk);
+        assert_eq!(source_type(&v2(Source::Web(Default::default()))), Web);
+        assert_eq!(source_type(&v2(Source::Media(Default::default()))), Sdk);
     }
 
     #[test]

@@ -167,6 +167,12 @@ pub fn resolve_filepath(
     Ok(path)
 }
 
+/// Whether a relative path climbs out of the directory it is joined to (`../x`,
+/// `a/../../x`), which [`contained`] refuses.
+pub fn escapes(path: &str) -> bool {
+    matches!(contained(path), Err(NamingError::Escapes(_)))
+}
+
 /// Checks that a relative path stays inside the directory it is joined to, and returns it
 /// normalised (`a/./b` → `a/b`).
 pub fn contained(path: &str) -> Result<PathBuf, NamingError> {

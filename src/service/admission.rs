@@ -35,16 +35,46 @@ pub struct JobShape {
     pub framerate: u32,
 }
 
-/// Why a job was refused.
+/// Why a job was refused, with the figures an operator needs to see why.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
-#[error("not enough capacity: needs {needs:.2} cores, {free:.2} of {capacity:.2} free")]
-pub struct Refusal {
-    /// The job's cost.
-    pub needs: f64,
-    /// What is left.
-    pub free: f64,
-    /// The node's capacity.
-    pub capacity: f64,
+pub enum Refusal {
+    /// The costs already committed leave too little.
+    #[error("not enough capacity: needs {needs:.2} cores, {free:.2} of {capacity:.2} free")]
+    Capacity {
+        /// The job's cost.
+        needs: f64,
+        /// What is left.
+        free: f64,
+        /// The node's capacity.
+        capacity: f64,
+    },
+    /// The node's measured CPU load leaves too little (LiveKit's `max_cpu_utilization`).
+    #[error(
+        "CPU load too high: needs {needs:.2} cores, {busy:.2} of {machine:.0} cores busy, \
+         {limit:.2} usable (max_cpu_utilization {max_cpu_utilization})"
+    )]
+    Load {
+        /// The job's cost.
+        needs: f64,
+        /// Busy cores measured.
+        busy: f64,
+        /// The machine's cores.
+        machine: f64,
+        /// `machine × max_cpu_utilization`.
+        limit: f64,
+        /// The configured share.
+        max_cpu_utilization: f64,
+    },
+}
+
+impl Refusal {
+    /// The reason's label in metrics and logs: `capacity` or `load`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Refusal::Capacity { .. } => "capacity",
+            Refusal::Load { .. } => "load",
+        }
+    }
 }
 
 /// The node's committed capacity.
@@ -101,11 +131,6 @@ impl Admission {
         self.busy.map_or(0.0, |b| (b / self.machine).min(1.0))
     }
 
-    /// Whether the measured load leaves room for `cost`.
-    fn load_allows(&self, cost: f64) -> bool {
-        self.busy
-            .is_none_or(|b| b + cost <= self.machine * self.costs.max_cpu_utilization + 1e-9)
-    }
 
     /// The node's capacity in cores.
     pub fn capacity(&self) -> f64 {
@@ -164,20 +189,39 @@ impl Admission {
         (self.committed() / self.cores).min(1.0)
     }
 
+    /// Whether `cost` fits now, against the committed costs and then the measured load;
+    /// the refusal says which and with what figures.
+    pub fn check(&self, cost: f64) -> Result<(), Refusal> {
+        let committed = self.committed();
+        if committed + cost > self.cores + 1e-9 {
+            return Err(Refusal::Capacity {
+                needs: cost,
+                free: (self.cores - committed).max(0.0),
+                capacity: self.cores,
+            });
+        }
+        let util = self.costs.max_cpu_utilization;
+        let limit = self.machine * util;
+        match self.busy {
+            Some(busy) if busy + cost > limit + 1e-9 => Err(Refusal::Load {
+                needs: cost,
+                busy,
+                machine: self.machine,
+                limit,
+                max_cpu_utilization: util,
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// Whether `cost` fits now: committed costs and the measured load.
     pub fn fits(&self, cost: f64) -> bool {
-        self.committed() + cost <= self.cores + 1e-9 && self.load_allows(cost)
+        self.check(cost).is_ok()
     }
 
     /// Commits `cost` for `id`, or says why not.
     pub fn reserve(&mut self, id: &str, cost: f64) -> Result<(), Refusal> {
-        if !self.fits(cost) {
-            return Err(Refusal {
-                needs: cost,
-                free: (self.cores - self.committed()).max(0.0),
-                capacity: self.cores,
-            });
-        }
+        self.check(cost)?;
         self.committed.insert(id.to_owned(), cost);
         Ok(())
     }
@@ -282,7 +326,8 @@ mod tests {
         a.reserve("EG_2", cost).unwrap();
         assert_eq!(a.affinity(cost, false), -1.0);
         let e = a.reserve("EG_3", cost).unwrap_err();
-        assert_eq!(e.free, 0.0);
+        assert!(matches!(e, Refusal::Capacity { free: 0.0, .. }), "{e:?}");
+        assert_eq!(e.reason(), "capacity");
         a.release("EG_1");
         assert_eq!(a.affinity(cost, false), 1.0);
         assert!((a.load() - 0.5).abs() < 1e-9);
@@ -297,6 +342,13 @@ mod tests {
         a.set_busy(1.4);
         assert!(!a.fits(cost));
         assert_eq!(a.affinity(cost, false), -1.0);
+        let e = a.check(cost).unwrap_err();
+        assert_eq!(e.reason(), "load");
+        let text = e.to_string();
+        assert!(
+            text.contains("1.40 of 2 cores busy") && text.contains("1.60 usable"),
+            "{text}"
+        );
         a.set_busy(0.6);
         assert!(a.fits(cost));
     }

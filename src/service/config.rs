@@ -177,6 +177,9 @@ pub struct TesseraKeys {
     /// Cores egresses may use (default: every core of the machine); for a worker that
     /// shares its node.
     pub cpu_cores: Option<f64>,
+    /// Read requests (and `cpu_cost.max_cpu_utilization`) as leniently as LiveKit's egress
+    /// does instead of refusing them (`service::lenient`); off by default.
+    pub lenient: bool,
 }
 
 impl Default for TesseraKeys {
@@ -192,6 +195,7 @@ impl Default for TesseraKeys {
             await_timeout: GoDuration(crate::source::livekit::AWAIT_TIMEOUT),
             bind_address: "127.0.0.1".into(),
             cpu_cores: None,
+            lenient: false,
         }
     }
 }
@@ -246,6 +250,8 @@ pub struct ServiceConfig {
     pub storage: StorageDefaults,
     /// tessera's own keys.
     pub tessera: TesseraKeys,
+    /// What `tessera.lenient` changed in the file, for the log.
+    pub adjustments: Vec<String>,
 }
 
 impl ServiceConfig {
@@ -287,7 +293,18 @@ impl ServiceConfig {
             io_update_timeout: f.io_update_timeout.map_or(Duration::from_secs(30), |d| d.0),
             storage,
             tessera: f.tessera,
+            adjustments: Vec::new(),
         };
+        let mut c = c;
+        let u = c.cpu_cost.max_cpu_utilization;
+        if c.tessera.lenient && !(u > 0.0 && u <= 1.0) {
+            // LiveKit's egress replaces a value outside (0, 1] with its default.
+            let default = CpuCost::default().max_cpu_utilization;
+            c.adjustments.push(format!(
+                "cpu_cost.max_cpu_utilization: {u} is outside (0, 1]; using {default}, as LiveKit's egress does"
+            ));
+            c.cpu_cost.max_cpu_utilization = default;
+        }
         c.validate()?;
         Ok(c)
     }
@@ -320,7 +337,11 @@ impl ServiceConfig {
         }
         let u = self.cpu_cost.max_cpu_utilization;
         if !(u > 0.0 && u <= 1.0) {
-            return invalid("cpu_cost.max_cpu_utilization", "must be in (0, 1]");
+            return invalid(
+                "cpu_cost.max_cpu_utilization",
+                "must be in (0, 1]: LiveKit's egress takes no more than 1 either (it silently uses 0.8 \
+                 instead, as tessera does with tessera.lenient: true)",
+            );
         }
         if let Some(r) = &self.redis
             && !r.sentinel_addresses.is_empty()
@@ -409,6 +430,20 @@ tessera:
             Some(Duration::from_secs(7200))
         );
         assert_eq!(c.limit_for(false, false, true, true), None);
+    }
+
+    #[test]
+    fn max_cpu_utilization_above_one_is_refused_unless_lenient() {
+        let text = "api_key: k\napi_secret: s\nredis: {address: 'x:1'}\ncpu_cost: {max_cpu_utilization: 1.5}\n";
+        let e = ServiceConfig::parse(text, |_| None).unwrap_err();
+        let e = e.to_string();
+        assert!(e.contains("cpu_cost.max_cpu_utilization"), "{e}");
+        assert!(e.contains("LiveKit"), "{e}");
+        let lenient = format!("{text}tessera: {{lenient: true}}\n");
+        let c = ServiceConfig::parse(&lenient, |_| None).unwrap();
+        assert_eq!(c.cpu_cost.max_cpu_utilization, 0.8);
+        assert_eq!(c.adjustments.len(), 1);
+        assert!(c.adjustments[0].contains("1.5"), "{:?}", c.adjustments);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! - `config.rs`: LiveKit egress's configuration keys and tessera's own;
 //! - `admission.rs`: what an egress costs, whether it fits, the claim's affinity (pure);
 //! - `requests.rs`: a received request planned into a job;
+//! - `lenient.rs`: LiveKit's lenient reading of a request (`tessera.lenient`, pure);
 //! - `worker.rs`: many egresses in one process, isolated, reported;
 //! - `handlers.rs`: the psrpc methods served, adapted onto the worker;
 //! - `io.rs`: livekit-server's IOInfo (CreateEgress, UpdateEgress with retries);
@@ -20,6 +21,7 @@ pub mod config;
 pub mod handlers;
 pub mod http;
 pub mod io;
+pub mod lenient;
 pub mod metrics;
 pub mod psrpc;
 pub mod registry;

@@ -66,6 +66,9 @@ pub fn serve(config: ServiceConfig, on_ready: impl FnOnce(&Bound)) -> Result<(),
 }
 
 async fn run(config: ServiceConfig, on_ready: impl FnOnce(&Bound)) -> Result<(), ServeError> {
+    for note in &config.adjustments {
+        tracing::warn!(adjusted = %note, "configuration read leniently (tessera.lenient)");
+    }
     let config = Arc::new(config);
     let node_id = psrpc::wire::new_id("NE_");
     let backend = Backend::open(config.tessera.compositor)?;

@@ -16,13 +16,14 @@ use super::admission::Admission;
 use super::config::ServiceConfig;
 use super::io::IoReporter;
 use super::metrics::{Metrics, Snapshot};
-use super::psrpc::{self, Registration, RpcError, wire::code};
+use super::lenient::{self, Adjustment};
+use super::psrpc::{self, CallError, Registration, RpcError, wire::code};
 use super::registry::Registry;
 use super::requests;
 use super::rpc::start_egress_request::Request;
 use crate::compositor::Backend;
 use crate::egress::stats::EgressStats;
-use crate::egress::{self, Control, EgressError, RunOptions};
+use crate::egress::{self, Control, EgressError, RunOptions, Stop, StopReason};
 use crate::info::{now_ns, status_name};
 use crate::launch::{Compositing, LaunchOptions, Room, RoomServer, run_job};
 use crate::layout::LayoutLibrary;
@@ -33,7 +34,7 @@ const KEEP_ENDED: usize = 1000;
 /// A running egress's handles.
 struct Running {
     kind: &'static str,
-    stop: Arc<AtomicBool>,
+    stop: Stop,
     control: std::sync::mpsc::Sender<Control>,
     stats: Arc<EgressStats>,
     /// Its StopEgress / UpdateStream handlers on the bus (dropped when it ends).
@@ -138,20 +139,48 @@ impl Worker {
     /// below 0 when this worker will not take it.
     pub fn affinity(&self, request: &Request) -> f32 {
         let draining = self.is_draining();
-        let Ok(job) = requests::plan(request, &self.inner.layouts) else {
+        let Ok((job, _)) = self.plan(request) else {
             // Claim it anyway: the caller gets the planning error from one worker.
             return if draining { -1.0 } else { 0.1 };
         };
         let a = self.inner.admission.lock().expect("admission");
         let cost = a.cost(&requests::shape(&job));
         let affinity = a.affinity(cost, draining);
+        let refusal = a.check(cost).err();
+        let committed = a.committed();
         drop(a);
-        if affinity < 0.0 {
-            self.inner
-                .metrics
-                .refused(if draining { "draining" } else { "capacity" });
+        if affinity >= 0.0 {
+            return affinity;
+        }
+        let kind = requests::kind_label(&job);
+        // Declining is silent to the client (it sees "no response from servers" when every
+        // worker declines): say here why, with the figures.
+        match refusal.filter(|_| !draining) {
+            Some(r) => {
+                self.inner.metrics.refused(r.reason());
+                tracing::info!(kind, reason = r.reason(), cost_cores = cost, committed_cores = committed, "declined a StartEgress: {r}");
+            }
+            None => {
+                self.inner.metrics.refused("draining");
+                tracing::info!(kind, reason = "draining", "declined a StartEgress: the worker is draining");
+            }
         }
         affinity
+    }
+
+    /// Plans `request`, read as LiveKit reads it first when `tessera.lenient` is set (the
+    /// changes are returned for the log).
+    fn plan(
+        &self,
+        request: &Request,
+    ) -> Result<(crate::request::Job, Vec<Adjustment>), crate::request::RequestError> {
+        let layouts = &self.inner.layouts;
+        if !self.inner.config.tessera.lenient {
+            return Ok((requests::plan(request, layouts)?, Vec::new()));
+        }
+        let mut relaxed = request.clone();
+        let changes = lenient::relax(&mut relaxed, layouts);
+        Ok((requests::plan(&relaxed, layouts)?, changes))
     }
 
     /// Starts an egress; returns its STARTING info, or why not.
@@ -165,10 +194,13 @@ impl Worker {
         if id.is_empty() {
             return Err(error(code::INVALID_ARGUMENT, "egress_id: is required"));
         }
-        let job = requests::plan(&req.request, &inner.layouts).map_err(|e| {
+        let (job, relaxed) = self.plan(&req.request).map_err(|e| {
             inner.metrics.refused("invalid");
             error(code::INVALID_ARGUMENT, e.to_string())
         })?;
+        for c in &relaxed {
+            tracing::warn!(egress_id = %id, field = %c.field, given = %c.given, used = %c.used, "request read leniently (tessera.lenient)");
+        }
         let kind = requests::kind_label(&job);
         {
             let state = inner.state.lock().expect("worker state");
@@ -183,14 +215,15 @@ impl Worker {
             let mut a = inner.admission.lock().expect("admission");
             let cost = a.cost(&requests::shape(&job));
             a.reserve(&id, cost).map_err(|e| {
-                inner.metrics.refused("capacity");
+                inner.metrics.refused(e.reason());
+                tracing::info!(egress_id = %id, kind, reason = e.reason(), "declined a StartEgress: {e}");
                 error(code::RESOURCE_EXHAUSTED, e.to_string())
             })?;
             cost
         };
         let info = requests::starting_info(&id, &job, &req.room_id);
         let (control_tx, control_rx) = std::sync::mpsc::channel();
-        let stop = Arc::new(AtomicBool::new(false));
+        let stop = Stop::new();
         let stats = Arc::new(EgressStats::default());
         {
             let mut state = inner.state.lock().expect("worker state");
@@ -217,7 +250,7 @@ impl Worker {
             && let Err(e) = io.create(&info).await
         {
             tracing::error!(egress_id = %id, error = %e, "CreateEgress failed; not starting");
-            return Err(undo(error(code::INTERNAL, format!("CreateEgress: {e}"))));
+            return Err(undo(create_failed(&e, inner.config.io_create_timeout)));
         }
         if let Some(rpc) = &inner.reporters.rpc {
             match super::handlers::register_egress(rpc, self, &id).await {
@@ -352,7 +385,7 @@ impl Worker {
         let Some(r) = state.running.get(id) else {
             return Err(not_running(&state, id, "stopped"));
         };
-        r.stop.store(true, Ordering::Relaxed);
+        r.stop.request(StopReason::Api);
         let mut info = state.infos.get(id).cloned().unwrap_or_default();
         info.status = EgressStatus::EgressEnding as i32;
         info.updated_at = now_ns();
@@ -471,7 +504,7 @@ impl Worker {
                 "drain bound reached: stopping the egresses"
             );
             for r in state.running.values() {
-                r.stop.store(true, Ordering::Relaxed);
+                r.stop.request(StopReason::Killed);
             }
         }
         self.wait_idle().await;
@@ -558,6 +591,25 @@ fn not_running(state: &State, id: &str, verb: &str) -> RpcError {
     }
 }
 
+/// The answer to a start whose `IOInfo.CreateEgress` failed. Nothing runs then: without
+/// livekit-server's record of the egress, its updates, webhooks and `ListEgress` would all
+/// be missing, and a room egress could not join anyway. When nothing answered at all, say
+/// plainly that livekit-server is unreachable (psrpc's "no response from servers" reads
+/// like a worker problem).
+fn create_failed(e: &CallError, waited: Duration) -> RpcError {
+    match e {
+        CallError::NoResponse | CallError::Timeout | CallError::Bus(_) => error(
+            code::UNAVAILABLE,
+            format!(
+                "livekit-server unreachable: IOInfo.CreateEgress got no answer within {:.0} s ({e}); \
+                 is livekit-server running and using this worker's Redis?",
+                waited.as_secs_f64()
+            ),
+        ),
+        CallError::Remote(r) => error(&r.code, format!("CreateEgress: {}", r.message)),
+    }
+}
+
 /// Runs one egress to its end: an error starting it, or a panic in its code, ends it
 /// FAILED with the cause (`base` is its STARTING info); the process goes on.
 fn isolated(
@@ -574,7 +626,7 @@ fn isolated(
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown".into());
             tracing::error!(panic = %what, "egress panicked; the worker goes on");
-            egress::failed(base, EgressError::Source(format!("internal error: {what}")))
+            egress::failed(base, EgressError::Internal(what))
         }
     }
 }
@@ -613,7 +665,7 @@ mod tests {
         assert_eq!(info.status, EgressStatus::EgressFailed as i32);
         assert!(
             info.error
-                .starts_with("source: internal error: index out of bounds"),
+                .starts_with("internal error: index out of bounds"),
             "{}",
             info.error
         );
@@ -623,6 +675,23 @@ mod tests {
             "{}",
             info.error
         );
+    }
+
+    #[test]
+    fn an_unanswered_create_says_livekit_server_is_unreachable() {
+        for e in [CallError::NoResponse, CallError::Timeout] {
+            let r = create_failed(&e, Duration::from_secs(15));
+            assert_eq!(r.code, code::UNAVAILABLE);
+            assert!(
+                r.message
+                    .starts_with("livekit-server unreachable: IOInfo.CreateEgress got no answer within 15 s"),
+                "{}",
+                r.message
+            );
+        }
+        let refused = CallError::Remote(RpcError::new(code::INVALID_ARGUMENT, "bad"));
+        let r = create_failed(&refused, Duration::from_secs(15));
+        assert_eq!((r.code.as_str(), r.message.as_str()), (code::INVALID_ARGUMENT, "CreateEgress: bad"));
     }
 
     #[test]

@@ -54,6 +54,23 @@ pub enum StreamError {
     NotFound(String),
 }
 
+/// A requested stream's info before anything is known of it: ACTIVE since `now`, its key
+/// redacted.
+fn active_info(url: &StreamUrl, now: i64) -> StreamInfo {
+    StreamInfo {
+        url: redact_url(&url.url),
+        started_at: now,
+        status: Status::Active as i32,
+        ..Default::default()
+    }
+}
+
+/// The results of an egress's requested streams at its start (LiveKit lists every one
+/// from the start, so a client polling `ListEgress` sees them before the first update).
+pub fn requested_infos(urls: &[StreamUrl], now: i64) -> Vec<StreamInfo> {
+    urls.iter().map(|u| active_info(u, now)).collect()
+}
+
 enum State {
     Running {
         pipeline: gst::Pipeline,
@@ -274,12 +291,7 @@ impl Streams {
 
     fn add_entry(&mut self, url: StreamUrl) {
         self.entries.push(Entry {
-            info: StreamInfo {
-                url: redact_url(&url.url),
-                started_at: now_ns(),
-                status: Status::Active as i32,
-                ..Default::default()
-            },
+            info: active_info(&url, now_ns()),
             url,
             state: State::Done,
             failures: 0,
@@ -328,7 +340,9 @@ impl Streams {
     }
 
     /// Reads each stream's bus, retries streams whose backoff is over. Call every tick.
-    pub fn poll(&mut self) {
+    /// True when a stream's info changed (it failed, or a retry began).
+    pub fn poll(&mut self) -> bool {
+        let mut changed = false;
         for i in 0..self.entries.len() {
             let mut error = None;
             match &self.entries[i].state {
@@ -349,13 +363,16 @@ impl Streams {
                     e.info.retries += 1;
                     e.info.last_retry_at = now_ns();
                     self.connect(i);
+                    changed = true;
                 }
                 _ => {}
             }
             if let Some(error) = error {
                 self.fail(i, error);
+                changed = true;
             }
         }
+        changed
     }
 
     /// `UpdateStream`: adds and removes URLs while the egress runs.

@@ -176,18 +176,15 @@ pub(crate) fn ready(roster: &Roster) -> Result<(), String> {
         };
     }
     let named = sel.named_tracks();
-    if named.is_empty() {
-        return Ok(());
-    }
-    let found = named.iter().any(|sid| {
+    let present = |sid: &&str| {
         members
             .iter()
             .any(|m| m.tracks.iter().any(|t| t.sid == *sid))
-    });
-    if found {
-        Ok(())
-    } else {
-        Err(format!("track {} not found", named.join(", ")))
+    };
+    // LiveKit names the one track it waited for in vain: the first named.
+    match named.first() {
+        Some(first) if !named.iter().any(present) => Err(format!("track {first} not found")),
+        _ => Ok(()),
     }
 }
 
@@ -235,7 +232,17 @@ mod tests {
             mixing: Mixing::Default,
         };
         let mut r = Roster::new(sel.clone());
-        assert_eq!(ready(&r), Err("track TR_v, TR_a not found".into()));
+        assert_eq!(ready(&r), Err("track TR_v not found".into()));
+        // A track egress names its track as both video and audio: said once.
+        let same = Selection {
+            video: VideoPick::Track("TR_t".into()),
+            audio: AudioPick::Track("TR_t".into()),
+            mixing: Mixing::Default,
+        };
+        assert_eq!(
+            ready(&Roster::new(same)),
+            Err("track TR_t not found".into())
+        );
         r.apply(&[
             person("PA_x", 1, vec![track("TR_o", T::Video, S::Camera)]),
             person("PA_y", 1, vec![track("TR_a", T::Audio, S::Microphone)]),
