@@ -120,14 +120,18 @@ fn livekit_server_runs_egresses_on_the_worker() {
     assert_eq!(started["status"], "EGRESS_STARTING", "{started}");
     assert_eq!(started["room_name"], "svc");
     // A composite with a layout: WEB, as LiveKit reports its template-rendered composites.
-    assert_eq!(started["source_type"], "EGRESS_SOURCE_TYPE_WEB", "{started}");
+    assert_eq!(
+        started["source_type"], "EGRESS_SOURCE_TYPE_WEB",
+        "{started}"
+    );
     // The requested stream is listed from the start, its key redacted.
     let listed = egress_api(&api, "ListEgress", &json!({ "egress_id": id })).unwrap();
     let first = &listed["items"][0]["stream_results"][0];
     assert_eq!(first["status"], "ACTIVE", "{listed}");
     assert!(
-        first["url"].as_str().is_some_and(|u| u.starts_with("rtmp://")
-            && !u.contains("/live/a")),
+        first["url"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("rtmp://") && !u.contains("/live/a")),
         "{listed}"
     );
     wait_status(&api, &id, &["EGRESS_ACTIVE"], Duration::from_secs(30));
@@ -692,7 +696,10 @@ fn livekit_users_see_what_livekit_reports() {
                  "file_outputs": [{ "filepath": "drop/p.mp4" }] }),
     )
     .expect("StartParticipantEgress");
-    assert_eq!(awaited["source_type"], "EGRESS_SOURCE_TYPE_SDK", "{awaited}");
+    assert_eq!(
+        awaited["source_type"], "EGRESS_SOURCE_TYPE_SDK",
+        "{awaited}"
+    );
     let pid = awaited["egress_id"].as_str().unwrap().to_owned();
     egress_api(&api, "StopEgress", &json!({ "egress_id": pid })).expect("StopEgress");
     let item = wait_status(
@@ -742,12 +749,25 @@ fn livekit_users_see_what_livekit_reports() {
         &["EGRESS_COMPLETE", "EGRESS_FAILED"],
         Duration::from_secs(30),
     );
-    assert_eq!(done["status"], "EGRESS_COMPLETE", "{done}\n{}", worker.log());
+    assert_eq!(
+        done["status"],
+        "EGRESS_COMPLETE",
+        "{done}\n{}",
+        worker.log()
+    );
     let file = std::path::PathBuf::from(done["file_results"][0]["location"].as_str().unwrap());
     assert_eq!(file, worker.out_dir().join("drop/lenient.mp4"));
-    assert_eq!(video_size(&file), (1280, 720), "H264_720P_30, as LiveKit records it");
+    assert_eq!(
+        video_size(&file),
+        (1280, 720),
+        "H264_720P_30, as LiveKit records it"
+    );
     let log = worker.log();
-    for field in ["field=layout", "field=preset", "field=file_outputs[0].filepath"] {
+    for field in [
+        "field=layout",
+        "field=preset",
+        "field=file_outputs[0].filepath",
+    ] {
         assert!(
             log.lines()
                 .any(|l| l.contains("request read leniently") && l.contains(field)),

@@ -33,11 +33,11 @@ use crate::request::naming::NameContext;
 use crate::source::{AUDIO_RATE, RoomSource, SourceEnd};
 use crate::storage::{StorageDefaults, UploadQueue};
 pub use control::Control;
-pub use stop::{Stop, StopReason};
 use control::handle_control;
 use graph::Graph;
 use layout::LiveLayout;
 use stats::{EgressStats, Stage};
+pub use stop::{Stop, StopReason};
 
 /// How long to wait for the muxers to finish after end-of-stream.
 const EOS_TIMEOUT: Duration = Duration::from_secs(30);

@@ -131,7 +131,6 @@ impl Admission {
         self.busy.map_or(0.0, |b| (b / self.machine).min(1.0))
     }
 
-
     /// The node's capacity in cores.
     pub fn capacity(&self) -> f64 {
         self.cores

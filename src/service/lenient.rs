@@ -285,7 +285,10 @@ mod tests {
         assert_eq!(changes[2].used, "rec/{room_name}.mp4");
         let job = requests::plan(&req, &layouts).expect("planned once relaxed");
         let shape = requests::shape(&job);
-        assert_eq!((shape.width, shape.height, shape.framerate), (1280, 720, 30));
+        assert_eq!(
+            (shape.width, shape.height, shape.framerate),
+            (1280, 720, 30)
+        );
         // A second pass changes nothing: what is left is what tessera takes.
         assert!(relax(&mut req, &layouts).is_empty());
     }

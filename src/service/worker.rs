@@ -15,8 +15,8 @@ use livekit_protocol::{EgressInfo, EgressStatus, UpdateStreamRequest};
 use super::admission::Admission;
 use super::config::ServiceConfig;
 use super::io::IoReporter;
-use super::metrics::{Metrics, Snapshot};
 use super::lenient::{self, Adjustment};
+use super::metrics::{Metrics, Snapshot};
 use super::psrpc::{self, CallError, Registration, RpcError, wire::code};
 use super::registry::Registry;
 use super::requests;
@@ -158,11 +158,21 @@ impl Worker {
         match refusal.filter(|_| !draining) {
             Some(r) => {
                 self.inner.metrics.refused(r.reason());
-                tracing::info!(kind, reason = r.reason(), cost_cores = cost, committed_cores = committed, "declined a StartEgress: {r}");
+                tracing::info!(
+                    kind,
+                    reason = r.reason(),
+                    cost_cores = cost,
+                    committed_cores = committed,
+                    "declined a StartEgress: {r}"
+                );
             }
             None => {
                 self.inner.metrics.refused("draining");
-                tracing::info!(kind, reason = "draining", "declined a StartEgress: the worker is draining");
+                tracing::info!(
+                    kind,
+                    reason = "draining",
+                    "declined a StartEgress: the worker is draining"
+                );
             }
         }
         affinity
@@ -683,15 +693,19 @@ mod tests {
             let r = create_failed(&e, Duration::from_secs(15));
             assert_eq!(r.code, code::UNAVAILABLE);
             assert!(
-                r.message
-                    .starts_with("livekit-server unreachable: IOInfo.CreateEgress got no answer within 15 s"),
+                r.message.starts_with(
+                    "livekit-server unreachable: IOInfo.CreateEgress got no answer within 15 s"
+                ),
                 "{}",
                 r.message
             );
         }
         let refused = CallError::Remote(RpcError::new(code::INVALID_ARGUMENT, "bad"));
         let r = create_failed(&refused, Duration::from_secs(15));
-        assert_eq!((r.code.as_str(), r.message.as_str()), (code::INVALID_ARGUMENT, "CreateEgress: bad"));
+        assert_eq!(
+            (r.code.as_str(), r.message.as_str()),
+            (code::INVALID_ARGUMENT, "CreateEgress: bad")
+        );
     }
 
     #[test]
