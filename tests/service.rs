@@ -339,7 +339,9 @@ fn two_workers_share_the_load_and_outlive_each_other() {
             .find(|l| l.contains("declined a StartEgress"))
             .unwrap_or_else(|| panic!("no refusal logged:\n{log}"));
         assert!(
-            line.contains("reason=capacity") && line.contains("of 1.00 free"),
+            line.contains("not enough capacity: needs 0.40 cores")
+                && line.contains("of 1.00 free")
+                && line.contains("reason=\"capacity\""),
             "{line}"
         );
     }
