@@ -704,16 +704,16 @@ fn livekit_users_see_what_livekit_reports() {
     );
     let pid = awaited["egress_id"].as_str().unwrap().to_owned();
     egress_api(&api, "StopEgress", &json!({ "egress_id": pid })).expect("StopEgress");
-    let item = wait_status(
+    ends_as(
         &api,
         &pid,
-        &["EGRESS_ABORTED", "EGRESS_FAILED", "EGRESS_COMPLETE"],
-        Duration::from_secs(30),
+        (
+            "EGRESS_ABORTED",
+            "Stop called before pipeline could start",
+            412,
+        ),
+        "End reason: StopEgress API",
     );
-    assert_eq!(item["status"], "EGRESS_ABORTED", "{item}");
-    assert_eq!(item["error"], "Stop called before pipeline could start");
-    assert_eq!(item["error_code"], 412, "{item}");
-    assert_eq!(item["details"], "End reason: StopEgress API", "{item}");
 
     let missing = egress_api(
         &api,
@@ -723,16 +723,12 @@ fn livekit_users_see_what_livekit_reports() {
     )
     .expect("StartTrackEgress");
     let tid = missing["egress_id"].as_str().unwrap().to_owned();
-    let item = wait_status(
+    ends_as(
         &api,
         &tid,
-        &["EGRESS_ABORTED", "EGRESS_FAILED", "EGRESS_COMPLETE"],
-        Duration::from_secs(30),
+        ("EGRESS_FAILED", "track TR_nothere not found", 404),
+        "End reason: Failure",
     );
-    assert_eq!(item["status"], "EGRESS_FAILED", "{item}");
-    assert_eq!(item["error"], "track TR_nothere not found");
-    assert_eq!(item["error_code"], 404, "{item}");
-    assert_eq!(item["details"], "End reason: Failure", "{item}");
 
     let lenient = egress_api(
         &api,
@@ -776,6 +772,20 @@ fn livekit_users_see_what_livekit_reports() {
             "{field} not logged:\n{log}"
         );
     }
+}
+
+/// Waits for `id` to end; asserts its (status, error, error_code) and details.
+fn ends_as(api: &str, id: &str, (status, error, code): (&str, &str, i64), details: &str) {
+    let item = wait_status(
+        api,
+        id,
+        &["EGRESS_ABORTED", "EGRESS_FAILED", "EGRESS_COMPLETE"],
+        Duration::from_secs(30),
+    );
+    assert_eq!(item["status"], status, "{item}");
+    assert_eq!(item["error"], error, "{item}");
+    assert_eq!(item["error_code"], code, "{item}");
+    assert_eq!(item["details"], details, "{item}");
 }
 
 /// With Redis and the standalone API but livekit-server down, a start on the worker's own
