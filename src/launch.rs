@@ -317,7 +317,8 @@ fn open_page(
             Err(egress::aborted(base, crate::source::web::NO_START_SIGNAL))
         }
         Err(WebError::Stopped) => Err(egress::stopped_before_start(base, stop)),
-        Err(e @ (WebError::Load(_) | WebError::Launch(_))) => {
+        Err(WebError::Load(why)) => Err(egress::failed(base, EgressError::PageLoad(why))),
+        Err(e @ WebError::Launch(_)) => {
             Err(egress::failed(base, EgressError::Source(e.to_string())))
         }
     })

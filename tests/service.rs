@@ -677,7 +677,8 @@ fn a_restarted_worker_reports_what_its_crash_left() {
 
 /// What a LiveKit user notices, as LiveKit's egress does it, through livekit-server: a
 /// stop before the start is ABORTED with 412 and the API's end reason; a track that never
-/// comes is FAILED with 404, named once; and with `tessera.lenient` a request LiveKit
+/// comes is FAILED with 404, named once; a stream-only egress whose last stream is removed
+/// ends COMPLETE, "All streams stopped"; and with `tessera.lenient` a request LiveKit
 /// reads leniently (an unknown preset number, a path that climbs out, an unknown layout)
 /// is recorded as LiveKit would record it.
 #[test]
@@ -728,6 +729,31 @@ fn livekit_users_see_what_livekit_reports() {
         &tid,
         ("EGRESS_FAILED", "track TR_nothere not found", 404),
         "End reason: Failure",
+    );
+
+    let nginx = Nginx::start();
+    let streaming = egress_api(
+        &api,
+        "StartRoomCompositeEgress",
+        &json!({ "room_name": "drop",
+                 "advanced": { "width": 320, "height": 180, "framerate": 15 },
+                 "stream_outputs": [{ "protocol": "RTMP", "urls": [nginx.url("only")] }] }),
+    )
+    .expect("a stream-only egress");
+    let sid = streaming["egress_id"].as_str().unwrap().to_owned();
+    wait_status(&api, &sid, &["EGRESS_ACTIVE"], Duration::from_secs(30));
+    std::thread::sleep(Duration::from_secs(2));
+    egress_api(
+        &api,
+        "UpdateStream",
+        &json!({ "egress_id": sid, "remove_output_urls": [nginx.url("only")] }),
+    )
+    .expect("UpdateStream remove");
+    ends_as(
+        &api,
+        &sid,
+        ("EGRESS_COMPLETE", "", 0),
+        "End reason: All streams stopped",
     );
 
     let lenient = egress_api(

@@ -74,6 +74,9 @@ pub enum EgressError {
     /// The participant or track the request names never came (LiveKit's wording).
     #[error("{0}")]
     NotFound(String),
+    /// The page of a web egress or custom template did not load (LiveKit's wording).
+    #[error("page load error: {0}")]
+    PageLoad(String),
     /// A defect in tessera (a panic in the egress's code), caught so the worker goes on.
     #[error("internal error: {0}")]
     Internal(String),
@@ -89,8 +92,8 @@ impl EgressError {
             | EgressError::Encode(_)
             | EgressError::Pipeline(_)
             | EgressError::Internal(_) => 500,
-            // psrpc.InvalidArgument: a bad output, a failed upload.
-            EgressError::Output { .. } | EgressError::Upload(_) => 400,
+            // psrpc.InvalidArgument: a bad output, a failed upload, a page that won't load.
+            EgressError::Output { .. } | EgressError::Upload(_) | EgressError::PageLoad(_) => 400,
             // psrpc.Unavailable: every stream failed, the room connection failed.
             EgressError::StreamsFailed(_) | EgressError::Source(_) => 503,
             // psrpc.NotFound: ErrParticipantNotFound, ErrTrackNotFound.
@@ -101,6 +104,10 @@ impl EgressError {
 
 /// `EgressInfo.details` of an egress whose room closed, as LiveKit words it.
 pub const SOURCE_CLOSED: &str = "End reason: Source closed";
+
+/// `EgressInfo.details` of a stream-only egress whose last stream was removed
+/// (`UpdateStream`), as LiveKit words it.
+pub const STREAMS_STOPPED: &str = "End reason: All streams stopped";
 
 /// `EgressInfo.details` of an egress ended by a session limit, as LiveKit words it.
 pub const LIMIT_REACHED_DETAILS: &str = "End reason: Session limit reached";
@@ -755,6 +762,13 @@ fn record(
         })();
         if let Err(e) = step {
             break Some(e);
+        }
+        if only_streams && graph.streams.all_ended() {
+            // Every stream was removed (those that failed too would have failed the
+            // egress above): LiveKit ends the egress, COMPLETE.
+            tracing::info!("no stream left; finishing the egress");
+            info.details = STREAMS_STOPPED.into();
+            break None;
         }
         if let Some(sizes) = hints {
             room.picture_sizes(&sizes);

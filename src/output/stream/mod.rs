@@ -436,6 +436,16 @@ impl Streams {
                 .all(|e| e.info.status == Status::Failed as i32)
     }
 
+    /// Whether the egress has streams and none is active any more (each removed or
+    /// failed).
+    pub fn all_ended(&self) -> bool {
+        !self.entries.is_empty()
+            && self
+                .entries
+                .iter()
+                .all(|e| e.info.status != Status::Active as i32)
+    }
+
     /// Each stream's info so far.
     pub fn infos(&self) -> Vec<StreamInfo> {
         self.entries.iter().map(|e| e.info.clone()).collect()
