@@ -14,7 +14,9 @@ use crate::request::{EgressPlan, Job, Selection, TrackOutput};
 use crate::source::RoomSource;
 use crate::source::SourceEnd;
 use crate::source::livekit::tap::{Tap, TapMode};
-use crate::source::livekit::{AwaitError, ConnectOptions, LiveKitRoom, recorder_token};
+use crate::source::livekit::{
+    AwaitError, ConnectOptions, LiveKitRoom, recorder_token, template_token_ttl,
+};
 use crate::source::synthetic::SyntheticRoom;
 use crate::source::web::{TemplateRoom, WebError, WebOptions, WebPage};
 
@@ -202,7 +204,7 @@ fn run_composite(
                 server.as_ref(),
                 egress_id,
                 launch.await_timeout,
-                &opts.stop,
+                &opts,
             )? {
                 Ok(page) => Box::new(page),
                 Err(info) => return Ok(info),
@@ -260,8 +262,9 @@ fn open_page(
     server: Option<&RoomServer>,
     egress_id: &str,
     start_timeout: Duration,
-    stop: &Stop,
+    run: &RunOptions,
 ) -> Result<Result<WebPage, EgressInfo>, LaunchError> {
+    let stop = &run.stop;
     let base = egress::initial_info(egress_id, plan, "");
     let template = match (&web.page, server) {
         (PageSource::Url(_), _) => None,
@@ -281,15 +284,22 @@ fn open_page(
     let url = match &template {
         None => web.page_url(None),
         Some(t) => {
-            let token = match recorder_token(&t.api_key, &t.api_secret, egress_id, &t.room_name) {
-                Ok(t) => t,
-                Err(e) => {
-                    return Ok(Err(egress::failed(
-                        base,
-                        EgressError::Source(e.to_string()),
-                    )));
-                }
+            // The token travels in the page's URL: valid only as long as the egress may be.
+            let bound = match (run.duration, run.limit) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
             };
+            let ttl = template_token_ttl(bound, start_timeout);
+            let token =
+                match recorder_token(&t.api_key, &t.api_secret, egress_id, &t.room_name, ttl) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        return Ok(Err(egress::failed(
+                            base,
+                            EgressError::Source(e.to_string()),
+                        )));
+                    }
+                };
             web.page_url(Some((&t.ws_url, &token)))
         }
     };

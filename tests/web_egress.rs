@@ -335,10 +335,53 @@ fetch('/report?' + location.search.slice(1)).then(() => {
     assert_eq!(claims.video.room, "tpl-room");
     assert!(claims.video.room_join && claims.video.hidden && claims.video.recorder);
     assert_eq!(claims.video.can_publish, Some(false));
+    // The token travels in the page's URL: it lives as long as the egress may (here: the
+    // start wait and the 10 min a page has to join), never in a log line.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let lifetime = claims.exp as i64 - now;
+    assert!(
+        (0..=11 * 60 + 30).contains(&lifetime),
+        "the template's token lives {lifetime} s"
+    );
+    assert!(
+        !run.stderr().contains(&get("token")),
+        "the token was logged:\n{}",
+        run.stderr()
+    );
+    assert!(
+        run.stderr().contains("token={redacted}"),
+        "{}",
+        run.stderr()
+    );
     let mp4 = run.dir.path().join("out/tpl.mp4");
     let duration = num(&ffprobe(&mp4)["format"]["duration"]);
     assert!((1.0..=2.2).contains(&duration), "{duration} s");
     assert_eq!(info["room_name"], "tpl-room");
+
+    // A template that does not load: the error and the log name the page, not its token.
+    let request = format!(
+        r#"{{"room_name": "tpl-room", "custom_base_url": "{}", {SIZE},
+            "file_outputs": [{{"filepath": "gone.mp4"}}]}}"#,
+        pages.url("/no-such-template/")
+    );
+    let run = tessera_run(
+        &request,
+        &["--url", ws_url, "--api-key", key, "--api-secret", secret],
+    );
+    assert_eq!(status(&run), "EGRESS_FAILED", "{}", run.stderr());
+    let error = run.info.as_ref().unwrap()["error"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        error.contains("HTTP 404") && error.contains("token={redacted}"),
+        "{error}"
+    );
+    assert!(!error.contains("token=ey"), "{error}");
+    assert!(!run.stderr().contains("token=ey"), "{}", run.stderr());
 }
 
 #[test]

@@ -67,6 +67,47 @@ pub fn check_page_url(url: &str, field: &str) -> Result<(), RequestError> {
     Ok(())
 }
 
+/// Query parameters whose values are credentials: a template's recorder token, and the
+/// names pages commonly take theirs under.
+const SECRET_PARAMS: [&str; 4] = ["token", "access_token", "key", "secret"];
+
+/// The secrets a page URL carries: its password and the values of [`SECRET_PARAMS`], as
+/// they appear in the URL (percent-encoded) and decoded.
+fn secrets_of(url: &url::Url) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(p) = url.password() {
+        out.push(p.to_owned());
+    }
+    for (k, v) in url.query_pairs() {
+        if SECRET_PARAMS.contains(&k.to_ascii_lowercase().as_str()) && !v.is_empty() {
+            out.push(v.into_owned());
+        }
+    }
+    let encoded: Vec<String> = out
+        .iter()
+        .map(|v| url::form_urlencoded::byte_serialize(v.as_bytes()).collect())
+        .collect();
+    out.extend(encoded);
+    out.retain(|v| v.len() >= 4);
+    out.sort_by_key(|v| std::cmp::Reverse(v.len()));
+    out.dedup();
+    out
+}
+
+/// `text` (a log line, an error, a page URL itself) with every secret the page URL `url`
+/// carries replaced by `{redacted}`: its token and similar query values, its password.
+/// What leaves tessera about a page (logs, `EgressInfo.error`) goes through this.
+pub fn redact_page_secrets(text: &str, url: &str) -> String {
+    let Ok(parsed) = url::Url::parse(url) else {
+        return text.to_owned();
+    };
+    let mut out = text.to_owned();
+    for secret in secrets_of(&parsed) {
+        out = out.replace(&secret, "{redacted}");
+    }
+    out
+}
+
 /// LiveKit's template URL: the base URL's own query kept, `layout`, `token` and `url` set
 /// (replacing any the base carried), every key sorted as Go's `url.Values.Encode` does.
 pub fn template_url(base_url: &str, ws_url: &str, token: &str, layout: &str) -> String {
@@ -89,6 +130,34 @@ pub fn template_url(base_url: &str, ws_url: &str, token: &str, layout: &str) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_page_urls_secrets_never_show() {
+        let url = template_url(
+            "https://user:pa55word@t.example/rec/?key=k3y-value",
+            "ws://127.0.0.1:7880",
+            "eyJhbGciOi.J9.sig+/=",
+            "grid",
+        );
+        let shown = redact_page_secrets(&url, &url);
+        for secret in ["eyJhbGciOi", "pa55word", "k3y-value"] {
+            assert!(url.contains(secret), "{url}");
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(shown.contains("token={redacted}"), "{shown}");
+        assert!(shown.contains("layout=grid"), "{shown}");
+        // An error quoting the URL, or the token decoded, is redacted too.
+        let error = format!("net::ERR_FAILED loading {url} (token eyJhbGciOi.J9.sig+/=)");
+        let shown = redact_page_secrets(&error, &url);
+        assert!(!shown.contains("eyJhbGciOi"), "{shown}");
+        assert!(
+            shown.starts_with("net::ERR_FAILED loading https://"),
+            "{shown}"
+        );
+        // A URL without secrets is left as it is.
+        let plain = "http://127.0.0.1:8080/page.html?lang=en";
+        assert_eq!(redact_page_secrets(plain, plain), plain);
+    }
 
     #[test]
     fn only_http_and_https_pages_are_accepted() {

@@ -31,7 +31,7 @@ use media::{AudioRing, PictureQueue};
 pub use shown::Published;
 pub(crate) use shown::Shown;
 use tap::Tap;
-pub use token::{admin_token, recorder_token};
+pub use token::{admin_token, recorder_token, template_token_ttl};
 
 /// The longest wait after joining for the cameras' first pictures.
 const FIRST_PICTURES_WAIT: Duration = Duration::from_secs(5);

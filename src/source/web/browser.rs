@@ -17,6 +17,7 @@ use chromiumoxide::cdp::js_protocol::runtime::EventConsoleApiCalled;
 use futures_util::StreamExt;
 
 use super::processes::EgressDir;
+use crate::request::web::redact_page_secrets;
 
 /// The console message that starts the recording (with `await_start_signal`).
 pub const START_RECORDING: &str = "START_RECORDING";
@@ -295,8 +296,17 @@ async fn next_signal(events: &mut Option<ConsoleEvents>) -> Option<String> {
 }
 
 /// Opens `url` in the browser's tab: `Err` with the network error (DNS, refused, TLS) or
-/// the HTTP status of a main document that is not 2xx/3xx.
+/// the HTTP status of a main document that is not 2xx/3xx. Neither the log nor the error
+/// shows the URL's secrets (a template's recorder token).
 async fn open(browser: &mut Browser, url: &str) -> Result<ConsoleEvents, String> {
+    let console = load(browser, url)
+        .await
+        .map_err(|e| redact_page_secrets(&e, url))?;
+    tracing::info!(url = %redact_page_secrets(url, url), "page loaded");
+    Ok(console)
+}
+
+async fn load(browser: &mut Browser, url: &str) -> Result<ConsoleEvents, String> {
     let page = browser
         .new_page("about:blank")
         .await
@@ -351,7 +361,6 @@ async fn open(browser: &mut Browser, url: &str) -> Result<ConsoleEvents, String>
             Ok(None) | Err(_) => return Err(format!("no response loading {url}")),
         }
     }
-    tracing::info!(url, "page loaded");
     Ok(console)
 }
 
