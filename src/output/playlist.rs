@@ -21,6 +21,21 @@ pub struct Segment {
     pub program_date_time: DateTime<Utc>,
 }
 
+/// A URI line for `path` (a relative file path, as on disk): every byte but unreserved
+/// characters and `/` percent-encoded, so that no name (a room name, an identity, a
+/// prefix) can end the line and inject a tag, and a player fetches the file that exists.
+pub fn uri_line(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for b in path.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/') {
+            out.push(b as char);
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
 fn header(out: &mut String, target_s: u32, segments: &[Segment], sequence: usize) {
     let longest = segments
         .iter()
@@ -41,7 +56,7 @@ fn body(out: &mut String, segments: &[Segment]) {
                 .to_rfc3339_opts(SecondsFormat::Millis, true)
         );
         let _ = writeln!(out, "#EXTINF:{:.3},", s.duration.as_secs_f64());
-        out.push_str(&s.uri);
+        out.push_str(&uri_line(&s.uri));
         out.push('\n');
     }
 }
@@ -97,7 +112,7 @@ pub fn master(renditions: &[Rendition]) -> String {
             "#EXT-X-STREAM-INF:BANDWIDTH={},RESOLUTION={}x{},CODECS=\"{}\"",
             r.bandwidth, r.width, r.height, r.codecs
         );
-        out.push_str(&r.uri);
+        out.push_str(&uri_line(&r.uri));
         out.push('\n');
     }
     out
@@ -159,6 +174,37 @@ mod tests {
         assert!(text.contains("#EXT-X-PROGRAM-DATE-TIME:2026-01-02T03:04:09.000Z\n#EXTINF"));
         assert!(text.ends_with("s_00002.ts\n#EXT-X-ENDLIST\n"));
         assert!(!event(2, &segs(3), false).contains("ENDLIST"));
+    }
+
+    #[test]
+    fn names_cannot_inject_tags() {
+        let mut s = segs(1);
+        s[0].uri =
+            "room\n#EXT-X-ENDLIST\n#EXT-X-KEY:METHOD=AES-128,URI=\"http://x\"/50% a.ts".into();
+        let text = event(2, &s, false);
+        // One URI line, one tag of each kind the playlist writes, nothing else.
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines.last().copied(),
+            Some(
+                "room%0A%23EXT-X-ENDLIST%0A%23EXT-X-KEY%3AMETHOD%3DAES-128%2CURI%3D%22http%3A//x%22/50%25%20a.ts"
+            )
+        );
+        assert!(
+            !text.contains("ENDLIST\n") && !text.contains("\n#EXT-X-KEY"),
+            "{text}"
+        );
+        let m = master(&[Rendition {
+            uri: "p\r\n#EXT-X-ENDLIST.m3u8".into(),
+            bandwidth: 1,
+            width: 2,
+            height: 2,
+            codecs: "avc1.4d401e".into(),
+        }]);
+        assert_eq!(m.lines().count(), 4, "{m}");
+        assert!(m.ends_with("p%0D%0A%23EXT-X-ENDLIST.m3u8\n"), "{m}");
+        // Ordinary names are unchanged.
+        assert_eq!(uri_line("rec/my-room_1.ts"), "rec/my-room_1.ts");
     }
 
     #[test]

@@ -112,6 +112,10 @@ pub enum NamingError {
     /// The path climbs out of the output directory with `..`.
     #[error("escapes the output directory: {0:?}")]
     Escapes(String),
+    /// The path holds a control character (a newline, say), from the template or a name
+    /// substituted into it: it would break playlists, manifests and object keys.
+    #[error("contains a control character: {0:?}")]
+    Control(String),
 }
 
 /// LiveKit's `{time}` format: `2006-01-02T150405`.
@@ -147,6 +151,9 @@ pub fn resolve_filepath(
     ext: &str,
 ) -> Result<String, NamingError> {
     let mut path = substitute(template, ctx);
+    if path.chars().any(char::is_control) {
+        return Err(NamingError::Control(path));
+    }
     if path.is_empty() || path.ends_with('/') {
         path = if ctx.room_name.is_empty() {
             // A web egress has no room: LiveKit names its file by time alone.
@@ -213,6 +220,20 @@ mod tests {
             time: Utc.with_ymd_and_hms(2022, 10, 4, 1, 13, 6).unwrap(),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_control_character_in_a_name_is_refused() {
+        let c = NameContext {
+            room_name: "evil\n#EXT-X-ENDLIST",
+            ..ctx()
+        };
+        let e = resolve_filepath("{room_name}/index", &c, ".m3u8").unwrap_err();
+        assert!(matches!(e, NamingError::Control(_)), "{e:?}");
+        assert!(e.to_string().contains("control character"), "{e}");
+        assert!(resolve_filepath("a\tb", &ctx(), ".mp4").is_err());
+        // Unicode and spaces are names like any other.
+        assert!(resolve_filepath("Salle café 1", &ctx(), ".mp4").is_ok());
     }
 
     #[test]
