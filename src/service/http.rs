@@ -151,16 +151,25 @@ fn authorize(headers: &HeaderMap, api: &Api) -> Result<(), String> {
     let token = value
         .strip_prefix("Bearer ")
         .ok_or("Authorization is not a Bearer token")?;
+    verify_token(token, &api.api_key, &api.api_secret)
+}
+
+/// A LiveKit access token for the Egress API: HS256 signed with `secret`, issued by `key`,
+/// with an `exp` (a token that never expires, or whose `exp` is not a number, is refused),
+/// not before its `nbf`, granting `roomRecord`.
+fn verify_token(token: &str, key: &str, secret: &str) -> Result<(), String> {
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
     validation.validate_nbf = true;
-    validation.required_spec_claims.clear();
+    validation.validate_exp = true;
+    validation.leeway = 0;
+    validation.set_required_spec_claims(&["exp"]);
     let data = jsonwebtoken::decode::<Claims>(
         token,
-        &jsonwebtoken::DecodingKey::from_secret(api.api_secret.as_bytes()),
+        &jsonwebtoken::DecodingKey::from_secret(secret.as_bytes()),
         &validation,
     )
     .map_err(|e| format!("invalid token: {e}"))?;
-    if data.claims.iss != api.api_key {
+    if data.claims.iss != key {
         return Err("invalid token: unknown API key".into());
     }
     if !data.claims.video.is_some_and(|v| v.room_record) {
@@ -310,6 +319,83 @@ pub fn listeners(health: u16, metrics: u16, twirp: u16) -> BTreeMap<u16, Routes>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
+    use serde_json::json;
+
+    const KEY: &str = "APIkey";
+    const SECRET: &str = "a-secret-long-enough-for-hs256-tokens";
+
+    fn now() -> i64 {
+        chrono::Utc::now().timestamp()
+    }
+
+    fn signed(alg: jsonwebtoken::Algorithm, secret: &str, claims: serde_json::Value) -> String {
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(alg),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap()
+    }
+
+    fn hs256(claims: serde_json::Value) -> String {
+        signed(jsonwebtoken::Algorithm::HS256, SECRET, claims)
+    }
+
+    fn claims() -> serde_json::Value {
+        json!({ "iss": KEY, "exp": now() + 600, "video": { "roomRecord": true } })
+    }
+
+    fn with(key: &str, value: serde_json::Value) -> serde_json::Value {
+        let mut c = claims();
+        c[key] = value;
+        c
+    }
+
+    #[test]
+    fn the_api_takes_only_unexpired_hs256_record_tokens_of_its_key() {
+        assert_eq!(verify_token(&hs256(claims()), KEY, SECRET), Ok(()));
+        let b64 = |v: serde_json::Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+        };
+        let unsigned = format!(
+            "{}.{}.",
+            b64(json!({ "alg": "none", "typ": "JWT" })),
+            b64(claims())
+        );
+        let mut no_exp = claims();
+        no_exp.as_object_mut().unwrap().remove("exp");
+        let refused = [
+            (
+                "no roomRecord",
+                hs256(with("video", json!({ "roomJoin": true }))),
+            ),
+            ("expired", hs256(with("exp", json!(now() - 5)))),
+            ("not yet valid", hs256(with("nbf", json!(now() + 600)))),
+            ("another key", hs256(with("iss", json!("APIother")))),
+            (
+                "another secret",
+                signed(
+                    jsonwebtoken::Algorithm::HS256,
+                    "another-secret-of-enough-length",
+                    claims(),
+                ),
+            ),
+            (
+                "HS512",
+                signed(jsonwebtoken::Algorithm::HS512, SECRET, claims()),
+            ),
+            ("alg none", unsigned),
+            ("no exp", hs256(no_exp)),
+            ("exp not a number", hs256(with("exp", json!("tomorrow")))),
+        ];
+        for (what, token) in refused {
+            assert!(
+                verify_token(&token, KEY, SECRET).is_err(),
+                "{what} was accepted"
+            );
+        }
+    }
 
     #[test]
     fn shared_ports_share_a_listener() {
