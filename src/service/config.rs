@@ -84,7 +84,11 @@ pub fn parse_go_duration(s: &str) -> Option<Duration> {
         rest = &rest[unit_end..];
         total += value * scale;
     }
-    Some(Duration::from_secs_f64(total))
+    // Go's durations are i64 nanoseconds (about 292 years); longer is invalid there too.
+    if total > i64::MAX as f64 / 1e9 {
+        return None;
+    }
+    Duration::try_from_secs_f64(total).ok()
 }
 
 /// LiveKit's `session_limits`.
@@ -389,6 +393,10 @@ mod tests {
         assert_eq!(parse_go_duration("1.5s"), Some(Duration::from_millis(1500)));
         assert_eq!(parse_go_duration("0"), Some(Duration::ZERO));
         assert_eq!(parse_go_duration("5"), None);
+        // Past Go's range: invalid, not a panic.
+        assert_eq!(parse_go_duration("99999999999999999999h"), None);
+        assert_eq!(parse_go_duration("2562048h"), None);
+        assert!(parse_go_duration("2562047h").is_some());
         assert_eq!(parse_go_duration("5x"), None);
         assert_eq!(parse_go_duration(""), None);
     }
