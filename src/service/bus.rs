@@ -12,6 +12,7 @@ use futures_util::StreamExt;
 use redis::AsyncCommands;
 use tokio::sync::mpsc;
 
+use crate::storage::spec::Secret;
 use super::psrpc::wire::queue_lock_key;
 
 /// How long a queue message's lock holds (psrpc's `lockExpiration`).
@@ -25,8 +26,8 @@ pub struct RedisConfig {
     pub address: String,
     /// ACL user name.
     pub username: String,
-    /// Password (never logged).
-    pub password: String,
+    /// Password (never logged, not even by `Debug`).
+    pub password: Secret,
     /// Database number.
     pub db: i64,
     /// TLS to the server.
@@ -35,8 +36,8 @@ pub struct RedisConfig {
     pub sentinel_master_name: String,
     /// Sentinel: user name for the sentinels.
     pub sentinel_username: String,
-    /// Sentinel: password for the sentinels (never logged).
-    pub sentinel_password: String,
+    /// Sentinel: password for the sentinels (never logged, not even by `Debug`).
+    pub sentinel_password: Secret,
     /// Sentinel: `host:port` of each sentinel.
     pub sentinel_addresses: Vec<String>,
     /// Cluster: `host:port` of the seed nodes.
@@ -167,7 +168,7 @@ impl Bus {
             let urls = config
                 .cluster_addresses
                 .iter()
-                .map(|a| config.url(a, &config.username, &config.password))
+                .map(|a| config.url(a, &config.username, &config.password.0))
                 .collect::<Result<Vec<_>, _>>()?;
             let cluster = redis::cluster::ClusterClient::new(urls.clone())?;
             let conn = cluster.get_async_connection().await?;
@@ -181,15 +182,15 @@ impl Bus {
                 let urls = config
                     .sentinel_addresses
                     .iter()
-                    .map(|a| config.url(a, &config.sentinel_username, &config.sentinel_password))
+                    .map(|a| config.url(a, &config.sentinel_username, &config.sentinel_password.0))
                     .collect::<Result<Vec<_>, _>>()?;
                 let mut sentinel = redis::sentinel::Sentinel::build(urls)?;
                 let mut info = redis::RedisConnectionInfo::default().set_db(config.db);
                 if !config.username.is_empty() {
                     info = info.set_username(&config.username);
                 }
-                if !config.password.is_empty() {
-                    info = info.set_password(&config.password);
+                if !config.password.0.is_empty() {
+                    info = info.set_password(&config.password.0);
                 }
                 let node = redis::sentinel::SentinelNodeConnectionInfo::default()
                     .set_redis_connection_info(info);
@@ -207,7 +208,7 @@ impl Bus {
                 }
                 redis::Client::open(
                     config
-                        .url(&config.address, &config.username, &config.password)?
+                        .url(&config.address, &config.username, &config.password.0)?
                         .as_str(),
                 )?
             };

@@ -14,6 +14,7 @@ use serde::Deserialize;
 use super::bus::RedisConfig;
 use crate::compositor::BackendChoice;
 use crate::storage::StorageDefaults;
+use crate::storage::spec::Secret;
 
 /// What is wrong with the configuration.
 #[derive(Debug, thiserror::Error)]
@@ -229,7 +230,7 @@ pub struct ServiceConfig {
     /// API key (tokens for rooms; the standalone API's tokens are signed with it).
     pub api_key: String,
     /// API secret (never logged).
-    pub api_secret: String,
+    pub api_secret: Secret,
     /// The LiveKit server's WebSocket URL.
     pub ws_url: String,
     /// Redis (absent: standalone mode).
@@ -284,7 +285,7 @@ impl ServiceConfig {
         };
         let c = ServiceConfig {
             api_key: or_env(f.api_key, "LIVEKIT_API_KEY"),
-            api_secret: or_env(f.api_secret, "LIVEKIT_API_SECRET"),
+            api_secret: Secret(or_env(f.api_secret, "LIVEKIT_API_SECRET")),
             ws_url: or_env(f.ws_url, "LIVEKIT_WS_URL"),
             redis: f.redis.filter(RedisConfig::is_configured),
             health_port: f.health_port,
@@ -323,7 +324,7 @@ impl ServiceConfig {
         if self.api_key.is_empty() {
             return invalid("api_key", "is required (or LIVEKIT_API_KEY)");
         }
-        if self.api_secret.is_empty() {
+        if self.api_secret.0.is_empty() {
             return invalid("api_secret", "is required (or LIVEKIT_API_SECRET)");
         }
         if self.redis.is_none() && self.tessera.api_port == 0 {
@@ -422,7 +423,7 @@ tessera:
         let env = |k: &str| (k == "LIVEKIT_API_SECRET").then(|| "from-env".to_owned());
         let c = ServiceConfig::parse(text, env).unwrap();
         assert_eq!(c.api_key, "key");
-        assert_eq!(c.api_secret, "from-env");
+        assert_eq!(c.api_secret.0, "from-env");
         assert_eq!(c.redis.as_ref().unwrap().db, 2);
         assert_eq!(c.health_port, 8080);
         assert_eq!(c.cpu_cost.room_composite_cpu_cost, 0.7);
@@ -452,6 +453,19 @@ tessera:
         assert_eq!(c.cpu_cost.max_cpu_utilization, 0.8);
         assert_eq!(c.adjustments.len(), 1);
         assert!(c.adjustments[0].contains("1.5"), "{:?}", c.adjustments);
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let text = "api_key: k\napi_secret: the-api-secret\n\
+                    redis: {address: 'x:1', password: the-redis-password, \
+                    sentinel_password: the-sentinel-password}\n";
+        let c = ServiceConfig::parse(text, |_| None).unwrap();
+        let shown = format!("{c:?}");
+        for secret in ["the-api-secret", "the-redis-password", "the-sentinel-password"] {
+            assert!(!shown.contains(secret), "{secret} printed: {shown}");
+        }
+        assert_eq!(c.redis.unwrap().password.0, "the-redis-password");
     }
 
     #[test]

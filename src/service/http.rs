@@ -20,6 +20,7 @@ use super::psrpc::RpcError;
 use super::psrpc::wire::code;
 use super::rpc::start_egress_request::Request;
 use super::worker::{StartRequest, Worker};
+use crate::storage::spec::Secret;
 
 /// What the HTTP handlers share.
 #[derive(Clone)]
@@ -29,7 +30,7 @@ pub struct Api {
     /// Key the standalone API's tokens are issued by.
     pub api_key: String,
     /// Secret they are signed with (never logged).
-    pub api_secret: String,
+    pub api_secret: Secret,
 }
 
 /// Which routes a listener serves.
@@ -151,7 +152,7 @@ fn authorize(headers: &HeaderMap, api: &Api) -> Result<(), String> {
     let token = value
         .strip_prefix("Bearer ")
         .ok_or("Authorization is not a Bearer token")?;
-    verify_token(token, &api.api_key, &api.api_secret)
+    verify_token(token, &api.api_key, &api.api_secret.0)
 }
 
 /// A LiveKit access token for the Egress API: HS256 signed with `secret`, issued by `key`,
