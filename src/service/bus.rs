@@ -12,8 +12,8 @@ use futures_util::StreamExt;
 use redis::AsyncCommands;
 use tokio::sync::mpsc;
 
-use crate::storage::spec::Secret;
 use super::psrpc::wire::queue_lock_key;
+use crate::storage::spec::Secret;
 
 /// How long a queue message's lock holds (psrpc's `lockExpiration`).
 const LOCK_EXPIRY_MS: u64 = 5_000;

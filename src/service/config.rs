@@ -462,7 +462,11 @@ tessera:
                     sentinel_password: the-sentinel-password}\n";
         let c = ServiceConfig::parse(text, |_| None).unwrap();
         let shown = format!("{c:?}");
-        for secret in ["the-api-secret", "the-redis-password", "the-sentinel-password"] {
+        for secret in [
+            "the-api-secret",
+            "the-redis-password",
+            "the-sentinel-password",
+        ] {
             assert!(!shown.contains(secret), "{secret} printed: {shown}");
         }
         assert_eq!(c.redis.unwrap().password.0, "the-redis-password");

@@ -201,9 +201,8 @@ impl Worker {
             return Err(error(code::UNAVAILABLE, "egress worker is shutting down"));
         }
         let id = req.egress_id.clone();
-        if id.is_empty() {
-            return Err(error(code::INVALID_ARGUMENT, "egress_id: is required"));
-        }
+        check_egress_id(&id)
+            .map_err(|why| error(code::INVALID_ARGUMENT, format!("egress_id: {why}")))?;
         let (job, relaxed) = self.plan(&req.request).map_err(|e| {
             inner.metrics.refused("invalid");
             error(code::INVALID_ARGUMENT, e.to_string())
@@ -601,6 +600,29 @@ fn not_running(state: &State, id: &str, verb: &str) -> RpcError {
     }
 }
 
+/// Longest egress id taken (LiveKit's are `EG_` and 12 characters).
+const MAX_EGRESS_ID: usize = 64;
+
+/// An egress id names files (`{egress_id}.json`) and directories: only letters, digits,
+/// `_` and `-`, at most [`MAX_EGRESS_ID`] of them, whoever sent it.
+fn check_egress_id(id: &str) -> Result<(), String> {
+    if id.is_empty() {
+        return Err("is required".into());
+    }
+    if id.len() > MAX_EGRESS_ID {
+        return Err(format!("is longer than {MAX_EGRESS_ID} characters"));
+    }
+    match id
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-'))
+    {
+        Some(c) => Err(format!(
+            "{c:?} is not allowed (letters, digits, _ and - only)"
+        )),
+        None => Ok(()),
+    }
+}
+
 /// The answer to a start whose `IOInfo.CreateEgress` failed. Nothing runs then: without
 /// livekit-server's record of the egress, its updates, webhooks and `ListEgress` would all
 /// be missing, and a room egress could not join anyway. When nothing answered at all, say
@@ -685,6 +707,14 @@ mod tests {
             "{}",
             info.error
         );
+    }
+
+    #[test]
+    fn egress_ids_cannot_name_other_paths() {
+        assert_eq!(check_egress_id("EG_aBc23456789x"), Ok(()));
+        for bad in ["", "../../etc/x", "EG_a/b", "EG_.", "EG\n", &"E".repeat(65)] {
+            assert!(check_egress_id(bad).is_err(), "{bad:?} taken");
+        }
     }
 
     #[test]
