@@ -107,6 +107,9 @@ pub struct Image {
     pub id: u64,
 }
 
+/// Largest side of a layout's image, in pixels.
+const MAX_IMAGE_SIDE: u32 = 8192;
+
 impl Image {
     /// An image from RGBA bytes.
     pub fn new(width: u32, height: u32, rgba: Vec<u8>) -> Image {
@@ -125,15 +128,17 @@ impl Image {
         let mut decoder = png::Decoder::new(std::io::BufReader::new(file));
         decoder.set_transformations(png::Transformations::normalize_to_color8());
         let mut reader = decoder.read_info().map_err(|e| e.to_string())?;
+        // The header's size is checked before anything that size is allocated.
+        let (w, h) = (reader.info().width, reader.info().height);
+        if w == 0 || h == 0 || w > MAX_IMAGE_SIDE || h > MAX_IMAGE_SIDE {
+            return Err(format!("{w}x{h} is not 1..={MAX_IMAGE_SIDE} pixels a side"));
+        }
         let size = reader
             .output_buffer_size()
             .ok_or_else(|| "image too large".to_string())?;
         let mut buf = vec![0; size];
         let info = reader.next_frame(&mut buf).map_err(|e| e.to_string())?;
         let (w, h) = (info.width, info.height);
-        if w == 0 || h == 0 || w > 8192 || h > 8192 {
-            return Err(format!("{w}x{h} is not 1..=8192 pixels a side"));
-        }
         let px = (w * h) as usize;
         let rgba = match info.color_type {
             png::ColorType::Rgba => buf[..px * 4].to_vec(),
@@ -334,6 +339,47 @@ impl LayoutLibrary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A PNG of a header claiming `w`x`h` (RGBA 8-bit).
+    fn png_header_only(w: u32, h: u32) -> Vec<u8> {
+        fn crc32(bytes: &[u8]) -> u32 {
+            let mut crc = !0u32;
+            for &b in bytes {
+                crc ^= b as u32;
+                for _ in 0..8 {
+                    crc = if crc & 1 == 1 {
+                        (crc >> 1) ^ 0xEDB8_8320
+                    } else {
+                        crc >> 1
+                    };
+                }
+            }
+            !crc
+        }
+        let mut chunk = b"IHDR".to_vec();
+        chunk.extend(w.to_be_bytes());
+        chunk.extend(h.to_be_bytes());
+        chunk.extend([8, 6, 0, 0, 0]);
+        let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+        // The header, then the start of the image data (where a decoder stops reading
+        // the header).
+        for (len, chunk) in [(13u32, chunk), (2, b"IDAT\x78\x9c".to_vec())] {
+            png.extend(len.to_be_bytes());
+            png.extend(&chunk);
+            png.extend(crc32(&chunk).to_be_bytes());
+        }
+        png
+    }
+
+    #[test]
+    fn an_images_claimed_size_is_checked_before_it_is_allocated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("huge.png");
+        // 100000 x 100000 RGBA: 40 GB if the header were believed.
+        std::fs::write(&path, png_header_only(100_000, 100_000)).unwrap();
+        let e = Image::load_png(&path).unwrap_err();
+        assert!(e.contains("100000x100000"), "{e}");
+    }
 
     #[test]
     fn builtins_resolve_with_themes() {
