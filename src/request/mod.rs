@@ -680,6 +680,10 @@ mod tests {
             (r#"{"room_name":"","file_outputs":[{}]}"#, "room_name"),
             (r#"{"room_name":"r"}"#, "file_outputs"),
             (
+                r#"{"room_name":"r","file_outputs":[{},{},{},{},{},{},{},{}],"image_outputs":[{},{},{},{},{},{},{},{},{}]}"#,
+                "image_outputs[8]",
+            ),
+            (
                 r#"{"room_name":"r","file_outputs":[{}],"stream_outputs":[{"urls":["http://x"]}]}"#,
                 "stream_outputs[0].urls[0]",
             ),

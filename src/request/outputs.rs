@@ -265,6 +265,34 @@ fn file_kind(f: &EncodedFileOutput, field: &str, tracks: Tracks) -> Result<FileK
     }
 }
 
+/// Most outputs one egress writes: files, segment outputs, image outputs and stream URLs
+/// together (each costs a muxer, a pipeline or a connection).
+pub const MAX_OUTPUTS: usize = 16;
+
+/// Refuses a request with more than [`MAX_OUTPUTS`] outputs, naming the first one over.
+fn check_output_count(req: &RequestOutputs<'_>) -> Result<(), RequestError> {
+    let fields = req
+        .files
+        .iter()
+        .map(|(f, _)| f.clone())
+        .chain(req.segments.iter().map(|(f, _)| f.clone()))
+        .chain(req.images.iter().map(|(f, _)| f.clone()))
+        .chain(
+            req.streams
+                .iter()
+                .flat_map(|(f, s)| (0..s.urls.len()).map(move |j| format!("{f}.urls[{j}]"))),
+        );
+    match fields.enumerate().find(|(i, _)| *i == MAX_OUTPUTS) {
+        Some((_, field)) => Err(RequestError::invalid(
+            &field,
+            format!(
+                "an egress writes at most {MAX_OUTPUTS} outputs (files, segments, images and stream URLs together)"
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Validates every output and works out the encodes. `raw` is the request's JSON (for the
 /// tessera extensions `renditions` and `IC_PNG`, read from the same objects).
 pub fn plan_outputs(
@@ -289,6 +317,7 @@ pub fn plan_outputs(
             "no output requested: set file_outputs, segment_outputs, stream_outputs or image_outputs",
         ));
     }
+    check_output_count(req)?;
     let main = VideoEncode {
         width: encoding.width,
         height: encoding.height,

@@ -52,6 +52,36 @@ pub enum StreamError {
     /// The URL is not one of the egress's streams.
     #[error("remove_output_urls: {0} is not an active output")]
     NotFound(String),
+    /// The egress would stream to more URLs at once, or over its life, than it takes.
+    #[error("add_output_urls: {0}")]
+    TooMany(String),
+}
+
+/// Most URLs an egress streams to at once (as many as a request may ask for).
+pub const MAX_ACTIVE: usize = crate::request::outputs::MAX_OUTPUTS;
+/// Most URLs an egress streams to over its life (each keeps its `StreamInfo`).
+pub const MAX_EVER: usize = 128;
+
+/// Whether an update that removes `removing` of `active` streams and adds `adding` keeps
+/// within [`MAX_ACTIVE`] at once and [`MAX_EVER`] over the egress's life (`ever` so far).
+fn check_room(
+    active: usize,
+    removing: usize,
+    adding: usize,
+    ever: usize,
+) -> Result<(), StreamError> {
+    let after = active.saturating_sub(removing) + adding;
+    if after > MAX_ACTIVE {
+        return Err(StreamError::TooMany(format!(
+            "{after} streams at once; an egress streams to at most {MAX_ACTIVE}"
+        )));
+    }
+    if ever + adding > MAX_EVER {
+        return Err(StreamError::TooMany(format!(
+            "an egress streams to at most {MAX_EVER} URLs over its life"
+        )));
+    }
+    Ok(())
 }
 
 /// A requested stream's info before anything is known of it: ACTIVE since `now`, its key
@@ -406,6 +436,12 @@ impl Streams {
                 None => return Err(StreamError::NotFound(redact_url(given))),
             }
         }
+        let active = self
+            .entries
+            .iter()
+            .filter(|e| e.info.status == Status::Active as i32)
+            .count();
+        check_room(active, to_remove.len(), to_add.len(), self.entries.len())?;
         for i in to_remove {
             self.finish(i);
         }
@@ -460,5 +496,34 @@ impl Streams {
             let _ = h.join();
         }
         self.infos()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn updates_are_bounded_at_once_and_over_a_life() {
+        assert!(check_room(15, 0, 1, 15).is_ok());
+        assert!(matches!(
+            check_room(16, 0, 1, 16),
+            Err(StreamError::TooMany(_))
+        ));
+        // Swapping one for another at the bound is fine.
+        assert!(check_room(16, 1, 1, 16).is_ok());
+        assert!(check_room(2, 0, 1, MAX_EVER - 1).is_ok());
+        let e = check_room(2, 0, 1, MAX_EVER).unwrap_err();
+        assert!(e.to_string().starts_with("add_output_urls: "), "{e}");
+    }
+
+    #[test]
+    fn requested_streams_are_listed_active_and_redacted() {
+        let url = crate::request::outputs::parse_stream_url("rtmp://h/live/secret-key").unwrap();
+        let infos = requested_infos(&[url], 7);
+        assert_eq!(infos.len(), 1);
+        assert_eq!(infos[0].status, Status::Active as i32);
+        assert_eq!(infos[0].started_at, 7);
+        assert!(!infos[0].url.contains("secret-key"), "{}", infos[0].url);
     }
 }
