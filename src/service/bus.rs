@@ -236,7 +236,11 @@ impl Bus {
         let (mut sink, stream) = pubsub.split();
         let mut guard = self.inner.sink.lock().await;
         let wanted: Vec<String> = {
-            let c = self.inner.channels.lock().expect("bus channels");
+            let c = self
+                .inner
+                .channels
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             c.subs.keys().chain(c.queues.keys()).cloned().collect()
         };
         if !wanted.is_empty() {
@@ -274,7 +278,11 @@ impl Bus {
     }
 
     fn dispatch(&self, channel: &str, payload: &[u8]) {
-        let mut c = self.inner.channels.lock().expect("bus channels");
+        let mut c = self
+            .inner
+            .channels
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(subs) = c.subs.get(channel) {
             for r in subs {
                 let _ = r.tx.send(payload.to_vec());
@@ -318,7 +326,11 @@ impl Bus {
         let (tx, rx) = mpsc::unbounded_channel();
         let mut guard = self.inner.sink.lock().await;
         let (id, new) = {
-            let mut c = self.inner.channels.lock().expect("bus channels");
+            let mut c = self
+                .inner
+                .channels
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             let new = !c.is_wanted(channel);
             c.next_id += 1;
             let id = c.next_id;
@@ -350,7 +362,11 @@ impl Bus {
 
     fn unsubscribe(&self, channel: &str, queue: bool, id: u64) {
         let gone = {
-            let mut c = self.inner.channels.lock().expect("bus channels");
+            let mut c = self
+                .inner
+                .channels
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             if queue {
                 if let Some((routes, _)) = c.queues.get_mut(channel) {
                     routes.retain(|r| r.id != id);

@@ -45,7 +45,10 @@ pub struct Snapshot {
 }
 
 fn bump<K: Ord>(m: &Mutex<BTreeMap<K, u64>>, k: K) {
-    *m.lock().expect("metrics").entry(k).or_default() += 1;
+    *m.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .entry(k)
+        .or_default() += 1;
 }
 
 impl Metrics {
@@ -95,7 +98,10 @@ impl Metrics {
                 .map(|(k, v)| format!("{{type=\"{k}\"}} {v}"))
                 .collect(),
         );
-        let started = self.started.lock().expect("metrics");
+        let started = self
+            .started
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         f(
             "tessera_egress_started_total",
             "counter",
@@ -105,7 +111,10 @@ impl Metrics {
                 .map(|(k, v)| format!("{{type=\"{k}\"}} {v}"))
                 .collect(),
         );
-        let ended = self.ended.lock().expect("metrics");
+        let ended = self
+            .ended
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         f(
             "tessera_egress_ended_total",
             "counter",
@@ -115,7 +124,10 @@ impl Metrics {
                 .map(|((k, st), v)| format!("{{type=\"{k}\",status=\"{st}\"}} {v}"))
                 .collect(),
         );
-        let refused = self.refused.lock().expect("metrics");
+        let refused = self
+            .refused
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         f(
             "tessera_admission_refusals_total",
             "counter",

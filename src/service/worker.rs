@@ -7,7 +7,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use livekit_protocol::{EgressInfo, EgressStatus, UpdateStreamRequest};
@@ -46,6 +46,23 @@ struct State {
     running: HashMap<String, Running>,
     infos: HashMap<String, EgressInfo>,
     ended: VecDeque<String>,
+}
+
+impl State {
+    /// Takes `info`'s egress id for a new egress, or `already_exists` if it is known
+    /// (running, or one of the ended ones kept).
+    fn begin(&mut self, info: &EgressInfo, running: Running) -> Result<(), RpcError> {
+        let id = &info.egress_id;
+        if self.infos.contains_key(id) {
+            return Err(error(
+                code::ALREADY_EXISTS,
+                format!("egress {id} already exists"),
+            ));
+        }
+        self.infos.insert(id.clone(), info.clone());
+        self.running.insert(id.clone(), running);
+        Ok(())
+    }
 }
 
 /// What reports an egress's status.
@@ -143,7 +160,7 @@ impl Worker {
             // Claim it anyway: the caller gets the planning error from one worker.
             return if draining { -1.0 } else { 0.1 };
         };
-        let a = self.inner.admission.lock().expect("admission");
+        let a = self.inner.admission();
         let cost = a.cost(&requests::shape(&job));
         let affinity = a.affinity(cost, draining);
         let refusal = a.check(cost).err();
@@ -211,49 +228,40 @@ impl Worker {
             tracing::warn!(egress_id = %id, field = %c.field, given = %c.given, used = %c.used, "request read leniently (tessera.lenient)");
         }
         let kind = requests::kind_label(&job);
-        {
-            let state = inner.state.lock().expect("worker state");
-            if state.infos.contains_key(&id) {
-                return Err(error(
-                    code::ALREADY_EXISTS,
-                    format!("egress {id} already exists"),
-                ));
-            }
-        }
-        let cost = {
-            let mut a = inner.admission.lock().expect("admission");
-            let cost = a.cost(&requests::shape(&job));
-            a.reserve(&id, cost).map_err(|e| {
-                inner.metrics.refused(e.reason());
-                tracing::info!(egress_id = %id, kind, reason = e.reason(), "declined a StartEgress: {e}");
-                error(code::RESOURCE_EXHAUSTED, e.to_string())
-            })?;
-            cost
-        };
         let info = requests::starting_info(&id, &job, &req.room_id);
         let (control_tx, control_rx) = std::sync::mpsc::channel();
         let stop = Stop::new();
         let stats = Arc::new(EgressStats::default());
-        {
-            let mut state = inner.state.lock().expect("worker state");
-            state.infos.insert(id.clone(), info.clone());
-            state.running.insert(
-                id.clone(),
-                Running {
-                    kind,
-                    stop: stop.clone(),
-                    control: control_tx,
-                    stats: stats.clone(),
-                    handlers: Vec::new(),
-                },
-            );
-        }
+        // The id is taken in the same locked step that checks it: two starts of one id
+        // cannot both pass.
+        inner.state().begin(
+            &info,
+            Running {
+                kind,
+                stop: stop.clone(),
+                control: control_tx,
+                stats: stats.clone(),
+                handlers: Vec::new(),
+            },
+        )?;
         let undo = |why: RpcError| {
-            let mut state = inner.state.lock().expect("worker state");
+            let mut state = inner.state();
             state.running.remove(&id);
             state.infos.remove(&id);
-            inner.admission.lock().expect("admission").release(&id);
+            inner.admission().release(&id);
             why
+        };
+        let cost = {
+            let mut a = inner.admission();
+            let cost = a.cost(&requests::shape(&job));
+            let reserved = a.reserve(&id, cost);
+            drop(a);
+            if let Err(e) = reserved {
+                inner.metrics.refused(e.reason());
+                tracing::info!(egress_id = %id, kind, reason = e.reason(), "declined a StartEgress: {e}");
+                return Err(undo(error(code::RESOURCE_EXHAUSTED, e.to_string())));
+            }
+            cost
         };
         if let Some(io) = &inner.reporters.io
             && let Err(e) = io.create(&info).await
@@ -264,13 +272,7 @@ impl Worker {
         if let Some(rpc) = &inner.reporters.rpc {
             match super::handlers::register_egress(rpc, self, &id).await {
                 Ok(handlers) => {
-                    if let Some(r) = inner
-                        .state
-                        .lock()
-                        .expect("worker state")
-                        .running
-                        .get_mut(&id)
-                    {
+                    if let Some(r) = inner.state().running.get_mut(&id) {
                         r.handlers = handlers;
                     }
                 }
@@ -342,9 +344,7 @@ impl Worker {
     fn report(&self, info: EgressInfo) {
         let inner = &self.inner;
         inner
-            .state
-            .lock()
-            .expect("worker state")
+            .state()
             .infos
             .insert(info.egress_id.clone(), info.clone());
         if let Some(io) = &inner.reporters.io {
@@ -365,7 +365,7 @@ impl Worker {
         self.report(info);
         let inner = &self.inner;
         let running = {
-            let mut state = inner.state.lock().expect("worker state");
+            let mut state = inner.state();
             let r = state.running.remove(id);
             state.ended.push_back(id.to_owned());
             while state.ended.len() > KEEP_ENDED {
@@ -375,7 +375,7 @@ impl Worker {
             }
             r
         };
-        inner.admission.lock().expect("admission").release(id);
+        inner.admission().release(id);
         if let Some(r) = running {
             inner
                 .metrics
@@ -390,7 +390,7 @@ impl Worker {
     /// StopEgress: the egress finishes (files, uploads) and ends COMPLETE; the answer is
     /// its info, ENDING.
     pub fn stop(&self, id: &str) -> Result<EgressInfo, RpcError> {
-        let state = self.inner.state.lock().expect("worker state");
+        let state = self.inner.state();
         let Some(r) = state.running.get(id) else {
             return Err(not_running(&state, id, "stopped"));
         };
@@ -431,7 +431,7 @@ impl Worker {
     }
 
     fn control(&self, id: &str, c: Control) -> Result<(), RpcError> {
-        let state = self.inner.state.lock().expect("worker state");
+        let state = self.inner.state();
         let r = state
             .running
             .get(id)
@@ -443,18 +443,12 @@ impl Worker {
 
     /// An egress's latest info.
     pub fn info(&self, id: &str) -> Option<EgressInfo> {
-        self.inner
-            .state
-            .lock()
-            .expect("worker state")
-            .infos
-            .get(id)
-            .cloned()
+        self.inner.state().infos.get(id).cloned()
     }
 
     /// Every egress known (running, and the last ended ones), newest first.
     pub fn list(&self, room_name: &str, egress_id: &str, active: bool) -> Vec<EgressInfo> {
-        let state = self.inner.state.lock().expect("worker state");
+        let state = self.inner.state();
         let mut items: Vec<EgressInfo> = state
             .infos
             .values()
@@ -469,26 +463,14 @@ impl Worker {
 
     /// Ids of the egresses running.
     pub fn active_ids(&self) -> Vec<String> {
-        let mut ids: Vec<String> = self
-            .inner
-            .state
-            .lock()
-            .expect("worker state")
-            .running
-            .keys()
-            .cloned()
-            .collect();
+        let mut ids: Vec<String> = self.inner.state().running.keys().cloned().collect();
         ids.sort();
         ids
     }
 
     /// The node's measured busy cores (for admission's load guard).
     pub fn set_node_busy(&self, cores: f64) {
-        self.inner
-            .admission
-            .lock()
-            .expect("admission")
-            .set_busy(cores);
+        self.inner.admission().set_busy(cores);
     }
 
     /// Whether the worker drains.
@@ -507,7 +489,7 @@ impl Worker {
             "draining: claiming nothing new"
         );
         if tokio::time::timeout(bound, self.wait_idle()).await.is_err() {
-            let state = self.inner.state.lock().expect("worker state");
+            let state = self.inner.state();
             tracing::info!(
                 running = state.running.len(),
                 "drain bound reached: stopping the egresses"
@@ -526,14 +508,7 @@ impl Worker {
     async fn wait_idle(&self) {
         loop {
             let notified = self.inner.ended.notified();
-            if self
-                .inner
-                .state
-                .lock()
-                .expect("worker state")
-                .running
-                .is_empty()
-            {
+            if self.inner.state().running.is_empty() {
                 return;
             }
             notified.await;
@@ -542,7 +517,7 @@ impl Worker {
 
     /// A view for metrics and health.
     pub fn snapshot(&self) -> Snapshot {
-        let state = self.inner.state.lock().expect("worker state");
+        let state = self.inner.state();
         let mut s = Snapshot {
             draining: self.is_draining(),
             compositor: self.inner.backend.describe(),
@@ -561,7 +536,7 @@ impl Worker {
             s.late += r.stats.late();
         }
         drop(state);
-        let a = self.inner.admission.lock().expect("admission");
+        let a = self.inner.admission();
         s.committed = a.committed();
         s.capacity = a.capacity();
         s.cpu_load = a.load_measured();
@@ -569,7 +544,24 @@ impl Worker {
     }
 }
 
+/// Locks `m`, and goes on if a thread panicked while holding it: the maps it guards are
+/// changed one insert or remove at a time, so what a panic leaves is still usable, and one
+/// bad egress must not turn every later API call and `/health` into a panic.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 impl Inner {
+    /// The worker's egresses. Lock order: `state`, then `admission`.
+    fn state(&self) -> MutexGuard<'_, State> {
+        lock(&self.state)
+    }
+
+    /// The admission state (after `state` when both are held).
+    fn admission(&self) -> MutexGuard<'_, Admission> {
+        lock(&self.admission)
+    }
+
     /// The LiveKit server egresses record: the config's, else the request's URL.
     fn room_server(&self, request_url: &str) -> Option<RoomServer> {
         let url = if self.config.ws_url.is_empty() {
@@ -707,6 +699,33 @@ mod tests {
             "{}",
             info.error
         );
+    }
+
+    fn running() -> Running {
+        Running {
+            kind: "room_composite",
+            stop: Stop::new(),
+            control: std::sync::mpsc::channel().0,
+            stats: Arc::default(),
+            handlers: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn an_id_is_taken_once_and_a_poisoned_lock_does_not_stop_the_worker() {
+        let state = Arc::new(Mutex::new(State::default()));
+        lock(&state).begin(&base(), running()).unwrap();
+        let again = lock(&state).begin(&base(), running()).unwrap_err();
+        assert_eq!(again.code, code::ALREADY_EXISTS);
+        // A panic while the lock is held (a bug somewhere) poisons it; the worker goes on.
+        let s = state.clone();
+        let _ = std::thread::spawn(move || {
+            let _held = s.lock().unwrap();
+            panic!("a bug while holding the worker's state");
+        })
+        .join();
+        assert!(state.is_poisoned());
+        assert_eq!(lock(&state).running.len(), 1);
     }
 
     #[test]
