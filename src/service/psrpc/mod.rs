@@ -139,7 +139,7 @@ impl Server {
                     msg = async { match claims.as_mut() { Some(c) => c.recv().await, None => std::future::pending().await } } => {
                         let Some(bytes) = msg else { return };
                         if let Ok(Envelope::ClaimResponse(c)) = Envelope::decode(&bytes)
-                            && let Some(tx) = waiters.lock().expect("claim waiters").remove(&c.request_id)
+                            && let Some(tx) = waiters.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&c.request_id)
                         {
                             let _ = tx.send(c.server_id);
                         }
@@ -170,12 +170,18 @@ impl Server {
             let channel = wire::claim_request_channel(method.service, &r.client_id);
             if let Err(e) = self.bus.publish(&channel, claim.encode()).await {
                 tracing::warn!(error = %e, "psrpc claim not sent");
-                waiters.lock().expect("claim waiters").remove(&r.request_id);
+                waiters
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .remove(&r.request_id);
                 return;
             }
             let left = Duration::from_nanos((r.expiry - now_ns()).max(0) as u64);
             let chosen = tokio::time::timeout(left, rx).await;
-            waiters.lock().expect("claim waiters").remove(&r.request_id);
+            waiters
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .remove(&r.request_id);
             match chosen {
                 Ok(Ok(id)) if id == self.id => {}
                 _ => return,
@@ -278,7 +284,7 @@ impl Client {
                     m = claims.recv() => m,
                 };
                 let Some(bytes) = bytes else { return };
-                let mut p = p.lock().expect("pending calls");
+                let mut p = p.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 match Envelope::decode(&bytes) {
                     Ok(Envelope::Response(r)) => {
                         if let Some(tx) = p.responses.remove(&r.request_id) {
@@ -326,7 +332,10 @@ impl Client {
         let (res_tx, res_rx) = oneshot::channel();
         let (claim_tx, mut claim_rx) = mpsc::unbounded_channel();
         {
-            let mut p = self.pending.lock().expect("pending calls");
+            let mut p = self
+                .pending
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             p.responses.insert(request_id.clone(), res_tx);
             if method.require_claim {
                 p.claims.insert(request_id.clone(), claim_tx);
@@ -371,7 +380,10 @@ impl Client {
             }
         }
         .await;
-        let mut p = self.pending.lock().expect("pending calls");
+        let mut p = self
+            .pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         p.responses.remove(&request_id);
         p.claims.remove(&request_id);
         result
