@@ -103,7 +103,7 @@ impl GcsStore {
 
     async fn refused(&self, what: &str, r: reqwest::Response) -> StorageError {
         let status = r.status();
-        let body = r.text().await.unwrap_or_default();
+        let body = super::error_body(r).await;
         let body: String = body.chars().take(300).collect();
         self.fail(
             what,

@@ -83,9 +83,56 @@ pub fn encode_key(key: &str) -> String {
     out
 }
 
+/// Most of a store's error body read (it goes, shortened, into the error).
+pub const ERROR_BODY_LIMIT: usize = 4096;
+
+/// The start of an error response's body, at most [`ERROR_BODY_LIMIT`] bytes read: a store
+/// (or something posing as one) that sends an endless body costs nothing more.
+pub async fn error_body(mut r: reqwest::Response) -> String {
+    let mut body = Vec::new();
+    while body.len() < ERROR_BODY_LIMIT {
+        match r.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    body.truncate(ERROR_BODY_LIMIT);
+    String::from_utf8_lossy(&body).into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_endless_error_body_is_read_only_so_far() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let (mut c, _) = listener.accept().unwrap();
+            let mut req = [0u8; 1024];
+            let _ = c.read(&mut req);
+            let _ = c.write_all(
+                b"HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n",
+            );
+            // An error body that never ends.
+            let chunk = format!("{:x}\r\n{}\r\n", 1024, "x".repeat(1024));
+            while c.write_all(chunk.as_bytes()).is_ok() {}
+        });
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let body = rt.block_on(async {
+            let r = reqwest::get(format!("http://{addr}/")).await.unwrap();
+            assert_eq!(r.status(), 403);
+            tokio::time::timeout(std::time::Duration::from_secs(10), error_body(r))
+                .await
+                .expect("the body was read to its (missing) end")
+        });
+        assert_eq!(body.len(), ERROR_BODY_LIMIT);
+    }
 
     #[test]
     fn content_types_follow_the_extension() {

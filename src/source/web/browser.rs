@@ -382,7 +382,8 @@ async fn set_metadata(
         return Ok(());
     }
     let status = r.status();
-    let text = r.text().await.unwrap_or_default();
+    let text = crate::storage::error_body(r).await;
+    let text: String = text.chars().take(300).collect();
     Err(format!(
         "updating the egress participant's metadata: {status} {}",
         text.trim()
