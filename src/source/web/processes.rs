@@ -24,6 +24,73 @@ pub fn root() -> PathBuf {
         .unwrap_or_else(|| std::env::temp_dir().join("tessera-web"))
 }
 
+/// Checks that `root` is a safe place for egress directories, creating it (0700) if it is
+/// missing: a real directory (not a link), owned by this process's user, that no other
+/// user may write (then closed to their reading too: mode 0700). Anything else could let another local user plant
+/// `owner`/`children` files and have tessera kill processes of their choosing.
+pub fn check_root(root: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    match std::fs::symlink_metadata(root) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(root)?;
+        }
+        Err(e) => return Err(e),
+        Ok(_) => {}
+    }
+    let m = std::fs::symlink_metadata(root)?;
+    // SAFETY: geteuid(2) has no preconditions and touches no memory.
+    let me = unsafe { libc::geteuid() };
+    let problem = if m.file_type().is_symlink() {
+        Some("is a symbolic link".to_owned())
+    } else if !m.is_dir() {
+        Some("is not a directory".to_owned())
+    } else if m.uid() != me {
+        Some(format!(
+            "belongs to uid {}, not to this user ({me})",
+            m.uid()
+        ))
+    } else if m.mode() & 0o022 != 0 {
+        // Others may have written into it already: nothing in it can be trusted.
+        Some(format!(
+            "has mode {:o}: others may write into it",
+            m.mode() & 0o777
+        ))
+    } else {
+        None
+    };
+    if problem.is_none() && m.mode() & 0o077 != 0 {
+        // Ours and written only by us: close it to others' eyes too.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o700))?;
+    }
+    match problem {
+        None => Ok(()),
+        Some(why) => Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!(
+                "{} {why}: refusing to keep web egress processes there (remove it, or set TESSERA_WEB_DIR)",
+                root.display()
+            ),
+        )),
+    }
+}
+
+/// A file of an egress directory, read without following a link.
+fn read_nofollow(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut text = String::new();
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)?
+        .read_to_string(&mut text)?;
+    Ok(text)
+}
+
 /// A process's state letter (`/proc/PID/stat` field 3) and start time (clock ticks since
 /// boot, field 22): with the pid, the start time names one process, never a later one
 /// that reused the pid.
@@ -65,10 +132,7 @@ impl EgressDir {
     /// Creates `{root}/{egress_id}` (mode 0700), owned by this process.
     pub fn create(root: &Path, egress_id: &str) -> std::io::Result<EgressDir> {
         use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(root)?;
+        check_root(root)?;
         let path = root.join(egress_id);
         std::fs::DirBuilder::new().mode(0o700).create(&path)?;
         let me = std::process::id();
@@ -192,20 +256,27 @@ fn recent(dir: &Path) -> bool {
 /// start time) with its group, and removes the directory. Returns how many directories
 /// were cleaned.
 pub fn reap_leftovers(root: &Path) -> usize {
+    if !root.exists() {
+        return 0;
+    }
+    if let Err(e) = check_root(root) {
+        tracing::warn!(error = %e, "not cleaning up after earlier runs");
+        return 0;
+    }
     let Ok(entries) = std::fs::read_dir(root) else {
         return 0;
     };
     let mut reaped = 0;
     for entry in entries.flatten() {
         let dir = entry.path();
-        if !dir.is_dir() {
+        if !entry.file_type().is_ok_and(|t| t.is_dir()) {
             continue;
         }
         let pair = |line: &str| -> Option<(u32, u64)> {
             let mut it = line.split_whitespace();
             Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
         };
-        let owner = std::fs::read_to_string(dir.join("owner"))
+        let owner = read_nofollow(&dir.join("owner"))
             .ok()
             .and_then(|s| pair(&s));
         match owner {
@@ -214,7 +285,7 @@ pub fn reap_leftovers(root: &Path) -> usize {
             None if recent(&dir) => continue,
             _ => {}
         }
-        let children = std::fs::read_to_string(dir.join("children")).unwrap_or_default();
+        let children = read_nofollow(&dir.join("children")).unwrap_or_default();
         for line in children.lines() {
             if let Some((pid, started)) = pair(line)
                 && alive(pid, started)
@@ -236,6 +307,71 @@ pub fn reap_leftovers(root: &Path) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_root_another_user_could_write_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let base = tempfile::tempdir().unwrap();
+        let fresh = base.path().join("fresh");
+        check_root(&fresh).unwrap();
+        let mode = std::fs::metadata(&fresh).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+
+        let open = base.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let e = check_root(&open).unwrap_err().to_string();
+        assert!(e.contains("mode 777"), "{e}");
+        // Ours and only readable by others: closed to them.
+        let readable = base.path().join("readable");
+        std::fs::create_dir(&readable).unwrap();
+        std::fs::set_permissions(&readable, std::fs::Permissions::from_mode(0o755)).unwrap();
+        check_root(&readable).unwrap();
+        let mode = std::fs::metadata(&readable).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        assert!(EgressDir::create(&open, "EG_x").is_err());
+
+        let link = base.path().join("link");
+        std::os::unix::fs::symlink(&fresh, &link).unwrap();
+        assert!(
+            check_root(&link)
+                .unwrap_err()
+                .to_string()
+                .contains("symbolic link")
+        );
+
+        // A planted leftover in a root that is not ours is not acted on.
+        let planted = open.join("EG_planted");
+        std::fs::create_dir(&planted).unwrap();
+        let mut victim = Command::new("sleep").arg("30").spawn().unwrap();
+        let pid = victim.id();
+        std::fs::write(
+            planted.join("children"),
+            format!("{pid} {} sleep\n", start_time(pid).unwrap()),
+        )
+        .unwrap();
+        assert_eq!(reap_leftovers(&open), 0);
+        assert!(
+            victim.try_wait().unwrap().is_none(),
+            "a planted pid was killed"
+        );
+        victim.kill().unwrap();
+        let _ = victim.wait();
+    }
+
+    #[test]
+    fn a_root_of_another_user_is_refused() {
+        // SAFETY: geteuid(2) has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            return; // only root can give a directory away
+        }
+        let base = tempfile::tempdir().unwrap();
+        let theirs = base.path().join("theirs");
+        check_root(&theirs).unwrap();
+        std::os::unix::fs::chown(&theirs, Some(65534), None).unwrap();
+        let e = check_root(&theirs).unwrap_err().to_string();
+        assert!(e.contains("belongs to uid 65534"), "{e}");
+    }
 
     #[test]
     fn a_dropped_dir_stops_its_processes_and_goes() {
