@@ -204,18 +204,7 @@ fn livekit_server_runs_egresses_on_the_worker() {
     std::thread::sleep(Duration::from_secs(2));
     let stopping = egress_api(&api, "StopEgress", &json!({ "egress_id": id })).expect("StopEgress");
     assert_eq!(stopping["status"], "EGRESS_ENDING", "{stopping}");
-    let done = wait_status(
-        &api,
-        &id,
-        &["EGRESS_COMPLETE", "EGRESS_FAILED"],
-        Duration::from_secs(30),
-    );
-    assert_eq!(
-        done["status"],
-        "EGRESS_COMPLETE",
-        "{done}\n{}",
-        worker.log()
-    );
+    let done = completes(&api, &id, &worker);
     assert_eq!(done["details"], "End reason: StopEgress API", "{done}");
     let file = std::path::PathBuf::from(done["file_results"][0]["location"].as_str().unwrap());
     assert!(file.starts_with(worker.out_dir()), "{}", file.display());
@@ -767,18 +756,7 @@ fn livekit_users_see_what_livekit_reports() {
     wait_status(&api, &id, &["EGRESS_ACTIVE"], Duration::from_secs(30));
     std::thread::sleep(Duration::from_secs(3));
     egress_api(&api, "StopEgress", &json!({ "egress_id": id })).expect("StopEgress");
-    let done = wait_status(
-        &api,
-        &id,
-        &["EGRESS_COMPLETE", "EGRESS_FAILED"],
-        Duration::from_secs(30),
-    );
-    assert_eq!(
-        done["status"],
-        "EGRESS_COMPLETE",
-        "{done}\n{}",
-        worker.log()
-    );
+    let done = completes(&api, &id, &worker);
     let file = std::path::PathBuf::from(done["file_results"][0]["location"].as_str().unwrap());
     assert_eq!(file, worker.out_dir().join("drop/lenient.mp4"));
     assert_eq!(
@@ -798,6 +776,23 @@ fn livekit_users_see_what_livekit_reports() {
             "{field} not logged:\n{log}"
         );
     }
+}
+
+/// Waits for `id` to end; asserts it COMPLETE (the worker's log otherwise) and returns it.
+fn completes(api: &str, id: &str, worker: &Worker) -> Value {
+    let done = wait_status(
+        api,
+        id,
+        &["EGRESS_COMPLETE", "EGRESS_FAILED"],
+        Duration::from_secs(30),
+    );
+    assert_eq!(
+        done["status"],
+        "EGRESS_COMPLETE",
+        "{done}\n{}",
+        worker.log()
+    );
+    done
 }
 
 /// Waits for `id` to end; asserts its (status, error, error_code) and details.
