@@ -856,3 +856,66 @@ fn video_size(path: &std::path::Path) -> (u32, u32) {
     let (w, h) = text.trim().split_once(',').expect("a video stream");
     (w.parse().unwrap(), h.parse().unwrap())
 }
+
+/// Redis paused for longer than a heartbeat, then restarted empty: no worker takes a live
+/// one for dead, every worker registers again (with its running egress), and a worker
+/// killed afterwards is still noticed by the other.
+#[test]
+fn workers_outlive_a_paused_and_a_restarted_redis() {
+    let _g = serial();
+    let mut redis = Redis::start();
+    let lk = livekit_on(&redis, None);
+    let mut workers = [
+        Worker::start(&worker_yaml(&redis, &lk, RELAXED)),
+        Worker::start(&worker_yaml(&redis, &lk, RELAXED)),
+    ];
+    let _alice = Publisher::start(&lk, "flaky", "alice", &[]);
+    let api = lk.http_url();
+    let r = egress_api(
+        &api,
+        "StartRoomCompositeEgress",
+        &json!({ "room_name": "flaky", "audio_only": true,
+                 "file_outputs": [{ "filepath": "flaky/{time}.ogg", "file_type": "OGG" }] }),
+    )
+    .expect("StartRoomCompositeEgress");
+    let id = r["egress_id"].as_str().unwrap().to_owned();
+    wait_status(&api, &id, &["EGRESS_ACTIVE"], Duration::from_secs(30));
+    let holder = usize::from(!workers[0].active().contains(&id));
+    let other = 1 - holder;
+    assert_eq!(workers[holder].active(), [id.clone()]);
+
+    // Paused past the heartbeat's 6 s: when it answers again, nobody is taken for dead.
+    redis.pause();
+    std::thread::sleep(Duration::from_secs(10));
+    redis.resume();
+    std::thread::sleep(Duration::from_secs(15));
+    assert_eq!(status_of(&api, &id).as_deref(), Some("EGRESS_ACTIVE"));
+    for w in &workers {
+        assert!(
+            !w.log().contains("a worker stopped without a goodbye"),
+            "a live worker was taken for dead:\n{}",
+            w.log()
+        );
+    }
+
+    // Restarted without its data: both workers register again, the egress with its holder.
+    redis.restart();
+    wait_for(
+        Duration::from_secs(20),
+        "both workers registered again",
+        || {
+            let nodes = redis.cli(&["SMEMBERS", "tessera:nodes"]);
+            let records = redis.cli(&["KEYS", "tessera:node:*:egresses"]);
+            (nodes.lines().count() == 2 && records.lines().count() == 1).then_some(())
+        },
+    );
+
+    // And a crash is noticed again: the holder dies, the other fails its egress.
+    workers[holder].kill();
+    wait_for(Duration::from_secs(40), "the lost egress failed", || {
+        workers[other]
+            .log()
+            .contains("egresses of a lost worker reported FAILED failed=1")
+            .then_some(())
+    });
+}

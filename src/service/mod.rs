@@ -11,7 +11,7 @@
 //! - `handlers.rs`: the psrpc methods served, adapted onto the worker;
 //! - `io.rs`: livekit-server's IOInfo (CreateEgress, UpdateEgress with retries);
 //! - `registry.rs`: workers watching each other's heartbeats (a dead worker's egresses
-//!   end FAILED);
+//!   end FAILED); `liveness.rs`: when another worker may be taken for dead (pure);
 //! - `http.rs`, `metrics.rs`: `/health`, `/metrics`, the standalone Twirp API;
 //! - `serve.rs`: putting it together, signals and drain.
 
@@ -22,6 +22,7 @@ pub mod handlers;
 pub mod http;
 pub mod io;
 pub mod lenient;
+pub mod liveness;
 pub mod metrics;
 pub mod psrpc;
 pub mod registry;

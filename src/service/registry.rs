@@ -3,11 +3,14 @@
 //!
 //! Each worker keeps `tessera:node:{id}` alive (expires 6 s after its last refresh, every
 //! 2 s), lists itself in the set `tessera:nodes`, and keeps each running egress's latest
-//! `EgressInfo` (protobuf) in the hash `tessera:node:{id}:egresses`. Every worker sweeps
-//! every 3 s: a listed node whose key has expired is dead; the first sweeper to take
-//! `tessera:reap:{id}` (`SET NX`) reports each of its egresses FAILED through IOInfo and
-//! removes the node's keys. A worker restarted after a crash is a new node and sweeps its
-//! predecessor like any other.
+//! `EgressInfo` (protobuf) in the hash `tessera:node:{id}:egresses`. Every heartbeat
+//! registers the node again (the set, and the hash when it is gone), so a Redis restart
+//! without persistence, or another worker's mistaken reap, is repaired within a beat.
+//! Every worker sweeps every 3 s: a listed node whose key is missing may be dead
+//! (`liveness.rs` decides when it is); the first sweeper to take `tessera:reap:{id}`
+//! (`SET NX`) reports each of its egresses FAILED through IOInfo and removes the node's
+//! keys. A worker restarted after a crash is a new node and sweeps its predecessor like
+//! any other.
 
 use std::time::Duration;
 
@@ -51,15 +54,14 @@ impl Registry {
     /// Registers `node`.
     pub async fn join(bus: Bus, node: String) -> Result<Registry, BusError> {
         let r = Registry { bus, node };
-        r.heartbeat().await?;
-        r.bus
-            .query::<()>(redis::cmd("SADD").arg(NODES).arg(&r.node))
-            .await?;
+        r.heartbeat(&[]).await?;
         Ok(r)
     }
 
-    /// Refreshes this node's key.
-    pub async fn heartbeat(&self) -> Result<(), BusError> {
+    /// Refreshes this node's key and registers it again: in the set of nodes, and with
+    /// its `running` egresses when their record is gone (Redis lost its data, or a
+    /// sweeper took this node for dead).
+    pub async fn heartbeat(&self, running: &[EgressInfo]) -> Result<(), BusError> {
         self.bus
             .query::<()>(
                 redis::cmd("SET")
@@ -68,7 +70,32 @@ impl Registry {
                     .arg("PX")
                     .arg(HEARTBEAT_TTL.as_millis() as u64),
             )
-            .await
+            .await?;
+        let added: i64 = self
+            .bus
+            .query(redis::cmd("SADD").arg(NODES).arg(&self.node))
+            .await?;
+        let key = egresses_key(&self.node);
+        if running.is_empty()
+            || self
+                .bus
+                .query::<bool>(redis::cmd("EXISTS").arg(&key))
+                .await?
+        {
+            return Ok(());
+        }
+        if added == 1 {
+            tracing::warn!(
+                egresses = running.len(),
+                "this worker was not registered (Redis restarted, or it was taken for dead): registered again"
+            );
+        }
+        let mut cmd = redis::cmd("HSET");
+        cmd.arg(&key);
+        for info in running {
+            cmd.arg(&info.egress_id).arg(info.encode_to_vec());
+        }
+        self.bus.query::<()>(&cmd).await
     }
 
     /// Records an egress's latest info (removed once it has ended).
@@ -104,14 +131,28 @@ impl Registry {
             .await
     }
 
-    /// Reports the egresses of dead nodes FAILED; returns how many.
-    pub async fn sweep(&self, io: &IoReporter) -> Result<usize, BusError> {
+    /// Every other listed node, and whether its key exists now.
+    pub async fn observe(&self) -> Result<Vec<(String, bool)>, BusError> {
         let nodes: Vec<String> = self.bus.query(redis::cmd("SMEMBERS").arg(NODES)).await?;
-        let mut failed = 0;
+        let mut seen = Vec::new();
         for node in nodes.into_iter().filter(|n| *n != self.node) {
             let alive: bool = self
                 .bus
                 .query(redis::cmd("EXISTS").arg(node_key(&node)))
+                .await?;
+            seen.push((node, alive));
+        }
+        Ok(seen)
+    }
+
+    /// Reports the egresses of `nodes` (taken for dead) FAILED, unless another sweeper
+    /// does, or the node's key came back; returns how many.
+    pub async fn reap(&self, nodes: &[String], io: &IoReporter) -> Result<usize, BusError> {
+        let mut failed = 0;
+        for node in nodes {
+            let alive: bool = self
+                .bus
+                .query(redis::cmd("EXISTS").arg(node_key(node)))
                 .await?;
             if alive {
                 continue;
@@ -132,7 +173,7 @@ impl Registry {
             }
             let entries: Vec<(String, Vec<u8>)> = self
                 .bus
-                .query(redis::cmd("HGETALL").arg(egresses_key(&node)))
+                .query(redis::cmd("HGETALL").arg(egresses_key(node)))
                 .await?;
             tracing::warn!(node = %node, egresses = entries.len(), "a worker stopped without a goodbye; failing its egresses");
             for (id, bytes) in entries {
@@ -140,15 +181,15 @@ impl Registry {
                     tracing::warn!(egress_id = %id, "unreadable record of a lost egress");
                     continue;
                 };
-                lost(&mut info, &node);
+                lost(&mut info, node);
                 io.update(info);
                 failed += 1;
             }
             self.bus
-                .query::<()>(redis::cmd("DEL").arg(egresses_key(&node)))
+                .query::<()>(redis::cmd("DEL").arg(egresses_key(node)))
                 .await?;
             self.bus
-                .query::<()>(redis::cmd("SREM").arg(NODES).arg(&node))
+                .query::<()>(redis::cmd("SREM").arg(NODES).arg(node))
                 .await?;
         }
         Ok(failed)

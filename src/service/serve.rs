@@ -15,6 +15,7 @@ use super::config::ServiceConfig;
 use super::handlers;
 use super::http::{self, Api};
 use super::io::IoReporter;
+use super::liveness::Liveness;
 use super::psrpc;
 use super::registry::{self, Registry};
 use super::rpc;
@@ -146,26 +147,7 @@ async fn run(config: ServiceConfig, on_ready: impl FnOnce(&Bound)) -> Result<(),
         );
     }
     if let (Some(reg), Some(io)) = (reporters.registry.clone(), reporters.io.clone()) {
-        tokio::spawn(async move {
-            let mut beat = tokio::time::interval(registry::HEARTBEAT_EVERY);
-            let mut sweep = tokio::time::interval(registry::SWEEP_EVERY);
-            loop {
-                tokio::select! {
-                    _ = beat.tick() => {
-                        if let Err(e) = reg.heartbeat().await {
-                            tracing::warn!(error = %e, "heartbeat not written");
-                        }
-                    }
-                    _ = sweep.tick() => {
-                        match reg.sweep(&io).await {
-                            Ok(0) => {}
-                            Ok(n) => tracing::warn!(failed = n, "egresses of a lost worker reported FAILED"),
-                            Err(e) => tracing::warn!(error = %e, "worker sweep failed"),
-                        }
-                    }
-                }
-            }
-        });
+        tokio::spawn(watch_workers(reg, io, worker.clone()));
     }
 
     // The node's load, for admission, /health and /metrics: busy cores over the last
@@ -235,6 +217,53 @@ async fn run(config: ServiceConfig, on_ready: impl FnOnce(&Bound)) -> Result<(),
     }
     tracing::info!("egress worker stopped");
     Ok(())
+}
+
+/// This worker's heartbeat and its sweep for dead workers, until the process ends.
+/// Every Redis call is bounded by a beat: one that hangs (Redis paused) counts as failed.
+async fn watch_workers(reg: Registry, io: IoReporter, worker: Worker) {
+    let mut beat = tokio::time::interval(registry::HEARTBEAT_EVERY);
+    let mut sweep = tokio::time::interval(registry::SWEEP_EVERY);
+    let mut liveness = Liveness::new();
+    let bound = registry::HEARTBEAT_EVERY;
+    loop {
+        tokio::select! {
+            _ = beat.tick() => {
+                let running = worker.running_infos();
+                let ok = match tokio::time::timeout(bound, reg.heartbeat(&running)).await {
+                    Ok(Ok(())) => true,
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, "heartbeat not written");
+                        false
+                    }
+                    Err(_) => {
+                        tracing::warn!("heartbeat not written: Redis did not answer");
+                        false
+                    }
+                };
+                liveness.own_beat(std::time::Instant::now(), ok);
+            }
+            _ = sweep.tick() => {
+                let seen = match tokio::time::timeout(bound, reg.observe()).await {
+                    Ok(Ok(seen)) => seen,
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, "worker sweep failed");
+                        continue;
+                    }
+                    Err(_) => continue,
+                };
+                let due = liveness.sweep(std::time::Instant::now(), &seen);
+                if due.is_empty() {
+                    continue;
+                }
+                match reg.reap(&due, &io).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::warn!(failed = n, "egresses of a lost worker reported FAILED"),
+                    Err(e) => tracing::warn!(error = %e, "worker sweep failed"),
+                }
+            }
+        }
+    }
 }
 
 async fn wait_for_signal() {

@@ -461,6 +461,16 @@ impl Worker {
         items
     }
 
+    /// The latest info of each egress running (what the registry keeps for them).
+    pub fn running_infos(&self) -> Vec<EgressInfo> {
+        let state = self.inner.state();
+        state
+            .running
+            .keys()
+            .filter_map(|id| state.infos.get(id).cloned())
+            .collect()
+    }
+
     /// Ids of the egresses running.
     pub fn active_ids(&self) -> Vec<String> {
         let mut ids: Vec<String> = self.inner.state().running.keys().cloned().collect();

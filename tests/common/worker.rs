@@ -25,6 +25,13 @@ pub struct Redis {
 impl Redis {
     pub fn start() -> Redis {
         let port = free_tcp_port();
+        Redis {
+            child: Self::spawn(port),
+            port,
+        }
+    }
+
+    fn spawn(port: u16) -> Child {
         let child = Command::new("redis-server")
             .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
             .args(["--save", "", "--appendonly", "no"])
@@ -33,7 +40,35 @@ impl Redis {
             .spawn()
             .expect("redis-server (installed by scripts/setup.sh)");
         wait_for_port(port, Duration::from_secs(10), "redis-server");
-        Redis { child, port }
+        child
+    }
+
+    /// Freezes the server (SIGSTOP): connections stay open, nothing is answered.
+    pub fn pause(&self) {
+        signal(self.child.id(), "-STOP");
+    }
+
+    /// Lets a paused server go on (SIGCONT).
+    pub fn resume(&self) {
+        signal(self.child.id(), "-CONT");
+    }
+
+    /// Kills the server and starts an empty one on the same port (no persistence: every
+    /// key is gone).
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = Self::spawn(self.port);
+    }
+
+    /// `redis-cli` ARGS against this server, its output.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli");
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     pub fn address(&self) -> String {
@@ -46,6 +81,10 @@ impl Drop for Redis {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+fn signal(pid: u32, sig: &str) {
+    let _ = Command::new("kill").args([sig, &pid.to_string()]).status();
 }
 
 fn tessera() -> &'static str {
