@@ -882,7 +882,7 @@ fn workers_outlive_a_paused_and_a_restarted_redis() {
     wait_status(&api, &id, &["EGRESS_ACTIVE"], Duration::from_secs(30));
     let holder = usize::from(!workers[0].active().contains(&id));
     let other = 1 - holder;
-    assert_eq!(workers[holder].active(), [id.clone()]);
+    assert_eq!(workers[holder].active(), std::slice::from_ref(&id));
 
     // Paused past the heartbeat's 6 s: when it answers again, nobody is taken for dead.
     redis.pause();
