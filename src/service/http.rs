@@ -5,6 +5,8 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -59,12 +61,65 @@ pub async fn serve(addr: SocketAddr, routes: Routes, api: Api) -> std::io::Resul
     let app = app.with_state(api);
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::error!(error = %e, "HTTP server stopped");
-        }
-    });
+    tokio::spawn(accept(listener, app, Limits::default()));
     Ok(bound)
+}
+
+/// What one HTTP port lets a client take: a slow or idle client cannot hold the worker's
+/// descriptors.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Connections open at once; one more is closed as soon as it is accepted.
+    pub connections: usize,
+    /// How long a request's headers may take to arrive (the first request's, or the next
+    /// one's on a kept-alive connection).
+    pub headers: Duration,
+    /// How long one connection may stay open, whatever it does.
+    pub lifetime: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            connections: 256,
+            headers: Duration::from_secs(10),
+            lifetime: Duration::from_secs(120),
+        }
+    }
+}
+
+/// Serves `app` on `listener` within `limits`, until the process ends.
+pub async fn accept(listener: tokio::net::TcpListener, app: Router, limits: Limits) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+    let open = Arc::new(tokio::sync::Semaphore::new(limits.connections));
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                // Out of descriptors, say: wait a moment rather than spin.
+                tracing::warn!(error = %e, "HTTP accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = open.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, limit = limits.connections, "HTTP connection refused: too many open");
+            drop(stream);
+            continue;
+        };
+        let service = TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.headers)
+                .serve_connection(TokioIo::new(stream), service);
+            if tokio::time::timeout(limits.lifetime, conn).await.is_err() {
+                tracing::debug!(%peer, "HTTP connection closed at its lifetime bound");
+            }
+            drop(permit);
+        });
+    }
 }
 
 async fn health(State(api): State<Api>) -> Response {
@@ -396,6 +451,68 @@ mod tests {
                 "{what} was accepted"
             );
         }
+    }
+
+    /// Whether the server closed `c` within `within` (EOF or reset), reading what it sends.
+    fn closed_within(c: &mut std::net::TcpStream, within: Duration) -> bool {
+        use std::io::Read;
+        c.set_read_timeout(Some(within)).unwrap();
+        let mut buf = [0u8; 512];
+        loop {
+            match c.read(&mut buf) {
+                Ok(0) => return true,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+                Err(_) => return false,
+            }
+        }
+    }
+
+    #[test]
+    fn slow_and_surplus_clients_are_let_go() {
+        use std::io::Write;
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let limits = Limits {
+            connections: 2,
+            headers: Duration::from_millis(300),
+            lifetime: Duration::from_secs(5),
+        };
+        let addr = rt.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let app = Router::new().route("/health", get(|| async { "ok" }));
+            tokio::spawn(accept(listener, app, limits));
+            addr
+        });
+        let connect = || std::net::TcpStream::connect(addr).unwrap();
+        // Two clients that never finish their headers hold both places...
+        let mut slow: Vec<_> = (0..2).map(|_| connect()).collect();
+        for c in &mut slow {
+            c.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n").unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        // ...so a third is closed at once,
+        let mut third = connect();
+        assert!(
+            closed_within(&mut third, Duration::from_millis(200)),
+            "a surplus connection was kept"
+        );
+        // and the slow ones are closed at the header bound.
+        for c in &mut slow {
+            assert!(
+                closed_within(c, Duration::from_secs(2)),
+                "a slow client was kept"
+            );
+        }
+        // Then a client is served.
+        let mut ok = connect();
+        ok.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut answer = String::new();
+        use std::io::Read;
+        ok.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let _ = ok.read_to_string(&mut answer);
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     }
 
     #[test]
