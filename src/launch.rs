@@ -285,10 +285,7 @@ fn open_page(
         None => web.page_url(None),
         Some(t) => {
             // The token travels in the page's URL: valid only as long as the egress may be.
-            let bound = match (run.duration, run.limit) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            let bound = run.duration.into_iter().chain(run.limit).min();
             let ttl = template_token_ttl(bound, start_timeout);
             let token =
                 match recorder_token(&t.api_key, &t.api_secret, egress_id, &t.room_name, ttl) {

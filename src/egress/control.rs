@@ -7,7 +7,6 @@ use livekit_protocol::{EgressInfo, UpdateStreamRequest};
 
 use super::graph::Graph;
 use super::layout::LiveLayout;
-use crate::info::now_ns;
 use crate::source::RoomSource;
 
 /// A request to a running egress (from the CLI's control input, or the service).
@@ -57,9 +56,7 @@ pub(super) fn handle_control(
                 .streams
                 .update(&request.add_output_urls, &request.remove_output_urls)
                 .map(|()| {
-                    info.stream_results = graph.streams.infos();
-                    info.updated_at = now_ns();
-                    super::hook::notify(info);
+                    super::streams_changed(info, graph);
                     info.clone()
                 })
                 .map_err(|e| e.to_string());

@@ -202,6 +202,14 @@ fn set_status(info: &mut EgressInfo, status: EgressStatus) {
     hook::notify(info);
 }
 
+/// The streams changed (an update, a failure, a retry): `info` takes their infos and is
+/// reported at once, so clients polling `ListEgress` see it.
+fn streams_changed(info: &mut EgressInfo, graph: &Graph) {
+    info.stream_results = graph.streams.infos();
+    info.updated_at = now_ns();
+    hook::notify(info);
+}
+
 /// Ends an egress FAILED with `e` as its error, its code, and (unless it has an end reason
 /// already) LiveKit's "End reason: Failure".
 pub fn failed(mut info: EgressInfo, e: EgressError) -> EgressInfo {
@@ -745,9 +753,7 @@ fn record(
             drain_bus(&bus, &mut graph)?;
             if graph.streams.poll() {
                 // A stream failed or is retried: clients polling ListEgress see it now.
-                info.stream_results = graph.streams.infos();
-                info.updated_at = now_ns();
-                hook::notify(info);
+                streams_changed(info, &graph);
             }
             if only_streams && graph.streams.all_failed() {
                 let why = graph

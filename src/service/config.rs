@@ -92,6 +92,11 @@ pub fn parse_go_duration(s: &str) -> Option<Duration> {
     Duration::try_from_secs_f64(total).ok()
 }
 
+/// Whether `max_cpu_utilization` is one LiveKit's egress takes: in (0, 1].
+fn utilization_in_range(u: f64) -> bool {
+    u > 0.0 && u <= 1.0
+}
+
 /// LiveKit's `session_limits`.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(default)]
@@ -302,7 +307,7 @@ impl ServiceConfig {
         };
         let mut c = c;
         let u = c.cpu_cost.max_cpu_utilization;
-        if c.tessera.lenient && !(u > 0.0 && u <= 1.0) {
+        if c.tessera.lenient && !utilization_in_range(u) {
             // LiveKit's egress replaces a value outside (0, 1] with its default.
             let default = CpuCost::default().max_cpu_utilization;
             c.adjustments.push(format!(
@@ -340,8 +345,7 @@ impl ServiceConfig {
         {
             return invalid("tessera.cpu_cores", "must be positive");
         }
-        let u = self.cpu_cost.max_cpu_utilization;
-        if !(u > 0.0 && u <= 1.0) {
+        if !utilization_in_range(self.cpu_cost.max_cpu_utilization) {
             return invalid(
                 "cpu_cost.max_cpu_utilization",
                 "must be in (0, 1]: LiveKit's egress takes no more than 1 either (it silently uses 0.8 \
