@@ -13,7 +13,7 @@ use crate::request::web::{PageSource, WebPlan};
 use crate::request::{EgressPlan, Job, Selection, TrackOutput};
 use crate::source::RoomSource;
 use crate::source::SourceEnd;
-use crate::source::livekit::tap::{Tap, TapMode};
+use crate::source::livekit::tap::{self, Tap, TapMode};
 use crate::source::livekit::{
     AwaitError, ConnectOptions, LiveKitRoom, recorder_token, template_token_ttl,
 };
@@ -130,7 +130,7 @@ pub fn run_job(
                 audio: AudioPick::Track(plan.track_id.clone()),
                 mixing: Default::default(),
             };
-            let (tx, rx) = std::sync::mpsc::channel();
+            let (tx, rx) = tap::channel(tap::PCM_HELD_SAMPLES);
             let websocket = matches!(plan.output, TrackOutput::WebSocket(_));
             o.tap = Some(Tap {
                 track: plan.track_id.clone(),

@@ -568,6 +568,59 @@ fn websocket_track_egress_streams_pcm_and_mute_messages() {
     );
 }
 
+/// A listener whose connections buffer little (16 KiB), so a receiver that stops reading
+/// pushes back within a second of audio.
+fn small_buffer_listener() -> TcpListener {
+    use std::os::fd::AsRawFd;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let size: libc::c_int = 16 * 1024;
+    // SAFETY: a live socket's descriptor and a c_int on the stack with its size.
+    let r = unsafe {
+        libc::setsockopt(
+            listener.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&size as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(r, 0);
+    listener
+}
+
+#[test]
+fn a_websocket_receiver_that_stops_reading_fails_the_egress_instead_of_hanging_it() {
+    let _g = serial();
+    let lk = LiveKit::start();
+    let mut p = publish(&lk, "ws-stuck", 1, &["--no-video"]);
+    let mic = p.track("microphone");
+    let listener = small_buffer_listener();
+    let port = listener.local_addr().unwrap().port();
+    let (hold_tx, hold_rx) = std::sync::mpsc::channel::<()>();
+    let server = std::thread::spawn(move || {
+        let (tcp, _) = listener.accept().unwrap();
+        let _ws = tungstenite::accept(tcp).unwrap();
+        // Takes the handshake, then never reads; holds the connection open.
+        let _ = hold_rx.recv();
+    });
+    let req = format!(
+        r#"{{"room_name": "ws-stuck", "track_id": "{mic}",
+             "websocket_url": "ws://127.0.0.1:{port}/audio"}}"#
+    );
+    let args = lk.run_args();
+    // Without a write timeout the egress would block in a send for good; with one it
+    // ends FAILED long before the hour it was asked for.
+    let run = tessera_run(&req, &args_with(&args, &["--duration", "3600"]));
+    drop(hold_tx);
+    server.join().unwrap();
+    let info = run.info.as_ref().expect("the egress reports its end");
+    assert_eq!(info["status"], "EGRESS_FAILED", "{}", run.stderr());
+    let error = info["error"].as_str().unwrap();
+    assert!(error.contains("took no audio"), "{error}");
+    assert_eq!(info["stream_results"][0]["status"], "FAILED", "{info}");
+    drop(p);
+}
+
 #[test]
 fn dual_channel_agent_and_v2_audio_routes_place_each_voice_on_its_channel() {
     let _g = serial();

@@ -3,7 +3,7 @@
 //! sent as PCM over a WebSocket ([`super::websocket`]).
 
 use std::str::FromStr;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
 use gstreamer as gst;
@@ -20,7 +20,7 @@ use crate::request::outputs::{FileKind, FilePlan, OutputsPlan};
 use crate::request::{TrackOutput, TrackPlan};
 use crate::source::RoomSource;
 use crate::source::livekit::Published;
-use crate::source::livekit::tap::{Codec, EncodedFrame, Tapped};
+use crate::source::livekit::tap::{Codec, EncodedFrame, TapReceiver, Tapped};
 
 /// How long to wait for the muxer to finish after end-of-stream.
 const EOS_TIMEOUT: Duration = Duration::from_secs(10);
@@ -164,7 +164,7 @@ pub fn run_file(
     plan: &TrackPlan,
     track: &Published,
     room: &dyn RoomSource,
-    rx: &Receiver<Tapped>,
+    rx: &TapReceiver,
     opts: &RunOptions,
 ) -> EgressInfo {
     let room_id = room.room_id();
@@ -277,7 +277,7 @@ fn mux(
     codec: Codec,
     target: &FileTarget,
     room: &dyn RoomSource,
-    rx: &Receiver<Tapped>,
+    rx: &TapReceiver,
     opts: &RunOptions,
     info: &mut EgressInfo,
 ) -> Result<Duration, (Duration, EgressError)> {

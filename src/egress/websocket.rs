@@ -5,8 +5,8 @@
 //! `Content-Type: audio/x-raw`. The receiver's pings are answered and it is pinged every
 //! 30 s; its closing the connection ends the egress.
 
-use std::net::TcpStream;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
 use livekit_protocol::{EgressInfo, EgressStatus, StreamInfo, stream_info};
@@ -19,7 +19,7 @@ use super::{EgressError, RunOptions, conclude, ending, failed, set_status};
 use crate::info::now_ns;
 use crate::request::{TrackOutput, TrackPlan};
 use crate::source::RoomSource;
-use crate::source::livekit::tap::Tapped;
+use crate::source::livekit::tap::{TapReceiver, Tapped};
 
 /// How often the receiver is pinged (LiveKit's egress: every 30 s).
 const PING_PERIOD: Duration = Duration::from_secs(30);
@@ -39,28 +39,97 @@ pub fn muted_message(muted: bool) -> String {
     format!("{{\"muted\":{muted}}}")
 }
 
-fn connect(url: &str) -> Result<WebSocket<MaybeTlsStream<TcpStream>>, String> {
+/// How long connecting (TCP, TLS and the WebSocket handshake) may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the receiver may take no bytes before the egress gives it up.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+type Socket = WebSocket<MaybeTlsStream<TcpStream>>;
+
+fn tcp_of(socket: &Socket) -> Option<&TcpStream> {
+    match socket.get_ref() {
+        MaybeTlsStream::Plain(s) => Some(s),
+        MaybeTlsStream::Rustls(s) => Some(s.get_ref()),
+        _ => None,
+    }
+}
+
+/// Connects within `CONNECT_TIMEOUT`; writes then give up after `write_timeout`.
+fn connect(url: &str, write_timeout: Duration) -> Result<Socket, String> {
     let mut request = url.into_client_request().map_err(|e| e.to_string())?;
     request.headers_mut().insert(
         "Content-Type",
         tungstenite::http::HeaderValue::from_static("audio/x-raw"),
     );
-    let (socket, _) = tungstenite::connect(request).map_err(|e| e.to_string())?;
+    let uri = request.uri();
+    let host = uri.host().ok_or("the URL names no host")?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let tls = uri.scheme_str() == Some("wss");
+    let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+    let addrs = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {host}: {e}"))?;
+    let mut last = format!("{host} resolves to no address");
+    let mut tcp = None;
+    for addr in addrs {
+        match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
+            Ok(s) => {
+                tcp = Some(s);
+                break;
+            }
+            Err(e) => last = format!("{addr}: {e}"),
+        }
+    }
+    let tcp = tcp.ok_or(last)?;
+    let io = |e: std::io::Error| e.to_string();
+    tcp.set_read_timeout(Some(CONNECT_TIMEOUT)).map_err(io)?;
+    tcp.set_write_timeout(Some(write_timeout)).map_err(io)?;
+    let _ = tcp.set_nodelay(true);
+    limit_send_buffer(&tcp);
+    let (socket, _) =
+        tungstenite::client_tls_with_config(request, tcp, None, None).map_err(|e| e.to_string())?;
     // Reads only look for the receiver's pings and close (answered between sends): they
     // must never hold up the audio.
-    let tcp = match socket.get_ref() {
-        MaybeTlsStream::Plain(s) => s,
-        MaybeTlsStream::Rustls(s) => s.get_ref(),
-        _ => return Err("unsupported TLS stream".into()),
-    };
-    tcp.set_read_timeout(Some(Duration::from_millis(1)))
-        .map_err(|e| e.to_string())?;
+    tcp_of(&socket)
+        .ok_or("unsupported TLS stream")?
+        .set_read_timeout(Some(Duration::from_millis(1)))
+        .map_err(io)?;
     Ok(socket)
+}
+
+/// The kernel's send buffer for the receiver: about 1.3 s of audio, so a receiver that
+/// stops reading is noticed in seconds, not after megabytes of automatic buffer growth.
+const SEND_BUFFER: libc::c_int = 256 * 1024;
+
+fn limit_send_buffer(tcp: &TcpStream) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: the descriptor is the live socket `tcp` owns; the option value is a c_int
+    // on the stack whose size is passed with it.
+    let r = unsafe {
+        libc::setsockopt(
+            tcp.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            (&SEND_BUFFER as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r != 0 {
+        tracing::debug!(error = %std::io::Error::last_os_error(), "cannot size the WebSocket send buffer");
+    }
+}
+
+/// A write that gave up: the receiver took no bytes for the write timeout.
+fn stalled(e: &tungstenite::Error) -> bool {
+    matches!(e, tungstenite::Error::Io(e) if matches!(
+        e.kind(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+    ))
 }
 
 /// What the receiver sent, read without waiting: pings are answered (tungstenite queues
 /// the pong; `flush` sends it); `true` when it closed the connection.
-fn poll_receiver(socket: &mut WebSocket<MaybeTlsStream<TcpStream>>) -> bool {
+fn poll_receiver(socket: &mut Socket) -> bool {
     loop {
         match socket.read() {
             Ok(Message::Close(_)) => return true,
@@ -91,7 +160,7 @@ pub fn run(
     egress_id: &str,
     plan: &TrackPlan,
     room: &dyn RoomSource,
-    rx: &Receiver<Tapped>,
+    rx: &TapReceiver,
     opts: &RunOptions,
 ) -> EgressInfo {
     let mut info = initial_track_info(egress_id, plan, &room.room_id());
@@ -99,7 +168,7 @@ pub fn run(
         return failed(info, EgressError::Pipeline("not a websocket output".into()));
     };
     let shown_url = crate::request::outputs::redact_url(url);
-    let mut socket = match connect(url) {
+    let mut socket = match connect(url, WRITE_TIMEOUT) {
         Ok(s) => s,
         Err(e) => {
             return failed(
@@ -124,6 +193,7 @@ pub fn run(
     let mut bytes = 0u64;
     let mut error = None;
     let mut last_ping = Instant::now();
+    let (mut stuck, mut reported_drop) = (false, 0);
     loop {
         if poll_receiver(&mut socket) {
             tracing::info!("the WebSocket receiver closed the connection; ending");
@@ -151,13 +221,36 @@ pub fn run(
             Err(RecvTimeoutError::Disconnected) => break,
         };
         if let Err(e) = socket.send(message) {
-            error = Some(EgressError::StreamsFailed(format!("websocket: {e}")));
+            error = Some(EgressError::StreamsFailed(if stalled(&e) {
+                stuck = true;
+                format!(
+                    "websocket: the receiver took no audio for {} s",
+                    WRITE_TIMEOUT.as_secs()
+                )
+            } else {
+                format!("websocket: {e}")
+            }));
             break;
+        }
+        let dropped = rx.dropped_samples();
+        if dropped > reported_drop {
+            reported_drop = dropped;
+            tracing::warn!(
+                dropped_seconds = dropped as f64 / 48_000.0,
+                "the WebSocket receiver is behind; the oldest audio was dropped"
+            );
         }
     }
     set_status(&mut info, EgressStatus::EgressEnding);
-    let _ = socket.close(None);
-    let _ = socket.flush();
+    if stuck {
+        // A receiver that takes nothing would hold the close for another timeout.
+        if let Some(tcp) = tcp_of(&socket) {
+            let _ = tcp.shutdown(std::net::Shutdown::Both);
+        }
+    } else {
+        let _ = socket.close(None);
+        let _ = socket.flush();
+    }
     let ended = now_ns();
     stream.ended_at = ended;
     stream.duration = ended - stream.started_at;
@@ -166,7 +259,11 @@ pub fn run(
     } else {
         stream_info::Status::Finished as i32
     };
-    tracing::info!(bytes, "websocket egress finished");
+    tracing::info!(
+        bytes,
+        dropped_seconds = rx.dropped_samples() as f64 / 48_000.0,
+        "websocket egress finished"
+    );
     info.stream_results.push(stream);
     conclude(info, None, error, ended)
 }
@@ -188,6 +285,31 @@ mod tests {
     }
 
     #[test]
+    fn a_receiver_that_stops_reading_stalls_a_send_instead_of_blocking_it() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (hold_tx, hold_rx) = std::sync::mpsc::channel::<()>();
+        let t = std::thread::spawn(move || {
+            let (tcp, _) = listener.accept().unwrap();
+            let _ws = tungstenite::accept(tcp).unwrap();
+            // Never reads again; keeps the connection open until the test ends.
+            let _ = hold_rx.recv();
+        });
+        let mut socket = connect(
+            &format!("ws://127.0.0.1:{port}/audio"),
+            Duration::from_millis(300),
+        )
+        .unwrap();
+        let chunk = vec![0u8; 64 * 1024];
+        // 64 MiB: far past any kernel buffer on loopback; the send must give up first.
+        let error = (0..1024).find_map(|_| socket.send(Message::binary(chunk.clone())).err());
+        let error = error.expect("a send gives up once the receiver stops reading");
+        assert!(stalled(&error), "{error}");
+        drop(hold_tx);
+        t.join().unwrap();
+    }
+
+    #[test]
     fn a_wss_url_gets_a_tls_error_not_a_panic() {
         // A server that accepts and hangs up: the TLS set-up (rustls, the process's crypto
         // provider) runs and the handshake fails cleanly.
@@ -196,7 +318,7 @@ mod tests {
         let t = std::thread::spawn(move || {
             let _ = listener.accept();
         });
-        let r = connect(&format!("wss://127.0.0.1:{port}/audio"));
+        let r = connect(&format!("wss://127.0.0.1:{port}/audio"), WRITE_TIMEOUT);
         assert!(r.is_err());
         t.join().unwrap();
     }

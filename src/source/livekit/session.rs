@@ -443,7 +443,7 @@ impl Session {
                 if let (Some(b), Some(n)) = (before, now)
                     && b != n
                 {
-                    let _ = tap.tx.send(Tapped::Muted(n));
+                    tap.tx.send(Tapped::Muted(n));
                 }
             }
             state.published = published;

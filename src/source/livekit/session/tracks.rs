@@ -111,7 +111,7 @@ impl Session {
                 keyframe: key || !video,
                 discont: std::mem::take(&mut t.discont),
             };
-            let _ = tap.tx.send(Tapped::Frame(frame));
+            tap.tx.send(Tapped::Frame(frame));
             return;
         }
         let epoch = self.shared.epoch;
@@ -159,10 +159,9 @@ impl Session {
             .as_ref()
             .filter(|t| t.track == track && t.mode == TapMode::Pcm)
         {
-            let tx = std::sync::Mutex::new(tap.tx.clone());
+            let tx = tap.tx.clone();
             Decoder::audio(move |at, samples| {
-                let tx = tx.lock().unwrap_or_else(|e| e.into_inner());
-                let _ = tx.send(Tapped::Pcm {
+                tx.send(Tapped::Pcm {
                     at,
                     samples: samples.to_vec(),
                 });
