@@ -335,7 +335,12 @@ fn with_no_store_left_the_files_stay_on_disk_and_the_egress_fails() {
     assert!(error.contains("s3 bucket \"gone\""), "{error}");
     assert!(error.contains("kept on local disk"), "{error}");
     assert!(!error.contains(dead.secret()), "{error}");
-    let kept = run.dir.path().join("out/nowhere.mp4");
+    // Kept in the egress's own staging directory, where the report says it is.
+    let id = info(&run)["egress_id"].as_str().unwrap();
+    let kept = run
+        .dir
+        .path()
+        .join(format!("out/.staging/{id}/nowhere.mp4"));
     assert!(kept.exists(), "the recording was not kept: {error}");
     assert!(error.contains(&kept.display().to_string()), "{error}");
     assert_eq!(
@@ -377,7 +382,9 @@ fn wrong_credentials_fail_clearly_without_the_secret() {
         "{:?}",
         started.elapsed()
     );
-    assert!(run.dir.path().join("out/badkey.mp4").exists());
+    let id = info(&run)["egress_id"].as_str().unwrap();
+    let kept = run.dir.path().join(format!("out/.staging/{id}/badkey.mp4"));
+    assert!(kept.exists(), "kept in the egress's staging directory");
 }
 
 #[test]
@@ -463,4 +470,79 @@ fn bad_storage_input_is_refused_before_any_file() {
             .starts_with("file_outputs[0]")
     );
     assert!(files_under(&run.dir.path().join("out")).is_empty());
+}
+
+/// Starts `tessera run` on `request` with its output directory `out`, shared with others.
+fn spawn_into(request: &Value, out: &Path, args: &[&str]) -> std::process::Child {
+    let req = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(req.path(), request.to_string()).unwrap();
+    let (_, path) = req.keep().unwrap();
+    std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .arg("run")
+        .arg(&path)
+        .arg("--out")
+        .arg(out)
+        .args(args)
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("tessera runs")
+}
+
+fn finished(child: std::process::Child) -> (Value, String) {
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let info = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("no EgressInfo ({e}): {stderr}"));
+    (info, stderr)
+}
+
+#[test]
+fn two_egresses_on_one_path_never_lose_a_recording() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let args = ["--duration", "3", "--room", "synthetic:2"];
+
+    // Kept on local disk: the second egress is refused with the path named; the first
+    // records whole.
+    let local = json!({"room_name": "clash", "file_outputs": [{"filepath": "same.mp4"}]});
+    let first = spawn_into(&local, &out, &args);
+    let target = out.join("same.mp4");
+    let start = std::time::Instant::now();
+    while !target.exists() && start.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let second = spawn_into(&local, &out, &args);
+    let (b, b_log) = finished(second);
+    let (a, a_log) = finished(first);
+    assert_eq!(a["status"], "EGRESS_COMPLETE", "{a_log}");
+    assert_eq!(b["status"], "EGRESS_FAILED", "{b_log}");
+    let error = b["error"].as_str().unwrap();
+    assert!(
+        error.contains("same.mp4") && error.contains("already exists"),
+        "{error}"
+    );
+    assert_eq!(stream_kinds(&ffprobe(&target)), vec!["video", "audio"]);
+    let size = std::fs::metadata(&target).unwrap().len();
+    assert_eq!(num(&a["file_results"][0]["size"]) as u64, size);
+
+    // Uploaded: each egress stages its own file, so neither upload deletes the other's;
+    // both reach the store whole and nothing is left behind.
+    let m = minio();
+    let up = json!({"room_name": "clash",
+        "file_outputs": [{"filepath": "clash/same.mp4", "s3": s3_json(m, "rec")}]});
+    let runs: Vec<_> = (0..2).map(|_| spawn_into(&up, &out, &args)).collect();
+    for child in runs {
+        let (info, log) = finished(child);
+        assert_eq!(info["status"], "EGRESS_COMPLETE", "{log}");
+        let location = info["file_results"][0]["location"].as_str().unwrap();
+        assert_eq!(key_of(location, m, "rec"), "clash/same.mp4");
+    }
+    let object = m.get_object("rec", "clash/same.mp4").unwrap();
+    let copy = dir.path().join("same-from-store.mp4");
+    std::fs::write(&copy, object).unwrap();
+    assert_eq!(stream_kinds(&ffprobe(&copy)), vec!["video", "audio"]);
+    assert!(!out.join(".staging").exists(), "staging left behind");
+    assert!(!out.join("clash").exists());
 }

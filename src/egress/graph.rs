@@ -1,7 +1,7 @@
 //! The media graph of one egress: app sources for the composited video (one per encode)
 //! and the mixed audio, each encode once, tees, and every output's branch.
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -72,7 +72,7 @@ pub(super) fn build(
     plan: &EgressPlan,
     encoder: Option<&VideoEncoderChoice>,
     files: &[FileTarget],
-    out_dir: &Path,
+    segment_roots: &[PathBuf],
     ctx: &NameContext<'_>,
     epoch: DateTime<Utc>,
 ) -> Result<Graph, EgressError> {
@@ -178,12 +178,12 @@ pub(super) fn build(
 
     let aac = audio_tee(AudioCodecKind::Aac);
     let mut hls = Vec::new();
-    for s in &o.segments {
+    for (s, root) in o.segments.iter().zip(segment_roots) {
         hls.push(
             HlsOutput::new(
                 &pipeline,
                 s,
-                out_dir,
+                root,
                 ctx,
                 &video_tees,
                 &o.video,

@@ -25,9 +25,10 @@ use crate::audio::Mixer;
 use crate::compositor::{AnyCompositor, Backend, CompositorError, Nv12Frame, scene};
 use crate::encode::{self, EncodeError};
 use crate::info::now_ns;
+use crate::output::claim;
 use crate::output::images::ImagesOutput;
 use crate::output::manifest::{Manifest, ManifestFile, ManifestImage, ManifestPlaylist};
-use crate::output::{FileTarget, file_target};
+use crate::output::{FileTarget, file_target, prefix_target};
 use crate::request::EgressPlan;
 use crate::request::naming::NameContext;
 use crate::source::{AUDIO_RATE, RoomSource, SourceEnd};
@@ -234,6 +235,8 @@ struct Outputs {
     playlists: Vec<(String, Vec<String>)>,
     /// Upload queue of each segment output (`None`: local disk).
     segment_uploads: Vec<Option<UploadQueue>>,
+    /// The directory each segment output's names resolve in.
+    segment_roots: Vec<std::path::PathBuf>,
 }
 
 /// Runs the egress until `opts.duration`, a stop request, or an error; returns the final
@@ -257,39 +260,18 @@ pub fn run(
         ..Default::default()
     };
     // Every output's store is settled before any file exists.
-    let uploads = match uploads::Uploads::start(&plan.outputs, &opts.storage, &opts.out_dir) {
-        Ok(u) => u,
+    let staging = claim::staging_dir(&opts.out_dir, egress_id);
+    let mut uploads =
+        match uploads::Uploads::start(&plan.outputs, &opts.storage, &opts.out_dir, &staging) {
+            Ok(u) => u,
+            Err(e) => return failed(info, e),
+        };
+    let mut outputs = match claim_targets(plan, &ctx, &mut uploads) {
+        Ok(o) => o,
         Err(e) => return failed(info, e),
     };
-    let mut outputs = Outputs {
-        files: Vec::new(),
-        images: Vec::new(),
-        playlists: Vec::new(),
-        segment_uploads: uploads.segments.clone(),
-    };
-    for f in &plan.outputs.files {
-        let error = |reason: String| EgressError::Output {
-            field: f.field.clone(),
-            reason,
-        };
-        let target = match file_target(
-            &opts.out_dir,
-            &f.filepath_template,
-            f.kind.extension(),
-            &ctx,
-        ) {
-            Ok(t) => t,
-            Err(e) => return failed(info, error(e.to_string())),
-        };
-        if let Some(dir) = target.local_path.parent()
-            && let Err(e) = std::fs::create_dir_all(dir)
-        {
-            return failed(info, error(format!("{}: {e}", dir.display())));
-        }
-        outputs.files.push(target);
-    }
     for (im, q) in plan.outputs.images.iter().zip(&uploads.images) {
-        match ImagesOutput::new(im, &opts.out_dir, &ctx, q.clone()) {
+        match ImagesOutput::new(im, uploads.root(q.as_ref()), &ctx, q.clone()) {
             Ok(o) => outputs.images.push(o),
             Err(e) => {
                 return failed(
@@ -333,6 +315,59 @@ pub fn run(
         stored.upload_manifest(&path);
     }
     info
+}
+
+/// Resolves and claims every file, playlist and image prefix the egress writes (each in
+/// its store's staging directory or the output directory), so that a clash with another
+/// egress fails this one before anything is recorded.
+fn claim_targets(
+    plan: &EgressPlan,
+    ctx: &NameContext<'_>,
+    uploads: &mut uploads::Uploads,
+) -> Result<Outputs, EgressError> {
+    let mut outputs = Outputs {
+        files: Vec::new(),
+        images: Vec::new(),
+        playlists: Vec::new(),
+        segment_uploads: uploads.segments.clone(),
+        segment_roots: Vec::new(),
+    };
+    let output_error = |field: &str, reason: String| EgressError::Output {
+        field: field.to_owned(),
+        reason,
+    };
+    for (f, q) in plan.outputs.files.iter().zip(uploads.files.clone()) {
+        let root = uploads.root(q.as_ref()).to_owned();
+        let target = file_target(&root, &f.filepath_template, f.kind.extension(), ctx)
+            .map_err(|e| output_error(&f.field, e.to_string()))?;
+        create_parent(&target.local_path).map_err(|r| output_error(&f.field, r))?;
+        uploads.claim_file(q.as_ref(), &target.local_path, &f.field)?;
+        outputs.files.push(target);
+    }
+    for (s, q) in plan.outputs.segments.iter().zip(uploads.segments.clone()) {
+        let root = uploads.root(q.as_ref()).to_owned();
+        let field = format!("{}.playlist_name", s.field);
+        let playlist = crate::output::hls::main_playlist(&root, s, ctx)
+            .map_err(|e| output_error(&field, e.to_string()))?;
+        uploads.claim_name(q.as_ref(), &playlist.local_path, &field)?;
+        outputs.segment_roots.push(root);
+    }
+    for (im, q) in plan.outputs.images.iter().zip(uploads.images.clone()) {
+        let root = uploads.root(q.as_ref()).to_owned();
+        let field = format!("{}.filename_prefix", im.field);
+        let prefix = prefix_target(&root, &im.prefix_template, im.format.extension(), ctx)
+            .map_err(|e| output_error(&field, e.to_string()))?;
+        uploads.claim_name(q.as_ref(), &prefix.local_path, &field)?;
+    }
+    Ok(outputs)
+}
+
+/// Creates the directory a file goes in; the error names it.
+fn create_parent(path: &std::path::Path) -> Result<(), String> {
+    match path.parent() {
+        Some(dir) => std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display())),
+        None => Ok(()),
+    }
 }
 
 /// Whether an egress ends now, and how: asked to (a stop request, or `media` reached the
@@ -568,7 +603,7 @@ fn record(
         plan,
         encoder.as_ref(),
         &outputs.files,
-        &opts.out_dir,
+        &outputs.segment_roots,
         ctx,
         epoch,
     )

@@ -14,7 +14,7 @@ use livekit_protocol::{EgressInfo, EgressStatus};
 use super::{EgressError, RunOptions, conclude, ending, failed, file_written, set_status, uploads};
 use crate::info::now_ns;
 use crate::output::manifest::{Manifest, ManifestFile};
-use crate::output::{FileTarget, file_target};
+use crate::output::{FileTarget, claim, file_target};
 use crate::request::naming::NameContext;
 use crate::request::outputs::{FileKind, FilePlan, OutputsPlan};
 use crate::request::{TrackOutput, TrackPlan};
@@ -209,32 +209,29 @@ pub fn run_file(
         manifest: *manifest,
         ..Default::default()
     };
-    let ups = match uploads::Uploads::start(&outputs, &opts.storage, &opts.out_dir) {
+    let staging = claim::staging_dir(&opts.out_dir, egress_id);
+    let mut ups = match uploads::Uploads::start(&outputs, &opts.storage, &opts.out_dir, &staging) {
         Ok(u) => u,
         Err(e) => return failed(info, e),
     };
-    let target = match file_target(&opts.out_dir, filepath_template, kind.extension(), &ctx) {
+    let queue = ups.files[0].clone();
+    let field = "file.filepath";
+    let output_error = |reason: String| EgressError::Output {
+        field: field.into(),
+        reason,
+    };
+    let root = ups.root(queue.as_ref()).to_owned();
+    let target = match file_target(&root, filepath_template, kind.extension(), &ctx) {
         Ok(t) => t,
-        Err(e) => {
-            return failed(
-                info,
-                EgressError::Output {
-                    field: "file.filepath".into(),
-                    reason: e.to_string(),
-                },
-            );
-        }
+        Err(e) => return failed(info, output_error(e.to_string())),
     };
     if let Some(dir) = target.local_path.parent()
         && let Err(e) = std::fs::create_dir_all(dir)
     {
-        return failed(
-            info,
-            EgressError::Output {
-                field: "file.filepath".into(),
-                reason: format!("{}: {e}", dir.display()),
-            },
-        );
+        return failed(info, output_error(format!("{}: {e}", dir.display())));
+    }
+    if let Err(e) = ups.claim_file(queue.as_ref(), &target.local_path, field) {
+        return failed(info, e);
     }
     tracing::info!(
         track = %plan.track_id,

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::output::claim::{self, Claims, ClashError};
 use crate::request::OutputsPlan;
 use crate::storage::uploader::RetryPolicy;
 use crate::storage::{StorageDefaults, StorageError, StoreSpec, UploadQueue, Uploader, spec};
@@ -24,6 +25,10 @@ pub struct Uploads {
     manifest: StoreSpec,
     defaults: StorageDefaults,
     out_dir: PathBuf,
+    /// This egress's own directory for the files it uploads (see [`claim::staging_dir`]).
+    staging: PathBuf,
+    /// The local paths and objects this egress writes.
+    claims: Claims,
 }
 
 /// What the uploads came to.
@@ -38,6 +43,8 @@ pub struct Finished {
     manifest: StoreSpec,
     defaults: StorageDefaults,
     out_dir: PathBuf,
+    /// Held until the egress's report is written.
+    _claims: Claims,
 }
 
 impl Finished {
@@ -77,6 +84,13 @@ impl Finished {
     }
 }
 
+fn clash(field: &str, e: ClashError) -> EgressError {
+    EgressError::Output {
+        field: field.to_owned(),
+        reason: e.to_string(),
+    }
+}
+
 fn storage_error(e: StorageError) -> EgressError {
     match e {
         StorageError::Invalid { field, reason } => EgressError::Output { field, reason },
@@ -88,11 +102,13 @@ fn storage_error(e: StorageError) -> EgressError {
 }
 
 impl Uploads {
-    /// Resolves every output's store and starts the uploaders (no request is made yet).
+    /// Resolves every output's store and starts the uploaders (no request is made yet);
+    /// files that are uploaded are staged under `staging`.
     pub fn start(
         plan: &OutputsPlan,
         defaults: &StorageDefaults,
         out_dir: &Path,
+        staging: &Path,
     ) -> Result<Uploads, EgressError> {
         let mut u = Uploads {
             uploaders: Vec::new(),
@@ -102,6 +118,8 @@ impl Uploads {
             manifest: StoreSpec::Local,
             defaults: defaults.clone(),
             out_dir: out_dir.to_owned(),
+            staging: staging.to_owned(),
+            claims: Claims::default(),
         };
         let mut first = None;
         u.files = u.queues(
@@ -147,7 +165,7 @@ impl Uploads {
         let up = Uploader::start(
             spec,
             self.defaults.backup.as_ref(),
-            &self.out_dir,
+            &self.staging,
             &self.defaults.prefix,
             RetryPolicy::default(),
         )
@@ -155,6 +173,49 @@ impl Uploads {
         let q = up.queue();
         self.uploaders.push((spec.clone(), up));
         Ok(Some(q))
+    }
+
+    /// The directory an output's files are written under: the staging directory when
+    /// they are uploaded (`queue`), else the output directory.
+    pub fn root(&self, queue: Option<&UploadQueue>) -> &Path {
+        if queue.is_some() {
+            &self.staging
+        } else {
+            &self.out_dir
+        }
+    }
+
+    /// Claims a file target this egress writes from its start (a file output): its
+    /// object when it is uploaded, and the local file, created empty and exclusively.
+    pub fn claim_file(
+        &mut self,
+        queue: Option<&UploadQueue>,
+        path: &Path,
+        field: &str,
+    ) -> Result<(), EgressError> {
+        let r = match queue {
+            Some(q) => self
+                .claims
+                .claim_object(q.store(), &q.key_of(path))
+                .and_then(|()| self.claims.create_file(path)),
+            None => self.claims.create_file(path),
+        };
+        r.map_err(|e| clash(field, e))
+    }
+
+    /// Claims a name written later (a playlist, an image prefix): its object when it is
+    /// uploaded, else the local name, which must not exist yet.
+    pub fn claim_name(
+        &mut self,
+        queue: Option<&UploadQueue>,
+        path: &Path,
+        field: &str,
+    ) -> Result<(), EgressError> {
+        let r = match queue {
+            Some(q) => self.claims.claim_object(q.store(), &q.key_of(path)),
+            None => self.claims.claim_absent(path),
+        };
+        r.map_err(|e| clash(field, e))
     }
 
     /// Waits for every queued upload; maps local paths to URLs.
@@ -166,6 +227,7 @@ impl Uploads {
             manifest: self.manifest,
             defaults: self.defaults,
             out_dir: self.out_dir,
+            _claims: self.claims,
         };
         let mut failures = Vec::new();
         for (_, up) in self.uploaders {
@@ -213,6 +275,7 @@ impl Uploads {
         if !failures.is_empty() {
             done.error = Some(EgressError::Upload(failures.join("; ")));
         }
+        claim::remove_empty_staging(&self.staging);
         done
     }
 }

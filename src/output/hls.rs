@@ -141,6 +141,16 @@ fn playlist_target(
     file_target(out_dir, &template, ".m3u8", ctx)
 }
 
+/// The main playlist an output writes (resolved in `out_dir` as [`HlsOutput::new`] does).
+pub fn main_playlist(
+    out_dir: &Path,
+    plan: &SegmentsPlan,
+    ctx: &NameContext<'_>,
+) -> Result<FileTarget, naming::NamingError> {
+    let prefix = prefix_target(out_dir, &plan.prefix_template, ".ts", ctx)?;
+    playlist_target(out_dir, &plan.playlist_template, &prefix, ctx)
+}
+
 impl HlsOutput {
     /// Builds the output's muxers in `pipeline`, fed from the video tees (`video_tees[i]`
     /// carries encode `i`) and the AAC tee.

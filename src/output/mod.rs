@@ -3,6 +3,7 @@
 //! (streams), so every output shares one encode. Images come from the compositor.
 
 #[cfg(feature = "gst")]
+pub mod claim;
 pub mod file;
 #[cfg(feature = "gst")]
 pub mod hls;

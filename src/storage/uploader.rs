@@ -131,6 +131,11 @@ pub struct UploadQueue {
 }
 
 impl UploadQueue {
+    /// The store the files go to, as reported (secret-free).
+    pub fn store(&self) -> &str {
+        &self.store
+    }
+
     /// The object key of a local file: the prefix, then its path under the output
     /// directory.
     pub fn key_of(&self, path: &Path) -> String {
