@@ -18,6 +18,7 @@ pub mod compositor;
 pub mod egress;
 #[cfg(feature = "gst")]
 pub mod encode;
+pub mod go_duration;
 pub mod info;
 #[cfg(feature = "gst")]
 pub mod launch;

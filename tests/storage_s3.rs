@@ -546,3 +546,70 @@ fn two_egresses_on_one_path_never_lose_a_recording() {
     assert!(!out.join(".staging").exists(), "staging left behind");
     assert!(!out.join("clash").exists());
 }
+
+/// A store that accepts connections and never answers: holds each one open, reading
+/// nothing back, until the test ends.
+fn stalled_endpoint() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        while let Ok((c, _)) = listener.accept() {
+            held.push(c);
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[test]
+fn a_store_that_accepts_and_stalls_cannot_hold_the_end_and_the_backup_takes_the_files() {
+    let backup = minio();
+    let stalled = json!({
+        "access_key": "AKID", "secret": "stalled-secret-5678", "region": "us-east-1",
+        "endpoint": stalled_endpoint(), "bucket": "stalled", "force_path_style": true,
+    });
+    let cfg_dir = tempfile::tempdir().unwrap();
+    let cfg = config_file(
+        cfg_dir.path(),
+        &format!(
+            "backup_storage:\n  s3:\n    access_key: {}\n    secret: {}\n    endpoint: {}\n    bucket: rec\n    force_path_style: true\ntessera:\n  upload_deadline: 2s\n",
+            backup.access_key(),
+            backup.secret(),
+            backup.endpoint()
+        ),
+    );
+    let request = json!({
+        "room_name": "stall",
+        "file_outputs": [{"filepath": "stall/{room_name}.mp4", "s3": stalled}],
+        "segment_outputs": [{"filename_prefix": "stall/hls/seg", "playlist_name": "stall/hls/index.m3u8",
+                             "segment_duration": 1, "s3": stalled}],
+    });
+    // Each attempt on the stalled store would wait 30 s and be retried for minutes; the
+    // deadline (2 s after the end) moves every file to the backup instead.
+    let run = tessera_run(&request.to_string(), &["--duration", "4", "--config", &cfg]);
+    assert_eq!(status(&run), "EGRESS_COMPLETE", "{}", run.stderr());
+    let info = info(&run);
+    assert_eq!(info["backup_storage_used"], json!(true), "{info}");
+    let location = info["file_results"][0]["location"].as_str().unwrap();
+    assert_eq!(key_of(location, backup, "rec"), "stall/stall.mp4");
+    assert!(run.stderr().contains("upload deadline"), "{}", run.stderr());
+    assert!(!run.stderr().contains("stalled-secret-5678"));
+    // The playlist in the backup names segments that are all there.
+    let playlist = backup.get_object("rec", "stall/hls/index.m3u8").unwrap();
+    let (_, pl) = m3u8_rs::parse_media_playlist(&playlist).unwrap();
+    assert!(pl.segments.len() >= 3, "{} segments", pl.segments.len());
+    for s in &pl.segments {
+        assert!(
+            backup
+                .get_object("rec", &format!("stall/hls/{}", s.uri))
+                .is_some(),
+            "{} missing",
+            s.uri
+        );
+    }
+    assert!(
+        media_left(run.dir.path()).is_empty(),
+        "{:?}",
+        media_left(run.dir.path())
+    );
+}

@@ -67,7 +67,10 @@ impl Finished {
             self.defaults.backup.as_ref(),
             &self.out_dir,
             &self.defaults.prefix,
-            RetryPolicy::default(),
+            RetryPolicy {
+                deadline: self.defaults.upload_deadline,
+                ..RetryPolicy::default()
+            },
         ) {
             Ok(u) => u,
             Err(e) => {
@@ -167,7 +170,10 @@ impl Uploads {
             self.defaults.backup.as_ref(),
             &self.staging,
             &self.defaults.prefix,
-            RetryPolicy::default(),
+            RetryPolicy {
+                deadline: self.defaults.upload_deadline,
+                ..RetryPolicy::default()
+            },
         )
         .map_err(storage_error)?;
         let q = up.queue();

@@ -150,7 +150,7 @@ impl StoreSpec {
 
 /// The worker's storage settings (LiveKit egress's `storage`, `backup_storage` and
 /// `disallow_local_storage` configuration keys).
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct StorageDefaults {
     /// Where outputs without their own storage go (`None`: local disk).
     pub storage: Option<StoreSpec>,
@@ -160,6 +160,21 @@ pub struct StorageDefaults {
     pub backup: Option<StoreSpec>,
     /// Refuse outputs that would stay on the local disk.
     pub disallow_local: bool,
+    /// How long after an egress's end its files may still try the primary store (and as
+    /// long again the backup) before they stay on disk (`tessera.upload_deadline`).
+    pub upload_deadline: std::time::Duration,
+}
+
+impl Default for StorageDefaults {
+    fn default() -> Self {
+        StorageDefaults {
+            storage: None,
+            prefix: String::new(),
+            backup: None,
+            disallow_local: false,
+            upload_deadline: super::uploader::UPLOAD_DEADLINE,
+        }
+    }
 }
 
 /// The storage of one output: its own upload settings, else the worker's default, else
@@ -671,6 +686,14 @@ struct WorkerConfigFile {
     #[serde(alias = "backup")]
     backup_storage: Option<StorageConfigFile>,
     disallow_local_storage: bool,
+    /// tessera's keys: only the storage ones are read here.
+    tessera: TesseraStorageKeys,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct TesseraStorageKeys {
+    upload_deadline: Option<crate::go_duration::GoDuration>,
 }
 
 /// Reads the worker's storage settings from its YAML configuration.
@@ -699,6 +722,10 @@ pub fn defaults_from_yaml(text: &str) -> Result<StorageDefaults, StorageError> {
         prefix: file.storage.map(|s| s.prefix).unwrap_or_default(),
         backup,
         disallow_local: file.disallow_local_storage,
+        upload_deadline: file
+            .tessera
+            .upload_deadline
+            .map_or(super::uploader::UPLOAD_DEADLINE, |d| d.0),
     })
 }
 

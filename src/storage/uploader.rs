@@ -18,15 +18,21 @@
 //!   stay together. With no backup, or if the backup fails too, the file stays on disk and
 //!   the report says where.
 //! - **Nothing lost**: a local file is deleted only after its upload is confirmed.
-//! - A playlist is queued as a snapshot of the bytes written at that moment; a snapshot
-//!   superseded by a later one of the same playlist still waiting in the queue is skipped.
+//! - A playlist is queued as a snapshot of the bytes written at that moment. Only the
+//!   newest snapshot of each playlist is held: an older one still waiting is skipped when
+//!   its turn comes, so a store that stalls costs one playlist copy, not one per segment.
+//! - **Bounded**: an attempt that takes longer than [`attempt_limit`] (30 s plus 4 s per
+//!   MiB) is abandoned and retried; once the egress has ended, its uploads have
+//!   [`RetryPolicy::deadline`] to reach the primary store and as long again to reach the
+//!   backup, after which every file not stored stays on disk and the report says so. A
+//!   store that accepts connections and never answers cannot hold an egress's end or a
+//!   drain for longer.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
+use std::time::{Duration, Instant};
 
 use super::StorageError;
 use super::azure::AzureStore;
@@ -46,7 +52,13 @@ pub struct RetryPolicy {
     pub first_delay: Duration,
     /// Longest wait between attempts.
     pub max_delay: Duration,
+    /// How long after the egress's end its files may still try the primary store (and
+    /// then as long again the backup) before they are kept on disk.
+    pub deadline: Duration,
 }
+
+/// The default [`RetryPolicy::deadline`].
+pub const UPLOAD_DEADLINE: Duration = Duration::from_secs(600);
 
 impl Default for RetryPolicy {
     fn default() -> Self {
@@ -54,8 +66,15 @@ impl Default for RetryPolicy {
             attempts: 8,
             first_delay: Duration::from_millis(250),
             max_delay: Duration::from_secs(8),
+            deadline: UPLOAD_DEADLINE,
         }
     }
+}
+
+/// How long one attempt to store `len` bytes may take: 30 s, plus 4 s per MiB (a store
+/// slower than 256 KiB/s is treated as stalled).
+pub fn attempt_limit(len: u64) -> Duration {
+    Duration::from_secs(30) + Duration::from_millis(len.saturating_mul(4000) >> 20)
 }
 
 impl RetryPolicy {
@@ -113,11 +132,15 @@ enum Message {
 struct Job {
     path: PathBuf,
     key: String,
-    /// Upload these bytes instead of the file's contents.
-    snapshot: Option<Vec<u8>>,
+    /// Upload the playlist snapshot with this number instead of the file's contents
+    /// (skipped if a newer one of the same path is held by then).
+    snapshot: Option<u64>,
     /// Delete the local file once uploaded.
     delete: bool,
 }
+
+/// The newest snapshot of each playlist: its number and bytes.
+type Snapshots = Arc<Mutex<HashMap<PathBuf, (u64, Arc<Vec<u8>>)>>>;
 
 /// A handle to queue files for upload; cheap to clone, never blocks.
 #[derive(Clone)]
@@ -125,6 +148,8 @@ pub struct UploadQueue {
     tx: mpsc::Sender<Message>,
     pending: Arc<AtomicUsize>,
     overflows: Arc<AtomicUsize>,
+    snapshots: Snapshots,
+    next_snapshot: Arc<AtomicU64>,
     out_dir: PathBuf,
     prefix: String,
     store: String,
@@ -180,18 +205,47 @@ impl UploadQueue {
     /// Uploads `bytes` as the object of `path` (a playlist as just written). With `last`,
     /// the local file is deleted once this upload is confirmed.
     pub fn snapshot(&self, path: &Path, bytes: Vec<u8>, last: bool) {
+        let n = self.next_snapshot.fetch_add(1, Ordering::AcqRel);
+        self.snapshots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(path.to_owned(), (n, Arc::new(bytes)));
         self.send(Job {
             path: path.to_owned(),
             key: self.key_of(path),
-            snapshot: Some(bytes),
+            snapshot: Some(n),
             delete: last,
         });
+    }
+
+    /// Drops the held snapshot of `path` once uploaded, unless a newer one replaced it.
+    fn forget_snapshot(&self, path: &Path, n: Option<u64>) {
+        let mut held = self
+            .snapshots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if held.get(path).map(|(m, _)| Some(*m)) == Some(n) {
+            held.remove(path);
+        }
+    }
+
+    /// The bytes of snapshot `n` of `path`, unless a newer one replaced it.
+    fn snapshot_bytes(&self, path: &Path, n: u64) -> Option<Arc<Vec<u8>>> {
+        let held = self
+            .snapshots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        held.get(path)
+            .filter(|(m, _)| *m == n)
+            .map(|(_, b)| b.clone())
     }
 }
 
 /// One store's upload worker.
 pub struct Uploader {
     queue: UploadQueue,
+    /// When the egress ended (set by [`Uploader::finish`]): the deadline counts from it.
+    ended: Arc<Mutex<Option<Instant>>>,
     worker: std::thread::JoinHandle<UploadReport>,
 }
 
@@ -243,11 +297,16 @@ impl Uploader {
             tx,
             pending: Arc::new(AtomicUsize::new(0)),
             overflows: Arc::new(AtomicUsize::new(0)),
+            snapshots: Snapshots::default(),
+            next_snapshot: Arc::new(AtomicU64::new(0)),
             out_dir: out_dir.to_owned(),
             prefix: prefix.to_owned(),
             store: primary.describe(),
         };
+        let ended = Arc::new(Mutex::new(None));
         let mut worker = Worker {
+            queue: queue.clone(),
+            ended: ended.clone(),
             primary: primary_store,
             backup: backup_store,
             policy,
@@ -279,7 +338,11 @@ impl Uploader {
                 path: "upload thread".into(),
                 source,
             })?;
-        Ok(Uploader { queue, worker })
+        Ok(Uploader {
+            queue,
+            ended,
+            worker,
+        })
     }
 
     /// A handle for the outputs to queue files with.
@@ -290,6 +353,7 @@ impl Uploader {
     /// Waits until every file queued so far is uploaded (or given up on) and returns the
     /// report.
     pub fn finish(self) -> UploadReport {
+        *self.ended.lock().unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
         let _ = self.queue.tx.send(Message::Finish);
         self.worker.join().unwrap_or_else(|_| UploadReport {
             primary_error: Some("the upload worker panicked".into()),
@@ -299,6 +363,9 @@ impl Uploader {
 }
 
 struct Worker {
+    /// The queue's shared state (held playlist snapshots).
+    queue: UploadQueue,
+    ended: Arc<Mutex<Option<Instant>>>,
     primary: Store,
     backup: Option<Store>,
     backup_name: String,
@@ -346,13 +413,17 @@ impl Worker {
             match queue.pop_front() {
                 Some(Message::Finish) | None => return,
                 Some(Message::Job(job)) => {
-                    let superseded = job.snapshot.is_some()
-                        && !job.delete
-                        && queue.iter().any(|m| {
-                            matches!(m, Message::Job(o) if o.path == job.path && o.snapshot.is_some())
-                        });
-                    if !superseded {
-                        self.upload(&job).await;
+                    let snapshot = job
+                        .snapshot
+                        .map(|n| self.queue.snapshot_bytes(&job.path, n));
+                    match snapshot {
+                        // A newer snapshot of this playlist is queued behind.
+                        Some(None) => {}
+                        Some(Some(bytes)) => {
+                            self.upload(&job, Some(&bytes)).await;
+                            self.queue.forget_snapshot(&job.path, job.snapshot);
+                        }
+                        None => self.upload(&job, None).await,
                     }
                     self.pending.fetch_sub(1, Ordering::AcqRel);
                     QUEUED.fetch_sub(1, Ordering::AcqRel);
@@ -361,10 +432,72 @@ impl Worker {
         }
     }
 
+    /// When a store's chances end: the primary `deadline` after the egress's end, the
+    /// backup as long again; `None` while the egress runs.
+    fn cutoff(&self, backup: bool) -> Option<Instant> {
+        let ended = *self.ended.lock().unwrap_or_else(PoisonError::into_inner);
+        ended.map(|t| t + self.policy.deadline * (1 + backup as u32))
+    }
+
+    /// Resolves once the store's cutoff has passed (it may be set while waiting).
+    async fn past_cutoff(&self, backup: bool) {
+        loop {
+            if self.cutoff(backup).is_some_and(|c| Instant::now() >= c) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn deadline_error(&self, name: &str) -> StorageError {
+        StorageError::Store {
+            store: name.to_owned(),
+            reason: format!(
+                "not stored within the upload deadline ({} s after the egress ended)",
+                self.policy.deadline.as_secs_f64()
+            ),
+            retryable: false,
+        }
+    }
+
+    /// One attempt, bounded by [`attempt_limit`] and the store's cutoff.
+    async fn attempt(
+        &self,
+        backup: bool,
+        job: &Job,
+        bytes: Option<&[u8]>,
+        name: &str,
+    ) -> Result<String, StorageError> {
+        let (body, len) = match bytes {
+            Some(b) => (Body::Bytes(b), b.len() as u64),
+            None => (
+                Body::File(&job.path),
+                std::fs::metadata(&job.path).map_or(0, |m| m.len()),
+            ),
+        };
+        let store = if backup {
+            self.backup.as_ref().expect("caller checked")
+        } else {
+            &self.primary
+        };
+        let limit = attempt_limit(len);
+        tokio::select! {
+            r = tokio::time::timeout(limit, store.put(body, &job.key)) => r.unwrap_or_else(|_| {
+                Err(StorageError::Store {
+                    store: name.to_owned(),
+                    reason: format!("no answer within {} s", limit.as_secs()),
+                    retryable: true,
+                })
+            }),
+            () = self.past_cutoff(backup) => Err(self.deadline_error(name)),
+        }
+    }
+
     async fn try_store(
         &mut self,
         backup: bool,
         job: &Job,
+        bytes: Option<&[u8]>,
         name: &str,
     ) -> Result<String, StorageError> {
         let mut last = None;
@@ -374,16 +507,11 @@ impl Worker {
             self.policy.attempts.max(1)
         };
         for attempt in 0..attempts {
-            let body = match &job.snapshot {
-                Some(b) => Body::Bytes(b),
-                None => Body::File(&job.path),
-            };
-            let store = if backup {
-                self.backup.as_ref().expect("caller checked")
-            } else {
-                &self.primary
-            };
-            match store.put(body, &job.key).await {
+            if self.cutoff(backup).is_some_and(|c| Instant::now() >= c) {
+                self.down[backup as usize] = true;
+                return Err(self.deadline_error(name));
+            }
+            match self.attempt(backup, job, bytes, name).await {
                 Ok(location) => {
                     self.down[backup as usize] = false;
                     return Ok(location);
@@ -415,12 +543,12 @@ impl Worker {
         Err(last.expect("at least one attempt"))
     }
 
-    async fn upload(&mut self, job: &Job) {
+    async fn upload(&mut self, job: &Job, bytes: Option<&[u8]>) {
         let primary_name = self.report.store.clone();
         let mut result = Err(None);
         if !self.switched {
             result = self
-                .try_store(false, job, &primary_name)
+                .try_store(false, job, bytes, &primary_name)
                 .await
                 .map(|l| (l, false))
                 .map_err(Some);
@@ -442,7 +570,7 @@ impl Worker {
         if result.is_err() && self.backup.is_some() {
             let name = self.backup_name.clone();
             result = self
-                .try_store(true, job, &name)
+                .try_store(true, job, bytes, &name)
                 .await
                 .map(|l| (l, true))
                 .map_err(Some);
@@ -487,6 +615,82 @@ impl Worker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A store at an address that accepts connections and never answers.
+    fn stalled_store() -> (StoreSpec, std::thread::JoinHandle<()>, std::net::SocketAddr) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let t = std::thread::spawn(move || {
+            let mut held = Vec::new();
+            // Holds every connection open without a byte of answer until told to stop.
+            while let Ok((c, _)) = listener.accept() {
+                if c.peer_addr().is_ok_and(|p| p.port() == 1) {
+                    break;
+                }
+                held.push(c);
+                if held.len() > 64 {
+                    break;
+                }
+            }
+        });
+        let s3 = livekit_protocol::S3Upload {
+            access_key: "AKID".into(),
+            secret: "SECRETKEY".into(),
+            region: "us-east-1".into(),
+            bucket: "stalled".into(),
+            endpoint: format!("http://{addr}"),
+            force_path_style: true,
+            ..Default::default()
+        };
+        let spec = super::super::spec::from_provider(
+            &livekit_protocol::storage_config::Provider::S3(s3),
+            "file.s3",
+        )
+        .unwrap();
+        (spec, t, addr)
+    }
+
+    #[test]
+    fn a_stalled_store_holds_one_copy_of_a_playlist_and_ends_at_the_deadline() {
+        let dir = tempfile::tempdir().unwrap();
+        let (spec, _server, _) = stalled_store();
+        let policy = RetryPolicy {
+            deadline: Duration::from_millis(500),
+            ..RetryPolicy::default()
+        };
+        let up = Uploader::start(&spec, None, dir.path(), "", policy).unwrap();
+        let q = up.queue();
+        let segment = dir.path().join("seg_00000.ts");
+        std::fs::write(&segment, vec![7u8; 1000]).unwrap();
+        q.file(&segment);
+        let playlist = dir.path().join("index.m3u8");
+        std::fs::write(&playlist, b"#EXTM3U\n").unwrap();
+        // A long recording's worth of playlist rewrites while the first upload hangs.
+        for i in 0..2000 {
+            q.snapshot(&playlist, vec![b'#'; 10_000 + i], i == 1999);
+        }
+        let held = q.snapshots.lock().unwrap();
+        assert_eq!(held.len(), 1, "one playlist copy held");
+        assert_eq!(held[&playlist].1.len(), 10_000 + 1999, "the newest");
+        drop(held);
+        let report = up.finish();
+        assert!(report.uploaded.is_empty());
+        let kept: Vec<_> = report.kept.iter().map(|(p, _)| p.clone()).collect();
+        assert_eq!(kept, [segment.clone(), playlist.clone()]);
+        assert!(
+            report.kept[0].1.contains("upload deadline"),
+            "{:?}",
+            report.kept
+        );
+        assert!(segment.exists() && playlist.exists(), "kept on disk");
+    }
+
+    #[test]
+    fn an_attempt_is_bounded_by_the_size_of_what_it_stores() {
+        assert_eq!(attempt_limit(0), Duration::from_secs(30));
+        assert_eq!(attempt_limit(1 << 20), Duration::from_secs(34));
+        assert_eq!(attempt_limit(1 << 30), Duration::from_secs(30 + 4096));
+    }
 
     #[test]
     fn backoff_doubles_up_to_the_cap() {
