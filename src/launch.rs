@@ -8,6 +8,7 @@ use livekit_protocol::{EgressInfo, TrackType};
 
 use crate::compositor::{Backend, BackendChoice, GpuError};
 use crate::egress::{self, EgressError, RunOptions, Stop};
+use crate::request::page_policy::PagePolicy;
 use crate::request::select::{AudioPick, VideoPick};
 use crate::request::web::{PageSource, WebPlan};
 use crate::request::{EgressPlan, Job, Selection, TrackOutput};
@@ -78,6 +79,8 @@ pub struct LaunchOptions {
     pub compositing: Compositing,
     /// Render as fast as possible (synthetic rooms only).
     pub fast: bool,
+    /// The addresses a web egress's page may reach.
+    pub page_policy: PagePolicy,
 }
 
 /// Why a job could not be started at all (no `EgressInfo` exists for it yet).
@@ -198,14 +201,7 @@ fn run_composite(
                     "--fast: a web egress records a live page in real time".into(),
                 ));
             }
-            match open_page(
-                web,
-                plan,
-                server.as_ref(),
-                egress_id,
-                launch.await_timeout,
-                &opts,
-            )? {
+            match open_page(web, plan, server.as_ref(), egress_id, launch, &opts)? {
                 Ok(page) => Box::new(page),
                 Err(info) => return Ok(info),
             }
@@ -261,9 +257,10 @@ fn open_page(
     plan: &EgressPlan,
     server: Option<&RoomServer>,
     egress_id: &str,
-    start_timeout: Duration,
+    launch: &LaunchOptions,
     run: &RunOptions,
 ) -> Result<Result<WebPage, EgressInfo>, LaunchError> {
+    let start_timeout = launch.await_timeout;
     let stop = &run.stop;
     let base = egress::initial_info(egress_id, plan, "");
     let template = match (&web.page, server) {
@@ -311,6 +308,7 @@ fn open_page(
         await_start_signal: web.await_start_signal,
         start_timeout,
         template,
+        policy: launch.page_policy,
     };
     tracing::info!(
         egress_id,

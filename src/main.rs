@@ -15,6 +15,7 @@ use tessera::egress::{self, RunOptions, Stop, StopReason};
 use tessera::launch::{Compositing, LaunchOptions, Room, RoomServer, run_job};
 use tessera::layout::LayoutLibrary;
 use tessera::request;
+use tessera::request::page_policy::PagePolicy;
 use tessera::source::synthetic::{DEFAULT_SIZE, SyntheticRoom};
 
 /// The request `tessera run` uses when none is given.
@@ -99,6 +100,10 @@ struct RunArgs {
     /// Render as fast as possible instead of pacing to the wall clock.
     #[arg(long)]
     fast: bool,
+    /// A web page may not reach loopback or private addresses either (link-local and
+    /// cloud metadata addresses are always refused).
+    #[arg(long)]
+    refuse_private_pages: bool,
     /// Read control requests from stdin, one JSON object per line: LiveKit's
     /// UpdateStreamRequest (`{"add_output_urls": [...], "remove_output_urls": [...]}`)
     /// or UpdateLayoutRequest (`{"layout": "grid-light"}`). Each answer is one line on
@@ -325,6 +330,7 @@ fn run(args: RunArgs) -> Result<bool> {
         out,
         layouts,
         fast,
+        refuse_private_pages,
         control_stdin,
         compositor,
         config,
@@ -406,6 +412,9 @@ fn run(args: RunArgs) -> Result<bool> {
         await_timeout,
         compositing: Compositing::Open(compositor),
         fast,
+        page_policy: PagePolicy {
+            refuse_private: refuse_private_pages,
+        },
     };
     let info = runtime.block_on(async {
         tokio::task::spawn_blocking(move || run_job(&egress_id, job, room, opts, &launch)).await

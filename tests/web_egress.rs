@@ -430,6 +430,76 @@ fn pages_that_do_not_load_fail_before_any_file() {
     );
 }
 
+/// A server on loopback that answers every request with a redirect to `location`.
+fn redirect_to(location: &'static str) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = std::io::Read::read(&mut s, &mut buf);
+            let _ = std::io::Write::write_all(
+                &mut s,
+                format!("HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes(),
+            );
+        }
+    });
+    format!("http://127.0.0.1:{port}/")
+}
+
+#[test]
+fn pages_cannot_reach_link_local_or_metadata_addresses() {
+    let _serial = serial();
+    // Named in the request: refused when it is read, before any browser starts.
+    for url in [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::ffff:a9fe:a9fe]/",
+        "http://metadata.google.internal/computeMetadata/v1/",
+    ] {
+        let run = tessera_run(&format!(r#"{{"url": "{url}"}}"#), &[]);
+        assert!(!run.output.status.success(), "{url}");
+        assert!(
+            run.stderr().contains("url") && run.stderr().contains("is not allowed"),
+            "{url}: {}",
+            run.stderr()
+        );
+    }
+    // Reached through a redirect: the browser refuses the hop, and the egress fails
+    // saying so, with no file.
+    let redirect = redirect_to("http://169.254.169.254/latest/meta-data/iam/");
+    let request =
+        format!(r#"{{"url": "{redirect}", {SIZE}, "file_outputs": [{{"filepath": "x.mp4"}}]}}"#);
+    let run = tessera_run(&request, &[]);
+    assert_eq!(status(&run), "EGRESS_FAILED", "{}", run.stderr());
+    let error = run.info.as_ref().unwrap()["error"].as_str().unwrap();
+    assert!(error.contains("169.254.169.254 is not allowed"), "{error}");
+    assert!(media_files(run.dir.path()).is_empty());
+    // A subresource of an allowed page: refused, logged by host, and the page records.
+    let page = colour_page(
+        &["#00ff00"],
+        440.0,
+        "const img = new Image(); img.src = 'http://metadata.google.internal/computeMetadata/v1/?x=1';",
+    );
+    let pages = Pages::serve(&[("/p", page)]);
+    let request = format!(
+        r#"{{"url": "{}", {SIZE}, "file_outputs": [{{"filepath": "ok.mp4"}}]}}"#,
+        pages.url("/p")
+    );
+    let run = tessera_run(&request, &["--duration", "4"]);
+    assert_eq!(status(&run), "EGRESS_COMPLETE", "{}", run.stderr());
+    let log = run.stderr();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("page request refused") && l.contains("metadata.google.internal")),
+        "{log}"
+    );
+    assert!(
+        !log.contains("computeMetadata"),
+        "the refused URL's path is not logged"
+    );
+}
+
 /// `openssl s_server` on loopback with a self-signed certificate.
 struct SelfSignedTls {
     child: std::process::Child,

@@ -68,6 +68,7 @@ pub mod encoding;
 pub mod kinds;
 pub mod naming;
 pub mod outputs;
+pub mod page_policy;
 pub mod renditions;
 pub mod select;
 pub mod stream_url;

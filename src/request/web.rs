@@ -3,6 +3,7 @@
 //! same composite [`super::EgressPlan`] with the page as its one full-frame picture.
 
 use super::RequestError;
+use super::page_policy::PagePolicy;
 
 /// What page a web egress records.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,7 +46,9 @@ impl WebPlan {
 }
 
 /// Checks that `url` is an absolute http(s) URL with a host: the browser must never open
-/// `file://`, `chrome://`, `javascript:` or `data:` pages for a request.
+/// `file://`, `chrome://`, `javascript:` or `data:` pages for a request; nor an address
+/// the default [`PagePolicy`] refuses (link-local, metadata services), whatever the
+/// worker's own policy adds when the page is opened.
 pub fn check_page_url(url: &str, field: &str) -> Result<(), RequestError> {
     if url.trim().is_empty() {
         return Err(RequestError::invalid(field, "is required"));
@@ -64,7 +67,9 @@ pub fn check_page_url(url: &str, field: &str) -> Result<(), RequestError> {
     if parsed.host_str().is_none_or(str::is_empty) {
         return Err(RequestError::invalid(field, "has no host"));
     }
-    Ok(())
+    PagePolicy::default()
+        .check_url(&parsed)
+        .map_err(|r| RequestError::invalid(field, r.to_string()))
 }
 
 /// Query parameters whose values are credentials: a template's recorder token, and the
@@ -173,6 +178,13 @@ mod tests {
             let e = check_page_url(bad, "url").unwrap_err().to_string();
             assert!(e.contains("url") && e.contains("http"), "{bad}: {e}");
         }
+        let e = check_page_url("http://169.254.169.254/latest/meta-data/", "web.url")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("web.url") && e.contains("169.254.169.254 is not allowed"),
+            "{e}"
+        );
         let e = check_page_url("", "web.url").unwrap_err().to_string();
         assert!(e.contains("web.url") && e.contains("required"), "{e}");
         let e = check_page_url("not a url", "url").unwrap_err().to_string();

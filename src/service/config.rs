@@ -132,6 +132,9 @@ pub struct TesseraKeys {
     /// How long after an egress's end its uploads may go on (read with the storage
     /// keys, `storage::StorageDefaults::upload_deadline`).
     pub upload_deadline: Option<GoDuration>,
+    /// Web pages may not reach loopback or private addresses either (link-local and cloud
+    /// metadata addresses are always refused: `request::page_policy`).
+    pub refuse_private_pages: bool,
     /// Read requests (and `cpu_cost.max_cpu_utilization`) as leniently as LiveKit's egress
     /// does instead of refusing them (`service::lenient`); off by default.
     pub lenient: bool,
@@ -151,6 +154,7 @@ impl Default for TesseraKeys {
             bind_address: "127.0.0.1".into(),
             cpu_cores: None,
             upload_deadline: None,
+            refuse_private_pages: false,
             lenient: false,
         }
     }

@@ -27,6 +27,7 @@ use crate::egress::{self, Control, EgressError, RunOptions, Stop, StopReason};
 use crate::info::{now_ns, status_name};
 use crate::launch::{Compositing, LaunchOptions, Room, RoomServer, run_job};
 use crate::layout::LayoutLibrary;
+use crate::request::page_policy::PagePolicy;
 
 /// Ended egresses kept for `ListEgress` (standalone mode) and `/health`.
 const KEEP_ENDED: usize = 1000;
@@ -302,6 +303,9 @@ impl Worker {
             await_timeout: inner.config.tessera.await_timeout.0,
             compositing: Compositing::Shared(inner.backend.clone()),
             fast: false,
+            page_policy: PagePolicy {
+                refuse_private: inner.config.tessera.refuse_private_pages,
+            },
         };
         inner.metrics.started(kind);
         tracing::info!(egress_id = %id, kind, cost_cores = cost, limit_s = opts.limit.map(|d| d.as_secs_f64()), "egress accepted");

@@ -16,7 +16,9 @@ use chromiumoxide::cdp::browser_protocol::network::{
 use chromiumoxide::cdp::js_protocol::runtime::EventConsoleApiCalled;
 use futures_util::StreamExt;
 
+use super::guard::{self, Blocked};
 use super::processes::EgressDir;
+use crate::request::page_policy::PagePolicy;
 use crate::request::web::redact_page_secrets;
 
 /// The console message that starts the recording (with `await_start_signal`).
@@ -67,7 +69,10 @@ pub fn flags(profile: &Path, width: u32, height: u32, as_root: bool) -> Vec<Stri
         "--disable-default-apps".into(),
         "--disable-extensions".into(),
         "--disable-breakpad".into(),
-        "--disable-features=Translate,MediaRouter,OptimizationHints,DialMediaRouteProvider".into(),
+        "--disable-features=Translate,MediaRouter,OptimizationHints,DialMediaRouteProvider,IsolateOrigins,site-per-process".into(),
+        // Frames stay in the page's own process, where the page policy's request
+        // interception (`guard`) sees their requests too.
+        "--disable-site-isolation-trials".into(),
         "--password-store=basic".into(),
         // A page in the background still renders and plays at full rate.
         "--disable-background-timer-throttling".into(),
@@ -206,6 +211,7 @@ pub enum BrowserCommand {
 pub async fn drive(
     ws_url: String,
     url: String,
+    policy: PagePolicy,
     origin: Instant,
     state: Arc<Mutex<PageState>>,
     mut commands: tokio::sync::mpsc::UnboundedReceiver<BrowserCommand>,
@@ -213,8 +219,11 @@ pub async fn drive(
     let set = |f: &dyn Fn(&mut PageState)| f(&mut state.lock().expect("page state lock"));
     // chromiumoxide ignores certificate errors unless told otherwise: a page with a bad
     // certificate must fail like any other page that does not load.
+    // Interception on: every request the page makes waits for the page policy's verdict
+    // (`guard`).
     let config = chromiumoxide::handler::HandlerConfig {
         ignore_https_errors: false,
+        request_intercept: true,
         ..Default::default()
     };
     let (mut browser, mut handler) = match Browser::connect_with_config(ws_url, config).await {
@@ -235,7 +244,7 @@ pub async fn drive(
         watch.lock().expect("page state lock").disconnected =
             Some("the browser's DevTools connection closed".into());
     });
-    let opened = tokio::time::timeout(LOAD_TIMEOUT, open(&mut browser, &url)).await;
+    let opened = tokio::time::timeout(LOAD_TIMEOUT, open(&mut browser, &url, policy)).await;
     let result = match opened {
         Ok(r) => r,
         Err(_) => Err(format!(
@@ -298,20 +307,42 @@ async fn next_signal(events: &mut Option<ConsoleEvents>) -> Option<String> {
 /// Opens `url` in the browser's tab: `Err` with the network error (DNS, refused, TLS) or
 /// the HTTP status of a main document that is not 2xx/3xx. Neither the log nor the error
 /// shows the URL's secrets (a template's recorder token).
-async fn open(browser: &mut Browser, url: &str) -> Result<ConsoleEvents, String> {
-    let console = load(browser, url)
-        .await
-        .map_err(|e| redact_page_secrets(&e, url))?;
+async fn open(
+    browser: &mut Browser,
+    url: &str,
+    policy: PagePolicy,
+) -> Result<ConsoleEvents, String> {
+    if let Ok(parsed) = url::Url::parse(url) {
+        guard::check(policy, &parsed)
+            .await
+            .map_err(|r| r.to_string())?;
+    }
+    let blocked = Blocked::default();
+    let console = load(browser, url, policy, &blocked).await.map_err(|e| {
+        match blocked.lock().map(|b| b.clone()) {
+            // The page (or a redirect of it) was refused: say so, not Chromium's
+            // ERR_BLOCKED_BY_CLIENT.
+            Ok(Some(refused)) => refused.to_string(),
+            _ => redact_page_secrets(&e, url),
+        }
+    })?;
     tracing::info!(url = %redact_page_secrets(url, url), "page loaded");
     Ok(console)
 }
 
-async fn load(browser: &mut Browser, url: &str) -> Result<ConsoleEvents, String> {
+async fn load(
+    browser: &mut Browser,
+    url: &str,
+    policy: PagePolicy,
+    blocked: &Blocked,
+) -> Result<ConsoleEvents, String> {
     let page = browser
         .new_page("about:blank")
         .await
         .map_err(|e| format!("opening a tab: {e}"))?;
     tracing::debug!("tab open");
+    // Ends with the page's event stream (the browser's end).
+    let _guard = guard::watch(&page, policy, blocked.clone()).await?;
     let console = page
         .event_listener::<EventConsoleApiCalled>()
         .await

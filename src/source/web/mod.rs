@@ -6,6 +6,7 @@
 
 pub mod browser;
 mod capture;
+mod guard;
 pub mod processes;
 
 use std::io::BufRead;
@@ -19,6 +20,7 @@ use browser::{BrowserCommand, PageState};
 use capture::{Capture, CaptureSpec};
 use processes::EgressDir;
 
+use crate::request::page_policy::PagePolicy;
 use crate::request::select::Channel;
 use crate::source::{AUDIO_RATE, ParticipantInfo, RoomSource, SourceEnd, VideoFrame};
 
@@ -72,6 +74,8 @@ pub struct WebOptions {
     pub start_timeout: Duration,
     /// A template's room (for `UpdateLayout`).
     pub template: Option<TemplateRoom>,
+    /// The addresses the page may reach.
+    pub policy: PagePolicy,
 }
 
 /// Why a web source could not start.
@@ -155,6 +159,7 @@ impl WebPage {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         self.commands = Some(tx);
         let (state, url, origin) = (self.state.clone(), self.opts.url.clone(), self.origin);
+        let policy = self.opts.policy;
         let span = tracing::Span::current();
         let thread = std::thread::Builder::new()
             .name("web-browser".into())
@@ -165,7 +170,7 @@ impl WebPage {
                     .enable_all()
                     .build()
                     .expect("a tokio runtime");
-                rt.block_on(browser::drive(ws_url, url, origin, state, rx));
+                rt.block_on(browser::drive(ws_url, url, policy, origin, state, rx));
             })
             .map_err(|e| WebError::Launch(e.to_string()))?;
         self.thread = Some(thread);
