@@ -24,6 +24,7 @@ pub mod info;
 pub mod launch;
 pub mod layout;
 pub mod output;
+pub mod panics;
 pub mod request;
 #[cfg(feature = "gst")]
 pub mod service;

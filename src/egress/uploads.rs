@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use crate::output::claim::{self, Claims, ClashError};
 use crate::request::OutputsPlan;
 use crate::storage::uploader::RetryPolicy;
-use crate::storage::{StorageDefaults, StorageError, StoreSpec, UploadQueue, Uploader, spec};
+use crate::storage::{
+    StorageDefaults, StorageError, StoreSpec, UploadQueue, UploadReport, Uploader, spec,
+};
 
 use super::EgressError;
 
@@ -85,6 +87,41 @@ impl Finished {
             None => tracing::warn!(file = %path.display(), "manifest kept on local disk"),
         }
     }
+}
+
+/// What went wrong with one store's uploads, if anything: files kept on disk (the first
+/// few named), or a worker that stopped unexpectedly.
+fn failure_of(report: &UploadReport, staging: &Path) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(why) = &report.panicked {
+        parts.push(format!(
+            "the upload worker for {} stopped unexpectedly ({why}); files it had not \
+             uploaded stay under {}",
+            report.store,
+            staging.display()
+        ));
+    }
+    if let Some((_, cause)) = report.kept.last() {
+        let paths: Vec<_> = report
+            .kept
+            .iter()
+            .take(3)
+            .map(|(p, _)| p.display().to_string())
+            .collect();
+        let more = report.kept.len().saturating_sub(paths.len());
+        parts.push(format!(
+            "upload to {} failed ({cause}); {} file(s) kept on local disk: {}{}",
+            report.store,
+            report.kept.len(),
+            paths.join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
+        ));
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
 }
 
 fn clash(field: &str, e: ClashError) -> EgressError {
@@ -249,33 +286,9 @@ impl Uploads {
                 "uploads finished"
             );
             done.backup_used |= report.backup_used;
+            failures.extend(failure_of(&report, &self.staging));
             for (path, u) in report.uploaded {
                 done.locations.insert(path, u.location);
-            }
-            if !report.kept.is_empty() {
-                let cause = report
-                    .kept
-                    .last()
-                    .map(|(_, e)| e.clone())
-                    .unwrap_or_default();
-                let paths: Vec<_> = report
-                    .kept
-                    .iter()
-                    .take(3)
-                    .map(|(p, _)| p.display().to_string())
-                    .collect();
-                let more = report.kept.len().saturating_sub(paths.len());
-                failures.push(format!(
-                    "upload to {} failed ({cause}); {} file(s) kept on local disk: {}{}",
-                    report.store,
-                    report.kept.len(),
-                    paths.join(", "),
-                    if more > 0 {
-                        format!(" and {more} more")
-                    } else {
-                        String::new()
-                    }
-                ));
             }
         }
         if !failures.is_empty() {
@@ -283,5 +296,37 @@ impl Uploads {
         }
         claim::remove_empty_staging(&self.staging);
         done
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stopped_upload_worker_or_a_kept_file_is_a_failure() {
+        let staging = Path::new("/out/.staging/EG_x");
+        let fine = UploadReport {
+            store: "s3 bucket \"rec\"".into(),
+            ..Default::default()
+        };
+        assert_eq!(failure_of(&fine, staging), None);
+        let panicked = UploadReport {
+            panicked: Some("boom".into()),
+            ..fine.clone()
+        };
+        let e = failure_of(&panicked, staging).unwrap();
+        assert!(
+            e.contains("stopped unexpectedly (boom)") && e.contains("/out/.staging/EG_x"),
+            "{e}"
+        );
+        let kept = UploadReport {
+            kept: (0..5)
+                .map(|i| (PathBuf::from(format!("/out/f{i}.ts")), "timeout".to_owned()))
+                .collect(),
+            ..fine
+        };
+        let e = failure_of(&kept, staging).unwrap();
+        assert!(e.contains("(timeout); 5 file(s) kept on local disk: /out/f0.ts, /out/f1.ts, /out/f2.ts and 2 more"), "{e}");
     }
 }

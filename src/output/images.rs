@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -32,6 +32,9 @@ pub enum ImageError {
     /// Writing the file failed.
     #[error("writing {0}: {1}")]
     Io(String, std::io::Error),
+    /// The image worker stopped unexpectedly (a panic): later images were not written.
+    #[error("the image worker stopped unexpectedly: {0}")]
+    Worker(String),
 }
 
 /// One written image, for the manifest.
@@ -139,11 +142,14 @@ fn worker(
         if let Some(q) = &uploads {
             q.file(&path);
         }
-        records.lock().expect("records lock").push(ImageRecord {
-            filename,
-            location: path.display().to_string(),
-            timestamp: c.at.timestamp_nanos_opt().unwrap_or(0),
-        });
+        records
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(ImageRecord {
+                filename,
+                location: path.display().to_string(),
+                timestamp: c.at.timestamp_nanos_opt().unwrap_or(0),
+            });
         index += 1;
     }
     Ok(())
@@ -218,16 +224,19 @@ impl ImagesOutput {
 
     /// Images written so far.
     pub fn records(&self) -> Vec<ImageRecord> {
-        self.records.lock().expect("records lock").clone()
+        self.records
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Waits for the encoder to finish the queued captures; returns the result.
     pub fn finish(&mut self, ended_at: i64) -> Result<ImagesInfo, (ImagesInfo, ImageError)> {
         self.tx = None;
-        let outcome = self
-            .worker
-            .take()
-            .map_or(Ok(()), |w| w.join().unwrap_or(Ok(())));
+        let outcome = self.worker.take().map_or(Ok(()), |w| {
+            w.join()
+                .unwrap_or_else(|p| Err(ImageError::Worker(crate::panics::message(p.as_ref()))))
+        });
         self.info.image_count = self.records().len() as i64;
         self.info.ended_at = ended_at;
         match outcome {
@@ -245,6 +254,23 @@ impl ImagesOutput {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_worker_that_panicked_is_an_error_not_a_success() {
+        let mut out = ImagesOutput {
+            field: "image_outputs[0]".into(),
+            interval: Duration::from_secs(1),
+            next: Duration::ZERO,
+            size: (16, 16),
+            tx: None,
+            worker: Some(std::thread::spawn(|| panic!("encoder blew up"))),
+            records: Default::default(),
+            info: ImagesInfo::default(),
+        };
+        let (_, e) = out.finish(1).unwrap_err();
+        assert!(matches!(e, ImageError::Worker(_)));
+        assert!(e.to_string().contains("encoder blew up"), "{e}");
+    }
 
     #[test]
     fn schedule_counts_floor_plus_one() {

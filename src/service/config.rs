@@ -126,6 +126,12 @@ pub struct TesseraKeys {
     pub await_timeout: GoDuration,
     /// Address the HTTP servers bind (default loopback).
     pub bind_address: String,
+    /// Address the health port binds, if not `bind_address`.
+    pub health_bind_address: Option<String>,
+    /// Address the metrics port binds, if not `bind_address`.
+    pub prometheus_bind_address: Option<String>,
+    /// Address the standalone API port binds, if not `bind_address`.
+    pub api_bind_address: Option<String>,
     /// Cores egresses may use (default: every core of the machine); for a worker that
     /// shares its node.
     pub cpu_cores: Option<f64>,
@@ -152,6 +158,9 @@ impl Default for TesseraKeys {
             api_port: 0,
             await_timeout: GoDuration(crate::source::livekit::AWAIT_TIMEOUT),
             bind_address: "127.0.0.1".into(),
+            health_bind_address: None,
+            prometheus_bind_address: None,
+            api_bind_address: None,
             cpu_cores: None,
             upload_deadline: None,
             refuse_private_pages: false,

@@ -357,16 +357,20 @@ async fn start(w: &Worker, request: Request, json: bool) -> Response {
     reply(json, w.start(req).await)
 }
 
-/// Groups the configured ports: one listener per distinct port.
-pub fn listeners(health: u16, metrics: u16, twirp: u16) -> BTreeMap<u16, Routes> {
-    let mut m: BTreeMap<u16, Routes> = BTreeMap::new();
-    if health != 0 {
+/// Groups the configured addresses (port 0: off): one listener per distinct address.
+pub fn listeners(
+    health: SocketAddr,
+    metrics: SocketAddr,
+    twirp: SocketAddr,
+) -> BTreeMap<SocketAddr, Routes> {
+    let mut m: BTreeMap<SocketAddr, Routes> = BTreeMap::new();
+    if health.port() != 0 {
         m.entry(health).or_default().health = true;
     }
-    if metrics != 0 {
+    if metrics.port() != 0 {
         m.entry(metrics).or_default().metrics = true;
     }
-    if twirp != 0 {
+    if twirp.port() != 0 {
         m.entry(twirp).or_default().twirp = true;
     }
     m
@@ -516,11 +520,26 @@ mod tests {
     }
 
     #[test]
-    fn shared_ports_share_a_listener() {
-        let l = listeners(8080, 8080, 7981);
+    fn shared_addresses_share_a_listener() {
+        let at = |s: &str| s.parse::<SocketAddr>().unwrap();
+        let l = listeners(
+            at("127.0.0.1:8080"),
+            at("127.0.0.1:8080"),
+            at("127.0.0.1:7981"),
+        );
         assert_eq!(l.len(), 2);
-        assert!(l[&8080].health && l[&8080].metrics && !l[&8080].twirp);
-        assert!(l[&7981].twirp);
-        assert!(listeners(0, 0, 0).is_empty());
+        let health = &l[&at("127.0.0.1:8080")];
+        assert!(health.health && health.metrics && !health.twirp);
+        assert!(l[&at("127.0.0.1:7981")].twirp);
+        let off = at("127.0.0.1:0");
+        assert!(listeners(off, off, off).is_empty());
+        // Metrics for the scraper on every interface, health and the API on loopback.
+        let l = listeners(
+            at("127.0.0.1:8080"),
+            at("0.0.0.0:9090"),
+            at("127.0.0.1:7981"),
+        );
+        assert_eq!(l.len(), 3);
+        assert!(l[&at("0.0.0.0:9090")].metrics);
     }
 }

@@ -165,24 +165,40 @@ async fn run(config: ServiceConfig, on_ready: impl FnOnce(&Bound)) -> Result<(),
             sampler.set_node_busy(s);
         }
     });
-    let ip: IpAddr = config.tessera.bind_address.parse().map_err(|e| {
-        std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            format!("tessera.bind_address: {e}"),
-        )
-    })?;
+    let t = &config.tessera;
+    let at = |own: &Option<String>, own_key: &str, port: u16| {
+        let (text, key) = match own {
+            Some(a) => (a.as_str(), own_key),
+            None => (t.bind_address.as_str(), "bind_address"),
+        };
+        text.parse::<IpAddr>()
+            .map(|ip| SocketAddr::new(ip, port))
+            .map_err(|e| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!("tessera.{key}: {e}: {text:?}"),
+                )
+            })
+    };
+    let health = at(
+        &t.health_bind_address,
+        "health_bind_address",
+        config.health_port,
+    )?;
+    let metrics = at(
+        &t.prometheus_bind_address,
+        "prometheus_bind_address",
+        config.prometheus_port,
+    )?;
+    let twirp = at(&t.api_bind_address, "api_bind_address", t.api_port)?;
     let api = Api {
         worker: worker.clone(),
         api_key: config.api_key.clone(),
         api_secret: config.api_secret.clone(),
     };
     let mut bound = Bound::default();
-    for (port, routes) in http::listeners(
-        config.health_port,
-        config.prometheus_port,
-        config.tessera.api_port,
-    ) {
-        let addr = http::serve(SocketAddr::new(ip, port), routes, api.clone()).await?;
+    for (at, routes) in http::listeners(health, metrics, twirp) {
+        let addr = http::serve(at, routes, api.clone()).await?;
         tracing::info!(%addr, health = routes.health, metrics = routes.metrics, twirp = routes.twirp, "listening");
         bound.addrs.push(addr);
     }

@@ -658,11 +658,7 @@ fn isolated(
         Ok(Ok(info)) => info,
         Ok(Err(e)) => egress::failed(base, EgressError::Source(e.to_string())),
         Err(panic) => {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown".into());
+            let what = crate::panics::message(panic.as_ref());
             tracing::error!(panic = %what, "egress panicked; the worker goes on");
             egress::failed(base, EgressError::Internal(what))
         }

@@ -115,6 +115,9 @@ pub struct UploadReport {
     pub overflows: u32,
     /// Most files waiting at once.
     pub high_water: usize,
+    /// The worker stopped unexpectedly (a panic), with what it said: files it had not
+    /// uploaded stay on disk.
+    pub panicked: Option<String>,
 }
 
 impl UploadReport {
@@ -355,9 +358,15 @@ impl Uploader {
     pub fn finish(self) -> UploadReport {
         *self.ended.lock().unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
         let _ = self.queue.tx.send(Message::Finish);
-        self.worker.join().unwrap_or_else(|_| UploadReport {
-            primary_error: Some("the upload worker panicked".into()),
-            ..Default::default()
+        let store = self.queue.store.clone();
+        self.worker.join().unwrap_or_else(|p| {
+            let text = crate::panics::message(p.as_ref());
+            tracing::error!(store = %store, error = %text, "the upload worker stopped unexpectedly");
+            UploadReport {
+                store,
+                panicked: Some(text),
+                ..Default::default()
+            }
         })
     }
 }
