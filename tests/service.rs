@@ -919,3 +919,54 @@ fn workers_outlive_a_paused_and_a_restarted_redis() {
             .then_some(())
     });
 }
+
+/// livekit-server gone while an egress ends: the end is reported once it is back, not
+/// dropped, and what was recorded is kept.
+#[test]
+fn an_end_while_livekit_server_is_down_reaches_it_when_it_returns() {
+    let _g = serial();
+    let redis = Redis::start();
+    let mut lk = livekit_on(&redis, None);
+    let extra = format!("{RELAXED}session_limits:\n  file_output_max_duration: 6s\n");
+    let worker = Worker::start(&worker_yaml(&redis, &lk, &extra));
+    let _alice = Publisher::start(&lk, "outage", "alice", &[]);
+    let api = lk.http_url();
+    let r = egress_api(
+        &api,
+        "StartRoomCompositeEgress",
+        &json!({
+            "room_name": "outage",
+            "audio_only": true,
+            "file_outputs": [{ "filepath": "outage/{time}.ogg", "file_type": "OGG" }],
+        }),
+    )
+    .expect("StartRoomCompositeEgress");
+    let id = r["egress_id"].as_str().unwrap().to_owned();
+    wait_status(&api, &id, &["EGRESS_ACTIVE"], Duration::from_secs(30));
+    lk.kill();
+    // The egress ends (its limit, or its room gone) while nobody can hear it.
+    wait_for(Duration::from_secs(60), "the egress to end", || {
+        worker.active().is_empty().then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(5));
+    lk.restart();
+    let item = wait_status(
+        &api,
+        &id,
+        &["EGRESS_COMPLETE", "EGRESS_LIMIT_REACHED", "EGRESS_FAILED"],
+        Duration::from_secs(120),
+    );
+    assert!(
+        item["ended_at"].as_str().is_some_and(|t| t != "0"),
+        "{item}"
+    );
+    let log = worker.log();
+    assert!(log.contains("UpdateEgress failed"), "{log}");
+    let files = common::files_under(&worker.out_dir());
+    assert!(
+        files
+            .iter()
+            .any(|f| f.extension().is_some_and(|e| e == "ogg")),
+        "{files:?}"
+    );
+}
