@@ -631,12 +631,29 @@ fn standalone_token() -> String {
 
 /// The only worker is SIGKILLed mid-egress; the worker started in its place (a new node)
 /// finds the dead one's record and livekit-server learns the egress FAILED.
+/// A worker killed mid-recording: another reports its egress lost, and a worker that
+/// starts on the same output directory uploads what the crash left for its storage.
 #[test]
 fn a_restarted_worker_reports_what_its_crash_left() {
     let _g = serial();
     let redis = Redis::start();
     let lk = livekit_on(&redis, None);
-    let extra = RELAXED;
+    let minio = Minio::start();
+    minio.create_bucket("crash");
+    let shared = tempfile::tempdir().unwrap();
+    let out = shared.path().join("out");
+    let extra = format!(
+        "storage:\n  s3:\n    access_key: {}\n    secret: {}\n    region: {}\n    endpoint: {}\n    \
+         bucket: crash\n    force_path_style: true\n\
+         cpu_cost:\n  max_cpu_utilization: 1.0\n\
+         tessera:\n  compositor: cpu\n  out_dir: {}\n",
+        minio.access_key(),
+        minio.secret(),
+        minio.region(),
+        minio.endpoint(),
+        out.display()
+    );
+    let extra = extra.as_str();
     let mut first = Worker::start(&worker_yaml(&redis, &lk, extra));
     let _alice = Publisher::start(&lk, "crash", "alice", &[]);
     let api = lk.http_url();
@@ -652,16 +669,42 @@ fn a_restarted_worker_reports_what_its_crash_left() {
     .expect("StartRoomCompositeEgress");
     let id = r["egress_id"].as_str().unwrap().to_owned();
     wait_status(&api, &id, &["EGRESS_ACTIVE"], Duration::from_secs(30));
+    std::thread::sleep(Duration::from_secs(2));
     first.kill();
-    let _second = Worker::start(&worker_yaml(&redis, &lk, extra));
+    let staged = common::files_under(&out.join(format!(".staging/{id}")));
+    assert!(
+        staged
+            .iter()
+            .any(|f| f.extension().is_some_and(|e| e == "ogg")),
+        "the killed worker's recording is staged: {staged:?}"
+    );
+    let second = Worker::start(&worker_yaml(&redis, &lk, extra));
     wait_lost(&api, &id);
-    // What the killed worker wrote so far stays on disk.
-    let files = common::files_under(&first.out_dir());
-    let ogg = files
-        .iter()
-        .find(|f| f.extension().is_some_and(|e| e == "ogg"))
-        .unwrap_or_else(|| panic!("no recording in {files:?}"));
-    assert!(ogg.metadata().unwrap().len() > 0);
+    // The recording reaches the store under its own key; nothing is left behind.
+    let key = wait_for(Duration::from_secs(60), "the resumed upload", || {
+        minio
+            .list("crash", "crash/")
+            .into_iter()
+            .find(|k| k.ends_with(".ogg"))
+    });
+    let ogg = minio.get_object("crash", &key).unwrap();
+    assert!(
+        ogg.starts_with(b"OggS") && ogg.len() > 1000,
+        "{} bytes",
+        ogg.len()
+    );
+    wait_for(
+        Duration::from_secs(10),
+        "the staging directory to go",
+        || (!out.join(".staging").exists()).then_some(()),
+    );
+    assert!(
+        second
+            .log()
+            .contains("resumed the uploads a crashed egress left"),
+        "{}",
+        second.log()
+    );
 }
 
 /// What a LiveKit user notices, as LiveKit's egress does it, through livekit-server: a

@@ -202,6 +202,8 @@ impl Uploads {
         if let Some((_, up)) = self.uploaders.iter().find(|(s, _)| s == spec) {
             return Ok(Some(up.queue()));
         }
+        let default = self.defaults.storage.as_ref() == Some(spec);
+        claim::note_store(&self.staging, default);
         let up = Uploader::start(
             spec,
             self.defaults.backup.as_ref(),

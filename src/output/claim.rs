@@ -17,6 +17,28 @@ pub fn staging_dir(out_dir: &Path, egress_id: &str) -> PathBuf {
     out_dir.join(".staging").join(egress_id)
 }
 
+/// The file in a staging directory that says which stores its files were bound for:
+/// one line per store, `default` (the worker's own storage) or `own` (the request's).
+/// A worker that restarts after a crash resumes uploading what only went to `default`.
+pub const STORES_NOTE: &str = ".stores";
+
+/// Notes in `staging` that files bound for a store (the worker's default or not) are
+/// staged there. Best effort: without the note a crash's leftovers are only reported.
+pub fn note_store(staging: &Path, default: bool) {
+    let line = if default { "default\n" } else { "own\n" };
+    let r = std::fs::create_dir_all(staging).and_then(|()| {
+        use std::io::Write;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(staging.join(STORES_NOTE))?
+            .write_all(line.as_bytes())
+    });
+    if let Err(e) = r {
+        tracing::debug!(error = %e, "cannot note the staging directory's stores");
+    }
+}
+
 /// Why a target cannot be claimed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClashError {
@@ -111,6 +133,28 @@ fn create_new(path: &Path) -> Result<(), ClashError> {
     }
 }
 
+/// Every file staged under `staging` (the stores note aside), playlists last, so that a
+/// resumed upload stores segments before the playlists that name them.
+pub fn staged_files(staging: &Path) -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            match e.file_type() {
+                Ok(t) if t.is_dir() => walk(&e.path(), out),
+                Ok(t) if t.is_file() => out.push(e.path()),
+                _ => {}
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(staging, &mut files);
+    files.retain(|f| f != &staging.join(STORES_NOTE));
+    files.sort_by_key(|f| (f.extension().is_some_and(|e| e == "m3u8"), f.clone()));
+    files
+}
+
 /// Removes what is left of an egress's staging directory once its uploads are done:
 /// only empty directories go (files an upload could not store stay where the report
 /// says they are).
@@ -124,6 +168,9 @@ pub fn remove_empty_staging(staging: &Path) {
             }
         }
         let _ = std::fs::remove_dir(dir);
+    }
+    if staged_files(staging).is_empty() {
+        let _ = std::fs::remove_file(staging.join(STORES_NOTE));
     }
     prune(staging);
     if let Some(parent) = staging.parent() {

@@ -21,6 +21,7 @@ pub mod config;
 pub mod handlers;
 pub mod http;
 pub mod io;
+pub mod leftovers;
 pub mod lenient;
 pub mod liveness;
 pub mod metrics;

@@ -127,6 +127,15 @@ async fn run(config: ServiceConfig, on_ready: impl FnOnce(&Bound)) -> Result<(),
         admission,
         reporters.clone(),
     );
+    // What a crash of an earlier run left for upload: resumed or reported, off the
+    // runtime, while the worker already takes egresses (which stage elsewhere).
+    let leftovers = super::leftovers::found(&config.tessera.out_dir);
+    if !leftovers.is_empty() {
+        let defaults = config.storage.clone();
+        std::thread::Builder::new()
+            .name("leftovers".into())
+            .spawn(move || super::leftovers::resume(leftovers, &defaults))?;
+    }
     let mut registrations = Vec::new();
     if let Some(rpc) = &reporters.rpc {
         registrations.push(

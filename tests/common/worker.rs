@@ -100,8 +100,8 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// Starts a worker with `yaml` (the health port and output directory are added) and
-    /// waits until it is ready.
+    /// Starts a worker with `yaml` (the health port, and the output directory unless it
+    /// names one) and waits until it is ready.
     pub fn start(yaml: &str) -> Worker {
         let dir = tempfile::tempdir().unwrap();
         let health_port = free_tcp_port();
@@ -114,7 +114,9 @@ impl Worker {
         let out = dir.path().join("out");
         let config =
             format!("health_port: {health_port}\nprometheus_port: {health_port}\n{yaml}\n",);
-        let config = if config.contains("tessera:") {
+        let config = if config.contains("out_dir:") {
+            config
+        } else if config.contains("tessera:") {
             config.replace(
                 "tessera:\n",
                 &format!("tessera:\n  out_dir: {}\n", out.display()),
