@@ -551,6 +551,11 @@ fn main() -> ExitCode {
         // SAFETY: no other thread exists yet. Vulkan's loader warns without this variable.
         unsafe { std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir()) };
     }
+    // The egresses' displays admit only holders of the web root's cookie (`xauth`); the
+    // capture in this process reads it through XAUTHORITY.
+    let xauthority = tessera::source::web::xauth::path(&tessera::source::web::processes::root());
+    // SAFETY: no other thread exists yet.
+    unsafe { std::env::set_var("XAUTHORITY", xauthority) };
     let cli = Cli::parse();
     // The worker's configuration first: its `logging` sets the level and format.
     let mut logging = tessera::service::config::Logging::default();

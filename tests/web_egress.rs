@@ -574,6 +574,55 @@ fn processes_mentioning(needle: &str) -> Vec<u32> {
     pids
 }
 
+/// The X11 socket path the process `pid` (an Xvfb) listens on.
+fn x11_socket_of(pid: u32) -> PathBuf {
+    let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read_link(e.path()).ok())
+        .filter_map(|l| {
+            let l = l.to_string_lossy().into_owned();
+            Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_owned())
+        })
+        .collect();
+    let table = std::fs::read_to_string("/proc/net/unix").unwrap();
+    table
+        .lines()
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            (f.len() >= 8
+                && inodes.iter().any(|i| i == f[6])
+                && f[7].starts_with("/tmp/.X11-unix/X"))
+            .then(|| PathBuf::from(f[7]))
+        })
+        .next()
+        .expect("the display's socket")
+}
+
+/// The first byte of an X server's answer to a connection set-up with `cookie` (or
+/// none): 0 refused, 1 accepted.
+fn x11_setup(socket: &Path, cookie: Option<&[u8]>) -> u8 {
+    use std::io::{Read, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(socket).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let (name, data): (&[u8], &[u8]) = match cookie {
+        Some(c) => (b"MIT-MAGIC-COOKIE-1", c),
+        None => (b"", b""),
+    };
+    let mut setup = vec![b'l', 0, 11, 0, 0, 0];
+    setup.extend_from_slice(&(name.len() as u16).to_le_bytes());
+    setup.extend_from_slice(&(data.len() as u16).to_le_bytes());
+    setup.extend_from_slice(&[0, 0]);
+    for part in [name, data] {
+        setup.extend_from_slice(part);
+        setup.resize(setup.len().next_multiple_of(4), 0);
+    }
+    s.write_all(&setup).unwrap();
+    let mut first = [0u8; 1];
+    s.read_exact(&mut first).unwrap();
+    first[0]
+}
+
 fn kill9(pid: u32) {
     let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
 }
@@ -613,6 +662,22 @@ fn a_killed_browser_fails_the_egress_and_keeps_the_recording() {
     let dir = tempfile::tempdir().unwrap();
     let web_dir = tempfile::tempdir().unwrap();
     let child = start_long(&pages, dir.path(), web_dir.path());
+    // The egress's display admits only holders of the web root's cookie.
+    let auth = web_dir.path().join("xauthority");
+    let xvfb = processes_mentioning(&format!("-auth\0{}", auth.display()));
+    assert_eq!(xvfb.len(), 1, "one Xvfb with the authority file");
+    let socket = x11_socket_of(xvfb[0]);
+    assert_eq!(
+        x11_setup(&socket, None),
+        0,
+        "a client without the cookie is refused"
+    );
+    let cookie = std::fs::read(&auth).unwrap();
+    assert_eq!(
+        x11_setup(&socket, Some(&cookie[28..44])),
+        1,
+        "with it, admitted"
+    );
     let marker = format!("--user-data-dir={}", web_dir.path().display());
     let browsers: Vec<u32> = processes_mentioning(&marker)
         .into_iter()
@@ -640,7 +705,16 @@ fn a_killed_browser_fails_the_egress_and_keeps_the_recording() {
     assert!(num(&info["file_results"][0]["duration"]) / 1e9 >= 2.0);
     // Everything the egress started is gone, and its directory with it.
     assert!(processes_mentioning(&web_dir.path().display().to_string()).is_empty());
-    assert!(std::fs::read_dir(web_dir.path()).unwrap().next().is_none());
+    let left: Vec<_> = std::fs::read_dir(web_dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(
+        left,
+        ["xauthority"],
+        "only the displays' authority file stays"
+    );
 }
 
 #[test]
@@ -654,6 +728,7 @@ fn what_a_killed_tessera_left_is_cleaned_up() {
         .unwrap()
         .flatten()
         .map(|e| e.path())
+        .filter(|p| p.is_dir())
         .collect();
     assert_eq!(egress_dirs.len(), 1);
     let recorded: Vec<u32> = std::fs::read_to_string(egress_dirs[0].join("children"))

@@ -111,6 +111,10 @@ pub fn launch(
     let mut cmd = Command::new(&binary);
     cmd.args(flags(&dir.path().join("profile"), width, height, as_root))
         .env("DISPLAY", display)
+        .env(
+            "XAUTHORITY",
+            super::xauth::path(dir.path().parent().unwrap_or(dir.path())),
+        )
         .env("PULSE_SERVER", pulse_server)
         .env("HOME", &home)
         .env("XDG_CONFIG_HOME", home.join(".config"))

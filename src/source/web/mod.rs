@@ -8,6 +8,7 @@ pub mod browser;
 mod capture;
 mod guard;
 pub mod processes;
+pub mod xauth;
 
 use std::io::BufRead;
 use std::process::{Command, Stdio};
@@ -289,20 +290,25 @@ impl Drop for WebPage {
 
 /// Starts Xvfb on a free display number (`-displayfd`); returns `:N`.
 fn start_display(dir: &EgressDir, width: u32, height: u32) -> Result<String, WebError> {
+    let root = dir.path().parent().unwrap_or(dir.path());
+    let auth = xauth::ensure(root)
+        .map_err(|e| WebError::Launch(format!("the displays' authority file: {e}")))?;
     let mut cmd = Command::new("Xvfb");
-    cmd.args([
-        "-displayfd",
-        "1",
-        "-screen",
-        "0",
-        &format!("{width}x{height}x24"),
-        "-nolisten",
-        "tcp",
-        "-noreset",
-    ])
-    .stdin(Stdio::null())
-    .stdout(Stdio::piped())
-    .stderr(dir.log("xvfb.log"));
+    cmd.arg("-auth")
+        .arg(&auth)
+        .args([
+            "-displayfd",
+            "1",
+            "-screen",
+            "0",
+            &format!("{width}x{height}x24"),
+            "-nolisten",
+            "tcp",
+            "-noreset",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(dir.log("xvfb.log"));
     dir.spawn("display", &mut cmd)
         .map_err(|e| WebError::Launch(format!("starting Xvfb: {e}")))?;
     let stdout = dir
