@@ -18,6 +18,8 @@ pub mod compositor;
 pub mod egress;
 #[cfg(feature = "gst")]
 pub mod encode;
+#[cfg(all(test, feature = "gst"))]
+mod fuzz;
 pub mod go_duration;
 pub mod info;
 #[cfg(feature = "gst")]

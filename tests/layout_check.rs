@@ -252,7 +252,11 @@ fn layout_check_on_the_command_line() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+    // 2000 cases in CI; `PROPTEST_CASES` (scripts/fuzz.sh) asks for more.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(2000),
+        ..ProptestConfig::default()
+    })]
 
     /// Arbitrary text never panics the compiler.
     #[test]
