@@ -12,7 +12,8 @@ use common::livekit::{API_KEY, API_SECRET, LiveKit, Publisher};
 use common::services::Nginx;
 use common::stores::Minio;
 use common::worker::{
-    Redis, Webhooks, Worker, create_room, egress_api, egress_api_as, http, start_many, wait_for,
+    Redis, Sentinel, Webhooks, Worker, create_room, egress_api, egress_api_as, http, start_many,
+    wait_for,
 };
 use serde_json::{Value, json};
 
@@ -1012,4 +1013,94 @@ fn an_end_while_livekit_server_is_down_reaches_it_when_it_returns() {
             .any(|f| f.extension().is_some_and(|e| e == "ogg")),
         "{files:?}"
     );
+}
+
+/// Redis behind Sentinel fails over (the replica becomes the master): livekit-server and
+/// the worker both follow, so an egress started after the failover is claimed, runs and
+/// stops, and so does the one that was running across it.
+#[test]
+fn a_sentinel_failover_is_followed() {
+    let _g = serial();
+    let a = Redis::start();
+    let b = Redis::start_args(&["--replicaof", "127.0.0.1", &a.port.to_string()]);
+    let sentinel = Sentinel::start("rec", &a);
+    wait_for(
+        Duration::from_secs(30),
+        "the sentinel to see the replica",
+        || {
+            sentinel
+                .cli(&["SENTINEL", "replicas", "rec"])
+                .contains(&b.port.to_string())
+                .then_some(())
+        },
+    );
+    let redis = format!(
+        "redis:\n  sentinel_master_name: rec\n  sentinel_addresses: [\"{}\"]\n",
+        sentinel.address()
+    );
+    let lk = LiveKit::start_with(&redis);
+    let worker = Worker::start(&format!(
+        "api_key: {API_KEY}\napi_secret: {API_SECRET}\nws_url: {}\n{redis}{RELAXED}",
+        lk.url()
+    ));
+    let _alice = Publisher::start(&lk, "sentinel", "alice", &[]);
+    let api = lk.http_url();
+    let start = || {
+        let r = egress_api(
+            &api,
+            "StartRoomCompositeEgress",
+            &json!({
+                "room_name": "sentinel",
+                "audio_only": true,
+                "file_outputs": [{ "filepath": "s/{time}-{room_id}.ogg", "file_type": "OGG" }],
+            }),
+        )
+        .expect("StartRoomCompositeEgress");
+        let id = r["egress_id"].as_str().unwrap().to_owned();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            match status_of(&api, &id).as_deref() {
+                Some("EGRESS_ACTIVE") => return Some(id),
+                Some("EGRESS_FAILED") => return None,
+                _ => {}
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{id} never ACTIVE:\n{}",
+                worker.log()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    let before = start().expect("an egress before the failover");
+    assert!(
+        sentinel
+            .cli(&["SENTINEL", "FAILOVER", "rec"])
+            .contains("OK")
+    );
+    wait_for(
+        Duration::from_secs(60),
+        "the replica to become the master",
+        || {
+            sentinel
+                .cli(&["SENTINEL", "get-master-addr-by-name", "rec"])
+                .contains(&b.port.to_string())
+                .then_some(())
+        },
+    );
+    // livekit-server follows too, but a join may fail (HTTP 500) while it does: the worker
+    // has claimed and run that egress all the same; a later one records.
+    let after = wait_for(
+        Duration::from_secs(120),
+        "an egress after the failover",
+        || start(),
+    );
+    for id in [&before, &after] {
+        egress_api(&api, "StopEgress", &json!({ "egress_id": id })).expect("StopEgress");
+    }
+    for id in [&before, &after] {
+        wait_status(&api, id, &["EGRESS_COMPLETE"], Duration::from_secs(60));
+    }
+    let log = worker.log();
+    assert!(log.contains("asking the sentinels again"), "{log}");
 }

@@ -10,7 +10,7 @@
 
 TOOLS="${TESSERA_TOOLS:-$HOME/.cache/tessera-tools}"
 PY="$TOOLS/lk-venv/bin/python"
-BIN=target/release/tessera
+BIN=${TESSERA_BIN:-target/release/tessera}
 [ -x "$BIN" ] || cargo build --release --quiet
 work="$(mktemp -d)"
 pids=()

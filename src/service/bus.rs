@@ -3,10 +3,17 @@
 //! queue subscriptions where one subscriber takes each message by setting a key (`SET NX`,
 //! 5 s) named after the payload's hash, so that one server of many handles it.
 //! Also plain commands for the worker registry (`registry.rs`).
+//!
+//! With Sentinel, the master is the one the sentinels name now: a command connection is
+//! checked to still be a master at most once a second (`ROLE`) and found again through
+//! the sentinels after an error or a failover, and the pub/sub connection asks them again
+//! each time it reconnects. With a cluster, a lost pub/sub connection moves on to the
+//! next seed.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use redis::AsyncCommands;
@@ -103,6 +110,114 @@ pub enum BusError {
 enum Commands {
     Single(redis::aio::ConnectionManager),
     Cluster(redis::cluster_async::ClusterConnection),
+    Sentinel(Arc<SentinelMaster>),
+}
+
+/// How often a Sentinel master's connection is checked to still be the master.
+const ROLE_CHECK_EVERY: Duration = Duration::from_secs(1);
+
+/// The master the sentinels name, and a connection to it.
+struct SentinelMaster {
+    name: String,
+    node: redis::sentinel::SentinelNodeConnectionInfo,
+    sentinel: tokio::sync::Mutex<redis::sentinel::Sentinel>,
+    /// The connection and when it was last seen to be the master's.
+    conn: tokio::sync::Mutex<Option<(redis::aio::MultiplexedConnection, Instant)>>,
+}
+
+/// Whether a `ROLE` reply is a master's.
+fn is_master(reply: &redis::Value) -> bool {
+    let redis::Value::Array(items) = reply else {
+        return false;
+    };
+    match items.first() {
+        Some(redis::Value::BulkString(b)) => b == b"master",
+        Some(redis::Value::SimpleString(s)) => s == "master",
+        _ => false,
+    }
+}
+
+impl SentinelMaster {
+    /// A client of the master the sentinels name now.
+    async fn client(&self) -> Result<redis::Client, BusError> {
+        let mut sentinel = self.sentinel.lock().await;
+        Ok(sentinel
+            .async_master_for(&self.name, Some(&self.node))
+            .await?)
+    }
+
+    /// The connection to the master: the one held while it still is the master's,
+    /// else a new one to the master the sentinels name.
+    async fn connection(&self) -> Result<redis::aio::MultiplexedConnection, BusError> {
+        let mut held = self.conn.lock().await;
+        if let Some((c, checked)) = held.as_mut() {
+            if checked.elapsed() < ROLE_CHECK_EVERY {
+                return Ok(c.clone());
+            }
+            let role: Result<redis::Value, _> = redis::cmd("ROLE").query_async(c).await;
+            if role.as_ref().is_ok_and(is_master) {
+                *checked = Instant::now();
+                return Ok(c.clone());
+            }
+            tracing::warn!(master = %self.name, "the redis master changed or went away; asking the sentinels again");
+            *held = None;
+        }
+        let c = self
+            .client()
+            .await?
+            .get_multiplexed_async_connection()
+            .await?;
+        *held = Some((c.clone(), Instant::now()));
+        Ok(c)
+    }
+
+    /// Runs `cmd` on the master; once more on a new master after an error that says the
+    /// master moved (a dropped connection, a write refused by a replica).
+    async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, BusError> {
+        let mut c = self.connection().await?;
+        match cmd.query_async(&mut c).await {
+            Ok(v) => Ok(v),
+            Err(e) if moved(&e) => {
+                *self.conn.lock().await = None;
+                let mut c = self.connection().await?;
+                Ok(cmd.query_async(&mut c).await?)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// An error after which the master should be looked up again.
+fn moved(e: &redis::RedisError) -> bool {
+    e.is_io_error()
+        || e.is_connection_dropped()
+        || e.is_timeout()
+        || matches!(
+            e.kind(),
+            redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly)
+        )
+}
+
+/// Where the pub/sub connection goes, each time it (re)connects.
+enum PubSubSource {
+    /// One server.
+    Fixed(redis::Client),
+    /// A cluster's seeds, tried in turn.
+    Seeds(Vec<redis::Client>, AtomicUsize),
+    /// The master the sentinels name at that moment.
+    Sentinel(Arc<SentinelMaster>),
+}
+
+impl PubSubSource {
+    async fn client(&self) -> Result<redis::Client, BusError> {
+        match self {
+            PubSubSource::Fixed(c) => Ok(c.clone()),
+            PubSubSource::Seeds(seeds, next) => {
+                Ok(seeds[next.fetch_add(1, Ordering::Relaxed) % seeds.len()].clone())
+            }
+            PubSubSource::Sentinel(m) => m.client().await,
+        }
+    }
 }
 
 /// One subscriber of a channel.
@@ -128,7 +243,7 @@ impl Channels {
 
 struct Inner {
     commands: Commands,
-    pubsub_client: redis::Client,
+    pubsub: PubSubSource,
     channels: Mutex<Channels>,
     sink: tokio::sync::Mutex<Option<redis::aio::PubSubSink>>,
 }
@@ -161,10 +276,40 @@ impl Drop for Subscription {
     }
 }
 
+/// The sentinels and the master's connection settings of `config`.
+fn sentinel_master(config: &RedisConfig) -> Result<SentinelMaster, BusError> {
+    let urls = config
+        .sentinel_addresses
+        .iter()
+        .map(|a| config.url(a, &config.sentinel_username, &config.sentinel_password.0))
+        .collect::<Result<Vec<_>, _>>()?;
+    let sentinel = redis::sentinel::Sentinel::build(urls)?;
+    let mut info = redis::RedisConnectionInfo::default().set_db(config.db);
+    if !config.username.is_empty() {
+        info = info.set_username(&config.username);
+    }
+    if !config.password.0.is_empty() {
+        info = info.set_password(&config.password.0);
+    }
+    let node =
+        redis::sentinel::SentinelNodeConnectionInfo::default().set_redis_connection_info(info);
+    let node = if config.use_tls {
+        node.set_tls_mode(redis::TlsMode::Secure)
+    } else {
+        node
+    };
+    Ok(SentinelMaster {
+        name: config.sentinel_master_name.clone(),
+        node,
+        sentinel: tokio::sync::Mutex::new(sentinel),
+        conn: tokio::sync::Mutex::new(None),
+    })
+}
+
 impl Bus {
     /// Connects (commands and pub/sub) and starts the reader. Must run inside tokio.
     pub async fn connect(config: &RedisConfig) -> Result<Bus, BusError> {
-        let (commands, pubsub_client) = if !config.cluster_addresses.is_empty() {
+        let (commands, pubsub) = if !config.cluster_addresses.is_empty() {
             let urls = config
                 .cluster_addresses
                 .iter()
@@ -173,52 +318,38 @@ impl Bus {
             let cluster = redis::cluster::ClusterClient::new(urls.clone())?;
             let conn = cluster.get_async_connection().await?;
             // PUBLISH reaches every node of a cluster: one node's pub/sub sees all.
+            let seeds = urls
+                .iter()
+                .map(|u| redis::Client::open(u.as_str()))
+                .collect::<Result<Vec<_>, _>>()?;
             (
                 Commands::Cluster(conn),
-                redis::Client::open(urls[0].as_str())?,
+                PubSubSource::Seeds(seeds, AtomicUsize::new(0)),
+            )
+        } else if !config.sentinel_addresses.is_empty() {
+            let master = Arc::new(sentinel_master(config)?);
+            // The first connection now: a worker that cannot reach its master says so.
+            master.connection().await?;
+            (
+                Commands::Sentinel(master.clone()),
+                PubSubSource::Sentinel(master),
             )
         } else {
-            let client = if !config.sentinel_addresses.is_empty() {
-                let urls = config
-                    .sentinel_addresses
-                    .iter()
-                    .map(|a| config.url(a, &config.sentinel_username, &config.sentinel_password.0))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let mut sentinel = redis::sentinel::Sentinel::build(urls)?;
-                let mut info = redis::RedisConnectionInfo::default().set_db(config.db);
-                if !config.username.is_empty() {
-                    info = info.set_username(&config.username);
-                }
-                if !config.password.0.is_empty() {
-                    info = info.set_password(&config.password.0);
-                }
-                let node = redis::sentinel::SentinelNodeConnectionInfo::default()
-                    .set_redis_connection_info(info);
-                let node = if config.use_tls {
-                    node.set_tls_mode(redis::TlsMode::Secure)
-                } else {
-                    node
-                };
-                sentinel
-                    .async_master_for(&config.sentinel_master_name, Some(&node))
-                    .await?
-            } else {
-                if config.address.is_empty() {
-                    return Err(BusError::Config("redis.address: is required".into()));
-                }
-                redis::Client::open(
-                    config
-                        .url(&config.address, &config.username, &config.password.0)?
-                        .as_str(),
-                )?
-            };
+            if config.address.is_empty() {
+                return Err(BusError::Config("redis.address: is required".into()));
+            }
+            let client = redis::Client::open(
+                config
+                    .url(&config.address, &config.username, &config.password.0)?
+                    .as_str(),
+            )?;
             let manager = client.get_connection_manager().await?;
-            (Commands::Single(manager), client)
+            (Commands::Single(manager), PubSubSource::Fixed(client))
         };
         let bus = Bus {
             inner: Arc::new(Inner {
                 commands,
-                pubsub_client,
+                pubsub,
                 channels: Mutex::new(Channels::default()),
                 sink: tokio::sync::Mutex::new(None),
             }),
@@ -232,7 +363,7 @@ impl Bus {
 
     /// Opens the pub/sub connection and subscribes every wanted channel.
     async fn open_pubsub(&self) -> Result<redis::aio::PubSubStream, BusError> {
-        let pubsub = self.inner.pubsub_client.get_async_pubsub().await?;
+        let pubsub = self.inner.pubsub.client().await?.get_async_pubsub().await?;
         let (mut sink, stream) = pubsub.split();
         let mut guard = self.inner.sink.lock().await;
         let wanted: Vec<String> = {
@@ -405,6 +536,10 @@ impl Bus {
         match self.inner.commands.clone() {
             Commands::Single(mut c) => c.publish::<_, _, ()>(channel, payload).await?,
             Commands::Cluster(mut c) => c.publish::<_, _, ()>(channel, payload).await?,
+            Commands::Sentinel(m) => {
+                m.query::<()>(redis::cmd("PUBLISH").arg(channel).arg(payload))
+                    .await?
+            }
         }
         Ok(())
     }
@@ -414,6 +549,7 @@ impl Bus {
         Ok(match self.inner.commands.clone() {
             Commands::Single(mut c) => cmd.query_async(&mut c).await?,
             Commands::Cluster(mut c) => cmd.query_async(&mut c).await?,
+            Commands::Sentinel(m) => m.query(cmd).await?,
         })
     }
 }

@@ -198,6 +198,9 @@ struct VideoGrant {
     room_record: bool,
 }
 
+/// How far `exp` and `nbf` may be off, in seconds: LiveKit's `auth` verifier's leeway.
+const TOKEN_LEEWAY_S: u64 = 60;
+
 /// Checks the bearer token: signed with the secret, issued by the key, `roomRecord`.
 fn authorize(headers: &HeaderMap, api: &Api) -> Result<(), String> {
     let value = headers
@@ -212,12 +215,13 @@ fn authorize(headers: &HeaderMap, api: &Api) -> Result<(), String> {
 
 /// A LiveKit access token for the Egress API: HS256 signed with `secret`, issued by `key`,
 /// with an `exp` (a token that never expires, or whose `exp` is not a number, is refused),
-/// not before its `nbf`, granting `roomRecord`.
+/// not before its `nbf`, granting `roomRecord`. Times are checked with LiveKit's leeway of a
+/// minute (its `auth` verifier's), for clocks a little apart.
 fn verify_token(token: &str, key: &str, secret: &str) -> Result<(), String> {
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
     validation.validate_nbf = true;
     validation.validate_exp = true;
-    validation.leeway = 0;
+    validation.leeway = TOKEN_LEEWAY_S;
     validation.set_required_spec_claims(&["exp"]);
     let data = jsonwebtoken::decode::<Claims>(
         token,
@@ -430,7 +434,7 @@ mod tests {
                 "no roomRecord",
                 hs256(with("video", json!({ "roomJoin": true }))),
             ),
-            ("expired", hs256(with("exp", json!(now() - 5)))),
+            ("expired", hs256(with("exp", json!(now() - 61)))),
             ("not yet valid", hs256(with("nbf", json!(now() + 600)))),
             ("another key", hs256(with("iss", json!("APIother")))),
             (
@@ -454,6 +458,10 @@ mod tests {
                 verify_token(&token, KEY, SECRET).is_err(),
                 "{what} was accepted"
             );
+        } // Clocks a little apart: LiveKit's minute of leeway either side.
+        for (claim, at) in [("exp", now() - 5), ("nbf", now() + 5)] {
+            let token = hs256(with(claim, json!(at)));
+            assert_eq!(verify_token(&token, KEY, SECRET), Ok(()), "{claim} {at}");
         }
     }
 

@@ -19,22 +19,35 @@ use super::stores::tools_dir;
 /// persistence.
 pub struct Redis {
     child: Child,
+    /// Its working directory: a replica's full sync writes `dump.rdb` there, which a
+    /// later server started in the same place would load.
+    dir: tempfile::TempDir,
     pub port: u16,
 }
 
 impl Redis {
     pub fn start() -> Redis {
+        Redis::start_args(&[])
+    }
+
+    /// With extra `redis-server` arguments (`--replicaof HOST PORT`).
+    pub fn start_args(args: &[&str]) -> Redis {
         let port = free_tcp_port();
+        let dir = tempfile::tempdir().unwrap();
         Redis {
-            child: Self::spawn(port),
+            child: Self::spawn(port, dir.path(), args),
+            dir,
             port,
         }
     }
 
-    fn spawn(port: u16) -> Child {
+    fn spawn(port: u16, dir: &Path, args: &[&str]) -> Child {
         let child = Command::new("redis-server")
             .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
             .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(dir)
+            .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -58,7 +71,9 @@ impl Redis {
     pub fn restart(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        self.child = Self::spawn(self.port);
+        // Empty again: nothing in its directory to load.
+        let _ = std::fs::remove_file(self.dir.path().join("dump.rdb"));
+        self.child = Self::spawn(self.port, self.dir.path(), &[]);
     }
 
     /// `redis-cli` ARGS against this server, its output.
@@ -77,6 +92,65 @@ impl Redis {
 }
 
 impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A Redis Sentinel on loopback watching `master` under the name `name` (one vote
+/// decides; a master unanswered for 2 s is down).
+pub struct Sentinel {
+    child: Child,
+    _dir: tempfile::TempDir,
+    pub port: u16,
+}
+
+impl Sentinel {
+    pub fn start(name: &str, master: &Redis) -> Sentinel {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_tcp_port();
+        let conf = dir.path().join("sentinel.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "port {port}\nbind 127.0.0.1\nsentinel monitor {name} 127.0.0.1 {} 1\n\
+                 sentinel down-after-milliseconds {name} 2000\nsentinel failover-timeout {name} 10000\n",
+                master.port
+            ),
+        )
+        .unwrap();
+        let child = Command::new("redis-server")
+            .arg(&conf)
+            .arg("--sentinel")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server --sentinel");
+        wait_for_port(port, Duration::from_secs(10), "redis-sentinel");
+        Sentinel {
+            child,
+            _dir: dir,
+            port,
+        }
+    }
+
+    /// `redis-cli` ARGS against the sentinel, its output.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Sentinel {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
