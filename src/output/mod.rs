@@ -2,8 +2,8 @@
 //! behind its own queue (files, HLS), or is fed from them into a pipeline of its own
 //! (streams), so every output shares one encode. Images come from the compositor.
 
-#[cfg(feature = "gst")]
 pub mod claim;
+#[cfg(feature = "gst")]
 pub mod file;
 #[cfg(feature = "gst")]
 pub mod hls;

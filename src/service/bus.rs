@@ -200,9 +200,7 @@ fn moved(e: &redis::RedisError) -> bool {
 
 /// Where the pub/sub connection goes, each time it (re)connects.
 enum PubSubSource {
-    /// One server.
-    Fixed(redis::Client),
-    /// A cluster's seeds, tried in turn.
+    /// A server, or a cluster's seeds tried in turn.
     Seeds(Vec<redis::Client>, AtomicUsize),
     /// The master the sentinels name at that moment.
     Sentinel(Arc<SentinelMaster>),
@@ -211,7 +209,6 @@ enum PubSubSource {
 impl PubSubSource {
     async fn client(&self) -> Result<redis::Client, BusError> {
         match self {
-            PubSubSource::Fixed(c) => Ok(c.clone()),
             PubSubSource::Seeds(seeds, next) => {
                 Ok(seeds[next.fetch_add(1, Ordering::Relaxed) % seeds.len()].clone())
             }
@@ -344,7 +341,10 @@ impl Bus {
                     .as_str(),
             )?;
             let manager = client.get_connection_manager().await?;
-            (Commands::Single(manager), PubSubSource::Fixed(client))
+            (
+                Commands::Single(manager),
+                PubSubSource::Seeds(vec![client], AtomicUsize::new(0)),
+            )
         };
         let bus = Bus {
             inner: Arc::new(Inner {
