@@ -1093,7 +1093,7 @@ fn a_sentinel_failover_is_followed() {
     let after = wait_for(
         Duration::from_secs(120),
         "an egress after the failover",
-        || start(),
+        start,
     );
     for id in [&before, &after] {
         egress_api(&api, "StopEgress", &json!({ "egress_id": id })).expect("StopEgress");
