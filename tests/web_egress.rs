@@ -574,17 +574,44 @@ fn processes_mentioning(needle: &str) -> Vec<u32> {
     pids
 }
 
+/// The socket inodes process `pid` holds.
+fn socket_inodes(pid: u32) -> Vec<String> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| std::fs::read_link(e.path()).ok())
+                .filter_map(|l| {
+                    let l = l.to_string_lossy().into_owned();
+                    Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_owned())
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The local addresses (hex, as /proc/net/tcp has them) `pid` listens on over TCP.
+fn tcp_listening(pid: u32) -> Vec<String> {
+    let inodes = socket_inodes(pid);
+    ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .flat_map(|t| {
+            std::fs::read_to_string(t)
+                .unwrap_or_default()
+                .lines()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            (f.len() > 9 && f[3] == "0A" && inodes.iter().any(|i| i == f[9]))
+                .then(|| f[1].to_owned())
+        })
+        .collect()
+}
+
 /// The X11 socket path the process `pid` (an Xvfb) listens on.
 fn x11_socket_of(pid: u32) -> PathBuf {
-    let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .unwrap()
-        .flatten()
-        .filter_map(|e| std::fs::read_link(e.path()).ok())
-        .filter_map(|l| {
-            let l = l.to_string_lossy().into_owned();
-            Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_owned())
-        })
-        .collect();
+    let inodes = socket_inodes(pid);
     let table = std::fs::read_to_string("/proc/net/unix").unwrap();
     table
         .lines()
@@ -679,6 +706,14 @@ fn a_killed_browser_fails_the_egress_and_keeps_the_recording() {
         "with it, admitted"
     );
     let marker = format!("--user-data-dir={}", web_dir.path().display());
+    // DevTools goes over a pipe: no process of the egress listens on TCP.
+    for pid in processes_mentioning(&web_dir.path().display().to_string()) {
+        assert!(
+            tcp_listening(pid).is_empty(),
+            "{pid} listens on {:?}",
+            tcp_listening(pid)
+        );
+    }
     let browsers: Vec<u32> = processes_mentioning(&marker)
         .into_iter()
         .filter(|pid| {

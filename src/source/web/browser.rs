@@ -16,6 +16,7 @@ use chromiumoxide::cdp::browser_protocol::network::{
 use chromiumoxide::cdp::js_protocol::runtime::EventConsoleApiCalled;
 use futures_util::StreamExt;
 
+use super::devtools::Pipes;
 use super::guard::{self, Blocked};
 use super::processes::EgressDir;
 use crate::request::page_policy::PagePolicy;
@@ -25,8 +26,6 @@ use crate::request::web::redact_page_secrets;
 pub const START_RECORDING: &str = "START_RECORDING";
 /// The console message that ends it.
 pub const END_RECORDING: &str = "END_RECORDING";
-/// How long Chromium gets to open its DevTools endpoint.
-const LAUNCH_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long the page gets to load.
 const LOAD_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -80,9 +79,8 @@ pub fn flags(profile: &Path, width: u32, height: u32, as_root: bool) -> Vec<Stri
         "--disable-renderer-backgrounding".into(),
         // Software rendering: the display is virtual.
         "--disable-gpu".into(),
-        // DevTools on loopback only, on a port the kernel picks.
-        "--remote-debugging-address=127.0.0.1".into(),
-        "--remote-debugging-port=0".into(),
+        // DevTools over fds 3 and 4 (`devtools.rs`): no port any local user could reach.
+        "--remote-debugging-pipe".into(),
     ];
     if as_root {
         // Chromium refuses to start its sandbox as root.
@@ -93,7 +91,7 @@ pub fn flags(profile: &Path, width: u32, height: u32, as_root: bool) -> Vec<Stri
 }
 
 /// Starts Chromium on `display` with sound to `pulse_server`, its profile and log in
-/// `dir`; returns its DevTools WebSocket URL.
+/// `dir`; returns the DevTools WebSocket URL of the bridge to its pipe.
 pub fn launch(
     dir: &EgressDir,
     display: &str,
@@ -108,6 +106,7 @@ pub fn launch(
     let as_root = unsafe { libc::geteuid() } == 0;
     let home = dir.path().join("home");
     std::fs::create_dir_all(&home).map_err(|e| format!("{}: {e}", home.display()))?;
+    let pipes = Pipes::new().map_err(|e| format!("the DevTools pipes: {e}"))?;
     let mut cmd = Command::new(&binary);
     cmd.args(flags(&dir.path().join("profile"), width, height, as_root))
         .env("DISPLAY", display)
@@ -123,6 +122,7 @@ pub fn launch(
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
+    pipes.give_to(&mut cmd);
     let pid = dir
         .spawn("browser", &mut cmd)
         .map_err(|e| format!("starting {}: {e}", binary.display()))?;
@@ -131,7 +131,6 @@ pub fn launch(
         .take("browser", |c| c.stderr.take())
         .expect("stderr is piped");
     let log_path = dir.path().join("chromium.log");
-    let (tx, rx) = std::sync::mpsc::channel();
     // Chromium writes its log to stderr all its life: a pipe nobody reads would block it.
     let span = tracing::Span::current();
     std::thread::Builder::new()
@@ -140,36 +139,20 @@ pub fn launch(
             // The egress's span (its id) on this thread's lines too.
             let _span = span.enter();
             let mut log = std::fs::File::create(&log_path).ok();
-            let mut tx = Some(tx);
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
-                if let Some(url) = line.strip_prefix("DevTools listening on ")
-                    && let Some(tx) = tx.take()
-                {
-                    let _ = tx.send(url.trim().to_owned());
-                }
                 if let Some(f) = log.as_mut() {
                     let _ = writeln!(f, "{line}");
                 }
             }
         })
         .map_err(|e| e.to_string())?;
-    let deadline = Instant::now() + LAUNCH_TIMEOUT;
-    loop {
-        match rx.recv_timeout(Duration::from_millis(50)) {
-            Ok(url) => return Ok(url),
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                return Err(exit_text(dir, "the browser exited before opening DevTools"));
-            }
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-        }
-        if dir.exited().is_some() {
-            return Err(exit_text(dir, "the browser exited before opening DevTools"));
-        }
-        if Instant::now() > deadline {
-            return Err("the browser did not open DevTools in time".into());
-        }
+    if dir.exited().is_some() {
+        return Err(exit_text(dir, "the browser exited at once"));
     }
+    pipes
+        .bridge()
+        .map_err(|e| format!("the DevTools bridge: {e}"))
 }
 
 fn exit_text(dir: &EgressDir, what: &str) -> String {

@@ -6,6 +6,7 @@
 
 pub mod browser;
 mod capture;
+mod devtools;
 mod guard;
 pub mod processes;
 pub mod xauth;
