@@ -107,6 +107,8 @@ impl Pipes {
 type Socket = tungstenite::WebSocket<std::net::TcpStream>;
 
 /// The first connection that asks for `path` within the connect timeout; others refused.
+// tungstenite's handshake callback returns its own (large) error response type.
+#[allow(clippy::result_large_err)]
 fn accept_one(listener: &TcpListener, path: &str) -> Option<Socket> {
     let deadline = Instant::now() + CONNECT_TIMEOUT;
     listener.set_nonblocking(true).ok()?;
