@@ -282,7 +282,8 @@ fn two_workers_share_the_load_and_outlive_each_other() {
     let _g = serial();
     let redis = Redis::start();
     let lk = livekit_on(&redis, None);
-    // Audio-only composites: light on this machine's CPU; each worker holds two.
+    // Audio-only composites: light on this machine's CPU; each worker holds two. `{utc}`
+    // (milliseconds) names each apart: two in one second would clash on `{time}`.
     let extra = "cpu_cost:\n  max_cpu_utilization: 1.0\n  audio_room_composite_cpu_cost: 0.4\n\
                  tessera:\n  compositor: cpu\n  cpu_cores: 1.0\n";
     let mut a = Worker::start(&worker_yaml(&redis, &lk, extra));
@@ -292,7 +293,7 @@ fn two_workers_share_the_load_and_outlive_each_other() {
     let request = json!({
         "room_name": "pair",
         "audio_only": true,
-        "file_outputs": [{ "filepath": "pair/{time}.ogg", "file_type": "OGG" }],
+        "file_outputs": [{ "filepath": "pair/{utc}.ogg", "file_type": "OGG" }],
     });
     let results = start_many(&api, 4, &request);
     assert_eq!(results.len(), 4);
@@ -1052,7 +1053,7 @@ fn a_sentinel_failover_is_followed() {
             &json!({
                 "room_name": "sentinel",
                 "audio_only": true,
-                "file_outputs": [{ "filepath": "s/{time}-{room_id}.ogg", "file_type": "OGG" }],
+                "file_outputs": [{ "filepath": "s/{utc}.ogg", "file_type": "OGG" }],
             }),
         )
         .expect("StartRoomCompositeEgress");

@@ -429,6 +429,13 @@ mod tests {
         );
         let mut no_exp = claims();
         no_exp.as_object_mut().unwrap().remove("exp");
+        // An RS256 header over a body signed with the secret (the key-confusion attack).
+        let hs = hs256(claims());
+        let rs256_header = format!(
+            "{}.{}",
+            b64(json!({ "alg": "RS256", "typ": "JWT" })),
+            hs.split_once('.').unwrap().1
+        );
         let refused = [
             (
                 "no roomRecord",
@@ -450,6 +457,7 @@ mod tests {
                 signed(jsonwebtoken::Algorithm::HS512, SECRET, claims()),
             ),
             ("alg none", unsigned),
+            ("RS256 header", rs256_header),
             ("no exp", hs256(no_exp)),
             ("exp not a number", hs256(with("exp", json!("tomorrow")))),
         ];
