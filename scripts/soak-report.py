@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Slopes and a plot from scripts/soak.sh samples: soak-report.py SAMPLES.csv OUT_DIR."""
-import csv, sys, collections
+import collections, csv, os, sys
 samples, out = sys.argv[1], sys.argv[2]
+os.makedirs(out, exist_ok=True)
 series = collections.defaultdict(list)
 for r in csv.DictReader(open(samples)):
     series[r["process"]].append((int(r["seconds"]), int(r["rss_kib"]), int(r["fds"])))
@@ -21,8 +22,11 @@ for name, pts in sorted(series.items()):
     rss = slope([(t / 60, r / 1024) for t, r, _ in warm])
     fds = slope([(t / 60, f) for t, _, f in warm])
     lo, hi = min(r for _, r, _ in warm) / 1024, max(r for _, r, _ in warm) / 1024
+    late = warm[len(warm) // 2:]
+    rss_late = slope([(t / 60, r / 1024) for t, r, _ in late])
     line = (f"{name}: {len(pts)} samples over {pts[-1][0]} s; RSS {lo:.0f}-{hi:.0f} MiB, "
-            f"slope {rss:+.3f} MiB/min; descriptors {warm[0][2]}-{warm[-1][2]}, slope {fds:+.3f}/min")
+            f"slope {rss:+.3f} MiB/min (second half {rss_late:+.3f}); "
+            f"descriptors {warm[0][2]}-{warm[-1][2]}, slope {fds:+.3f}/min")
     print(line)
     lines.append(line)
 open(f"{out}/slopes.txt", "w").write("\n".join(lines) + "\n")
