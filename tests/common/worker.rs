@@ -78,12 +78,7 @@ impl Redis {
 
     /// `redis-cli` ARGS against this server, its output.
     pub fn cli(&self, args: &[&str]) -> String {
-        let out = Command::new("redis-cli")
-            .args(["-p", &self.port.to_string()])
-            .args(args)
-            .output()
-            .expect("redis-cli");
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        redis_cli(self.port, args)
     }
 
     pub fn address(&self) -> String {
@@ -137,12 +132,7 @@ impl Sentinel {
 
     /// `redis-cli` ARGS against the sentinel, its output.
     pub fn cli(&self, args: &[&str]) -> String {
-        let out = Command::new("redis-cli")
-            .args(["-p", &self.port.to_string()])
-            .args(args)
-            .output()
-            .expect("redis-cli");
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        redis_cli(self.port, args)
     }
 
     pub fn address(&self) -> String {
@@ -155,6 +145,16 @@ impl Drop for Sentinel {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `redis-cli -p PORT ARGS`, its output.
+fn redis_cli(port: u16, args: &[&str]) -> String {
+    let out = Command::new("redis-cli")
+        .args(["-p", &port.to_string()])
+        .args(args)
+        .output()
+        .expect("redis-cli");
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn signal(pid: u32, sig: &str) {
