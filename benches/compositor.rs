@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use common::frame;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use tessera::compositor::{AnyCompositor, Backend, BackendChoice};
+use tessera::compositor::{Backend, BackendChoice, Compositor};
 use tessera::layout::{LayoutLibrary, ResolvedLayout};
 use tessera::source::RoomSource;
 use tessera::source::synthetic::SyntheticRoom;
@@ -27,7 +27,7 @@ fn backends() -> Vec<Backend> {
     ]
 }
 
-fn drain(comp: &mut AnyCompositor) {
+fn drain(comp: &mut Compositor) {
     while comp.receive_frame_from(0, true).unwrap().is_some() {}
 }
 

@@ -8,7 +8,7 @@
 //!   most 2% of frames start more than a frame late, every room keeps 97% of 30 fps);
 //! - **unpaced**: K rooms as fast as they go, for the device's throughput in frames/s.
 //!
-//! Compositor only: no decode, no encode, no GStreamer, so it runs on the lent GPU
+//! The compositor only: no decode, no encode, no GStreamer, so it runs on the lent GPU
 //! machines (`scripts/gpu-bench.sh`). Arguments: `--seconds S` per step (default 4),
 //! `--max-rooms N` (default 256), `--tiles 4,9`.
 
@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use tessera::bench::probe;
 use tessera::bench::ramp::{Outcome, Policy, Ramp};
-use tessera::compositor::{AnyCompositor, Compositor, GpuContext};
+use tessera::compositor::{Compositor, GpuCompositor, GpuContext};
 use tessera::layout::{LayoutLibrary, ResolvedLayout};
 
 const FPS: f64 = 30.0;
@@ -97,8 +97,8 @@ fn step(
                 .name(format!("room-{i}"))
                 .spawn(move || {
                     let (room, mut frames) = common::room(tiles);
-                    let mut comp = AnyCompositor::Gpu(Box::new(
-                        Compositor::new(gpu, 1280, 720).expect("a compositor"),
+                    let mut comp = Compositor::Gpu(Box::new(
+                        GpuCompositor::new(gpu, 1280, 720).expect("a compositor"),
                     ));
                     for _ in 0..WARMUP_FRAMES {
                         common::frame(&mut comp, &layout, &room, &mut frames, None);

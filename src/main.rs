@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 use gstreamer as gst;
 use livekit_protocol::EgressStatus;
 use tessera::compositor::{Backend, BackendChoice, GpuContext};
-use tessera::egress::{self, RunOptions, Stop, StopReason};
+use tessera::egress::{self, RunOptions, StatusSink, Stop, StopReason};
 use tessera::launch::{Compositing, LaunchOptions, Room, RoomServer, run_job};
 use tessera::layout::LayoutLibrary;
 use tessera::request;
@@ -48,7 +48,7 @@ enum Command {
     Probe,
     /// Layout authors' tools: check a template file, preview it (and watch it).
     #[command(subcommand)]
-    Layout(cli::layout::LayoutCommand),
+    Layout(cli::layout_tools::LayoutCommand),
     /// Capacity harness: how many rooms of a shape this node holds in real time, against
     /// a plain GStreamer pipeline and LiveKit's cost model. Writes report.json, report.md,
     /// report.svg and cost-profile.json. `tessera bench compare A.json B.json` compares two.
@@ -403,6 +403,7 @@ fn run(args: RunArgs) -> Result<bool> {
         stats: None,
         storage,
         limit: None,
+        status: StatusSink::none(),
     };
     let room = match server {
         Some(s) => Room::LiveKit(s),
@@ -601,7 +602,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run(args),
         Command::Bench(args) => bench(args),
         Command::Probe => probe(),
-        Command::Layout(c) => cli::layout::run(c),
+        Command::Layout(c) => cli::layout_tools::run(c),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

@@ -3,7 +3,7 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use tessera::compositor::{AnyCompositor, scene};
+use tessera::compositor::{Compositor, scene};
 use tessera::layout::ResolvedLayout;
 use tessera::source::synthetic::SyntheticRoom;
 use tessera::source::{RoomSource, VideoFrame};
@@ -12,7 +12,7 @@ use tessera::source::{RoomSource, VideoFrame};
 /// the layout is evaluated and drawn, and a finished frame is read back when the ring is
 /// full.
 pub fn frame(
-    comp: &mut AnyCompositor,
+    comp: &mut Compositor,
     layout: &ResolvedLayout,
     room: &SyntheticRoom,
     frames: &mut [Option<VideoFrame>],

@@ -78,10 +78,7 @@ pub fn rss_mib() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-/// Logical CPUs of the machine.
-pub fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
+pub use crate::capacity::cores;
 
 /// The CPU model, from `/proc/cpuinfo`.
 pub fn cpu_model() -> String {

@@ -2,10 +2,11 @@
 //! against rooms, the cost profile the service admits jobs by, and the comparison of two
 //! reports. Pure: the harness fills it, `tessera bench` writes it.
 
-use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use serde::{Deserialize, Serialize};
+
+pub use crate::capacity::{CostProfile, Machine, ShapeCost};
 
 use super::ramp::Policy;
 use super::run::{Shape, StepReport};
@@ -14,19 +15,6 @@ use super::run::{Shape, StepReport};
 pub const LIVEKIT_CPUS_PER_ROOM: f64 = 4.0;
 /// LiveKit's admission cap: a worker accepts jobs up to this share of its CPUs.
 pub const LIVEKIT_CPU_CAP: f64 = 0.8;
-
-/// The machine a report was measured on.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Machine {
-    /// CPU model.
-    pub cpu: String,
-    /// Logical CPUs.
-    pub cores: usize,
-    /// The compositor the rooms used: `gpu: ADAPTER (KIND)` or `cpu`.
-    pub gpu: String,
-    /// H.264 encoder element.
-    pub encoder: String,
-}
 
 /// One contender's ramp.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -103,28 +91,6 @@ pub struct Report {
     pub gpu_ms_per_frame: Option<f64>,
     /// Why a figure is missing, where one is.
     pub notes: Vec<String>,
-}
-
-/// Admission costs per shape, for the service.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct CostProfile {
-    /// Node the costs were measured on.
-    pub machine: Option<Machine>,
-    /// Per shape key.
-    pub shapes: BTreeMap<String, ShapeCost>,
-}
-
-/// What one room of a shape costs.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ShapeCost {
-    /// CPU cores per room at the measured maximum.
-    pub cpu_cores_per_room: f64,
-    /// Resident memory per room.
-    pub memory_mib_per_room: f64,
-    /// GPU milliseconds per frame per room, when measured.
-    pub gpu_ms_per_frame: Option<f64>,
-    /// Rooms this node held.
-    pub max_rooms: u32,
 }
 
 impl Report {
@@ -392,6 +358,8 @@ pub fn compare(a: &Report, b: &Report) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
 
     fn step(rooms: u32, holds: bool) -> StepReport {

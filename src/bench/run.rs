@@ -13,7 +13,7 @@ use super::probe;
 use super::ramp::{Outcome, Policy};
 use crate::compositor::Backend;
 use crate::egress::stats::{EgressStats, Stage};
-use crate::egress::{self, RunOptions, Stop};
+use crate::egress::{self, RunOptions, StatusSink, Stop};
 use crate::layout::LayoutLibrary;
 use crate::request;
 use crate::source::clip::{ClipCodec, ClipRoom};
@@ -219,6 +219,7 @@ pub fn run_step(
                         stats: Some(stats),
                         storage: Default::default(),
                         limit: None,
+                        status: StatusSink::none(),
                     };
                     let id = format!("EG_bench{n}");
                     let info = egress::run(&id, &plan, &mut room, Some(backend), &opts);

@@ -1,3 +1,3 @@
 //! Subcommands of the binary that have grown beyond a few lines.
 
-pub mod layout;
+pub mod layout_tools;

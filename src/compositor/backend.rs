@@ -5,7 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Compositor, CompositorError, CpuCompositor, GpuContext, GpuError, Nv12Frame, Scene};
+use super::{
+    CompositorError, CpuCompositor, GpuCompositor, GpuContext, GpuError, Nv12Frame, Scene,
+};
 use crate::layout::Color;
 
 /// The compositor asked for (`--compositor`, `TESSERA_COMPOSITOR`).
@@ -76,54 +78,54 @@ impl Backend {
     }
 
     /// A compositor for `width` x `height` output.
-    pub fn compositor(&self, width: u32, height: u32) -> Result<AnyCompositor, CompositorError> {
+    pub fn compositor(&self, width: u32, height: u32) -> Result<Compositor, CompositorError> {
         Ok(match self {
             Backend::Gpu(g) => {
-                AnyCompositor::Gpu(Box::new(Compositor::new(g.clone(), width, height)?))
+                Compositor::Gpu(Box::new(GpuCompositor::new(g.clone(), width, height)?))
             }
-            Backend::Cpu => AnyCompositor::Cpu(Box::new(CpuCompositor::new(width, height)?)),
+            Backend::Cpu => Compositor::Cpu(Box::new(CpuCompositor::new(width, height)?)),
         })
     }
 }
 
 /// A compositor of either backend, with their common API.
-pub enum AnyCompositor {
+pub enum Compositor {
     /// On the GPU.
-    Gpu(Box<Compositor>),
+    Gpu(Box<GpuCompositor>),
     /// On the CPU.
     Cpu(Box<CpuCompositor>),
 }
 
-impl AnyCompositor {
+impl Compositor {
     /// Adds an output size; returns its target number.
     pub fn add_target(&mut self, width: u32, height: u32) -> Result<usize, CompositorError> {
         match self {
-            AnyCompositor::Gpu(c) => c.add_target(width, height),
-            AnyCompositor::Cpu(c) => c.add_target(width, height),
+            Compositor::Gpu(c) => c.add_target(width, height),
+            Compositor::Cpu(c) => c.add_target(width, height),
         }
     }
 
     /// Size of target `t`.
     pub fn target_size(&self, t: usize) -> Result<(u32, u32), CompositorError> {
         match self {
-            AnyCompositor::Gpu(c) => c.target_size(t),
-            AnyCompositor::Cpu(c) => c.target_size(t),
+            Compositor::Gpu(c) => c.target_size(t),
+            Compositor::Cpu(c) => c.target_size(t),
         }
     }
 
     /// Whether a frame can be sent to target `t` without receiving one first.
     pub fn can_send_to(&self, t: usize) -> bool {
         match self {
-            AnyCompositor::Gpu(c) => c.can_send_to(t),
-            AnyCompositor::Cpu(c) => c.can_send_to(t),
+            Compositor::Gpu(c) => c.can_send_to(t),
+            Compositor::Cpu(c) => c.can_send_to(t),
         }
     }
 
     /// Frames sent to target `t` and not yet received.
     pub fn in_flight_of(&self, t: usize) -> usize {
         match self {
-            AnyCompositor::Gpu(c) => c.in_flight_of(t),
-            AnyCompositor::Cpu(c) => c.in_flight_of(t),
+            Compositor::Gpu(c) => c.in_flight_of(t),
+            Compositor::Cpu(c) => c.in_flight_of(t),
         }
     }
 
@@ -135,8 +137,8 @@ impl AnyCompositor {
         pts: Duration,
     ) -> Result<(), CompositorError> {
         match self {
-            AnyCompositor::Gpu(c) => c.send_frames(background, frames, pts),
-            AnyCompositor::Cpu(c) => c.send_frames(background, frames, pts),
+            Compositor::Gpu(c) => c.send_frames(background, frames, pts),
+            Compositor::Cpu(c) => c.send_frames(background, frames, pts),
         }
     }
 
@@ -147,16 +149,16 @@ impl AnyCompositor {
         wait: bool,
     ) -> Result<Option<Nv12Frame>, CompositorError> {
         match self {
-            AnyCompositor::Gpu(c) => c.receive_frame_from(t, wait),
-            AnyCompositor::Cpu(c) => c.receive_frame_from(t),
+            Compositor::Gpu(c) => c.receive_frame_from(t, wait),
+            Compositor::Cpu(c) => c.receive_frame_from(t),
         }
     }
 
     /// Mean GPU time per frame (GPU compositor with timestamp queries only).
     pub fn gpu_time_per_frame(&self) -> Option<Duration> {
         match self {
-            AnyCompositor::Gpu(c) => c.gpu_time_per_frame(),
-            AnyCompositor::Cpu(_) => None,
+            Compositor::Gpu(c) => c.gpu_time_per_frame(),
+            Compositor::Cpu(_) => None,
         }
     }
 }

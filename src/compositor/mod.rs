@@ -23,7 +23,7 @@ mod timer;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use backend::{AnyCompositor, Backend, BackendChoice};
+pub use backend::{Backend, BackendChoice, Compositor};
 pub use cpu::CpuCompositor;
 pub use gpu::{GpuContext, GpuError};
 use pipelines::CANVAS_FORMAT;
@@ -82,6 +82,18 @@ pub struct Nv12Frame {
     pub height: u32,
     /// Presentation time given to `send_frame`.
     pub pts: Duration,
+}
+
+impl Nv12Frame {
+    /// The frame as packed 8-bit RGB (BT.709 limited range).
+    pub fn to_rgb(&self) -> Vec<u8> {
+        let (w, h, s) = (
+            self.width as usize,
+            self.height as usize,
+            self.stride as usize,
+        );
+        crate::color::nv12_to_rgb(&self.data, w, h, s)
+    }
 }
 
 impl Nv12Frame {
@@ -279,9 +291,9 @@ impl Target {
 
 /// Composites frames of one egress, at one or more output sizes (targets) that share the
 /// participants' uploaded pictures. Many compositors share one [`GpuContext`].
-pub struct Compositor {
+pub struct GpuCompositor {
     gpu: Arc<GpuContext>,
-    /// `[0]` is the main output; more come from [`Compositor::add_target`].
+    /// `[0]` is the main output; more come from [`GpuCompositor::add_target`].
     targets: Vec<Target>,
     uniforms: wgpu::Buffer,
     sampler: wgpu::Sampler,
@@ -355,13 +367,13 @@ fn bind_group(
     })
 }
 
-impl Compositor {
+impl GpuCompositor {
     /// A compositor for `width` x `height` output (both even).
     pub fn new(
         gpu: Arc<GpuContext>,
         width: u32,
         height: u32,
-    ) -> Result<Compositor, CompositorError> {
+    ) -> Result<GpuCompositor, CompositorError> {
         let main = Target::new(&gpu, width, height)?;
         let uniforms = gpu.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("layers"),
@@ -385,7 +397,7 @@ impl Compositor {
             wgpu::TextureUsages::TEXTURE_BINDING,
         ));
         let solid_bind_group = Self::layer_bind_group(&gpu, &uniforms, &sampler, &dummy);
-        Ok(Compositor {
+        Ok(GpuCompositor {
             timer: Timer::new(&gpu),
             gpu,
             targets: vec![main],
@@ -399,7 +411,7 @@ impl Compositor {
     }
 
     /// Adds an output size drawn from the same pictures (an HLS rendition, a thumbnail);
-    /// returns its target number for [`Compositor::send_frames`].
+    /// returns its target number for [`GpuCompositor::send_frames`].
     pub fn add_target(&mut self, width: u32, height: u32) -> Result<usize, CompositorError> {
         if self.targets.len() >= MAX_TARGETS {
             return Err(CompositorError::NoTarget(self.targets.len()));
@@ -481,7 +493,7 @@ impl Compositor {
         self.receive_frame_from(0, wait)
     }
 
-    /// As [`Compositor::receive_frame`], for target `t`.
+    /// As [`GpuCompositor::receive_frame`], for target `t`.
     pub fn receive_frame_from(
         &mut self,
         t: usize,

@@ -7,9 +7,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::scene::{self, Pictures};
-use super::{AnyCompositor, Backend, CompositorError};
+use super::{Backend, Compositor, CompositorError};
 use crate::layout::{Member, ResolvedLayout};
-use crate::output::images::nv12_to_rgb;
 use crate::source::RoomSource;
 use crate::source::synthetic::SyntheticRoom;
 
@@ -134,7 +133,7 @@ fn preview_members(
 /// Renders `layout` for `spec` with `compositor` (which must be `spec.width` x
 /// `spec.height`): the frame an egress would encode.
 pub fn render_with(
-    compositor: &mut AnyCompositor,
+    compositor: &mut Compositor,
     layout: &ResolvedLayout,
     spec: &PreviewSpec,
 ) -> Result<RgbImage, CompositorError> {
@@ -160,7 +159,7 @@ pub fn render_with(
     Ok(RgbImage {
         width: frame.width,
         height: frame.height,
-        rgb: nv12_to_rgb(&frame),
+        rgb: frame.to_rgb(),
     })
 }
 

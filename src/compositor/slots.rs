@@ -3,7 +3,7 @@
 //! once per image.
 
 use super::pipelines::CANVAS_FORMAT;
-use super::{Compositor, ConvertParams, bind_group, texture, uniform_buffer, view};
+use super::{ConvertParams, GpuCompositor, bind_group, texture, uniform_buffer, view};
 use crate::layout::Image;
 use crate::source::{PixelFormat, VideoFrame};
 
@@ -33,7 +33,7 @@ pub(super) struct ImageSlot {
     pub used: bool,
 }
 
-impl Compositor {
+impl GpuCompositor {
     /// (Re)creates `slot`'s buffers and texture for the frame's format and size if they
     /// differ.
     pub(super) fn ensure_slot(&mut self, slot: usize, frame: &VideoFrame) -> &mut Slot {

@@ -6,7 +6,8 @@ use std::sync::mpsc::Sender;
 use livekit_protocol::{EgressInfo, UpdateStreamRequest};
 
 use super::graph::Graph;
-use super::layout::LiveLayout;
+use super::live_layout::LiveLayout;
+use super::report::{StatusSink, streams_changed};
 use crate::source::RoomSource;
 
 /// A request to a running egress (from the CLI's control input, or the service).
@@ -30,12 +31,15 @@ pub enum Control {
     },
 }
 
+/// Answers one request: a stream change is applied to `graph` and reported to `sink`; a
+/// layout change goes to the room (a web page's) or to `live`.
 pub(super) fn handle_control(
     c: Control,
     graph: &mut Graph,
     info: &mut EgressInfo,
     live: &mut LiveLayout,
     room: &mut dyn RoomSource,
+    sink: &StatusSink,
 ) {
     match c {
         Control::UpdateLayout { layout, reply } => {
@@ -56,7 +60,7 @@ pub(super) fn handle_control(
                 .streams
                 .update(&request.add_output_urls, &request.remove_output_urls)
                 .map(|()| {
-                    super::streams_changed(info, graph);
+                    streams_changed(info, graph.streams.infos(), sink);
                     info.clone()
                 })
                 .map_err(|e| e.to_string());

@@ -2,14 +2,14 @@
 //! and the mixed audio, each encode once, tees, and every output's branch.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
-use super::EgressError;
+use super::error::EgressError;
 use crate::encode::{self, Encoded, VideoEncoderChoice};
 use crate::output::FileTarget;
 use crate::output::file::FileBranch;
@@ -76,89 +76,15 @@ pub(super) fn build(
     ctx: &NameContext<'_>,
     epoch: DateTime<Utc>,
 ) -> Result<Graph, EgressError> {
-    let p = &plan.encoding;
-    let o = &plan.outputs;
+    let (p, o) = (&plan.encoding, &plan.outputs);
     let pipeline = gst::Pipeline::with_name("egress");
-    let gop = gop_frames(plan);
     let vp8 = uses_vp8(o);
-
-    let mut video_srcs = Vec::new();
-    let mut video_tees = Vec::new();
-    if let Some(choice) = encoder {
-        for (i, size) in o.video.iter().enumerate() {
-            let caps = gst::Caps::builder("video/x-raw")
-                .field("format", "NV12")
-                .field("width", size.width as i32)
-                .field("height", size.height as i32)
-                .field("framerate", gst::Fraction::new(p.framerate as i32, 1))
-                .field("colorimetry", "bt709")
-                .field("interlace-mode", "progressive")
-                .build();
-            let frame_bytes = (size.width.next_multiple_of(4) * size.height * 3 / 2) as u64;
-            let src = gst_app::AppSrc::builder()
-                .name(format!("video{i}"))
-                .caps(&caps)
-                .format(gst::Format::Time)
-                .is_live(false)
-                .block(true)
-                .max_bytes(frame_bytes * 4)
-                .build();
-            let queue = encode::make("queue")?;
-            // Encoder threads inherit this queue's thread name ("enc-v0:src"): a harness
-            // attributes their CPU by it.
-            queue.set_property("name", format!("enc-v{i}"));
-            yield_to_the_clock(&queue);
-            let chain = if vp8 {
-                encode::vp8_chain(size, gop)?
-            } else {
-                encode::h264_chain(choice, p, size, gop, o.has_stream_output)?
-            };
-            let tee = tee()?;
-            let mut all: Vec<&gst::Element> = vec![src.upcast_ref(), &queue];
-            all.extend(chain.iter());
-            all.push(&tee);
-            link_chain(&pipeline, &all)?;
-            video_srcs.push(src);
-            video_tees.push(tee);
-        }
-    }
+    let (video, video_tees) = match encoder {
+        Some(choice) => video_encodes(&pipeline, plan, choice)?,
+        None => (Vec::new(), Vec::new()),
+    };
     let video_kind = if vp8 { Encoded::Vp8 } else { Encoded::H264 };
-
-    let mut audio_src = None;
-    let mut audio_tees: Vec<(AudioCodecKind, gst::Element)> = Vec::new();
-    if !o.audio.is_empty() {
-        let caps = gst::Caps::builder("audio/x-raw")
-            .field("format", "S16LE")
-            .field("layout", "interleaved")
-            .field("rate", AUDIO_RATE as i32)
-            .field("channels", 2)
-            .build();
-        let src = gst_app::AppSrc::builder()
-            .name("audio")
-            .caps(&caps)
-            .format(gst::Format::Time)
-            .is_live(false)
-            .block(true)
-            .max_bytes(AUDIO_RATE as u64 * 4)
-            .build();
-        let raw_tee = tee()?;
-        link_chain(&pipeline, &[src.upcast_ref(), &raw_tee])?;
-        for (n, &codec) in o.audio.iter().enumerate() {
-            let queue = encode::make("queue")?;
-            queue.set_property("name", format!("enc-a{n}"));
-            let chain = encode::audio_chain(codec, p)?;
-            let out_tee = tee()?;
-            let mut all: Vec<&gst::Element> = vec![&queue];
-            all.extend(chain.iter());
-            all.push(&out_tee);
-            link_chain(&pipeline, &all)?;
-            raw_tee
-                .link(&queue)
-                .map_err(|e| EgressError::Pipeline(format!("linking audio: {e}")))?;
-            audio_tees.push((codec, out_tee));
-        }
-        audio_src = Some(src);
-    }
+    let (audio, audio_tees) = audio_encodes(&pipeline, plan)?;
     let audio_tee =
         |codec: AudioCodecKind| audio_tees.iter().find(|(c, _)| *c == codec).map(|(_, t)| t);
 
@@ -175,42 +101,132 @@ pub(super) fn build(
             branch.attach(&pipeline, tee, Encoded::Audio(codec))?;
         }
     }
-
     let aac = audio_tee(AudioCodecKind::Aac);
     let mut hls = Vec::new();
     for (s, root) in o.segments.iter().zip(segment_roots) {
-        hls.push(
-            HlsOutput::new(
-                &pipeline,
-                s,
-                root,
-                ctx,
-                &video_tees,
-                &o.video,
-                if s.audio { aac } else { None },
-                p,
-                epoch,
-            )
-            .map_err(|e| EgressError::Output {
-                field: s.field.clone(),
-                reason: e.to_string(),
-            })?,
-        );
+        let audio = if s.audio { aac } else { None };
+        let h = HlsOutput::new(
+            &pipeline,
+            s,
+            root,
+            ctx,
+            &video_tees,
+            &o.video,
+            audio,
+            p,
+            epoch,
+        )
+        .map_err(|e| EgressError::Output {
+            field: s.field.clone(),
+            reason: e.to_string(),
+        })?;
+        hls.push(h);
     }
-    let streams = Streams::new(
-        &pipeline,
-        o.has_stream_output,
-        if vp8 { None } else { video_tees.first() },
-        aac,
-    )?;
+    let stream_video = if vp8 { None } else { video_tees.first() };
+    let streams = Streams::new(&pipeline, o.has_stream_output, stream_video, aac)?;
     Ok(Graph {
         pipeline,
-        video: video_srcs,
-        audio: audio_src,
+        video,
+        audio,
         hls,
         streams,
     })
 }
+
+/// One encode per video size: `appsrc ! queue ! encoder ! tee`; returns the app sources
+/// and the tees the outputs attach to, in `plan.outputs.video` order.
+fn video_encodes(
+    pipeline: &gst::Pipeline,
+    plan: &EgressPlan,
+    choice: &VideoEncoderChoice,
+) -> Result<(Vec<gst_app::AppSrc>, Vec<gst::Element>), EgressError> {
+    let (p, o) = (&plan.encoding, &plan.outputs);
+    let gop = gop_frames(plan);
+    let vp8 = uses_vp8(o);
+    let mut srcs = Vec::new();
+    let mut tees = Vec::new();
+    for (i, size) in o.video.iter().enumerate() {
+        let caps = gst::Caps::builder("video/x-raw")
+            .field("format", "NV12")
+            .field("width", size.width as i32)
+            .field("height", size.height as i32)
+            .field("framerate", gst::Fraction::new(p.framerate as i32, 1))
+            .field("colorimetry", "bt709")
+            .field("interlace-mode", "progressive")
+            .build();
+        let frame_bytes = (size.width.next_multiple_of(4) * size.height * 3 / 2) as u64;
+        let src = gst_app::AppSrc::builder()
+            .name(format!("video{i}"))
+            .caps(&caps)
+            .format(gst::Format::Time)
+            .is_live(false)
+            .block(true)
+            .max_bytes(frame_bytes * 4)
+            .build();
+        let queue = encode::make("queue")?;
+        // Encoder threads inherit this queue's thread name ("enc-v0:src"): a harness
+        // attributes their CPU by it.
+        queue.set_property("name", format!("enc-v{i}"));
+        yield_to_the_clock(&queue);
+        let chain = if vp8 {
+            encode::vp8_chain(size, gop)?
+        } else {
+            encode::h264_chain(choice, p, size, gop, o.has_stream_output)?
+        };
+        let tee = tee()?;
+        let mut all: Vec<&gst::Element> = vec![src.upcast_ref(), &queue];
+        all.extend(chain.iter());
+        all.push(&tee);
+        link_chain(pipeline, &all)?;
+        srcs.push(src);
+        tees.push(tee);
+    }
+    Ok((srcs, tees))
+}
+
+/// The mixed audio's source and one encode per audio codec the outputs need
+/// (`appsrc ! tee`, then per codec `queue ! encoder ! tee`).
+fn audio_encodes(pipeline: &gst::Pipeline, plan: &EgressPlan) -> Result<AudioEncodes, EgressError> {
+    let o = &plan.outputs;
+    if o.audio.is_empty() {
+        return Ok((None, Vec::new()));
+    }
+    let caps = gst::Caps::builder("audio/x-raw")
+        .field("format", "S16LE")
+        .field("layout", "interleaved")
+        .field("rate", AUDIO_RATE as i32)
+        .field("channels", 2)
+        .build();
+    let src = gst_app::AppSrc::builder()
+        .name("audio")
+        .caps(&caps)
+        .format(gst::Format::Time)
+        .is_live(false)
+        .block(true)
+        .max_bytes(AUDIO_RATE as u64 * 4)
+        .build();
+    let raw_tee = tee()?;
+    link_chain(pipeline, &[src.upcast_ref(), &raw_tee])?;
+    let mut tees = Vec::new();
+    for (n, &codec) in o.audio.iter().enumerate() {
+        let queue = encode::make("queue")?;
+        queue.set_property("name", format!("enc-a{n}"));
+        let chain = encode::audio_chain(codec, &plan.encoding)?;
+        let out_tee = tee()?;
+        let mut all: Vec<&gst::Element> = vec![&queue];
+        all.extend(chain.iter());
+        all.push(&out_tee);
+        link_chain(pipeline, &all)?;
+        raw_tee
+            .link(&queue)
+            .map_err(|e| EgressError::Pipeline(format!("linking audio: {e}")))?;
+        tees.push((codec, out_tee));
+    }
+    Ok((Some(src), tees))
+}
+
+/// The audio source (if any) and each codec's encoded tee.
+type AudioEncodes = (Option<gst_app::AppSrc>, Vec<(AudioCodecKind, gst::Element)>);
 
 /// Pushes one buffer into an app source.
 pub(super) fn push(
@@ -265,4 +281,61 @@ fn yield_to_the_clock(queue: &gst::Element) {
             gst::PadProbeReturn::Remove
         },
     );
+}
+
+/// How long to wait for the muxers to finish after end-of-stream.
+const EOS_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Handles one message of the main bus: segment events go to their HLS output, errors
+/// end the egress, warnings are logged.
+fn on_message(msg: &gst::Message, graph: &mut Graph) -> Result<(), EgressError> {
+    match msg.view() {
+        gst::MessageView::Error(e) => Err(EgressError::Pipeline(error_text(msg, e))),
+        gst::MessageView::Warning(w) => {
+            tracing::warn!(warning = %w.error(), "pipeline warning");
+            Ok(())
+        }
+        gst::MessageView::Element(_) => {
+            for h in &mut graph.hls {
+                match h.on_message(msg) {
+                    Ok(true) => break,
+                    Ok(false) => {}
+                    Err(e) => {
+                        return Err(EgressError::Output {
+                            field: "segment_outputs".into(),
+                            reason: e.to_string(),
+                        });
+                    }
+                }
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Handles the main bus until end-of-stream (every muxer finished), an error, or
+/// [`EOS_TIMEOUT`].
+pub(super) fn wait_for_eos(bus: &gst::Bus, graph: &mut Graph) -> Result<(), EgressError> {
+    let deadline = Instant::now() + EOS_TIMEOUT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Some(msg) = bus.timed_pop(gst::ClockTime::from_nseconds(left.as_nanos() as u64)) else {
+            return Err(EgressError::Pipeline(
+                "timed out finishing the outputs".into(),
+            ));
+        };
+        if let gst::MessageView::Eos(_) = msg.view() {
+            return Ok(());
+        }
+        on_message(&msg, graph)?;
+    }
+}
+
+/// Handles every message waiting on the main bus.
+pub(super) fn drain_bus(bus: &gst::Bus, graph: &mut Graph) -> Result<(), EgressError> {
+    while let Some(msg) = bus.pop() {
+        on_message(&msg, graph)?;
+    }
+    Ok(())
 }

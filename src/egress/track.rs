@@ -11,7 +11,11 @@ use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 use livekit_protocol::{EgressInfo, EgressStatus};
 
-use super::{EgressError, RunOptions, conclude, ending, failed, file_written, set_status, uploads};
+use super::end::ending;
+use super::error::EgressError;
+use super::options::RunOptions;
+use super::report::{conclude, failed, file_written, set_status, starting_info};
+use super::uploads;
 use crate::info::now_ns;
 use crate::output::manifest::{Manifest, ManifestFile};
 use crate::output::{FileTarget, claim, file_target};
@@ -55,7 +59,7 @@ pub fn type_and_source(p: &Published) -> (String, String) {
 
 /// The egress's info at the start.
 pub fn initial_track_info(egress_id: &str, plan: &TrackPlan, room_id: &str) -> EgressInfo {
-    super::starting_info(egress_id, &plan.room_name, &plan.request, room_id)
+    starting_info(egress_id, &plan.room_name, &plan.request, room_id)
 }
 
 /// The width and height of a VP8 key frame (its uncompressed header), which WebM's
@@ -289,7 +293,7 @@ fn mux(
         } else {
             Duration::ZERO
         };
-        if let Some(end) = ending(room, opts, media, info) {
+        if let Some(end) = ending(room, &opts.stop, opts.bounds(), media, info) {
             error = end.err();
             break;
         }
@@ -312,7 +316,7 @@ fn mux(
                 Err(e) => return Err((Duration::ZERO, e)),
             }
             info.started_at = now_ns();
-            set_status(info, EgressStatus::EgressActive);
+            set_status(info, EgressStatus::EgressActive, &opts.status);
         }
         let (p, src) = pipeline.as_ref().expect("built above");
         let pts = timeline.pts(frame.rtp, frame.clock_rate);
@@ -341,7 +345,7 @@ fn mux(
             break;
         }
     }
-    set_status(info, EgressStatus::EgressEnding);
+    set_status(info, EgressStatus::EgressEnding, &opts.status);
     let written = timeline.last();
     tracing::info!(
         frames,

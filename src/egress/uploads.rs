@@ -12,7 +12,7 @@ use crate::storage::{
     StorageDefaults, StorageError, StoreSpec, UploadQueue, UploadReport, Uploader, spec,
 };
 
-use super::EgressError;
+use super::error::EgressError;
 
 /// The uploaders of one egress and the queue of each output (`None`: local disk).
 pub struct Uploads {

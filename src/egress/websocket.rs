@@ -14,8 +14,11 @@ use tungstenite::client::IntoClientRequest;
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 
+use super::end::ending;
+use super::error::EgressError;
+use super::options::RunOptions;
+use super::report::{conclude, failed, set_status};
 use super::track::initial_track_info;
-use super::{EgressError, RunOptions, conclude, ending, failed, set_status};
 use crate::info::now_ns;
 use crate::request::{TrackOutput, TrackPlan};
 use crate::source::RoomSource;
@@ -183,7 +186,7 @@ pub fn run(
     tracing::info!(url = %shown_url, track = %plan.track_id, "sending the track's audio over the WebSocket");
     let started = Instant::now();
     info.started_at = now_ns();
-    set_status(&mut info, EgressStatus::EgressActive);
+    set_status(&mut info, EgressStatus::EgressActive, &opts.status);
     let mut stream = StreamInfo {
         url: shown_url,
         started_at: info.started_at,
@@ -203,7 +206,13 @@ pub fn run(
             last_ping = Instant::now();
             let _ = socket.send(Message::Ping("ping".into()));
         }
-        if let Some(end) = ending(room, opts, started.elapsed(), &mut info) {
+        if let Some(end) = ending(
+            room,
+            &opts.stop,
+            opts.bounds(),
+            started.elapsed(),
+            &mut info,
+        ) {
             error = end.err();
             break;
         }
@@ -241,7 +250,7 @@ pub fn run(
             );
         }
     }
-    set_status(&mut info, EgressStatus::EgressEnding);
+    set_status(&mut info, EgressStatus::EgressEnding, &opts.status);
     if stuck {
         // A receiver that takes nothing would hold the close for another timeout.
         if let Some(tcp) = tcp_of(&socket) {

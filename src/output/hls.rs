@@ -151,6 +151,56 @@ pub fn main_playlist(
     playlist_target(out_dir, &plan.playlist_template, &prefix, ctx)
 }
 
+/// A variant's `splitmuxsink`: MPEG-TS segments of `segment_s` seconds, named by
+/// `naming`, written as `.part` until closed (see [`HlsOutput::on_message`]).
+fn segment_sink(naming: Arc<Naming>, segment_s: u32) -> Result<gst::Element, HlsError> {
+    let sink = make("splitmuxsink")?;
+    sink.set_property("muxer-factory", "mpegtsmux");
+    sink.set_property("max-size-time", segment_s as u64 * 1_000_000_000);
+    sink.set_property("send-keyframe-requests", true);
+    sink.connect("format-location-full", false, move |args| {
+        let index = args[1].get::<u32>().unwrap_or(0);
+        let pts = args[2]
+            .get::<gst::Sample>()
+            .ok()
+            .and_then(|s| s.buffer().and_then(|b| b.pts()));
+        Some(format!("{}.part", naming.segment_path(index, pts)).to_value())
+    });
+    Ok(sink)
+}
+
+/// A ladder variant's line in the master playlist.
+fn rendition(
+    uri: String,
+    e: VideoEncode,
+    params: &EncodingParams,
+    with_audio: bool,
+) -> playlist::Rendition {
+    let profile_idc = match params.profile {
+        H264Profile::Baseline => 66,
+        H264Profile::Main => 77,
+        H264Profile::High => 100,
+    };
+    let audio_bps = if with_audio {
+        params.audio_bitrate_kbps as u64 * 1000
+    } else {
+        0
+    };
+    playlist::Rendition {
+        uri,
+        // Peak: the encoder's target plus 20% for rate-control swings and MPEG-TS
+        // overhead.
+        bandwidth: (e.bitrate_kbps as u64 * 1000 + audio_bps) * 6 / 5,
+        width: e.width,
+        height: e.height,
+        codecs: format!(
+            "{}{}",
+            playlist::avc1_codec(profile_idc, e.width, e.height, params.framerate),
+            if with_audio { ",mp4a.40.2" } else { "" }
+        ),
+    }
+}
+
 impl HlsOutput {
     /// Builds the output's muxers in `pipeline`, fed from the video tees (`video_tees[i]`
     /// carries encode `i`) and the AAC tee.
@@ -214,55 +264,16 @@ impl HlsOutput {
                 suffix: plan.suffix,
                 epoch,
             });
-            let sink = make("splitmuxsink")?;
-            sink.set_property("muxer-factory", "mpegtsmux");
-            sink.set_property(
-                "max-size-time",
-                plan.segment_duration_s as u64 * 1_000_000_000,
-            );
-            sink.set_property("send-keyframe-requests", true);
-            // `.part` until closed; see `on_message`.
-            sink.connect("format-location-full", false, move |args| {
-                let index = args[1].get::<u32>().unwrap_or(0);
-                let pts = args[2]
-                    .get::<gst::Sample>()
-                    .ok()
-                    .and_then(|s| s.buffer().and_then(|b| b.pts()));
-                Some(format!("{}.part", naming.segment_path(index, pts)).to_value())
-            });
+            let sink = segment_sink(naming, plan.segment_duration_s)?;
             pipeline.add(&sink).expect("fresh splitmuxsink");
             if let Some(i) = encode {
                 let pad = sink
                     .request_pad_simple("video")
                     .ok_or(EncodeError::MissingElement("splitmuxsink video pad"))?;
                 file::attach(pipeline, &video_tees[*i], Encoded::H264, &pad)?;
-                let e = encodes[*i];
-                let profile_idc = match params.profile {
-                    H264Profile::Baseline => 66,
-                    H264Profile::Main => 77,
-                    H264Profile::High => 100,
-                };
-                let audio_bps = if aac_tee.is_some() {
-                    params.audio_bitrate_kbps as u64 * 1000
-                } else {
-                    0
-                };
-                renditions.push(playlist::Rendition {
-                    uri: relative_uri(
-                        main_playlist.local_path.parent().unwrap_or(Path::new("")),
-                        &playlist.local_path,
-                    ),
-                    // Peak: the encoder's target plus 20% for rate-control swings and
-                    // MPEG-TS overhead.
-                    bandwidth: (e.bitrate_kbps as u64 * 1000 + audio_bps) * 6 / 5,
-                    width: e.width,
-                    height: e.height,
-                    codecs: format!(
-                        "{}{}",
-                        playlist::avc1_codec(profile_idc, e.width, e.height, params.framerate),
-                        if aac_tee.is_some() { ",mp4a.40.2" } else { "" }
-                    ),
-                });
+                let dir = main_playlist.local_path.parent().unwrap_or(Path::new(""));
+                let uri = relative_uri(dir, &playlist.local_path);
+                renditions.push(rendition(uri, encodes[*i], params, aac_tee.is_some()));
             }
             if let Some(tee) = aac_tee {
                 let pad = sink
@@ -307,31 +318,42 @@ impl HlsOutput {
         };
         out.write_playlists(false)?;
         if ladder {
-            let text = playlist::master(&renditions);
-            atomic_write(&main_playlist.local_path, text.as_bytes())
-                .map_err(|e| io(&main_playlist.local_path, e))?;
-            out.masters.push(main_playlist.local_path.clone());
-            if let Some(live) = &main_live {
-                let live_renditions: Vec<_> = renditions
-                    .iter()
-                    .zip(&out.variants)
-                    .map(|(r, v)| playlist::Rendition {
-                        uri: relative_uri(
-                            live.local_path.parent().unwrap_or(Path::new("")),
-                            &v.live.as_ref().expect("ladder lives").local_path,
-                        ),
-                        ..r.clone()
-                    })
-                    .collect();
-                atomic_write(
-                    &live.local_path,
-                    playlist::master(&live_renditions).as_bytes(),
-                )
-                .map_err(|e| io(&live.local_path, e))?;
-                out.masters.push(live.local_path.clone());
-            }
+            out.write_masters(&main_playlist, main_live.as_ref(), &renditions)?;
         }
         Ok(out)
+    }
+
+    /// A ladder's master playlists: the main one and, with a live playlist, a live master
+    /// pointing at each variant's live playlist.
+    fn write_masters(
+        &mut self,
+        main: &FileTarget,
+        live: Option<&FileTarget>,
+        renditions: &[playlist::Rendition],
+    ) -> Result<(), HlsError> {
+        let text = playlist::master(renditions);
+        atomic_write(&main.local_path, text.as_bytes())
+            .map_err(|e| self.io_error(&main.local_path, e))?;
+        self.masters.push(main.local_path.clone());
+        let Some(live) = live else {
+            return Ok(());
+        };
+        let dir = live.local_path.parent().unwrap_or(Path::new(""));
+        let live_renditions: Vec<_> = renditions
+            .iter()
+            .zip(&self.variants)
+            .map(|(r, v)| playlist::Rendition {
+                uri: relative_uri(dir, &v.live.as_ref().expect("ladder lives").local_path),
+                ..r.clone()
+            })
+            .collect();
+        atomic_write(
+            &live.local_path,
+            playlist::master(&live_renditions).as_bytes(),
+        )
+        .map_err(|e| self.io_error(&live.local_path, e))?;
+        self.masters.push(live.local_path.clone());
+        Ok(())
     }
 
     fn io_error(&self, path: &Path, source: std::io::Error) -> HlsError {

@@ -11,7 +11,6 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use livekit_protocol::ImagesInfo;
 
-use crate::color::yuv709_to_rgb;
 use crate::compositor::Nv12Frame;
 use crate::output::{FileTarget, atomic_write, prefix_target};
 use crate::request::naming::{self, NameContext, NamingError};
@@ -46,26 +45,6 @@ pub struct ImageRecord {
     pub location: String,
     /// Capture time (Unix nanoseconds).
     pub timestamp: i64,
-}
-
-/// NV12 (BT.709 limited) → packed 8-bit RGB.
-pub fn nv12_to_rgb(frame: &Nv12Frame) -> Vec<u8> {
-    let (w, h, s) = (
-        frame.width as usize,
-        frame.height as usize,
-        frame.stride as usize,
-    );
-    let mut rgb = Vec::with_capacity(w * h * 3);
-    let uv = &frame.data[s * h..];
-    for y in 0..h {
-        let row = &frame.data[y * s..y * s + w];
-        let uv_row = &uv[(y / 2) * s..];
-        for (x, &luma) in row.iter().enumerate() {
-            let c = (x / 2) * 2;
-            rgb.extend_from_slice(&yuv709_to_rgb([luma, uv_row[c], uv_row[c + 1]]));
-        }
-    }
-    rgb
 }
 
 /// Encodes packed RGB as JPEG or PNG.
@@ -136,7 +115,7 @@ fn worker(
         };
         let filename = format!("{}{tail}", prefix.filename);
         let path = PathBuf::from(format!("{}{tail}", prefix.local_path.to_string_lossy()));
-        let rgb = nv12_to_rgb(&c.frame);
+        let rgb = c.frame.to_rgb();
         let bytes = encode(&rgb, c.frame.width, c.frame.height, plan.format)?;
         atomic_write(&path, &bytes).map_err(|e| ImageError::Io(path.display().to_string(), e))?;
         if let Some(q) = &uploads {
@@ -310,7 +289,7 @@ mod tests {
             height: h,
             pts: Duration::ZERO,
         };
-        let rgb = nv12_to_rgb(&frame);
+        let rgb = frame.to_rgb();
         assert_eq!(rgb.len(), (w * h * 3) as usize);
         assert!(rgb.iter().all(|&c| c == 128));
         let png = encode(&rgb, w, h, ImageFormat::Png).unwrap();

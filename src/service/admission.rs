@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 
 use super::config::CpuCost;
-use crate::bench::report::CostProfile;
+use crate::capacity::CostProfile;
 use crate::request::naming::EgressKind;
 
 /// What is known of a job when it is admitted.
@@ -249,7 +249,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::bench::report::{Machine, ShapeCost};
+    use crate::capacity::{Machine, ShapeCost};
 
     fn composite() -> JobShape {
         JobShape {

@@ -20,7 +20,11 @@ use redis::AsyncCommands;
 use tokio::sync::mpsc;
 
 use super::psrpc::wire::queue_lock_key;
+use crate::backoff::Backoff;
 use crate::storage::spec::Secret;
+
+/// Waits before each pub/sub reconnect: 100 ms doubling up to 1 s.
+const RECONNECT_BACKOFF: Backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
 
 /// How long a queue message's lock holds (psrpc's `lockExpiration`).
 const LOCK_EXPIRY_MS: u64 = 5_000;
@@ -383,7 +387,7 @@ impl Bus {
 
     /// Reads messages until the connection drops; reconnects with a backoff.
     async fn read(self, mut stream: redis::aio::PubSubStream) {
-        let mut delay = Duration::from_millis(100);
+        let mut failures = 0;
         loop {
             while let Some(msg) = stream.next().await {
                 self.dispatch(msg.get_channel_name(), msg.get_payload_bytes());
@@ -391,17 +395,17 @@ impl Bus {
             *self.inner.sink.lock().await = None;
             tracing::warn!("redis pub/sub connection lost; reconnecting");
             loop {
-                tokio::time::sleep(delay).await;
+                tokio::time::sleep(RECONNECT_BACKOFF.delay(failures)).await;
                 match self.open_pubsub().await {
                     Ok(s) => {
                         tracing::info!("redis pub/sub connection restored");
                         stream = s;
-                        delay = Duration::from_millis(100);
+                        failures = 0;
                         break;
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "redis pub/sub reconnect failed");
-                        delay = (delay * 2).min(Duration::from_secs(1));
+                        failures += 1;
                     }
                 }
             }

@@ -8,10 +8,9 @@ use std::sync::Arc;
 use livekit_protocol::{StopEgressRequest, UpdateStreamRequest};
 use prost::Message;
 
-use super::bus::BusError;
-use super::psrpc::{self, Handler, HandlerFuture, Registration, RpcError, wire::code};
+use super::psrpc::{self, Handler, HandlerFuture, RpcError, wire::code};
 use super::rpc::{self, ListActiveEgressResponse};
-use super::worker::{StartRequest, Worker};
+use super::worker::{EgressEndpoints, EndpointsFuture, StartRequest, Worker};
 
 fn malformed(e: prost::DecodeError) -> RpcError {
     RpcError::new(code::MALFORMED_REQUEST, e.to_string())
@@ -85,16 +84,18 @@ impl Handler for Update {
     }
 }
 
-/// Serves StopEgress and UpdateStream for egress `id` (unregistered when dropped).
-pub async fn register_egress(
-    rpc: &psrpc::Server,
-    worker: &Worker,
-    id: &str,
-) -> Result<Vec<Registration>, BusError> {
-    Ok(vec![
-        rpc.register(rpc::STOP_EGRESS, id, Arc::new(Stop(worker.clone())))
-            .await?,
-        rpc.register(rpc::UPDATE_STREAM, id, Arc::new(Update(worker.clone())))
-            .await?,
-    ])
+/// A running egress's StopEgress and UpdateStream, served over psrpc on its id.
+pub struct PsrpcEndpoints(pub psrpc::Server);
+
+impl EgressEndpoints for PsrpcEndpoints {
+    fn register<'a>(&'a self, worker: &'a Worker, id: &'a str) -> EndpointsFuture<'a> {
+        Box::pin(async move {
+            let stop = Arc::new(Stop(worker.clone()));
+            let update = Arc::new(Update(worker.clone()));
+            Ok(vec![
+                self.0.register(rpc::STOP_EGRESS, id, stop).await?,
+                self.0.register(rpc::UPDATE_STREAM, id, update).await?,
+            ])
+        })
+    }
 }

@@ -226,7 +226,7 @@ fn relax_v2(r: &mut Relaxer<'_>, q: &mut lk::StartEgressRequest) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::service::requests;
+    use crate::service::intake;
 
     #[test]
     fn paths_are_cleaned_as_livekit_cleans_them() {
@@ -268,7 +268,7 @@ mod tests {
     fn what_tessera_refuses_is_read_as_livekit_reads_it() {
         let layouts = LayoutLibrary::builtin();
         let mut req = Request::RoomComposite(refused_by_default());
-        assert!(requests::plan(&req, &layouts).is_err(), "refused as given");
+        assert!(intake::plan(&req, &layouts).is_err(), "refused as given");
         let changes = relax(&mut req, &layouts);
         let fields: Vec<&str> = changes.iter().map(|c| c.field.as_str()).collect();
         assert_eq!(
@@ -283,8 +283,8 @@ mod tests {
         assert_eq!(changes[0].used, "grid-light");
         assert_eq!(changes[1].used, "H264_720P_30");
         assert_eq!(changes[2].used, "rec/{room_name}.mp4");
-        let job = requests::plan(&req, &layouts).expect("planned once relaxed");
-        let shape = requests::shape(&job);
+        let job = intake::plan(&req, &layouts).expect("planned once relaxed");
+        let shape = intake::shape(&job);
         assert_eq!(
             (shape.width, shape.height, shape.framerate),
             (1280, 720, 30)

@@ -18,7 +18,7 @@ use livekit_protocol::{EgressInfo, EgressStatus};
 use prost::Message;
 
 use super::bus::{Bus, BusError};
-use super::io::IoReporter;
+use super::io_info::IoReporter;
 use crate::info::now_ns;
 
 /// A node's key lives this long after its last refresh.

@@ -14,12 +14,13 @@ use super::bus::{Bus, BusError};
 use super::config::ServiceConfig;
 use super::handlers;
 use super::http::{self, Api};
-use super::io::IoReporter;
+use super::io_info::IoReporter;
 use super::liveness::Liveness;
 use super::psrpc;
 use super::registry::{self, Registry};
 use super::rpc;
 use super::worker::{Reporters, Worker};
+use crate::capacity::CostProfile;
 use crate::compositor::{Backend, GpuError};
 use crate::layout::{LayoutError, LayoutLibrary};
 
@@ -81,43 +82,16 @@ async fn run(config: ServiceConfig, on_ready: impl FnOnce(&Bound)) -> Result<(),
         Some(dir) => LayoutLibrary::with_dir(dir)?,
         None => LayoutLibrary::builtin(),
     };
-    let profile = match &config.tessera.cost_profile {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| ServeError::CostProfile(format!("{}: {e}", path.display())))?;
-            Some(
-                serde_json::from_str(&text)
-                    .map_err(|e| ServeError::CostProfile(format!("{}: {e}", path.display())))?,
-            )
-        }
-        None => None,
-    };
-    let machine = crate::bench::probe::cores() as f64;
+    let machine = crate::capacity::cores() as f64;
     let cores = config.tessera.cpu_cores.unwrap_or(machine);
-    let admission =
-        Admission::new(cores, config.cpu_cost.clone(), profile).with_machine_cores(machine);
+    let admission = admission(&config, cores, machine)?;
     // What a crashed run of this node left: its pages' processes and directories.
     let reaped =
         crate::source::web::processes::reap_leftovers(&crate::source::web::processes::root());
     if reaped > 0 {
         tracing::info!(reaped, "cleaned up what an earlier run left");
     }
-
-    let mut reporters = Reporters::default();
-    if let Some(r) = &config.redis {
-        tracing::info!(redis = %r, "connecting to Redis");
-        let bus = Bus::connect(r).await?;
-        reporters.io = Some(
-            IoReporter::new(
-                bus.clone(),
-                config.io_create_timeout,
-                config.io_update_timeout,
-            )
-            .await?,
-        );
-        reporters.registry = Some(Registry::join(bus.clone(), node_id.clone()).await?);
-        reporters.rpc = Some(psrpc::Server::new(bus, node_id.clone()));
-    }
+    let (reporters, rpc) = connect(&config, &node_id).await?;
     let worker = Worker::new(
         node_id.clone(),
         config.clone(),
@@ -136,87 +110,21 @@ async fn run(config: ServiceConfig, on_ready: impl FnOnce(&Bound)) -> Result<(),
             .name("leftovers".into())
             .spawn(move || super::leftovers::resume(leftovers, &defaults))?;
     }
-    let mut registrations = Vec::new();
-    if let Some(rpc) = &reporters.rpc {
-        registrations.push(
-            rpc.register(
-                rpc::START_EGRESS,
-                &config.cluster_id,
-                Arc::new(handlers::StartEgress(worker.clone())),
-            )
-            .await?,
-        );
-        registrations.push(
-            rpc.register(
-                rpc::LIST_ACTIVE_EGRESS,
-                &config.cluster_id,
-                Arc::new(handlers::ListActive(worker.clone())),
-            )
-            .await?,
-        );
-    }
+    let registrations = match &rpc {
+        Some(rpc) => register_cluster_methods(rpc, &config.cluster_id, &worker).await?,
+        None => Vec::new(),
+    };
     if let (Some(reg), Some(io)) = (reporters.registry.clone(), reporters.io.clone()) {
         tokio::spawn(watch_workers(reg, io, worker.clone()));
     }
-
-    // The node's load, for admission, /health and /metrics: busy cores over the last
-    // second, smoothed.
-    let sampler = worker.clone();
-    tokio::spawn(async move {
-        let mut cpu = super::metrics::CpuSampler::default();
-        let mut smoothed: Option<f64> = None;
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
-        loop {
-            tick.tick().await;
-            let busy = cpu.sample() * machine;
-            let s = smoothed.map_or(busy, |s| 0.5 * s + 0.5 * busy);
-            smoothed = Some(s);
-            sampler.set_node_busy(s);
-        }
-    });
-    let t = &config.tessera;
-    let at = |own: &Option<String>, own_key: &str, port: u16| {
-        let (text, key) = match own {
-            Some(a) => (a.as_str(), own_key),
-            None => (t.bind_address.as_str(), "bind_address"),
-        };
-        text.parse::<IpAddr>()
-            .map(|ip| SocketAddr::new(ip, port))
-            .map_err(|e| {
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    format!("tessera.{key}: {e}: {text:?}"),
-                )
-            })
-    };
-    let health = at(
-        &t.health_bind_address,
-        "health_bind_address",
-        config.health_port,
-    )?;
-    let metrics = at(
-        &t.prometheus_bind_address,
-        "prometheus_bind_address",
-        config.prometheus_port,
-    )?;
-    let twirp = at(&t.api_bind_address, "api_bind_address", t.api_port)?;
-    let api = Api {
-        worker: worker.clone(),
-        api_key: config.api_key.clone(),
-        api_secret: config.api_secret.clone(),
-    };
-    let mut bound = Bound::default();
-    for (at, routes) in http::listeners(health, metrics, twirp) {
-        let addr = http::serve(at, routes, api.clone()).await?;
-        tracing::info!(%addr, health = routes.health, metrics = routes.metrics, twirp = routes.twirp, "listening");
-        bound.addrs.push(addr);
-    }
+    tokio::spawn(sample_load(worker.clone(), machine));
+    let bound = listen(&config, &worker).await?;
     tracing::info!(
         node_id = %node_id,
         compositor = %backend.describe(),
         encoder = %encoder,
         capacity_cores = cores,
-        mode = if reporters.rpc.is_some() { "psrpc" } else { "standalone" },
+        mode = if rpc.is_some() { "psrpc" } else { "standalone" },
         cluster_id = %config.cluster_id,
         "egress worker ready"
     );
@@ -242,6 +150,110 @@ async fn run(config: ServiceConfig, on_ready: impl FnOnce(&Bound)) -> Result<(),
     }
     tracing::info!("egress worker stopped");
     Ok(())
+}
+
+/// Admission for `cores` of a `machine`-core node, priced by the cost profile when the
+/// configuration names one.
+fn admission(config: &ServiceConfig, cores: f64, machine: f64) -> Result<Admission, ServeError> {
+    let profile = match &config.tessera.cost_profile {
+        Some(path) => Some(CostProfile::read(path).map_err(ServeError::CostProfile)?),
+        None => None,
+    };
+    Ok(Admission::new(cores, config.cpu_cost.clone(), profile).with_machine_cores(machine))
+}
+
+/// With Redis: livekit-server's IOInfo, the worker registry and psrpc (the server, and the
+/// egress endpoints the worker registers on it). Without: nothing (standalone).
+async fn connect(
+    config: &ServiceConfig,
+    node_id: &str,
+) -> Result<(Reporters, Option<psrpc::Server>), ServeError> {
+    let mut reporters = Reporters::default();
+    let Some(r) = &config.redis else {
+        return Ok((reporters, None));
+    };
+    tracing::info!(redis = %r, "connecting to Redis");
+    let bus = Bus::connect(r).await?;
+    let (create, update) = (config.io_create_timeout, config.io_update_timeout);
+    reporters.io = Some(IoReporter::new(bus.clone(), create, update).await?);
+    reporters.registry = Some(Registry::join(bus.clone(), node_id.to_owned()).await?);
+    let server = psrpc::Server::new(bus, node_id.to_owned());
+    reporters.endpoints = Some(Arc::new(handlers::PsrpcEndpoints(server.clone())));
+    Ok((reporters, Some(server)))
+}
+
+/// Serves StartEgress and ListActiveEgress on the cluster's topic.
+async fn register_cluster_methods(
+    rpc: &psrpc::Server,
+    cluster_id: &str,
+    worker: &Worker,
+) -> Result<Vec<psrpc::Registration>, ServeError> {
+    let start = Arc::new(handlers::StartEgress(worker.clone()));
+    let list = Arc::new(handlers::ListActive(worker.clone()));
+    Ok(vec![
+        rpc.register(rpc::START_EGRESS, cluster_id, start).await?,
+        rpc.register(rpc::LIST_ACTIVE_EGRESS, cluster_id, list)
+            .await?,
+    ])
+}
+
+/// The node's load, for admission, /health and /metrics: busy cores over the last
+/// second, smoothed; forever.
+async fn sample_load(worker: Worker, machine: f64) {
+    let mut cpu = super::metrics::CpuSampler::default();
+    let mut smoothed: Option<f64> = None;
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let busy = cpu.sample() * machine;
+        let s = smoothed.map_or(busy, |s| 0.5 * s + 0.5 * busy);
+        smoothed = Some(s);
+        worker.set_node_busy(s);
+    }
+}
+
+/// Opens the HTTP ports (/health, /metrics, the standalone Twirp API), each on its bind
+/// address; returns where they listen.
+async fn listen(config: &ServiceConfig, worker: &Worker) -> Result<Bound, ServeError> {
+    let t = &config.tessera;
+    let at = |own: &Option<String>, own_key: &str, port: u16| {
+        let (text, key) = match own {
+            Some(a) => (a.as_str(), own_key),
+            None => (t.bind_address.as_str(), "bind_address"),
+        };
+        text.parse::<IpAddr>()
+            .map(|ip| SocketAddr::new(ip, port))
+            .map_err(|e| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!("tessera.{key}: {e}: {text:?}"),
+                )
+            })
+    };
+    let health = at(
+        &t.health_bind_address,
+        "health_bind_address",
+        config.health_port,
+    )?;
+    let metrics_key = "prometheus_bind_address";
+    let metrics = at(
+        &t.prometheus_bind_address,
+        metrics_key,
+        config.prometheus_port,
+    )?;
+    let twirp = at(&t.api_bind_address, "api_bind_address", t.api_port)?;
+    let api = Api {
+        worker: worker.clone(),
+        api_key: config.api_key.clone(),
+        api_secret: config.api_secret.clone(),
+    };
+    let mut bound = Bound::default();
+    for (at, routes) in http::listeners(health, metrics, twirp) {
+        let addr = http::serve(at, routes, api.clone()).await?;
+        tracing::info!(%addr, health = routes.health, metrics = routes.metrics, twirp = routes.twirp, "listening");
+        bound.addrs.push(addr);
+    }
+    Ok(bound)
 }
 
 /// This worker's heartbeat and its sweep for dead workers, until the process ends.

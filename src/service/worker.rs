@@ -5,7 +5,9 @@
 //! reporters (livekit-server's IOInfo, the worker registry, the worker's own list).
 
 use std::collections::{HashMap, VecDeque};
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -13,17 +15,18 @@ use std::time::Duration;
 use livekit_protocol::{EgressInfo, EgressStatus, UpdateStreamRequest};
 
 use super::admission::Admission;
+use super::bus::BusError;
 use super::config::ServiceConfig;
-use super::io::IoReporter;
+use super::intake;
+use super::io_info::IoReporter;
 use super::lenient::{self, Adjustment};
 use super::metrics::{Metrics, Snapshot};
-use super::psrpc::{self, CallError, Registration, RpcError, wire::code};
+use super::psrpc::{CallError, Registration, RpcError, wire::code};
 use super::registry::Registry;
-use super::requests;
 use super::rpc::start_egress_request::Request;
 use crate::compositor::Backend;
 use crate::egress::stats::EgressStats;
-use crate::egress::{self, Control, EgressError, RunOptions, Stop, StopReason};
+use crate::egress::{self, Control, EgressError, RunOptions, StatusSink, Stop, StopReason};
 use crate::info::{now_ns, status_name};
 use crate::launch::{Compositing, LaunchOptions, Room, RoomServer, run_job};
 use crate::layout::LayoutLibrary;
@@ -73,8 +76,21 @@ pub struct Reporters {
     pub io: Option<IoReporter>,
     /// The worker registry (Redis mode).
     pub registry: Option<Registry>,
-    /// Where this worker serves EgressHandler.StopEgress / UpdateStream (Redis mode).
-    pub rpc: Option<psrpc::Server>,
+    /// Where a running egress's own requests are served (Redis mode: psrpc).
+    pub endpoints: Option<Arc<dyn EgressEndpoints>>,
+}
+
+/// What a registration of an egress's endpoints resolves to: the registrations, which
+/// unregister when dropped.
+pub type EndpointsFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Vec<Registration>, BusError>> + Send + 'a>>;
+
+/// Serves a running egress's own requests (LiveKit's `EgressHandler.StopEgress` and
+/// `UpdateStream` on its id) from when it starts until its registrations are dropped.
+/// The service registers psrpc's; the worker only holds what it is given.
+pub trait EgressEndpoints: Send + Sync {
+    /// Starts serving egress `id` of `worker`.
+    fn register<'a>(&'a self, worker: &'a Worker, id: &'a str) -> EndpointsFuture<'a>;
 }
 
 struct Inner {
@@ -162,7 +178,7 @@ impl Worker {
             return if draining { -1.0 } else { 0.1 };
         };
         let a = self.inner.admission();
-        let cost = a.cost(&requests::shape(&job));
+        let cost = a.cost(&intake::shape(&job));
         let affinity = a.affinity(cost, draining);
         let refusal = a.check(cost).err();
         let committed = a.committed();
@@ -170,7 +186,7 @@ impl Worker {
         if affinity >= 0.0 {
             return affinity;
         }
-        let kind = requests::kind_label(&job);
+        let kind = intake::kind_label(&job);
         // Declining is silent to the client (it sees "no response from servers" when every
         // worker declines): say here why, with the figures.
         match refusal.filter(|_| !draining) {
@@ -204,11 +220,11 @@ impl Worker {
     ) -> Result<(crate::request::Job, Vec<Adjustment>), crate::request::RequestError> {
         let layouts = &self.inner.layouts;
         if !self.inner.config.tessera.lenient {
-            return Ok((requests::plan(request, layouts)?, Vec::new()));
+            return Ok((intake::plan(request, layouts)?, Vec::new()));
         }
         let mut relaxed = request.clone();
         let changes = lenient::relax(&mut relaxed, layouts);
-        Ok((requests::plan(&relaxed, layouts)?, changes))
+        Ok((intake::plan(&relaxed, layouts)?, changes))
     }
 
     /// Starts an egress; returns its STARTING info, or why not.
@@ -228,8 +244,8 @@ impl Worker {
         for c in &relaxed {
             tracing::warn!(egress_id = %id, field = %c.field, given = %c.given, used = %c.used, "request read leniently (tessera.lenient)");
         }
-        let kind = requests::kind_label(&job);
-        let info = requests::starting_info(&id, &job, &req.room_id);
+        let kind = intake::kind_label(&job);
+        let info = intake::starting_info(&id, &job, &req.room_id);
         let (control_tx, control_rx) = std::sync::mpsc::channel();
         let stop = Stop::new();
         let stats = Arc::new(EgressStats::default());
@@ -254,7 +270,7 @@ impl Worker {
         };
         let cost = {
             let mut a = inner.admission();
-            let cost = a.cost(&requests::shape(&job));
+            let cost = a.cost(&intake::shape(&job));
             let reserved = a.reserve(&id, cost);
             drop(a);
             if let Err(e) = reserved {
@@ -270,8 +286,8 @@ impl Worker {
             tracing::error!(egress_id = %id, error = %e, "CreateEgress failed; not starting");
             return Err(undo(create_failed(&e, inner.config.io_create_timeout)));
         }
-        if let Some(rpc) = &inner.reporters.rpc {
-            match super::handlers::register_egress(rpc, self, &id).await {
+        if let Some(endpoints) = &inner.reporters.endpoints {
+            match endpoints.register(self, &id).await {
                 Ok(handlers) => {
                     if let Some(r) = inner.state().running.get_mut(&id) {
                         r.handlers = handlers;
@@ -297,7 +313,8 @@ impl Worker {
             control: Some(control_rx),
             stats: Some(stats),
             storage: inner.config.storage.clone(),
-            limit: requests::limit(&inner.config, &job),
+            limit: intake::limit(&inner.config, &job),
+            status: self.status_sink(),
         };
         let launch = LaunchOptions {
             await_timeout: inner.config.tessera.await_timeout.0,
@@ -331,17 +348,19 @@ impl Worker {
     ) {
         let span = tracing::info_span!("egress", egress_id = %id);
         let _enter = span.enter();
-        let reporter = self.clone();
-        let info = egress::hook::with_hook(
-            move |info| {
-                // The end is reported once, below, with the final info.
-                if info.status < EgressStatus::EgressComplete as i32 {
-                    reporter.report(info.clone());
-                }
-            },
-            || isolated(base, || run_job(id, job, room, opts, &launch)),
-        );
+        let info = isolated(base, || run_job(id, job, room, opts, &launch));
         self.finish(id, info);
+    }
+
+    /// Where an egress reports its changes: everywhere [`Worker::report`] does. Its end is
+    /// reported once, by [`Worker::finish`], with the final info.
+    fn status_sink(&self) -> StatusSink {
+        let reporter = self.clone();
+        StatusSink::new(move |info| {
+            if info.status < EgressStatus::EgressComplete as i32 {
+                reporter.report(info.clone());
+            }
+        })
     }
 
     /// Reports an egress's info everywhere and keeps it.

@@ -2,12 +2,17 @@
 //! default) into a [`StoreSpec`], with errors that name the field. Pure: no IO.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use livekit_protocol::storage_config::Provider;
 use livekit_protocol::{AliOssUpload, AzureBlobUpload, GcpUpload, ProxyConfig, S3Upload};
 use serde::Deserialize;
 
 use super::StorageError;
+
+/// How long an upload may take in all, retries included (the default
+/// `RetryPolicy::deadline`, `tessera.upload_deadline`).
+pub const UPLOAD_DEADLINE: Duration = Duration::from_secs(600);
 
 /// A secret string: never printed by `Debug`.
 #[derive(Clone, Default, PartialEq, Eq, Deserialize)]
@@ -162,7 +167,7 @@ pub struct StorageDefaults {
     pub disallow_local: bool,
     /// How long after an egress's end its files may still try the primary store (and as
     /// long again the backup) before they stay on disk (`tessera.upload_deadline`).
-    pub upload_deadline: std::time::Duration,
+    pub upload_deadline: Duration,
 }
 
 impl Default for StorageDefaults {
@@ -172,7 +177,7 @@ impl Default for StorageDefaults {
             prefix: String::new(),
             backup: None,
             disallow_local: false,
-            upload_deadline: super::uploader::UPLOAD_DEADLINE,
+            upload_deadline: UPLOAD_DEADLINE,
         }
     }
 }
@@ -725,7 +730,7 @@ pub fn defaults_from_yaml(text: &str) -> Result<StorageDefaults, StorageError> {
         upload_deadline: file
             .tessera
             .upload_deadline
-            .map_or(super::uploader::UPLOAD_DEADLINE, |d| d.0),
+            .map_or(UPLOAD_DEADLINE, |d| d.0),
     })
 }
 

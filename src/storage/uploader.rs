@@ -39,6 +39,7 @@ use super::azure::AzureStore;
 use super::gcs::GcsStore;
 use super::s3::{Body, S3Store};
 use super::spec::StoreSpec;
+use crate::backoff::Backoff;
 
 /// Files waiting beyond which the queue reports overflow.
 pub const MAX_PENDING: usize = 64;
@@ -57,8 +58,7 @@ pub struct RetryPolicy {
     pub deadline: Duration,
 }
 
-/// The default [`RetryPolicy::deadline`].
-pub const UPLOAD_DEADLINE: Duration = Duration::from_secs(600);
+pub use super::spec::UPLOAD_DEADLINE;
 
 impl Default for RetryPolicy {
     fn default() -> Self {
@@ -80,8 +80,7 @@ pub fn attempt_limit(len: u64) -> Duration {
 impl RetryPolicy {
     /// The wait after failed attempt `n` (0-based).
     pub fn delay(&self, n: u32) -> Duration {
-        let d = self.first_delay.saturating_mul(1u32 << n.min(20));
-        d.min(self.max_delay)
+        Backoff::new(self.first_delay, self.max_delay).delay(n)
     }
 }
 
@@ -307,7 +306,7 @@ impl Uploader {
             store: primary.describe(),
         };
         let ended = Arc::new(Mutex::new(None));
-        let mut worker = Worker {
+        let worker = Worker {
             queue: queue.clone(),
             ended: ended.clone(),
             primary: primary_store,
@@ -323,24 +322,16 @@ impl Uploader {
             backup_name: backup.map(StoreSpec::describe).unwrap_or_default(),
         };
         let overflows = queue.overflows.clone();
-        let span = tracing::Span::current();
-        let worker = std::thread::Builder::new()
-            .name("upload".into())
-            .spawn(move || {
-                // The egress's span (its id) on this thread's lines too.
-                let _span = span.enter();
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("a tokio runtime for uploads");
-                rt.block_on(worker.run(rx));
-                worker.report.overflows = overflows.load(Ordering::Acquire) as u32;
-                worker.report
-            })
-            .map_err(|source| StorageError::Io {
-                path: "upload thread".into(),
-                source,
-            })?;
+        let worker = crate::async_thread::spawn("upload", move || async move {
+            let mut worker = worker;
+            worker.run(rx).await;
+            worker.report.overflows = overflows.load(Ordering::Acquire) as u32;
+            worker.report
+        })
+        .map_err(|source| StorageError::Io {
+            path: "upload thread".into(),
+            source,
+        })?;
         Ok(Uploader {
             queue,
             ended,

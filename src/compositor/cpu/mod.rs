@@ -10,7 +10,7 @@
 //! drawn when sent, so one is always ready when received. Blending is done on Y'CbCr,
 //! which equals blending R'G'B' and converting afterwards (the conversion is affine); a
 //! chroma sample averages its 2x2 block, as the GPU's NV12 pass does. The two agree
-//! within the tolerance `tests/layout_golden.rs` states.
+//! within the tolerance `tests/core/layout_golden.rs` states.
 
 mod canvas;
 mod filter;

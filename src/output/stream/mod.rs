@@ -18,6 +18,7 @@ use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 use livekit_protocol::{StreamInfo, stream_info::Status};
 
+use crate::backoff::Backoff;
 use crate::encode::{EncodeError, make};
 use crate::info::now_ns;
 use crate::request::outputs::{StreamKind, StreamUrl, parse_stream_url, redact_url};
@@ -25,7 +26,7 @@ use crate::request::outputs::{StreamKind, StreamUrl, parse_stream_url, redact_ur
 /// Connection attempts in a row before a stream is FAILED (the first and two retries).
 pub const MAX_ATTEMPTS: u32 = 3;
 /// Wait before retry `n` (1-based): 1 s, then 2 s.
-pub const BACKOFF: [Duration; 2] = [Duration::from_secs(1), Duration::from_secs(2)];
+pub const BACKOFF: Backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(2));
 /// A stream that has run this long without an error starts its attempt count afresh.
 pub const HEALTHY_AFTER: Duration = Duration::from_secs(30);
 mod feed;
@@ -355,7 +356,7 @@ impl Streams {
         let error = error.replace(&e.url.url, &shown);
         e.info.error = error.clone();
         if e.failures < MAX_ATTEMPTS {
-            let wait = BACKOFF[(e.failures as usize - 1).min(BACKOFF.len() - 1)];
+            let wait = BACKOFF.delay(e.failures - 1);
             tracing::warn!(url = %shown, %error, retry_in_ms = wait.as_millis() as u64, "stream failed; retrying");
             e.state = State::Waiting {
                 until: Instant::now() + wait,

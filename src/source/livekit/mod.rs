@@ -230,24 +230,9 @@ impl LiveKitRoom {
         let tapped = opts.tap.is_some();
         let wait_pictures = opts.selection.is_room() && !tapped;
         let session_shared = shared.clone();
-        let span = tracing::Span::current();
-        let thread = std::thread::Builder::new()
-            .name("livekit-session".into())
-            .spawn(move || {
-                // The egress's span (its id) on this thread's lines too.
-                let _span = span.enter();
-                let runtime = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(r) => r,
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(LiveKitError::Io(e)));
-                        return;
-                    }
-                };
-                runtime.block_on(session::run(opts, session_shared, ready_tx, stop_rx));
-            })?;
+        let thread = crate::async_thread::spawn("livekit-session", move || {
+            session::run(opts, session_shared, ready_tx, stop_rx)
+        })?;
         let mut room = LiveKitRoom {
             shared,
             stop,

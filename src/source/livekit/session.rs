@@ -26,11 +26,17 @@ use super::roster::{Changes, Roster};
 use super::sync::ParticipantClock;
 use super::tap::Tapped;
 use super::{ConnectOptions, LiveKitError, RoomEnd, Shared, shown};
+use crate::backoff::Backoff;
 
 /// How long the media path may stay disconnected before the room is joined anew.
 const ICE_GRACE: Duration = Duration::from_secs(10);
 /// Full reconnects tried after a resume failed (or the server asked for one).
 const RECONNECTS: u32 = 3;
+/// Waits before each rejoin: 0.5, 1 and 2 s.
+const REJOIN_BACKOFF: Backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(2));
+/// Waits before each resume: 0.3, 0.6, 1.2, 2.4, 2.4 s.
+const RESUME_BACKOFF: Backoff =
+    Backoff::new(Duration::from_millis(300), Duration::from_millis(2400));
 
 /// What the loop does after an event.
 enum Next {
@@ -240,7 +246,7 @@ impl Session {
         tracing::warn!(reason = why, "rejoining the room");
         let mut last = LiveKitError::Signal(why.to_owned());
         for attempt in 0..RECONNECTS {
-            tokio::time::sleep(Duration::from_millis(500 * (1 << attempt))).await;
+            tokio::time::sleep(REJOIN_BACKOFF.delay(attempt)).await;
             match connection::open(&self.opts, &self.token).await {
                 Ok(conn) => {
                     self.client.close().await;
@@ -525,7 +531,7 @@ impl Session {
         tracing::warn!(reason, "signaling connection lost; resuming");
         let mut last = String::new();
         for attempt in 0..5u32 {
-            tokio::time::sleep(Duration::from_millis(300 * (1 << attempt.min(3)))).await;
+            tokio::time::sleep(RESUME_BACKOFF.delay(attempt)).await;
             match self
                 .client
                 .restart(proto::ReconnectReason::RrSignalDisconnected)

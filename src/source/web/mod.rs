@@ -162,19 +162,10 @@ impl WebPage {
         self.commands = Some(tx);
         let (state, url, origin) = (self.state.clone(), self.opts.url.clone(), self.origin);
         let policy = self.opts.policy;
-        let span = tracing::Span::current();
-        let thread = std::thread::Builder::new()
-            .name("web-browser".into())
-            .spawn(move || {
-                // The egress's span (its id) on this thread's lines too.
-                let _span = span.enter();
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("a tokio runtime");
-                rt.block_on(browser::drive(ws_url, url, policy, origin, state, rx));
-            })
-            .map_err(|e| WebError::Launch(e.to_string()))?;
+        let thread = crate::async_thread::spawn("web-browser", move || {
+            browser::drive(ws_url, url, policy, origin, state, rx)
+        })
+        .map_err(|e| WebError::Launch(e.to_string()))?;
         self.thread = Some(thread);
 
         // Loaded, or why not (the browser thread bounds the load).
