@@ -111,8 +111,12 @@ pub fn run(opts: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Report
     // The room's request must plan (layout and preset names), before any clip is made.
     let (req, raw) = crate::request::parse_room_composite(&shape.request_json(0))
         .map_err(|e| BenchError::Shape(e.to_string()))?;
-    crate::request::plan_room_composite(req, &raw, &crate::layout::LayoutLibrary::builtin())
-        .map_err(|e| BenchError::Shape(format!("the room's request: {e}")))?;
+    crate::request::plan_room_composite(
+        req,
+        &crate::request::Extensions::read(&raw),
+        &crate::layout::LayoutLibrary::builtin(),
+    )
+    .map_err(|e| BenchError::Shape(format!("the room's request: {e}")))?;
     let clip_seconds = (WARMUP.as_secs_f64() + opts.step_seconds + 3.0).ceil() as u32;
     let clip = clip_path(&opts.clip_dir, &shape, clip_seconds);
     // About 0.1 bit per pixel at 30 fps, as a camera sends.

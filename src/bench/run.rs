@@ -208,8 +208,12 @@ pub fn run_step(
                         .map_err(|e| e.to_string())?;
                     let (req, raw) = request::parse_room_composite(&shape.request_json(n))
                         .map_err(|e| e.to_string())?;
-                    let plan = request::plan_room_composite(req, &raw, &LayoutLibrary::builtin())
-                        .map_err(|e| e.to_string())?;
+                    let plan = request::plan_room_composite(
+                        req,
+                        &request::Extensions::read(&raw),
+                        &LayoutLibrary::builtin(),
+                    )
+                    .map_err(|e| e.to_string())?;
                     let opts = RunOptions {
                         out_dir,
                         duration: Some(total),
@@ -336,7 +340,12 @@ mod tests {
     fn shape_requests_parse() {
         let shape = test_shape(4, &["file", "hls", "images"]);
         let (req, raw) = request::parse_room_composite(&shape.request_json(3)).unwrap();
-        let plan = request::plan_room_composite(req, &raw, &LayoutLibrary::builtin()).unwrap();
+        let plan = request::plan_room_composite(
+            req,
+            &request::Extensions::read(&raw),
+            &LayoutLibrary::builtin(),
+        )
+        .unwrap();
         assert_eq!(plan.outputs.files.len(), 1);
         assert_eq!(plan.outputs.segments.len(), 1);
         assert_eq!(plan.outputs.images.len(), 1);

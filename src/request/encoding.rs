@@ -1,9 +1,9 @@
 //! Encoding parameters: LiveKit presets and `advanced` options, with LiveKit's defaults.
 
 use livekit_protocol::{AudioCodec, EncodingOptions, EncodingOptionsPreset, VideoCodec};
-use serde_json::Value;
 
 use super::RequestError;
+use super::extensions::Extensions;
 
 /// H.264 profile of the single video encode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -148,18 +148,14 @@ pub fn default_params() -> EncodingParams {
     from_preset(EncodingOptionsPreset::H264720p30).expect("720p30 is a valid preset")
 }
 
-/// Applies `advanced` options. `raw` is the request's JSON `advanced` object, used to tell an
-/// explicit zero (an error) from an absent field (the default): proto3 cannot tell them apart.
+/// Applies `advanced` options. `extensions` tells an explicit zero (an error) from an
+/// absent field (the default): proto3 cannot tell them apart.
 pub fn from_advanced(
     adv: &EncodingOptions,
-    raw: Option<&Value>,
+    extensions: &Extensions,
 ) -> Result<EncodingParams, RequestError> {
     let mut p = base();
-    let explicit_zero = |name: &str| {
-        raw.and_then(|v| v.get(name))
-            .and_then(Value::as_f64)
-            .is_some_and(|x| x == 0.0)
-    };
+    let explicit_zero = |name: &str| extensions.explicit_zero(name);
 
     for (name, value, max) in [
         ("width", adv.width, MAX_DIMENSION),
@@ -213,7 +209,7 @@ pub fn from_advanced(
         p.framerate = adv.framerate as u32;
     }
 
-    if adv.video_bitrate < 0 || explicit_zero("video_bitrate") || explicit_zero("videoBitrate") {
+    if adv.video_bitrate < 0 || explicit_zero("video_bitrate") {
         return Err(RequestError::invalid(
             "advanced.video_bitrate",
             format!(
@@ -288,10 +284,7 @@ pub fn from_advanced(
         }
     };
 
-    if adv.audio_frequency < 0
-        || explicit_zero("audio_frequency")
-        || explicit_zero("audioFrequency")
-    {
+    if adv.audio_frequency < 0 || explicit_zero("audio_frequency") {
         return Err(RequestError::invalid(
             "advanced.audio_frequency",
             format!(
@@ -381,7 +374,7 @@ mod tests {
             height: 360,
             ..Default::default()
         };
-        let p = from_advanced(&adv, None).unwrap();
+        let p = from_advanced(&adv, &Extensions::default()).unwrap();
         assert_eq!(
             (p.width, p.height, p.framerate, p.video_bitrate_kbps),
             (640, 360, 30, 4500)
@@ -430,15 +423,15 @@ mod tests {
             ),
         ];
         for (adv, field) in cases {
-            let err = from_advanced(&adv, None).unwrap_err();
+            let err = from_advanced(&adv, &Extensions::default()).unwrap_err();
             assert_eq!(err.field(), Some(field), "{err}");
         }
     }
 
     #[test]
     fn explicit_zero_width_is_an_error() {
-        let raw = serde_json::json!({"width": 0});
-        let err = from_advanced(&EncodingOptions::default(), Some(&raw)).unwrap_err();
+        let ext = Extensions::read(&serde_json::json!({"advanced": {"width": 0}}));
+        let err = from_advanced(&EncodingOptions::default(), &ext).unwrap_err();
         assert_eq!(err.field(), Some("advanced.width"));
     }
 
@@ -448,7 +441,7 @@ mod tests {
             audio_codec: AudioCodec::Opus as i32,
             ..Default::default()
         };
-        let p = from_advanced(&adv, None).unwrap();
+        let p = from_advanced(&adv, &Extensions::default()).unwrap();
         assert_eq!(
             (p.audio_codec, p.audio_frequency),
             (AudioCodecKind::Opus, 48_000)

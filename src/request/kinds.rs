@@ -17,8 +17,8 @@ use super::select::{
 };
 use super::web::{PageSource, WebPlan, check_page_url};
 use super::{
-    CompositeParts, EgressPlan, EncodingChoice, RequestError, Tracks, deprecated_one, indexed,
-    plan_composite, read_as,
+    CompositeParts, EgressPlan, EncodingChoice, Extensions, RequestError, Tracks, deprecated_one,
+    indexed, plan_composite, read_as,
 };
 use crate::layout::LayoutLibrary;
 use crate::storage::StoreSpec;
@@ -102,36 +102,38 @@ enum EgressKindOrV2 {
 /// → participant; otherwise a room composite.
 pub fn plan_request(text: &str, layouts: &LayoutLibrary) -> Result<Job, RequestError> {
     let raw = super::parse_object(text)?;
+    let ext = Extensions::read(&raw);
+    let schema = super::extensions::for_schema(&raw);
     match detect(&raw)? {
         EgressKindOrV2::V1(EgressKind::RoomComposite) => {
-            let (req, raw) = super::parse_room_composite(text)?;
+            let (req, _) = super::parse_room_composite(text)?;
             Ok(Job::Composite(Box::new(super::plan_room_composite(
-                req, &raw, layouts,
+                req, &ext, layouts,
             )?)))
         }
         EgressKindOrV2::V1(EgressKind::Web) => {
-            let req: WebEgressRequest = read_as(&raw)?;
-            Ok(Job::Composite(Box::new(plan_web(req, &raw, layouts)?)))
+            let req: WebEgressRequest = read_as(&schema)?;
+            Ok(Job::Composite(Box::new(plan_web(req, &ext, layouts)?)))
         }
         EgressKindOrV2::V1(EgressKind::Participant) => {
-            let req: ParticipantEgressRequest = read_as(&raw)?;
+            let req: ParticipantEgressRequest = read_as(&schema)?;
             Ok(Job::Composite(Box::new(plan_participant(
-                req, &raw, layouts,
+                req, &ext, layouts,
             )?)))
         }
         EgressKindOrV2::V1(EgressKind::TrackComposite) => {
-            let req: TrackCompositeEgressRequest = read_as(&raw)?;
+            let req: TrackCompositeEgressRequest = read_as(&schema)?;
             Ok(Job::Composite(Box::new(plan_track_composite(
-                req, &raw, layouts,
+                req, &ext, layouts,
             )?)))
         }
         EgressKindOrV2::V1(EgressKind::Track) => {
-            let req: TrackEgressRequest = read_as(&raw)?;
+            let req: TrackEgressRequest = read_as(&schema)?;
             Ok(Job::Track(Box::new(plan_track(req)?)))
         }
         EgressKindOrV2::V2 => {
-            let req: StartEgressRequest = read_as(&raw)?;
-            plan_start(req, layouts)
+            let req: StartEgressRequest = read_as(&schema)?;
+            plan_start(req, &ext, layouts)
         }
     }
 }
@@ -139,7 +141,7 @@ pub fn plan_request(text: &str, layouts: &LayoutLibrary) -> Result<Job, RequestE
 /// `WebEgressRequest`: a page recorded in Chromium, drawn full frame.
 pub fn plan_web(
     req: WebEgressRequest,
-    raw: &Value,
+    extensions: &Extensions,
     layouts: &LayoutLibrary,
 ) -> Result<EgressPlan, RequestError> {
     let mut outputs = output_lists!(req);
@@ -159,7 +161,7 @@ pub fn plan_web(
         tracks,
         has_webhooks: !req.webhooks.is_empty(),
         outputs,
-        raw,
+        extensions,
         selection: Selection::room(tracks.video, tracks.audio, Mixing::Default),
         request: egress_info::Request::Web(req.clone()),
         web: Some(web),
@@ -188,7 +190,7 @@ fn required(value: &str, field: &str) -> Result<(), RequestError> {
 /// `ParticipantEgressRequest`: one participant's camera (or screen share) and its audio.
 pub fn plan_participant(
     req: ParticipantEgressRequest,
-    raw: &Value,
+    extensions: &Extensions,
     layouts: &LayoutLibrary,
 ) -> Result<EgressPlan, RequestError> {
     required(&req.identity, "identity")?;
@@ -218,7 +220,7 @@ pub fn plan_participant(
         },
         has_webhooks: !req.webhooks.is_empty(),
         outputs: output_lists!(req),
-        raw,
+        extensions,
         selection,
         request: egress_info::Request::Participant(req.clone()),
         web: None,
@@ -229,7 +231,7 @@ pub fn plan_participant(
 /// `TrackCompositeEgressRequest`: one audio and one video track (either may be absent).
 pub fn plan_track_composite(
     req: TrackCompositeEgressRequest,
-    raw: &Value,
+    extensions: &Extensions,
     layouts: &LayoutLibrary,
 ) -> Result<EgressPlan, RequestError> {
     let tracks = Tracks {
@@ -265,7 +267,7 @@ pub fn plan_track_composite(
         tracks,
         has_webhooks: !req.webhooks.is_empty(),
         outputs,
-        raw,
+        extensions,
         selection,
         request: egress_info::Request::TrackComposite(req.clone()),
         web: None,
@@ -409,7 +411,11 @@ fn refs<T>(list: &[(String, T)]) -> Vec<(String, &T)> {
 
 /// The v2 `StartEgressRequest`: a template source is a room composite, a media source a
 /// track composite with audio routes; per-output storage falls back to the request's.
-pub fn plan_start(req: StartEgressRequest, layouts: &LayoutLibrary) -> Result<Job, RequestError> {
+pub fn plan_start(
+    req: StartEgressRequest,
+    extensions: &Extensions,
+    layouts: &LayoutLibrary,
+) -> Result<Job, RequestError> {
     use livekit_protocol::media_source::Video;
     use start_egress_request::{Encoding, Source};
     let outputs = v2_outputs(&req)?;
@@ -539,7 +545,7 @@ pub fn plan_start(req: StartEgressRequest, layouts: &LayoutLibrary) -> Result<Jo
             streams: refs(&outputs.streams),
             images: refs(&outputs.images),
         },
-        raw: &Value::Null,
+        extensions,
         selection,
         request: egress_info::Request::Egress(req.clone()),
         web,
@@ -642,6 +648,38 @@ mod tests {
         let echoed = crate::request::redacted(&p.request);
         let text = format!("{echoed:?}");
         assert!(!text.contains("secret: \"s\""), "{text}");
+    }
+
+    #[test]
+    fn v2_requests_read_tesseras_extensions_as_v1_requests_do() {
+        // Before extensions were read once per request, a v2 request's were ignored.
+        let p = composite(
+            r#"{"room_name":"r","template":{"layout":"grid"},
+                "advanced":{"width":1280,"height":720},
+                "outputs":[{"segments":{"filename_prefix":"h","renditions":[{"height":720},{"height":360}]}},
+                           {"images":{"capture_interval":5,"image_codec":"IC_PNG"}}]}"#,
+        );
+        let ladder: Vec<_> = p.outputs.segments[0]
+            .variants
+            .iter()
+            .map(|v| v.name.clone())
+            .collect();
+        assert_eq!(ladder, ["720p", "360p"]);
+        assert_eq!(p.outputs.video.len(), 2, "{:?}", p.outputs.video);
+        assert_eq!(
+            p.outputs.images[0].format,
+            crate::request::outputs::ImageFormat::Png
+        );
+        let err = plan(
+            r#"{"room_name":"r","template":{},"advanced":{"width":0},"outputs":[{"file":{}}]}"#,
+        )
+        .unwrap_err();
+        assert_eq!(err.field(), Some("advanced.width"), "{err}");
+        let err = plan(
+            r#"{"room_name":"r","template":{},"outputs":[{"segments":{"renditions":[{"height":720}]}}]}"#,
+        )
+        .unwrap_err();
+        assert_eq!(err.field(), Some("outputs[0].segments.renditions"), "{err}");
     }
 
     #[test]

@@ -65,6 +65,7 @@ macro_rules! provider_of {
 }
 
 pub mod encoding;
+pub mod extensions;
 pub mod kinds;
 pub mod naming;
 pub mod outputs;
@@ -82,6 +83,7 @@ use serde_json::Value;
 
 use crate::layout::{LayoutLibrary, ResolvedLayout};
 pub use encoding::{AudioCodecKind, EncodingParams, H264Profile, VideoCodecKind};
+pub use extensions::Extensions;
 pub use kinds::{Job, TrackOutput, TrackPlan, plan_request};
 pub use naming::EgressKind;
 pub use outputs::{FileKind, FilePlan, OutputsPlan};
@@ -171,21 +173,7 @@ pub fn parse_room_composite(
     text: &str,
 ) -> Result<(RoomCompositeEgressRequest, Value), RequestError> {
     let raw = parse_object(text)?;
-    // `"image_codec": "IC_PNG"` is a tessera extension LiveKit's enum lacks: read it from
-    // `raw` when planning, and let the schema see the default codec.
-    let mut clean = raw.clone();
-    for key in ["image_outputs", "imageOutputs"] {
-        if let Some(list) = clean.get_mut(key).and_then(Value::as_array_mut) {
-            for im in list {
-                for k in ["image_codec", "imageCodec"] {
-                    if im.get(k).is_some_and(is_png) {
-                        im[k] = Value::from("IC_DEFAULT");
-                    }
-                }
-            }
-        }
-    }
-    let req: RoomCompositeEgressRequest = read_as(&clean)?;
+    let req: RoomCompositeEgressRequest = read_as(&extensions::for_schema(&raw))?;
     Ok((req, raw))
 }
 
@@ -213,28 +201,6 @@ fn parse_object(text: &str) -> Result<Value, RequestError> {
     Ok(raw)
 }
 
-fn is_png(v: &Value) -> bool {
-    matches!(v.as_str(), Some("IC_PNG" | "PNG"))
-}
-
-/// Which `image_outputs` ask for PNG (the tessera extension), in order.
-fn png_flags(raw: &Value) -> Vec<bool> {
-    let list = raw
-        .get("image_outputs")
-        .or_else(|| raw.get("imageOutputs"))
-        .and_then(Value::as_array);
-    list.map(|l| {
-        l.iter()
-            .map(|im| {
-                ["image_codec", "imageCodec"]
-                    .iter()
-                    .any(|k| im.get(*k).is_some_and(is_png))
-            })
-            .collect()
-    })
-    .unwrap_or_default()
-}
-
 /// A request's encoding oneof (`preset` or `advanced`), whichever type it came from.
 #[derive(Clone, Copy, Debug)]
 pub enum EncodingChoice {
@@ -253,8 +219,8 @@ pub(crate) struct CompositeParts<'a> {
     pub tracks: Tracks,
     pub has_webhooks: bool,
     pub outputs: outputs::RequestOutputs<'a>,
-    /// The JSON the outputs came from (for tessera's extensions), or `Null`.
-    pub raw: &'a Value,
+    /// What the request's JSON adds (tessera's extensions, explicit zeros).
+    pub extensions: &'a Extensions,
     pub selection: Selection,
     pub request: egress_info::Request,
     pub web: Option<web::WebPlan>,
@@ -263,7 +229,7 @@ pub(crate) struct CompositeParts<'a> {
 /// Validates a room composite and applies LiveKit's defaults.
 pub fn plan_room_composite(
     req: RoomCompositeEgressRequest,
-    raw: &Value,
+    extensions: &Extensions,
     layouts: &LayoutLibrary,
 ) -> Result<EgressPlan, RequestError> {
     let tracks = template_tracks(req.audio_only, req.video_only, "")?;
@@ -284,7 +250,7 @@ pub fn plan_room_composite(
         tracks,
         has_webhooks: !req.webhooks.is_empty(),
         outputs: gathered,
-        raw,
+        extensions,
         selection: Selection::room(tracks.video, tracks.audio, mixing.into()),
         request: egress_info::Request::RoomComposite(req.clone()),
         web,
@@ -350,7 +316,6 @@ pub(crate) fn plan_composite(
     let layout = layouts
         .resolve(layout_name)
         .map_err(|e| RequestError::invalid("layout", e.to_string()))?;
-    let raw = parts.raw;
     let encoding = match &parts.encoding {
         None => encoding::default_params(),
         Some(EncodingChoice::Preset(n)) => {
@@ -358,7 +323,7 @@ pub(crate) fn plan_composite(
                 .map_err(|_| RequestError::invalid("preset", format!("unknown preset {n}")))?;
             encoding::from_preset(preset)?
         }
-        Some(EncodingChoice::Advanced(adv)) => encoding::from_advanced(adv, raw.get("advanced"))?,
+        Some(EncodingChoice::Advanced(adv)) => encoding::from_advanced(adv, parts.extensions)?,
     };
     if parts.has_webhooks {
         return Err(RequestError::invalid(
@@ -366,13 +331,7 @@ pub(crate) fn plan_composite(
             "not supported yet by this version of tessera",
         ));
     }
-    let outputs = outputs::plan_outputs(
-        &parts.outputs,
-        raw,
-        &png_flags(raw),
-        parts.tracks,
-        &encoding,
-    )?;
+    let outputs = outputs::plan_outputs(&parts.outputs, parts.extensions, parts.tracks, &encoding)?;
     check_variables(&outputs, parts.kind)?;
     Ok(EgressPlan {
         kind: parts.kind,
@@ -582,7 +541,7 @@ mod tests {
 
     fn plan(json: &str) -> Result<EgressPlan, RequestError> {
         let (req, raw) = parse_room_composite(json)?;
-        plan_room_composite(req, &raw, &LayoutLibrary::builtin())
+        plan_room_composite(req, &Extensions::read(&raw), &LayoutLibrary::builtin())
     }
 
     #[test]

@@ -7,10 +7,10 @@ use livekit_protocol::{
     EncodedFileOutput, EncodedFileType, ImageCodec, ImageFileSuffix, ImageOutput,
     SegmentedFileOutput, SegmentedFileProtocol, SegmentedFileSuffix, StreamOutput, StreamProtocol,
 };
-use serde_json::Value;
 
 use crate::storage::{StorageError, StoreSpec, spec};
 
+use super::extensions::Extensions;
 use super::naming::{self, NameContext};
 use super::renditions::renditions;
 pub use super::stream_url::{MUX_INGEST, StreamKind, StreamUrl, parse_stream_url, redact_url};
@@ -293,20 +293,15 @@ fn check_output_count(req: &RequestOutputs<'_>) -> Result<(), RequestError> {
     }
 }
 
-/// Validates every output and works out the encodes. `raw` is the request's JSON (for the
-/// tessera extensions `renditions` and `IC_PNG`, read from the same objects).
+/// Validates every output and works out the encodes (`extensions`: the request's
+/// `renditions` ladders and PNG images): each kind of output planned on its own, then
+/// the codecs they share chosen once.
 pub fn plan_outputs(
     req: &RequestOutputs<'_>,
-    raw: &Value,
-    raw_png: &[bool],
+    extensions: &Extensions,
     tracks: Tracks,
     encoding: &EncodingParams,
 ) -> Result<OutputsPlan, RequestError> {
-    let audio_explicit = encoding.audio_codec_explicit;
-    let mut plan = OutputsPlan {
-        manifest: false,
-        ..Default::default()
-    };
     if req.files.is_empty()
         && req.segments.is_empty()
         && req.streams.is_empty()
@@ -318,304 +313,388 @@ pub fn plan_outputs(
         ));
     }
     check_output_count(req)?;
-    let main = VideoEncode {
-        width: encoding.width,
-        height: encoding.height,
-        bitrate_kbps: encoding.video_bitrate_kbps,
+    let mut plan = OutputsPlan {
+        manifest: false,
+        ..Default::default()
     };
     if tracks.video {
-        plan.video.push(main);
+        plan.video.push(VideoEncode {
+            width: encoding.width,
+            height: encoding.height,
+            bitrate_kbps: encoding.video_bitrate_kbps,
+        });
     }
-    // The codec an output needs, checked against an explicit request.
-    let need_audio = |codec: AudioCodecKind, field: &str, what: &str| {
-        if audio_explicit && codec != encoding.audio_codec {
+    let mut needs = Needs::new(encoding, tracks);
+    for (field, f) in &req.files {
+        plan.manifest |= !f.disable_manifest;
+        let file = plan_file(field, f, &mut needs)?;
+        plan.files.push(file);
+    }
+    for (field, s) in &req.segments {
+        plan.manifest |= !s.disable_manifest;
+        let ladder = extensions.renditions(field);
+        let segments = plan_segments(field, s, ladder, &mut plan.video, &mut needs)?;
+        plan.segments.push(segments);
+    }
+    for (field, s) in &req.streams {
+        plan.has_stream_output = true;
+        plan_streams(field, s, &mut plan.streams, &mut needs)?;
+    }
+    for (field, im) in &req.images {
+        plan.manifest |= !im.disable_manifest;
+        let png = extensions.png(field);
+        plan.images
+            .push(plan_images(field, im, png, encoding, tracks)?);
+    }
+    choose_codecs(plan, &needs)
+}
+
+/// What the outputs need of the encodes: the audio codecs (checked against an explicit
+/// request) and the first output that needs H.264 video.
+struct Needs<'a> {
+    encoding: &'a EncodingParams,
+    tracks: Tracks,
+    h264_field: Option<String>,
+}
+
+impl<'a> Needs<'a> {
+    fn new(encoding: &'a EncodingParams, tracks: Tracks) -> Self {
+        Needs {
+            encoding,
+            tracks,
+            h264_field: None,
+        }
+    }
+
+    /// Output `field` (a `what`) carries `codec` audio: refused when the request asks for
+    /// another codec explicitly.
+    fn audio(
+        &self,
+        codec: AudioCodecKind,
+        field: &str,
+        what: &str,
+    ) -> Result<Option<AudioCodecKind>, RequestError> {
+        let asked = self.encoding.audio_codec;
+        if self.encoding.audio_codec_explicit && codec != asked {
             return Err(RequestError::invalid(
                 "advanced.audio_codec",
                 format!(
-                    "{field} ({what}) carries {codec:?} audio, but the request asks for {:?}",
-                    encoding.audio_codec
+                    "{field} ({what}) carries {codec:?} audio, but the request asks for {asked:?}"
                 ),
             ));
         }
         Ok(Some(codec))
-    };
-    let h264_field = std::cell::RefCell::new(None::<String>);
-    let wants_h264 = |field: &str| {
-        h264_field
-            .borrow_mut()
-            .get_or_insert_with(|| field.to_owned());
-    };
-
-    for (field, f) in &req.files {
-        let storage = own_storage(provider_of!(f.output, encoded_file_output), field)?;
-        let kind = file_kind(f, field, tracks)?;
-        plan.manifest |= !f.disable_manifest;
-        let audio = if !tracks.audio {
-            None
-        } else {
-            match kind {
-                FileKind::Mp4 => Some(encoding.audio_codec),
-                FileKind::Ogg => need_audio(AudioCodecKind::Opus, field, "OGG")?,
-                FileKind::Webm => need_audio(AudioCodecKind::Opus, field, "WebM")?,
-                FileKind::Mp3 => need_audio(AudioCodecKind::Mp3, field, "MP3")?,
-            }
-        };
-        let video = match kind {
-            FileKind::Ogg | FileKind::Mp3 => {
-                if tracks.video && !tracks.audio {
-                    return Err(RequestError::invalid(
-                        &format!("{field}.file_type"),
-                        format!("{kind:?} holds audio only, but the request is video_only"),
-                    ));
-                }
-                false
-            }
-            FileKind::Mp4 => {
-                if tracks.video {
-                    wants_h264(field);
-                }
-                tracks.video
-            }
-            FileKind::Webm => tracks.video,
-        };
-        if matches!(kind, FileKind::Mp4) && audio == Some(AudioCodecKind::Mp3) {
-            return Err(RequestError::invalid(
-                "advanced.audio_codec",
-                "MP3 audio is not supported in MP4 files; use AAC or OPUS",
-            ));
-        }
-        let filepath_field = format!("{field}.filepath");
-        check_template(&f.filepath, &filepath_field, kind.extension())?;
-        plan.files.push(FilePlan {
-            filepath_template: f.filepath.clone(),
-            field: filepath_field,
-            kind,
-            video,
-            audio,
-            storage,
-        });
     }
 
-    let raw_segments = raw
-        .get("segment_outputs")
-        .or_else(|| raw.get("segmentOutputs"));
-    for (i, (field, s)) in req.segments.iter().enumerate() {
-        let storage = own_storage(provider_of!(s.output, segmented_file_output), field)?;
-        if SegmentedFileProtocol::try_from(s.protocol).is_err() {
-            return Err(RequestError::invalid(
-                &format!("{field}.protocol"),
-                format!("unknown protocol {}", s.protocol),
-            ));
+    /// Output `field` carries H.264 video (the first one named is reported in a clash).
+    fn h264(&mut self, field: &str) {
+        if self.tracks.video {
+            self.h264_field.get_or_insert_with(|| field.to_owned());
         }
-        plan.manifest |= !s.disable_manifest;
-        let suffix = match SegmentedFileSuffix::try_from(s.filename_suffix) {
-            Ok(SegmentedFileSuffix::Index) => Suffix::Index,
-            Ok(SegmentedFileSuffix::Timestamp) => Suffix::Timestamp,
-            Err(_) => {
-                return Err(RequestError::invalid(
-                    &format!("{field}.filename_suffix"),
-                    format!("unknown suffix {}", s.filename_suffix),
-                ));
-            }
-        };
-        let segment_duration_s = match s.segment_duration {
-            0 => DEFAULT_SEGMENT_S,
-            d if d > MAX_SEGMENT_S => {
-                return Err(RequestError::invalid(
-                    &format!("{field}.segment_duration"),
-                    format!("must be at most {MAX_SEGMENT_S} seconds, got {d}"),
-                ));
-            }
-            d => d,
-        };
-        let raw_one = raw_segments
-            .and_then(|v| v.get(i))
-            .or_else(|| raw.get("segments"));
-        let ladder = renditions(raw_one, field, encoding)?;
-        if !ladder.is_empty() && !tracks.video {
-            return Err(RequestError::invalid(
-                &format!("{field}.renditions"),
-                "renditions need video, but the request is audio_only",
-            ));
-        }
-        let variants = if !tracks.video {
-            Vec::new()
-        } else if ladder.is_empty() {
-            vec![Variant {
-                encode: 0,
-                name: String::new(),
-            }]
-        } else {
-            ladder
-                .into_iter()
-                .map(|(name, enc)| {
-                    let encode = match plan.video.iter().position(|v| *v == enc) {
-                        Some(i) => i,
-                        None => {
-                            plan.video.push(enc);
-                            plan.video.len() - 1
-                        }
-                    };
-                    Variant { encode, name }
-                })
-                .collect()
-        };
-        if tracks.video {
-            wants_h264(field);
-        }
-        let audio = tracks.audio;
-        if audio {
-            need_audio(AudioCodecKind::Aac, field, "HLS")?;
-        }
-        check_template(
-            &s.filename_prefix,
-            &format!("{field}.filename_prefix"),
-            ".ts",
-        )?;
-        for (name, value) in [
-            ("playlist_name", &s.playlist_name),
-            ("live_playlist_name", &s.live_playlist_name),
-        ] {
-            if !value.is_empty() {
-                check_template(value, &format!("{field}.{name}"), ".m3u8")?;
-            }
-        }
-        if !s.live_playlist_name.is_empty() && s.live_playlist_name == s.playlist_name {
-            return Err(RequestError::invalid(
-                &format!("{field}.live_playlist_name"),
-                "must differ from playlist_name",
-            ));
-        }
-        plan.segments.push(SegmentsPlan {
-            field: field.clone(),
-            prefix_template: s.filename_prefix.clone(),
-            playlist_template: s.playlist_name.clone(),
-            live_playlist_template: (!s.live_playlist_name.is_empty())
-                .then(|| s.live_playlist_name.clone()),
-            segment_duration_s,
-            suffix,
-            variants,
-            audio,
-            storage,
-        });
     }
+}
 
-    for (field, s) in &req.streams {
-        plan.has_stream_output = true;
-        let protocol = StreamProtocol::try_from(s.protocol).map_err(|_| {
-            RequestError::invalid(
-                &format!("{field}.protocol"),
-                format!("unknown protocol {}", s.protocol),
-            )
-        })?;
-        if protocol == StreamProtocol::Websocket {
+/// One `file_outputs` entry: its container, and the video and audio it carries.
+fn plan_file(
+    field: &str,
+    f: &EncodedFileOutput,
+    needs: &mut Needs<'_>,
+) -> Result<FilePlan, RequestError> {
+    let (tracks, encoding) = (needs.tracks, needs.encoding);
+    let storage = own_storage(provider_of!(f.output, encoded_file_output), field)?;
+    let kind = file_kind(f, field, tracks)?;
+    let audio = if !tracks.audio {
+        None
+    } else {
+        match kind {
+            FileKind::Mp4 => Some(encoding.audio_codec),
+            FileKind::Ogg => needs.audio(AudioCodecKind::Opus, field, "OGG")?,
+            FileKind::Webm => needs.audio(AudioCodecKind::Opus, field, "WebM")?,
+            FileKind::Mp3 => needs.audio(AudioCodecKind::Mp3, field, "MP3")?,
+        }
+    };
+    let video = match kind {
+        FileKind::Ogg | FileKind::Mp3 => {
+            if tracks.video && !tracks.audio {
+                return Err(RequestError::invalid(
+                    &format!("{field}.file_type"),
+                    format!("{kind:?} holds audio only, but the request is video_only"),
+                ));
+            }
+            false
+        }
+        FileKind::Mp4 => {
+            needs.h264(field);
+            tracks.video
+        }
+        FileKind::Webm => tracks.video,
+    };
+    if matches!(kind, FileKind::Mp4) && audio == Some(AudioCodecKind::Mp3) {
+        return Err(RequestError::invalid(
+            "advanced.audio_codec",
+            "MP3 audio is not supported in MP4 files; use AAC or OPUS",
+        ));
+    }
+    let filepath_field = format!("{field}.filepath");
+    check_template(&f.filepath, &filepath_field, kind.extension())?;
+    Ok(FilePlan {
+        filepath_template: f.filepath.clone(),
+        field: filepath_field,
+        kind,
+        video,
+        audio,
+        storage,
+    })
+}
+
+/// One `segment_outputs` entry: HLS settings and its variants (`ladder`: its
+/// `renditions` extension, each rendition an encode shared through `video`).
+fn plan_segments(
+    field: &str,
+    s: &SegmentedFileOutput,
+    ladder: Option<&serde_json::Value>,
+    video: &mut Vec<VideoEncode>,
+    needs: &mut Needs<'_>,
+) -> Result<SegmentsPlan, RequestError> {
+    let tracks = needs.tracks;
+    let storage = own_storage(provider_of!(s.output, segmented_file_output), field)?;
+    if SegmentedFileProtocol::try_from(s.protocol).is_err() {
+        return Err(RequestError::invalid(
+            &format!("{field}.protocol"),
+            format!("unknown protocol {}", s.protocol),
+        ));
+    }
+    let suffix = match SegmentedFileSuffix::try_from(s.filename_suffix) {
+        Ok(SegmentedFileSuffix::Index) => Suffix::Index,
+        Ok(SegmentedFileSuffix::Timestamp) => Suffix::Timestamp,
+        Err(_) => {
             return Err(RequestError::invalid(
-                &format!("{field}.protocol"),
-                "WEBSOCKET streams are for track egress, not room composites",
+                &format!("{field}.filename_suffix"),
+                format!("unknown suffix {}", s.filename_suffix),
             ));
         }
-        if s.urls.is_empty() {
+    };
+    let segment_duration_s = match s.segment_duration {
+        0 => DEFAULT_SEGMENT_S,
+        d if d > MAX_SEGMENT_S => {
             return Err(RequestError::invalid(
-                &format!("{field}.urls"),
-                "at least one URL is required",
+                &format!("{field}.segment_duration"),
+                format!("must be at most {MAX_SEGMENT_S} seconds, got {d}"),
             ));
         }
-        for (j, u) in s.urls.iter().enumerate() {
-            let f = format!("{field}.urls[{j}]");
-            let url = parse_stream_url(u).map_err(|e| RequestError::invalid(&f, e))?;
-            let expected = match protocol {
-                StreamProtocol::Rtmp => Some(StreamKind::Rtmp),
-                StreamProtocol::Srt => Some(StreamKind::Srt),
-                _ => None,
+        d => d,
+    };
+    let ladder = renditions(ladder, field, needs.encoding)?;
+    if !ladder.is_empty() && !tracks.video {
+        return Err(RequestError::invalid(
+            &format!("{field}.renditions"),
+            "renditions need video, but the request is audio_only",
+        ));
+    }
+    let variants = variants(ladder, video, tracks.video);
+    needs.h264(field);
+    if tracks.audio {
+        needs.audio(AudioCodecKind::Aac, field, "HLS")?;
+    }
+    check_segment_names(field, s)?;
+    Ok(SegmentsPlan {
+        field: field.to_owned(),
+        prefix_template: s.filename_prefix.clone(),
+        playlist_template: s.playlist_name.clone(),
+        live_playlist_template: (!s.live_playlist_name.is_empty())
+            .then(|| s.live_playlist_name.clone()),
+        segment_duration_s,
+        suffix,
+        variants,
+        audio: tracks.audio,
+        storage,
+    })
+}
+
+/// An HLS output's variants: none without video, the main encode without a ladder, else
+/// one per rendition (an encode of the same size and bitrate is shared).
+fn variants(
+    ladder: Vec<(String, VideoEncode)>,
+    video: &mut Vec<VideoEncode>,
+    has_video: bool,
+) -> Vec<Variant> {
+    if !has_video {
+        return Vec::new();
+    }
+    if ladder.is_empty() {
+        return vec![Variant {
+            encode: 0,
+            name: String::new(),
+        }];
+    }
+    ladder
+        .into_iter()
+        .map(|(name, enc)| {
+            let encode = match video.iter().position(|v| *v == enc) {
+                Some(i) => i,
+                None => {
+                    video.push(enc);
+                    video.len() - 1
+                }
             };
-            if expected.is_some_and(|k| k != url.kind) {
-                return Err(RequestError::invalid(
-                    &f,
-                    format!("is not a {} URL", protocol.as_str_name()),
-                ));
-            }
-            if plan.streams.iter().any(|s| s.url == url.url) {
-                return Err(RequestError::invalid(&f, "is listed twice"));
-            }
-            plan.streams.push(url);
-        }
-        if tracks.video {
-            wants_h264(field);
-        }
-        if tracks.audio {
-            need_audio(AudioCodecKind::Aac, field, "RTMP/SRT")?;
+            Variant { encode, name }
+        })
+        .collect()
+}
+
+/// An HLS output's segment prefix and playlist names.
+fn check_segment_names(field: &str, s: &SegmentedFileOutput) -> Result<(), RequestError> {
+    check_template(
+        &s.filename_prefix,
+        &format!("{field}.filename_prefix"),
+        ".ts",
+    )?;
+    for (name, value) in [
+        ("playlist_name", &s.playlist_name),
+        ("live_playlist_name", &s.live_playlist_name),
+    ] {
+        if !value.is_empty() {
+            check_template(value, &format!("{field}.{name}"), ".m3u8")?;
         }
     }
-
-    for (i, (field, im)) in req.images.iter().enumerate() {
-        let storage = own_storage(provider_of!(im.output, image_output), field)?;
-        plan.manifest |= !im.disable_manifest;
-        if !tracks.video {
-            return Err(RequestError::invalid(
-                field,
-                "images need video, but the request is audio_only",
-            ));
-        }
-        if im.capture_interval == 0 {
-            return Err(RequestError::invalid(
-                &format!("{field}.capture_interval"),
-                "is required (seconds between images)",
-            ));
-        }
-        let dim = |v: i32, name: &str, frame: u32| match v {
-            0 => Ok(frame),
-            v => super::encoding::check_output_dimension(&format!("{field}.{name}"), v.into()),
-        };
-        let width = dim(im.width, "width", encoding.width)?;
-        let height = dim(im.height, "height", encoding.height)?;
-        let suffix = match ImageFileSuffix::try_from(im.filename_suffix) {
-            Ok(ImageFileSuffix::ImageSuffixIndex) => Suffix::Index,
-            Ok(ImageFileSuffix::ImageSuffixTimestamp) => Suffix::Timestamp,
-            Ok(ImageFileSuffix::ImageSuffixNoneOverwrite) => Suffix::NoneOverwrite,
-            Err(_) => {
-                return Err(RequestError::invalid(
-                    &format!("{field}.filename_suffix"),
-                    format!("unknown suffix {}", im.filename_suffix),
-                ));
-            }
-        };
-        let format = if raw_png.get(i).copied().unwrap_or(false) {
-            ImageFormat::Png
-        } else {
-            match ImageCodec::try_from(im.image_codec) {
-                Ok(_) => ImageFormat::Jpeg,
-                Err(_) => {
-                    return Err(RequestError::invalid(
-                        &format!("{field}.image_codec"),
-                        format!("unknown image codec {}", im.image_codec),
-                    ));
-                }
-            }
-        };
-        check_template(
-            &im.filename_prefix,
-            &format!("{field}.filename_prefix"),
-            format.extension(),
-        )?;
-        plan.images.push(ImagesPlan {
-            field: field.clone(),
-            interval_s: im.capture_interval,
-            width,
-            height,
-            prefix_template: im.filename_prefix.clone(),
-            suffix,
-            format,
-            storage,
-        });
+    if !s.live_playlist_name.is_empty() && s.live_playlist_name == s.playlist_name {
+        return Err(RequestError::invalid(
+            &format!("{field}.live_playlist_name"),
+            "must differ from playlist_name",
+        ));
     }
+    Ok(())
+}
 
-    // One video codec per egress: VP8 only when every video output is WebM.
+/// One `stream_outputs` entry: its URLs, each of the protocol's kind and listed once in
+/// the egress (added to `streams`).
+fn plan_streams(
+    field: &str,
+    s: &StreamOutput,
+    streams: &mut Vec<StreamUrl>,
+    needs: &mut Needs<'_>,
+) -> Result<(), RequestError> {
+    let protocol = StreamProtocol::try_from(s.protocol).map_err(|_| {
+        RequestError::invalid(
+            &format!("{field}.protocol"),
+            format!("unknown protocol {}", s.protocol),
+        )
+    })?;
+    if protocol == StreamProtocol::Websocket {
+        return Err(RequestError::invalid(
+            &format!("{field}.protocol"),
+            "WEBSOCKET streams are for track egress, not room composites",
+        ));
+    }
+    if s.urls.is_empty() {
+        return Err(RequestError::invalid(
+            &format!("{field}.urls"),
+            "at least one URL is required",
+        ));
+    }
+    let expected = match protocol {
+        StreamProtocol::Rtmp => Some(StreamKind::Rtmp),
+        StreamProtocol::Srt => Some(StreamKind::Srt),
+        _ => None,
+    };
+    for (j, u) in s.urls.iter().enumerate() {
+        let f = format!("{field}.urls[{j}]");
+        let url = parse_stream_url(u).map_err(|e| RequestError::invalid(&f, e))?;
+        if expected.is_some_and(|k| k != url.kind) {
+            return Err(RequestError::invalid(
+                &f,
+                format!("is not a {} URL", protocol.as_str_name()),
+            ));
+        }
+        if streams.iter().any(|s| s.url == url.url) {
+            return Err(RequestError::invalid(&f, "is listed twice"));
+        }
+        streams.push(url);
+    }
+    needs.h264(field);
+    if needs.tracks.audio {
+        needs.audio(AudioCodecKind::Aac, field, "RTMP/SRT")?;
+    }
+    Ok(())
+}
+
+/// One `image_outputs` entry (`png`: tessera's PNG extension asked for).
+fn plan_images(
+    field: &str,
+    im: &ImageOutput,
+    png: bool,
+    encoding: &EncodingParams,
+    tracks: Tracks,
+) -> Result<ImagesPlan, RequestError> {
+    let storage = own_storage(provider_of!(im.output, image_output), field)?;
+    if !tracks.video {
+        return Err(RequestError::invalid(
+            field,
+            "images need video, but the request is audio_only",
+        ));
+    }
+    if im.capture_interval == 0 {
+        return Err(RequestError::invalid(
+            &format!("{field}.capture_interval"),
+            "is required (seconds between images)",
+        ));
+    }
+    let dim = |v: i32, name: &str, frame: u32| match v {
+        0 => Ok(frame),
+        v => super::encoding::check_output_dimension(&format!("{field}.{name}"), v.into()),
+    };
+    let width = dim(im.width, "width", encoding.width)?;
+    let height = dim(im.height, "height", encoding.height)?;
+    let suffix = match ImageFileSuffix::try_from(im.filename_suffix) {
+        Ok(ImageFileSuffix::ImageSuffixIndex) => Suffix::Index,
+        Ok(ImageFileSuffix::ImageSuffixTimestamp) => Suffix::Timestamp,
+        Ok(ImageFileSuffix::ImageSuffixNoneOverwrite) => Suffix::NoneOverwrite,
+        Err(_) => {
+            return Err(RequestError::invalid(
+                &format!("{field}.filename_suffix"),
+                format!("unknown suffix {}", im.filename_suffix),
+            ));
+        }
+    };
+    let format = match (png, ImageCodec::try_from(im.image_codec)) {
+        (true, _) => ImageFormat::Png,
+        (false, Ok(_)) => ImageFormat::Jpeg,
+        (false, Err(_)) => {
+            return Err(RequestError::invalid(
+                &format!("{field}.image_codec"),
+                format!("unknown image codec {}", im.image_codec),
+            ));
+        }
+    };
+    check_template(
+        &im.filename_prefix,
+        &format!("{field}.filename_prefix"),
+        format.extension(),
+    )?;
+    Ok(ImagesPlan {
+        field: field.to_owned(),
+        interval_s: im.capture_interval,
+        width,
+        height,
+        prefix_template: im.filename_prefix.clone(),
+        suffix,
+        format,
+        storage,
+    })
+}
+
+/// The final codec step: one video codec per egress (VP8 only when every video output
+/// is WebM), the audio codecs the outputs share, and no video encode when only images
+/// (or audio-only files) need pictures.
+fn choose_codecs(mut plan: OutputsPlan, needs: &Needs<'_>) -> Result<OutputsPlan, RequestError> {
+    let (encoding, tracks) = (needs.encoding, needs.tracks);
+    let h264 = needs.h264_field.as_ref();
     let webm = plan
         .files
         .iter()
         .find(|f| f.kind == FileKind::Webm && f.video);
     if let Some(w) = webm {
-        if let Some(other) = h264_field.borrow().as_ref() {
+        if let Some(other) = h264 {
             return Err(RequestError::invalid(
                 &w.field,
                 format!(
@@ -634,14 +713,13 @@ pub fn plan_outputs(
         }
     } else if encoding.video_codec == VideoCodecKind::Vp8
         && tracks.video
-        && let Some(other) = h264_field.borrow().as_ref()
+        && let Some(other) = h264
     {
         return Err(RequestError::invalid(
             "advanced.video_codec",
             format!("VP8 needs a WebM file output; {other} carries H.264"),
         ));
     }
-
     let mut audio = Vec::new();
     for codec in plan.files.iter().filter_map(|f| f.audio).chain(
         (tracks.audio && (!plan.segments.is_empty() || !plan.streams.is_empty()))

@@ -9,14 +9,15 @@ use super::{EncodingParams, RequestError};
 /// Most renditions in one adaptive HLS output.
 pub const MAX_RENDITIONS: usize = 4;
 
-/// Reads the tessera extension `renditions` of `segment_outputs[i]` from the raw JSON:
+/// Checks the tessera extension `renditions` of the segment output `field` (the list as
+/// written, from [`super::Extensions`]):
 /// `[{"name": "720p", "width": 1280, "height": 720, "video_bitrate": 3000}, ...]`.
 pub fn renditions(
-    raw: Option<&Value>,
+    list: Option<&Value>,
     field: &str,
     main: &EncodingParams,
 ) -> Result<Vec<(String, VideoEncode)>, RequestError> {
-    let Some(list) = raw.and_then(|v| v.get("renditions")) else {
+    let Some(list) = list else {
         return Ok(Vec::new());
     };
     let field = format!("{field}.renditions");

@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use livekit_protocol::EgressInfo;
-use serde_json::Value;
 
 use super::admission::JobShape;
 use super::config::ServiceConfig;
@@ -13,32 +12,29 @@ use super::rpc::start_egress_request::Request;
 use crate::egress;
 use crate::layout::LayoutLibrary;
 use crate::request::naming::EgressKind;
-use crate::request::{self, Job, RequestError, TrackOutput, kinds};
+use crate::request::{self, Extensions, Job, RequestError, TrackOutput, kinds};
 
 /// Plans `req` (errors name the field, as `tessera run` reports them).
 pub fn plan(req: &Request, layouts: &LayoutLibrary) -> Result<Job, RequestError> {
-    fn raw<T: serde::Serialize>(r: &T) -> Value {
-        serde_json::to_value(r).unwrap_or(Value::Null)
-    }
+    // Protobuf requests carry none of tessera's JSON extensions.
+    let ext = &Extensions::default();
     Ok(match req {
         Request::RoomComposite(r) => Job::Composite(Box::new(request::plan_room_composite(
             r.clone(),
-            &raw(r),
+            ext,
             layouts,
         )?)),
-        Request::Web(r) => Job::Composite(Box::new(kinds::plan_web(r.clone(), &raw(r), layouts)?)),
-        Request::Participant(r) => Job::Composite(Box::new(kinds::plan_participant(
-            r.clone(),
-            &raw(r),
-            layouts,
-        )?)),
+        Request::Web(r) => Job::Composite(Box::new(kinds::plan_web(r.clone(), ext, layouts)?)),
+        Request::Participant(r) => {
+            Job::Composite(Box::new(kinds::plan_participant(r.clone(), ext, layouts)?))
+        }
         Request::TrackComposite(r) => Job::Composite(Box::new(kinds::plan_track_composite(
             r.clone(),
-            &raw(r),
+            ext,
             layouts,
         )?)),
         Request::Track(r) => Job::Track(Box::new(kinds::plan_track(r.clone())?)),
-        Request::Egress(r) => kinds::plan_start(r.clone(), layouts)?,
+        Request::Egress(r) => kinds::plan_start(r.clone(), ext, layouts)?,
     })
 }
 
