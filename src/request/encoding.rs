@@ -148,6 +148,109 @@ pub fn default_params() -> EncodingParams {
     from_preset(EncodingOptionsPreset::H264720p30).expect("720p30 is a valid preset")
 }
 
+/// One integer `advanced` field's rule: 0 means "the default" (unless written as 0), a
+/// value must lie in `min..=max` (and be even where `even`); the messages are the error
+/// texts, with `{v}` the value and `{max}` the bound.
+struct Bound {
+    name: &'static str,
+    value: i64,
+    /// Whether a 0 written in the JSON is refused (proto3 cannot tell it from "unset").
+    explicit_zero_refused: bool,
+    min: i64,
+    max: i64,
+    even: bool,
+    too_low: &'static str,
+    too_high: &'static str,
+}
+
+/// The range checks of `advanced`, in the order they are reported.
+fn advanced_bounds(adv: &EncodingOptions) -> [Bound; 6] {
+    let dimension = |name, value: i32| Bound {
+        name,
+        value: value.into(),
+        explicit_zero_refused: true,
+        min: 16,
+        max: MAX_DIMENSION.into(),
+        even: true,
+        too_low: "must be a positive even number, got {v}",
+        too_high: "must be at most {max}, got {v}",
+    };
+    let positive = |name, value: i32, max: i64, too_low, too_high| Bound {
+        name,
+        value: value.into(),
+        explicit_zero_refused: true,
+        min: 1,
+        max,
+        even: false,
+        too_low,
+        too_high,
+    };
+    let framerate = "must be between 1 and {max}, got {v}";
+    let audio_bitrate = "must be between 1 and {max} kbit/s, got {v}";
+    [
+        dimension("width", adv.width),
+        dimension("height", adv.height),
+        positive(
+            "framerate",
+            adv.framerate,
+            MAX_FRAMERATE.into(),
+            framerate,
+            framerate,
+        ),
+        positive(
+            "video_bitrate",
+            adv.video_bitrate,
+            100_000,
+            "must be a positive number of kbit/s, got {v}",
+            "must be at most {max} kbit/s",
+        ),
+        Bound {
+            explicit_zero_refused: false,
+            ..positive(
+                "audio_bitrate",
+                adv.audio_bitrate,
+                512,
+                audio_bitrate,
+                audio_bitrate,
+            )
+        },
+        positive(
+            "audio_frequency",
+            adv.audio_frequency,
+            i64::MAX,
+            "must be a positive sample rate in Hz, got {v}",
+            "",
+        ),
+    ]
+}
+
+impl Bound {
+    /// The field's error, if its value breaks the rule.
+    fn check(&self, extensions: &Extensions) -> Result<(), RequestError> {
+        let field = format!("advanced.{}", self.name);
+        let say = |text: &str| {
+            let text = text
+                .replace("{v}", &self.value.to_string())
+                .replace("{max}", &self.max.to_string());
+            Err(RequestError::invalid(&field, text))
+        };
+        let zero_refused = self.explicit_zero_refused && extensions.explicit_zero(self.name);
+        if self.value < 0 || (self.value == 0 && zero_refused) {
+            return say(self.too_low);
+        }
+        if self.even && self.value % 2 != 0 {
+            return say("must be even (4:2:0 video), got {v}");
+        }
+        if self.value > self.max {
+            return say(self.too_high);
+        }
+        if self.value != 0 && self.value < self.min {
+            return say(&format!("must be at least {}", self.min));
+        }
+        Ok(())
+    }
+}
+
 /// Applies `advanced` options. `extensions` tells an explicit zero (an error) from an
 /// absent field (the default): proto3 cannot tell them apart.
 pub fn from_advanced(
@@ -155,31 +258,8 @@ pub fn from_advanced(
     extensions: &Extensions,
 ) -> Result<EncodingParams, RequestError> {
     let mut p = base();
-    let explicit_zero = |name: &str| extensions.explicit_zero(name);
-
-    for (name, value, max) in [
-        ("width", adv.width, MAX_DIMENSION),
-        ("height", adv.height, MAX_DIMENSION),
-    ] {
-        let field = format!("advanced.{name}");
-        if value < 0 || explicit_zero(name) {
-            return Err(RequestError::invalid(
-                &field,
-                format!("must be a positive even number, got {value}"),
-            ));
-        }
-        if value % 2 != 0 {
-            return Err(RequestError::invalid(
-                &field,
-                format!("must be even (4:2:0 video), got {value}"),
-            ));
-        }
-        if value as u32 > max {
-            return Err(RequestError::invalid(
-                &field,
-                format!("must be at most {max}, got {value}"),
-            ));
-        }
+    for bound in advanced_bounds(adv) {
+        bound.check(extensions)?;
     }
     if adv.width != 0 {
         p.width = adv.width as u32;
@@ -187,55 +267,11 @@ pub fn from_advanced(
     if adv.height != 0 {
         p.height = adv.height as u32;
     }
-    if adv.width != 0 && adv.width < 16 || adv.height != 0 && adv.height < 16 {
-        let field = if adv.width != 0 && adv.width < 16 {
-            "advanced.width"
-        } else {
-            "advanced.height"
-        };
-        return Err(RequestError::invalid(field, "must be at least 16"));
-    }
-
-    if adv.framerate < 0 || explicit_zero("framerate") || adv.framerate as u32 > MAX_FRAMERATE {
-        return Err(RequestError::invalid(
-            "advanced.framerate",
-            format!(
-                "must be between 1 and {MAX_FRAMERATE}, got {}",
-                adv.framerate
-            ),
-        ));
-    }
     if adv.framerate != 0 {
         p.framerate = adv.framerate as u32;
     }
-
-    if adv.video_bitrate < 0 || explicit_zero("video_bitrate") {
-        return Err(RequestError::invalid(
-            "advanced.video_bitrate",
-            format!(
-                "must be a positive number of kbit/s, got {}",
-                adv.video_bitrate
-            ),
-        ));
-    }
-    if adv.video_bitrate > 100_000 {
-        return Err(RequestError::invalid(
-            "advanced.video_bitrate",
-            "must be at most 100000 kbit/s",
-        ));
-    }
     if adv.video_bitrate != 0 {
         p.video_bitrate_kbps = adv.video_bitrate as u32;
-    }
-
-    if adv.audio_bitrate < 0 || adv.audio_bitrate > 512 {
-        return Err(RequestError::invalid(
-            "advanced.audio_bitrate",
-            format!(
-                "must be between 1 and 512 kbit/s, got {}",
-                adv.audio_bitrate
-            ),
-        ));
     }
     if adv.audio_bitrate != 0 {
         p.audio_bitrate_kbps = adv.audio_bitrate as u32;
@@ -284,15 +320,6 @@ pub fn from_advanced(
         }
     };
 
-    if adv.audio_frequency < 0 || explicit_zero("audio_frequency") {
-        return Err(RequestError::invalid(
-            "advanced.audio_frequency",
-            format!(
-                "must be a positive sample rate in Hz, got {}",
-                adv.audio_frequency
-            ),
-        ));
-    }
     match p.audio_codec {
         AudioCodecKind::Opus => {
             if adv.audio_frequency != 0 && adv.audio_frequency != 48_000 {

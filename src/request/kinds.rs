@@ -409,6 +409,93 @@ fn refs<T>(list: &[(String, T)]) -> Vec<(String, &T)> {
     list.iter().map(|(f, x)| (f.clone(), x)).collect()
 }
 
+/// A v2 media source: the video it takes (a track, or a participant's camera or screen
+/// share) and its audio routes, as a track composite's selection.
+fn media_source(m: &livekit_protocol::MediaSource) -> Result<(Tracks, Selection), RequestError> {
+    use livekit_protocol::media_source::Video;
+    let video = match &m.video {
+        None => VideoPick::None,
+        Some(Video::VideoTrackId(t)) => {
+            required(t, "media.video_track_id")?;
+            VideoPick::Track(t.clone())
+        }
+        Some(Video::ParticipantVideo(p)) => {
+            required(&p.identity, "media.participant_video.identity")?;
+            VideoPick::Participant {
+                identity: p.identity.clone(),
+                source: if p.prefer_screen_share {
+                    PictureSource::PreferScreenShare
+                } else {
+                    PictureSource::Camera
+                },
+            }
+        }
+    };
+    let audio = match &m.audio {
+        None => AudioPick::None,
+        Some(a) => {
+            let mut routes = Vec::new();
+            for (i, r) in a.routes.iter().enumerate() {
+                use livekit_protocol::audio_route::Match;
+                let field = format!("media.audio.routes[{i}]");
+                let matcher = match &r.r#match {
+                    None => {
+                        return Err(RequestError::invalid(
+                            &field,
+                            "set track_id, participant_identity or participant_kind",
+                        ));
+                    }
+                    Some(Match::TrackId(t)) => RouteMatch::Track(t.clone()),
+                    Some(Match::ParticipantIdentity(p)) => RouteMatch::Identity(p.clone()),
+                    Some(Match::ParticipantKind(k)) => {
+                        RouteMatch::Kind(Kind::try_from(*k).map_err(|_| {
+                            RequestError::invalid(
+                                &format!("{field}.participant_kind"),
+                                format!("unknown participant kind {k}"),
+                            )
+                        })?)
+                    }
+                };
+                let channel =
+                    livekit_protocol::AudioChannel::try_from(r.channel).map_err(|_| {
+                        RequestError::invalid(
+                            &format!("{field}.channel"),
+                            format!("unknown channel {}", r.channel),
+                        )
+                    })?;
+                routes.push(AudioRoute {
+                    matcher,
+                    channel: Channel::from(channel),
+                });
+            }
+            if routes.is_empty() && !a.capture_all {
+                AudioPick::None
+            } else {
+                AudioPick::Routes {
+                    capture_all: a.capture_all,
+                    routes,
+                }
+            }
+        }
+    };
+    let tracks = Tracks {
+        video: video != VideoPick::None,
+        audio: audio != AudioPick::None,
+    };
+    if !tracks.video && !tracks.audio {
+        return Err(RequestError::invalid(
+            "media",
+            "set a video (video_track_id or participant_video) or audio routes",
+        ));
+    }
+    let selection = Selection {
+        video,
+        audio,
+        mixing: Mixing::Default,
+    };
+    Ok((tracks, selection))
+}
+
 /// The v2 `StartEgressRequest`: a template source is a room composite, a media source a
 /// track composite with audio routes; per-output storage falls back to the request's.
 pub fn plan_start(
@@ -416,7 +503,6 @@ pub fn plan_start(
     extensions: &Extensions,
     layouts: &LayoutLibrary,
 ) -> Result<Job, RequestError> {
-    use livekit_protocol::media_source::Video;
     use start_egress_request::{Encoding, Source};
     let outputs = v2_outputs(&req)?;
     let encoding = req.encoding.map(|e| match e {
@@ -449,86 +535,7 @@ pub fn plan_start(
             )
         }
         Some(Source::Media(m)) => {
-            let video = match &m.video {
-                None => VideoPick::None,
-                Some(Video::VideoTrackId(t)) => {
-                    required(t, "media.video_track_id")?;
-                    VideoPick::Track(t.clone())
-                }
-                Some(Video::ParticipantVideo(p)) => {
-                    required(&p.identity, "media.participant_video.identity")?;
-                    VideoPick::Participant {
-                        identity: p.identity.clone(),
-                        source: if p.prefer_screen_share {
-                            PictureSource::PreferScreenShare
-                        } else {
-                            PictureSource::Camera
-                        },
-                    }
-                }
-            };
-            let audio = match &m.audio {
-                None => AudioPick::None,
-                Some(a) => {
-                    let mut routes = Vec::new();
-                    for (i, r) in a.routes.iter().enumerate() {
-                        use livekit_protocol::audio_route::Match;
-                        let field = format!("media.audio.routes[{i}]");
-                        let matcher = match &r.r#match {
-                            None => {
-                                return Err(RequestError::invalid(
-                                    &field,
-                                    "set track_id, participant_identity or participant_kind",
-                                ));
-                            }
-                            Some(Match::TrackId(t)) => RouteMatch::Track(t.clone()),
-                            Some(Match::ParticipantIdentity(p)) => RouteMatch::Identity(p.clone()),
-                            Some(Match::ParticipantKind(k)) => {
-                                RouteMatch::Kind(Kind::try_from(*k).map_err(|_| {
-                                    RequestError::invalid(
-                                        &format!("{field}.participant_kind"),
-                                        format!("unknown participant kind {k}"),
-                                    )
-                                })?)
-                            }
-                        };
-                        let channel =
-                            livekit_protocol::AudioChannel::try_from(r.channel).map_err(|_| {
-                                RequestError::invalid(
-                                    &format!("{field}.channel"),
-                                    format!("unknown channel {}", r.channel),
-                                )
-                            })?;
-                        routes.push(AudioRoute {
-                            matcher,
-                            channel: Channel::from(channel),
-                        });
-                    }
-                    if routes.is_empty() && !a.capture_all {
-                        AudioPick::None
-                    } else {
-                        AudioPick::Routes {
-                            capture_all: a.capture_all,
-                            routes,
-                        }
-                    }
-                }
-            };
-            let tracks = Tracks {
-                video: video != VideoPick::None,
-                audio: audio != AudioPick::None,
-            };
-            if !tracks.video && !tracks.audio {
-                return Err(RequestError::invalid(
-                    "media",
-                    "set a video (video_track_id or participant_video) or audio routes",
-                ));
-            }
-            let selection = Selection {
-                video,
-                audio,
-                mixing: Mixing::Default,
-            };
+            let (tracks, selection) = media_source(m)?;
             (EgressKind::TrackComposite, TRACK_LAYOUT, tracks, selection)
         }
     };
