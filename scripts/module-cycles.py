@@ -34,8 +34,9 @@ def test_free(text):
     return text[: m.start()] if m else text
 
 
-def paths_in(text):
-    """Every `crate::…`/`super::…`/`self::…` path, expanding `use a::{b, c::d}` groups."""
+def paths_in(text, children=()):
+    """Every `crate::…`/`super::…`/`self::…` path (and `child::…` for the module's own
+    children), expanding `use a::{b, c::d}` groups."""
     out = []
     for m in re.finditer(r"(\bpub(?:\([^)]*\))?\s+)?\buse\s+([^;]+);", text):
         if m.group(1):
@@ -43,6 +44,8 @@ def paths_in(text):
         out.extend(expand(m.group(2).replace("\n", " ")))
     body = re.sub(r"\buse\s+[^;]+;", "", text)
     out.extend(re.findall(r"\b((?:crate|super|self)(?:::\w+)+)", body))
+    for child in children:
+        out.extend(re.findall(r"(?<![:\w])(" + child + r"(?:::\w+)+)", body))
     return out
 
 
@@ -92,7 +95,8 @@ def main():
     edges = {m: set() for m in modules}
     for m, p in files.items():
         text = test_free(strip_comments(open(p).read()))
-        for path in paths_in(text):
+        children = [c[-1] for c in files if len(c) == len(m) + 1 and c[: len(m)] == m]
+        for path in paths_in(text, children):
             target = resolve(m, path, modules)
             # A module's own items are not a dependency.
             if target == m:

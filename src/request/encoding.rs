@@ -2,7 +2,7 @@
 
 use livekit_protocol::{AudioCodec, EncodingOptions, EncodingOptionsPreset, VideoCodec};
 
-use super::RequestError;
+use super::error::RequestError;
 use super::extensions::Extensions;
 
 /// H.264 profile of the single video encode.
@@ -146,6 +146,17 @@ pub fn from_preset(preset: EncodingOptionsPreset) -> Result<EncodingParams, Requ
 /// The default when a request has neither `preset` nor `advanced`: H264_720P_30.
 pub fn default_params() -> EncodingParams {
     from_preset(EncodingOptionsPreset::H264720p30).expect("720p30 is a valid preset")
+}
+
+/// One video encode (all H.264 but for a WebM-only egress).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VideoEncode {
+    /// Frame width.
+    pub width: u32,
+    /// Frame height.
+    pub height: u32,
+    /// Bitrate in kbit/s.
+    pub bitrate_kbps: u32,
 }
 
 /// One integer `advanced` field's rule: 0 means "the default" (unless written as 0), a

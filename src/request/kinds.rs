@@ -10,22 +10,23 @@ use livekit_protocol::{
 };
 use serde_json::Value;
 
+use super::composite::{
+    CompositeParts, EncodingChoice, custom_template, deprecated_one, indexed, parse_object,
+    parse_room_composite, plan_composite, plan_room_composite, read_as, template_tracks,
+};
+use super::error::RequestError;
+use super::extensions::Extensions;
 use super::naming::{self, EgressKind};
 use super::outputs::{RequestOutputs, check_template, own_storage};
+use super::plan::EgressPlan;
 use super::select::{
-    AudioPick, AudioRoute, Channel, Mixing, PictureSource, RouteMatch, Selection, VideoPick,
+    AudioPick, AudioRoute, Channel, Mixing, PictureSource, RouteMatch, Selection, Tracks, VideoPick,
 };
 use super::web::{PageSource, WebPlan, check_page_url};
-use super::{
-    CompositeParts, EgressPlan, EncodingChoice, Extensions, RequestError, Tracks, deprecated_one,
-    indexed, plan_composite, read_as,
-};
 use crate::layout::LayoutLibrary;
 use crate::storage::StoreSpec;
 
-/// The layout participant and track-composite egresses draw with (one picture, full
-/// frame); `--layouts DIR` may restyle it.
-pub const TRACK_LAYOUT: &str = "track";
+pub use super::plan::TRACK_LAYOUT;
 
 /// A planned egress.
 #[derive(Clone, Debug)]
@@ -101,13 +102,13 @@ enum EgressKindOrV2 {
 /// `track_id` → track; `audio_track_id`/`video_track_id` → track composite; `identity`
 /// → participant; otherwise a room composite.
 pub fn plan_request(text: &str, layouts: &LayoutLibrary) -> Result<Job, RequestError> {
-    let raw = super::parse_object(text)?;
+    let raw = parse_object(text)?;
     let ext = Extensions::read(&raw);
     let schema = super::extensions::for_schema(&raw);
     match detect(&raw)? {
         EgressKindOrV2::V1(EgressKind::RoomComposite) => {
-            let (req, _) = super::parse_room_composite(text)?;
-            Ok(Job::Composite(Box::new(super::plan_room_composite(
+            let (req, _) = parse_room_composite(text)?;
+            Ok(Job::Composite(Box::new(plan_room_composite(
                 req, &ext, layouts,
             )?)))
         }
@@ -172,7 +173,7 @@ pub fn plan_web(
 /// A web source's media and page (its fields under `prefix`).
 fn web_source(s: &WebSource, prefix: &str) -> Result<(Tracks, WebPlan), RequestError> {
     check_page_url(&s.url, &format!("{prefix}url"))?;
-    let tracks = super::template_tracks(s.audio_only, s.video_only, prefix)?;
+    let tracks = template_tracks(s.audio_only, s.video_only, prefix)?;
     let web = WebPlan {
         page: PageSource::Url(s.url.clone()),
         await_start_signal: s.await_start_signal,
@@ -524,8 +525,8 @@ pub fn plan_start(
             (EgressKind::Web, TRACK_LAYOUT, tracks, selection)
         }
         Some(Source::Template(t)) => {
-            let tracks = super::template_tracks(t.audio_only, t.video_only, "template.")?;
-            web = super::custom_template(&t.custom_base_url, &t.layout, "template.")?;
+            let tracks = template_tracks(t.audio_only, t.video_only, "template.")?;
+            web = custom_template(&t.custom_base_url, &t.layout, "template.")?;
             let selection = Selection::room(tracks.video, tracks.audio, Mixing::Default);
             (
                 EgressKind::RoomComposite,

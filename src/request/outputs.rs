@@ -10,11 +10,13 @@ use livekit_protocol::{
 
 use crate::storage::{StorageError, StoreSpec, spec};
 
+use super::encoding::{AudioCodecKind, EncodingParams, VideoCodecKind};
+use super::error::RequestError;
 use super::extensions::Extensions;
 use super::naming::{self, NameContext};
 use super::renditions::renditions;
+use super::select::Tracks;
 pub use super::stream_url::{MUX_INGEST, StreamKind, StreamUrl, parse_stream_url, redact_url};
-use super::{AudioCodecKind, EncodingParams, RequestError, Tracks, VideoCodecKind};
 
 /// LiveKit's default HLS segment length, in seconds.
 pub const DEFAULT_SEGMENT_S: u32 = 4;
@@ -156,16 +158,7 @@ pub struct ImagesPlan {
     pub storage: Option<StoreSpec>,
 }
 
-/// One video encode (all H.264 but for a WebM-only egress).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct VideoEncode {
-    /// Frame width.
-    pub width: u32,
-    /// Frame height.
-    pub height: u32,
-    /// Bitrate in kbit/s.
-    pub bitrate_kbps: u32,
-}
+pub use super::encoding::VideoEncode;
 
 /// Every output of an egress and the encodes they share.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

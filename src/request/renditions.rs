@@ -3,8 +3,8 @@
 
 use serde_json::Value;
 
-use super::outputs::VideoEncode;
-use super::{EncodingParams, RequestError};
+use super::encoding::{EncodingParams, VideoEncode};
+use super::error::RequestError;
 
 /// Most renditions in one adaptive HLS output.
 pub const MAX_RENDITIONS: usize = 4;

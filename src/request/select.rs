@@ -5,6 +5,15 @@
 use livekit_protocol::participant_info::Kind;
 use livekit_protocol::{AudioChannel, AudioMixing, TrackSource, TrackType};
 
+/// Which media the egress records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tracks {
+    /// Record (and composite) video.
+    pub video: bool,
+    /// Record (and mix) audio.
+    pub audio: bool,
+}
+
 /// Which video is drawn.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum VideoPick {

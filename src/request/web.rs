@@ -2,7 +2,7 @@
 //! a room composite drawn by a custom web template (`custom_base_url`), planned onto the
 //! same composite [`super::EgressPlan`] with the page as its one full-frame picture.
 
-use super::RequestError;
+use super::error::RequestError;
 use super::page_policy::PagePolicy;
 
 /// What page a web egress records.
