@@ -11,6 +11,23 @@ use prost::Message;
 use super::psrpc::{self, Handler, HandlerFuture, RpcError, wire::code};
 use super::rpc::{self, ListActiveEgressResponse};
 use super::worker::{EgressEndpoints, EndpointsFuture, StartRequest, Worker};
+use super::worker_error::WorkerError;
+
+/// The psrpc error livekit-server's client gets for a worker's refusal or failure.
+fn rpc_error(e: WorkerError) -> RpcError {
+    let c = match &e {
+        WorkerError::Draining | WorkerError::Unavailable(_) => code::UNAVAILABLE,
+        WorkerError::Invalid(_) => code::INVALID_ARGUMENT,
+        WorkerError::Exists(_) => code::ALREADY_EXISTS,
+        WorkerError::NoCapacity(_) => code::RESOURCE_EXHAUSTED,
+        WorkerError::NotFound(_) => code::NOT_FOUND,
+        WorkerError::NotRunning(_) => code::FAILED_PRECONDITION,
+        WorkerError::Refused { code, .. } => code.as_str(),
+        WorkerError::Timeout => code::DEADLINE_EXCEEDED,
+        WorkerError::Internal(_) => code::INTERNAL,
+    };
+    RpcError::new(c, e.to_string())
+}
 
 fn malformed(e: prost::DecodeError) -> RpcError {
     RpcError::new(code::MALFORMED_REQUEST, e.to_string())
@@ -44,7 +61,8 @@ impl Handler for StartEgress {
                     room_id: r.room_id,
                     ws_url: r.ws_url,
                 })
-                .await?;
+                .await
+                .map_err(rpc_error)?;
             Ok(info.encode_to_vec())
         })
     }
@@ -67,7 +85,9 @@ impl Handler for Stop {
         let w = self.0.clone();
         Box::pin(async move {
             let req = StopEgressRequest::decode(request.as_slice()).map_err(malformed)?;
-            w.stop(&req.egress_id).map(|i| i.encode_to_vec())
+            w.stop(&req.egress_id)
+                .map(|i| i.encode_to_vec())
+                .map_err(rpc_error)
         })
     }
 }
@@ -79,7 +99,10 @@ impl Handler for Update {
         let w = self.0.clone();
         Box::pin(async move {
             let req = UpdateStreamRequest::decode(request.as_slice()).map_err(malformed)?;
-            w.update_stream(req).await.map(|i| i.encode_to_vec())
+            w.update_stream(req)
+                .await
+                .map(|i| i.encode_to_vec())
+                .map_err(rpc_error)
         })
     }
 }
@@ -97,5 +120,47 @@ impl EgressEndpoints for PsrpcEndpoints {
                 self.0.register(rpc::UPDATE_STREAM, id, update).await?,
             ])
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_refusal_gets_the_psrpc_code_livekits_egress_answers_with() {
+        let cases = [
+            (WorkerError::Draining, code::UNAVAILABLE),
+            (
+                WorkerError::Invalid("egress_id: bad".into()),
+                code::INVALID_ARGUMENT,
+            ),
+            (WorkerError::Exists("EG_a".into()), code::ALREADY_EXISTS),
+            (
+                WorkerError::NoCapacity("full".into()),
+                code::RESOURCE_EXHAUSTED,
+            ),
+            (WorkerError::NotFound("EG_a".into()), code::NOT_FOUND),
+            (
+                WorkerError::NotRunning("ending".into()),
+                code::FAILED_PRECONDITION,
+            ),
+            (WorkerError::Timeout, code::DEADLINE_EXCEEDED),
+            (WorkerError::Internal("thread".into()), code::INTERNAL),
+        ];
+        for (e, want) in cases {
+            let message = e.to_string();
+            let r = rpc_error(e);
+            assert_eq!((r.code.as_str(), r.message), (want, message));
+        }
+        let refused = WorkerError::Refused {
+            code: code::FAILED_PRECONDITION.into(),
+            message: "no".into(),
+        };
+        let r = rpc_error(refused);
+        assert_eq!(
+            (r.code.as_str(), r.message.as_str()),
+            (code::FAILED_PRECONDITION, "CreateEgress: no")
+        );
     }
 }

@@ -18,10 +18,10 @@ use livekit_protocol as lk;
 use prost::Message;
 use serde::de::DeserializeOwned;
 
-use super::psrpc::RpcError;
 use super::psrpc::wire::code;
 use super::rpc::start_egress_request::Request;
 use super::worker::{StartRequest, Worker};
+use super::worker_error::WorkerError;
 use crate::storage::spec::Secret;
 
 /// What the HTTP handlers share.
@@ -168,9 +168,25 @@ fn twirp_error(code: &str, msg: impl Into<String>) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
+/// A worker's refusal or failure as Twirp's error.
+fn from_worker(e: WorkerError) -> Response {
+    let c = match &e {
+        WorkerError::Draining | WorkerError::Unavailable(_) => "unavailable",
+        WorkerError::Invalid(_) => "invalid_argument",
+        WorkerError::Exists(_) => "already_exists",
+        WorkerError::NoCapacity(_) => "resource_exhausted",
+        WorkerError::NotFound(_) => "not_found",
+        WorkerError::NotRunning(_) => "failed_precondition",
+        WorkerError::Refused { code, .. } => twirp_code(code),
+        WorkerError::Timeout => "deadline_exceeded",
+        WorkerError::Internal(_) => "internal",
+    };
+    twirp_error(c, e.to_string())
+}
+
 /// psrpc codes to Twirp's (they mostly share names).
-fn from_rpc(e: RpcError) -> Response {
-    let c = match e.code.as_str() {
+fn twirp_code(psrpc: &str) -> &'static str {
+    match psrpc {
         code::MALFORMED_REQUEST => "malformed",
         code::INVALID_ARGUMENT => "invalid_argument",
         code::NOT_FOUND => "not_found",
@@ -180,8 +196,7 @@ fn from_rpc(e: RpcError) -> Response {
         code::UNAVAILABLE => "unavailable",
         code::DEADLINE_EXCEEDED => "deadline_exceeded",
         _ => "internal",
-    };
-    twirp_error(c, e.message)
+    }
 }
 
 #[derive(serde::Deserialize)]
@@ -344,10 +359,10 @@ async fn twirp(
 }
 
 /// An `EgressInfo` answer, or the error.
-fn reply(json: bool, r: Result<lk::EgressInfo, RpcError>) -> Response {
+fn reply(json: bool, r: Result<lk::EgressInfo, WorkerError>) -> Response {
     match r {
         Ok(info) => encode(json, &info),
-        Err(e) => from_rpc(e),
+        Err(e) => from_worker(e),
     }
 }
 

@@ -7,7 +7,8 @@
 //! - `admission.rs`: what an egress costs, whether it fits, the claim's affinity (pure);
 //! - `intake.rs`: a received request planned into a job (its shape, kind and limit);
 //! - `lenient.rs`: LiveKit's lenient reading of a request (`tessera.lenient`, pure);
-//! - `worker.rs`: many egresses in one process, isolated, reported;
+//! - `worker.rs`: many egresses in one process, isolated, reported; `worker_error.rs`:
+//!   why it refuses a request (mapped to psrpc's codes and to Twirp's by their callers);
 //! - `handlers.rs`: the psrpc methods served, adapted onto the worker;
 //! - `io_info.rs`: livekit-server's IOInfo (CreateEgress, UpdateEgress with retries);
 //! - `registry.rs`: workers watching each other's heartbeats (a dead worker's egresses
@@ -31,6 +32,7 @@ pub mod registry;
 pub mod rpc;
 pub mod serve;
 pub mod worker;
+pub mod worker_error;
 
 pub use config::ServiceConfig;
 pub use serve::{ServeError, serve};

@@ -21,9 +21,10 @@ use super::intake;
 use super::io_info::IoReporter;
 use super::lenient::{self, Adjustment};
 use super::metrics::{Metrics, Snapshot};
-use super::psrpc::{CallError, Registration, RpcError, wire::code};
+use super::psrpc::{CallError, Registration};
 use super::registry::Registry;
 use super::rpc::start_egress_request::Request;
+use super::worker_error::WorkerError;
 use crate::compositor::Backend;
 use crate::egress::stats::EgressStats;
 use crate::egress::{self, Control, EgressError, RunOptions, StatusSink, Stop, StopReason};
@@ -55,13 +56,10 @@ struct State {
 impl State {
     /// Takes `info`'s egress id for a new egress, or `already_exists` if it is known
     /// (running, or one of the ended ones kept).
-    fn begin(&mut self, info: &EgressInfo, running: Running) -> Result<(), RpcError> {
+    fn begin(&mut self, info: &EgressInfo, running: Running) -> Result<(), WorkerError> {
         let id = &info.egress_id;
         if self.infos.contains_key(id) {
-            return Err(error(
-                code::ALREADY_EXISTS,
-                format!("egress {id} already exists"),
-            ));
+            return Err(WorkerError::Exists(id.clone()));
         }
         self.infos.insert(id.clone(), info.clone());
         self.running.insert(id.clone(), running);
@@ -124,10 +122,6 @@ pub struct StartRequest {
     pub room_id: String,
     /// The server's WebSocket URL from the request (used when the config has none).
     pub ws_url: String,
-}
-
-fn error(code: &str, message: impl Into<String>) -> RpcError {
-    RpcError::new(code, message)
 }
 
 impl Worker {
@@ -228,18 +222,17 @@ impl Worker {
     }
 
     /// Starts an egress; returns its STARTING info, or why not.
-    pub async fn start(&self, req: StartRequest) -> Result<EgressInfo, RpcError> {
+    pub async fn start(&self, req: StartRequest) -> Result<EgressInfo, WorkerError> {
         let inner = &self.inner;
         if self.is_draining() {
             inner.metrics.refused("draining");
-            return Err(error(code::UNAVAILABLE, "egress worker is shutting down"));
+            return Err(WorkerError::Draining);
         }
         let id = req.egress_id.clone();
-        check_egress_id(&id)
-            .map_err(|why| error(code::INVALID_ARGUMENT, format!("egress_id: {why}")))?;
+        check_egress_id(&id).map_err(|why| WorkerError::Invalid(format!("egress_id: {why}")))?;
         let (job, relaxed) = self.plan(&req.request).map_err(|e| {
             inner.metrics.refused("invalid");
-            error(code::INVALID_ARGUMENT, e.to_string())
+            WorkerError::Invalid(e.to_string())
         })?;
         for c in &relaxed {
             tracing::warn!(egress_id = %id, field = %c.field, given = %c.given, used = %c.used, "request read leniently (tessera.lenient)");
@@ -261,7 +254,7 @@ impl Worker {
                 handlers: Vec::new(),
             },
         )?;
-        let undo = |why: RpcError| {
+        let undo = |why: WorkerError| {
             let mut state = inner.state();
             state.running.remove(&id);
             state.infos.remove(&id);
@@ -276,7 +269,7 @@ impl Worker {
             if let Err(e) = reserved {
                 inner.metrics.refused(e.reason());
                 tracing::info!(egress_id = %id, kind, reason = e.reason(), "declined a StartEgress: {e}");
-                return Err(undo(error(code::RESOURCE_EXHAUSTED, e.to_string())));
+                return Err(undo(WorkerError::NoCapacity(e.to_string())));
             }
             cost
         };
@@ -293,7 +286,7 @@ impl Worker {
                         r.handlers = handlers;
                     }
                 }
-                Err(e) => return Err(undo(error(code::INTERNAL, format!("psrpc: {e}")))),
+                Err(e) => return Err(undo(WorkerError::Internal(format!("psrpc: {e}")))),
             }
         }
         if let Some(reg) = &inner.reporters.registry
@@ -332,7 +325,7 @@ impl Worker {
         std::thread::Builder::new()
             .name(format!("egress-{id}"))
             .spawn(move || worker.run_egress(&thread_id, base, job, room, opts, launch))
-            .map_err(|e| undo(error(code::INTERNAL, format!("cannot start a thread: {e}"))))?;
+            .map_err(|e| undo(WorkerError::Internal(format!("cannot start a thread: {e}"))))?;
         Ok(info)
     }
 
@@ -412,7 +405,7 @@ impl Worker {
 
     /// StopEgress: the egress finishes (files, uploads) and ends COMPLETE; the answer is
     /// its info, ENDING.
-    pub fn stop(&self, id: &str) -> Result<EgressInfo, RpcError> {
+    pub fn stop(&self, id: &str) -> Result<EgressInfo, WorkerError> {
         let state = self.inner.state();
         let Some(r) = state.running.get(id) else {
             return Err(not_running(&state, id, "stopped"));
@@ -426,7 +419,7 @@ impl Worker {
     }
 
     /// UpdateStream: adds and removes stream URLs of a running egress.
-    pub async fn update_stream(&self, req: UpdateStreamRequest) -> Result<EgressInfo, RpcError> {
+    pub async fn update_stream(&self, req: UpdateStreamRequest) -> Result<EgressInfo, WorkerError> {
         let (reply, answer) = std::sync::mpsc::channel();
         self.control(
             &req.egress_id.clone(),
@@ -439,7 +432,7 @@ impl Worker {
     }
 
     /// UpdateLayout (standalone API): switches a running composite's layout.
-    pub async fn update_layout(&self, id: &str, layout: &str) -> Result<EgressInfo, RpcError> {
+    pub async fn update_layout(&self, id: &str, layout: &str) -> Result<EgressInfo, WorkerError> {
         let (reply, answer) = std::sync::mpsc::channel();
         self.control(
             id,
@@ -450,10 +443,10 @@ impl Worker {
         )?;
         wait(answer).await?;
         self.info(id)
-            .ok_or_else(|| error(code::NOT_FOUND, format!("egress {id} not found")))
+            .ok_or_else(|| WorkerError::NotFound(id.to_owned()))
     }
 
-    fn control(&self, id: &str, c: Control) -> Result<(), RpcError> {
+    fn control(&self, id: &str, c: Control) -> Result<(), WorkerError> {
         let state = self.inner.state();
         let r = state
             .running
@@ -461,7 +454,7 @@ impl Worker {
             .ok_or_else(|| not_running(&state, id, "updated"))?;
         r.control
             .send(c)
-            .map_err(|_| error(code::FAILED_PRECONDITION, "egress is ending"))
+            .map_err(|_| WorkerError::NotRunning("egress is ending".into()))
     }
 
     /// An egress's latest info.
@@ -612,16 +605,13 @@ impl Inner {
 
 /// The error for a request to an egress that is not running: ended (with its status) or
 /// unknown.
-fn not_running(state: &State, id: &str, verb: &str) -> RpcError {
+fn not_running(state: &State, id: &str, verb: &str) -> WorkerError {
     match state.infos.get(id) {
-        Some(i) => error(
-            code::FAILED_PRECONDITION,
-            format!(
-                "egress with status {} cannot be {verb}",
-                status_name(i.status)
-            ),
-        ),
-        None => error(code::NOT_FOUND, format!("egress {id} not found")),
+        Some(i) => WorkerError::NotRunning(format!(
+            "egress with status {} cannot be {verb}",
+            status_name(i.status)
+        )),
+        None => WorkerError::NotFound(id.to_owned()),
     }
 }
 
@@ -653,17 +643,19 @@ fn check_egress_id(id: &str) -> Result<(), String> {
 /// be missing, and a room egress could not join anyway. When nothing answered at all, say
 /// plainly that livekit-server is unreachable (psrpc's "no response from servers" reads
 /// like a worker problem).
-fn create_failed(e: &CallError, waited: Duration) -> RpcError {
+fn create_failed(e: &CallError, waited: Duration) -> WorkerError {
     match e {
-        CallError::NoResponse | CallError::Timeout | CallError::Bus(_) => error(
-            code::UNAVAILABLE,
-            format!(
+        CallError::NoResponse | CallError::Timeout | CallError::Bus(_) => {
+            WorkerError::Unavailable(format!(
                 "livekit-server unreachable: IOInfo.CreateEgress got no answer within {:.0} s ({e}); \
                  is livekit-server running and using this worker's Redis?",
                 waited.as_secs_f64()
-            ),
-        ),
-        CallError::Remote(r) => error(&r.code, format!("CreateEgress: {}", r.message)),
+            ))
+        }
+        CallError::Remote(r) => WorkerError::Refused {
+            code: r.code.clone(),
+            message: r.message.clone(),
+        },
     }
 }
 
@@ -687,18 +679,19 @@ fn isolated(
 /// Waits for an egress thread's answer without blocking the runtime.
 async fn wait<T: Send + 'static>(
     answer: std::sync::mpsc::Receiver<Result<T, String>>,
-) -> Result<T, RpcError> {
+) -> Result<T, WorkerError> {
     tokio::task::spawn_blocking(move || answer.recv_timeout(Duration::from_secs(15)))
         .await
-        .map_err(|e| error(code::INTERNAL, e.to_string()))?
-        .map_err(|_| error(code::DEADLINE_EXCEEDED, "the egress did not answer"))?
-        .map_err(|e| error(code::INVALID_ARGUMENT, e))
+        .map_err(|e| WorkerError::Internal(e.to_string()))?
+        .map_err(|_| WorkerError::Timeout)?
+        .map_err(WorkerError::Invalid)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::launch::LaunchError;
+    use crate::service::psrpc::{RpcError, wire::code};
 
     fn base() -> EgressInfo {
         EgressInfo {
@@ -745,7 +738,7 @@ mod tests {
         let state = Arc::new(Mutex::new(State::default()));
         lock(&state).begin(&base(), running()).unwrap();
         let again = lock(&state).begin(&base(), running()).unwrap_err();
-        assert_eq!(again.code, code::ALREADY_EXISTS);
+        assert_eq!(again, WorkerError::Exists(base().egress_id));
         // A panic while the lock is held (a bug somewhere) poisons it; the worker goes on.
         let s = state.clone();
         let _ = std::thread::spawn(move || {
@@ -769,21 +762,18 @@ mod tests {
     fn an_unanswered_create_says_livekit_server_is_unreachable() {
         for e in [CallError::NoResponse, CallError::Timeout] {
             let r = create_failed(&e, Duration::from_secs(15));
-            assert_eq!(r.code, code::UNAVAILABLE);
+            assert!(matches!(r, WorkerError::Unavailable(_)), "{r:?}");
             assert!(
-                r.message.starts_with(
+                r.to_string().starts_with(
                     "livekit-server unreachable: IOInfo.CreateEgress got no answer within 15 s"
                 ),
-                "{}",
-                r.message
+                "{r}"
             );
         }
-        let refused = CallError::Remote(RpcError::new(code::INVALID_ARGUMENT, "bad"));
-        let r = create_failed(&refused, Duration::from_secs(15));
-        assert_eq!(
-            (r.code.as_str(), r.message.as_str()),
-            (code::INVALID_ARGUMENT, "CreateEgress: bad")
-        );
+        let remote = RpcError::new(code::INVALID_ARGUMENT, "bad");
+        let r = create_failed(&CallError::Remote(remote), Duration::from_secs(15));
+        assert_eq!(r.to_string(), "CreateEgress: bad");
+        assert!(matches!(r, WorkerError::Refused { code, .. } if code == code::INVALID_ARGUMENT));
     }
 
     #[test]
