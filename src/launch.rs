@@ -12,6 +12,7 @@ use crate::request::page_policy::PagePolicy;
 use crate::request::select::{AudioPick, VideoPick};
 use crate::request::web::{PageSource, WebPlan};
 use crate::request::{EgressPlan, Job, Selection, TrackOutput};
+use crate::secret::Secret;
 use crate::source::RoomSource;
 use crate::source::SourceEnd;
 use crate::source::livekit::tap::{self, Tap, TapMode};
@@ -22,24 +23,14 @@ use crate::source::synthetic::SyntheticRoom;
 use crate::source::web::{TemplateRoom, WebError, WebOptions, WebPage};
 
 /// A LiveKit server the worker records rooms of.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct RoomServer {
     /// `ws://` or `wss://`.
     pub url: String,
     /// API key.
     pub key: String,
-    /// API secret (never logged).
-    pub secret: String,
-}
-
-impl std::fmt::Debug for RoomServer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RoomServer")
-            .field("url", &self.url)
-            .field("key", &self.key)
-            .field("secret", &"<redacted>")
-            .finish()
-    }
+    /// API secret.
+    pub secret: Secret,
 }
 
 /// Where a room composite's room comes from.
@@ -284,16 +275,21 @@ fn open_page(
             // The token travels in the page's URL: valid only as long as the egress may be.
             let bound = run.duration.into_iter().chain(run.limit).min();
             let ttl = template_token_ttl(bound, start_timeout);
-            let token =
-                match recorder_token(&t.api_key, &t.api_secret, egress_id, &t.room_name, ttl) {
-                    Ok(t) => t,
-                    Err(e) => {
-                        return Ok(Err(egress::failed(
-                            base,
-                            EgressError::Source(e.to_string()),
-                        )));
-                    }
-                };
+            let token = match recorder_token(
+                &t.api_key,
+                t.api_secret.expose(),
+                egress_id,
+                &t.room_name,
+                ttl,
+            ) {
+                Ok(t) => t,
+                Err(e) => {
+                    return Ok(Err(egress::failed(
+                        base,
+                        EgressError::Source(e.to_string()),
+                    )));
+                }
+            };
             web.page_url(Some((&t.ws_url, &token)))
         }
     };

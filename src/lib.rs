@@ -40,6 +40,7 @@ pub mod layout;
 pub mod output;
 pub mod panics;
 pub mod request;
+pub mod secret;
 #[cfg(feature = "gst")]
 pub mod service;
 pub mod source;

@@ -371,7 +371,11 @@ fn run(args: RunArgs) -> Result<bool> {
             let (Some(key), Some(secret)) = (api_key, api_secret) else {
                 bail!("--url needs --api-key and --api-secret (or LIVEKIT_API_KEY/SECRET)");
             };
-            Some(RoomServer { url, key, secret })
+            Some(RoomServer {
+                url,
+                key,
+                secret: secret.into(),
+            })
         }
         None => None,
     };

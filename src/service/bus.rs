@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 
 use super::psrpc::wire::queue_lock_key;
 use crate::backoff::Backoff;
-use crate::storage::spec::Secret;
+use crate::secret::Secret;
 
 /// Waits before each pub/sub reconnect: 100 ms doubling up to 1 s.
 const RECONNECT_BACKOFF: Backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));

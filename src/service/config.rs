@@ -13,8 +13,8 @@ use serde::Deserialize;
 
 use super::bus::RedisConfig;
 use crate::compositor::BackendChoice;
+use crate::secret::Secret;
 use crate::storage::StorageDefaults;
-use crate::storage::spec::Secret;
 
 /// What is wrong with the configuration.
 #[derive(Debug, thiserror::Error)]

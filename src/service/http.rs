@@ -22,7 +22,7 @@ use super::psrpc::wire::code;
 use super::rpc::start_egress_request::Request;
 use super::worker::{StartRequest, Worker};
 use super::worker_error::WorkerError;
-use crate::storage::spec::Secret;
+use crate::secret::Secret;
 
 /// What the HTTP handlers share.
 #[derive(Clone)]

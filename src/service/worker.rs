@@ -598,7 +598,7 @@ impl Inner {
         (!url.is_empty()).then(|| RoomServer {
             url: url.to_owned(),
             key: self.config.api_key.clone(),
-            secret: self.config.api_secret.0.clone(),
+            secret: self.config.api_secret.clone(),
         })
     }
 }

@@ -14,28 +14,7 @@ use super::StorageError;
 /// `RetryPolicy::deadline`, `tessera.upload_deadline`).
 pub const UPLOAD_DEADLINE: Duration = Duration::from_secs(600);
 
-/// A secret string: never printed by `Debug`.
-#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(pub String);
-
-impl Secret {
-    /// `text` with every occurrence of the secret masked as `***` (unchanged when the
-    /// secret is empty): for error messages a server or library may have echoed it into.
-    pub fn mask_in(&self, text: &str) -> String {
-        if self.0.is_empty() {
-            text.to_owned()
-        } else {
-            text.replace(self.0.as_str(), "***")
-        }
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"***\"" })
-    }
-}
+pub use crate::secret::Secret;
 
 /// An HTTP(S) proxy for a store's requests.
 #[derive(Clone, Debug, PartialEq, Eq)]

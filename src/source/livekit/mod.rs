@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use super::{AUDIO_RATE, ParticipantInfo, PictureSizes, RoomSource, SourceEnd, VideoFrame};
 use crate::request::select::Selection;
+use crate::secret::Secret;
 use media::{AudioRing, PictureQueue};
 pub use shown::Published;
 pub(crate) use shown::Shown;
@@ -74,8 +75,8 @@ pub struct ConnectOptions {
     pub url: String,
     /// API key the token is signed with.
     pub api_key: String,
-    /// API secret the token is signed with (never logged).
-    pub api_secret: String,
+    /// API secret the token is signed with.
+    pub api_secret: Secret,
     /// The room.
     pub room_name: String,
     /// The recorder's identity (the egress id, as LiveKit's egress does).
@@ -100,7 +101,7 @@ impl std::fmt::Debug for ConnectOptions {
         f.debug_struct("ConnectOptions")
             .field("url", &self.url)
             .field("api_key", &self.api_key)
-            .field("api_secret", &"<redacted>")
+            .field("api_secret", &self.api_secret)
             .field("room_name", &self.room_name)
             .field("identity", &self.identity)
             .field("selection", &self.selection)
@@ -114,11 +115,11 @@ impl std::fmt::Debug for ConnectOptions {
 
 impl ConnectOptions {
     /// Defaults for everything but the server, credentials and room.
-    pub fn new(url: &str, api_key: &str, api_secret: &str, room_name: &str) -> ConnectOptions {
+    pub fn new(url: &str, api_key: &str, api_secret: &Secret, room_name: &str) -> ConnectOptions {
         ConnectOptions {
             url: url.to_owned(),
             api_key: api_key.to_owned(),
-            api_secret: api_secret.to_owned(),
+            api_secret: api_secret.clone(),
             room_name: room_name.to_owned(),
             identity: crate::info::new_egress_id(),
             selection: Selection::room(true, true, Default::default()),
@@ -498,7 +499,12 @@ mod tests {
 
     #[test]
     fn the_api_secret_never_prints() {
-        let o = ConnectOptions::new("ws://127.0.0.1:7880", "devkey", "s3cr3t-value", "room");
+        let o = ConnectOptions::new(
+            "ws://127.0.0.1:7880",
+            "devkey",
+            &"s3cr3t-value".into(),
+            "room",
+        );
         let shown = format!("{o:?}");
         assert!(!shown.contains("s3cr3t-value"), "{shown}");
         assert!(

@@ -15,7 +15,7 @@ const TTL: Duration = Duration::from_secs(24 * 3600);
 pub fn egress_token(opts: &ConnectOptions) -> Result<String, LiveKitError> {
     recorder_token(
         &opts.api_key,
-        &opts.api_secret,
+        opts.api_secret.expose(),
         &opts.identity,
         &opts.room_name,
         TTL,

@@ -24,6 +24,7 @@ use processes::EgressDir;
 
 use crate::request::page_policy::PagePolicy;
 use crate::request::select::Channel;
+use crate::secret::Secret;
 use crate::source::{AUDIO_RATE, ParticipantInfo, RoomSource, SourceEnd, VideoFrame};
 
 /// The most the recording may trail the page: it starts at the page's load or start
@@ -48,7 +49,7 @@ pub struct TemplateRoom {
     /// API key.
     pub api_key: String,
     /// API secret.
-    pub api_secret: String,
+    pub api_secret: Secret,
     /// The room.
     pub room_name: String,
 }
@@ -497,9 +498,12 @@ fn layout_request(
         "{}/twirp/livekit.RoomService/UpdateParticipant",
         http.trim_end_matches('/')
     );
-    let token =
-        crate::source::livekit::admin_token(&room.api_key, &room.api_secret, &room.room_name)
-            .map_err(|e| e.to_string())?;
+    let token = crate::source::livekit::admin_token(
+        &room.api_key,
+        room.api_secret.expose(),
+        &room.room_name,
+    )
+    .map_err(|e| e.to_string())?;
     let metadata = serde_json::json!({ "layout": layout }).to_string();
     let body = serde_json::json!({
         "room": room.room_name,
