@@ -508,7 +508,7 @@ mod tests {
         let shown = format!("{o:?}");
         assert!(!shown.contains("s3cr3t-value"), "{shown}");
         assert!(
-            shown.contains("devkey") && shown.contains("<redacted>"),
+            shown.contains("devkey") && shown.contains("api_secret: \"***\""),
             "{shown}"
         );
     }
