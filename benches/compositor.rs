@@ -7,6 +7,8 @@
 //! Builds without GStreamer: `cargo bench --no-default-features --bench compositor`.
 //! Sources are 640x360 I420 up to 4 tiles and 320x180 beyond, as a simulcast subscriber
 //! picks smaller layers for smaller tiles.
+// criterion_group! makes an undocumented public function.
+#![allow(missing_docs)]
 
 mod common;
 
