@@ -25,8 +25,8 @@ pub fn now_ns() -> i64 {
         .map_or(0, |d| d.as_nanos() as i64)
 }
 
-/// `lowerCamelCase` → `snake_case`.
-fn snake(key: &str) -> String {
+/// `lowerCamelCase` → `snake_case` (snake_case names stay as they are).
+pub(crate) fn snake(key: &str) -> String {
     let mut out = String::with_capacity(key.len() + 4);
     for c in key.chars() {
         if c.is_ascii_uppercase() {

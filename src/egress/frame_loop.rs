@@ -273,7 +273,6 @@ impl<'a> EgressRun<'a> {
             return Ok(None);
         };
         let t = self.pacer.pts(self.tick);
-        let frame_duration = self.pacer.frame_duration();
         // Pictures first (their borrow of the room ends before audio is mixed).
         room.advance_video(t);
         laps.lap(Stage::Source);
@@ -289,6 +288,12 @@ impl<'a> EgressRun<'a> {
                 targets.push(self.image_targets[j]);
             }
         }
+        let out = Delivery {
+            graph: &self.graph,
+            images: &outputs.images,
+            epoch: self.epoch,
+            frame_duration: self.pacer.frame_duration(),
+        };
         let mut hints = None;
         if !targets.is_empty() {
             let sizes: Vec<_> = targets
@@ -308,15 +313,7 @@ impl<'a> EgressRun<'a> {
                 if !comp.can_send_to(k) {
                     let done = comp.receive_frame_from(k, true)?.expect("ring is full");
                     laps.lap(Stage::Readback);
-                    let images = &outputs.images;
-                    deliver(
-                        &self.dests[k],
-                        done,
-                        &self.graph,
-                        images,
-                        self.epoch,
-                        frame_duration,
-                    )?;
+                    out.send(&self.dests[k], done)?;
                     laps.lap(Stage::Push);
                 }
             }
@@ -327,14 +324,7 @@ impl<'a> EgressRun<'a> {
         for (k, dest) in self.dests.iter().enumerate() {
             while let Some(done) = comp.receive_frame_from(k, false)? {
                 laps.lap(Stage::Readback);
-                deliver(
-                    dest,
-                    done,
-                    &self.graph,
-                    &outputs.images,
-                    self.epoch,
-                    frame_duration,
-                )?;
+                out.send(dest, done)?;
                 laps.lap(Stage::Push);
             }
         }
@@ -395,20 +385,18 @@ impl<'a> EgressRun<'a> {
         let Some(comp) = self.compositor.as_mut() else {
             return Ok(());
         };
-        let frame_duration = self.pacer.frame_duration();
+        let out = Delivery {
+            graph: &self.graph,
+            images: &outputs.images,
+            epoch: self.epoch,
+            frame_duration: self.pacer.frame_duration(),
+        };
         for (k, dest) in self.dests.iter().enumerate() {
             while comp.in_flight_of(k) > 0 {
                 let Some(done) = comp.receive_frame_from(k, true)? else {
                     break;
                 };
-                deliver(
-                    dest,
-                    done,
-                    &self.graph,
-                    &outputs.images,
-                    self.epoch,
-                    frame_duration,
-                )?;
+                out.send(dest, done)?;
             }
         }
         Ok(())
@@ -456,24 +444,27 @@ impl<'a> EgressRun<'a> {
     }
 }
 
-/// Hands a composited frame to its encode or image output.
-fn deliver(
-    dest: &Dest,
-    frame: Nv12Frame,
-    graph: &Graph,
-    images: &[ImagesOutput],
+/// Where finished frames go: the encodes' sources and the image outputs.
+struct Delivery<'a> {
+    graph: &'a Graph,
+    images: &'a [ImagesOutput],
     epoch: DateTime<Utc>,
     frame_duration: Duration,
-) -> Result<(), EgressError> {
-    match *dest {
-        Dest::Encode(i) => match graph.video.get(i) {
-            Some(src) => graph::push(src, frame.data, frame.pts, frame_duration),
-            None => Ok(()),
-        },
-        Dest::Image(j) => {
-            let at = epoch + frame.pts;
-            images[j].submit(frame, at);
-            Ok(())
+}
+
+impl Delivery<'_> {
+    /// Hands a composited frame to its encode or image output.
+    fn send(&self, dest: &Dest, frame: Nv12Frame) -> Result<(), EgressError> {
+        match *dest {
+            Dest::Encode(i) => match self.graph.video.get(i) {
+                Some(src) => graph::push(src, frame.data, frame.pts, self.frame_duration),
+                None => Ok(()),
+            },
+            Dest::Image(j) => {
+                let at = self.epoch + frame.pts;
+                self.images[j].submit(frame, at);
+                Ok(())
+            }
         }
     }
 }

@@ -51,7 +51,7 @@ impl Extensions {
         if let Some(Value::Object(adv)) = raw.get("advanced") {
             for (key, v) in adv {
                 if v.as_f64() == Some(0.0) {
-                    ext.explicit_zero.insert(snake_case(key));
+                    ext.explicit_zero.insert(crate::info::snake(key));
                 }
             }
         }
@@ -124,20 +124,6 @@ pub fn for_schema(raw: &Value) -> Value {
         }
     }
     clean
-}
-
-/// `videoBitrate` → `video_bitrate` (snake_case names stay as they are).
-fn snake_case(key: &str) -> String {
-    let mut out = String::with_capacity(key.len() + 4);
-    for c in key.chars() {
-        if c.is_ascii_uppercase() {
-            out.push('_');
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 #[cfg(test)]
