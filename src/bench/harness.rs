@@ -130,22 +130,7 @@ pub fn run(opts: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Report
         kbps,
         clip_seconds,
     )?;
-    // The device is opened on a thread named `gpu-init`: the driver's worker threads (a
-    // software rasteriser's especially) inherit the name, so their CPU is counted as GPU.
-    let choice = opts.compositor;
-    let backend = std::thread::Builder::new()
-        .name("gpu-init".into())
-        .spawn(move || {
-            let backend = Backend::open(choice)?;
-            if let Backend::Gpu(_) = &backend {
-                // Compile the pipelines once before measuring.
-                drop(backend.compositor(64, 64));
-            }
-            Ok::<_, GpuError>(backend)
-        })
-        .expect("spawn gpu-init")
-        .join()
-        .expect("gpu-init does not panic")?;
+    let backend = open_backend(opts.compositor)?;
     let encoder = encode::probe_video_encoder()
         .map(|c| c.factory.to_owned())
         .unwrap_or_else(|e| e.to_string());
@@ -212,25 +197,49 @@ pub fn run(opts: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Report
         gstreamer,
         bottleneck,
         gpu_ms_per_frame,
-        notes: std::iter::once(if gpu_ms_per_frame.is_some() {
-            "GPU time per frame is the span from the first to the last pass of a frame \
-             (timestamp queries on one frame in 15), wall time on the GPU's clock: on a \
-             software adapter it includes waiting for CPU threads shared with the rest."
-                .to_owned()
-        } else {
-            "GPU time per frame: the adapter has no timestamp queries; on a software \
-             adapter the GPU's work is the gpu_software CPU class."
-                .to_owned()
-        })
-        .chain(shape.outputs.iter().any(|o| o != "file").then(|| {
-            "The GStreamer baseline writes the MP4 file only: with HLS, image or RTMP \
-             outputs tessera's rooms do more than the baseline's."
-                .to_owned()
-        }))
-        .collect(),
+        notes: notes(shape, gpu_ms_per_frame.is_some()),
     };
     write_report(&report, &opts.out_dir)?;
     Ok(report)
+}
+
+/// Opens the compositor on a thread named `gpu-init`: the driver's worker threads (a
+/// software rasteriser's especially) inherit the name, so their CPU is counted as GPU.
+/// A GPU's pipelines are compiled once here, before anything is measured.
+fn open_backend(choice: BackendChoice) -> Result<Backend, BenchError> {
+    let backend = std::thread::Builder::new()
+        .name("gpu-init".into())
+        .spawn(move || {
+            let backend = Backend::open(choice)?;
+            if let Backend::Gpu(_) = &backend {
+                drop(backend.compositor(64, 64));
+            }
+            Ok::<_, GpuError>(backend)
+        })
+        .expect("spawn gpu-init")
+        .join()
+        .expect("gpu-init does not panic")?;
+    Ok(backend)
+}
+
+/// What the report's figures mean, where a reader could take them for more.
+fn notes(shape: &Shape, gpu_timed: bool) -> Vec<String> {
+    let gpu = if gpu_timed {
+        "GPU time per frame is the span from the first to the last pass of a frame \
+         (timestamp queries on one frame in 15), wall time on the GPU's clock: on a \
+         software adapter it includes waiting for CPU threads shared with the rest."
+    } else {
+        "GPU time per frame: the adapter has no timestamp queries; on a software \
+         adapter the GPU's work is the gpu_software CPU class."
+    };
+    let baseline = shape.outputs.iter().any(|o| o != "file").then_some(
+        "The GStreamer baseline writes the MP4 file only: with HLS, image or RTMP \
+         outputs tessera's rooms do more than the baseline's.",
+    );
+    std::iter::once(gpu)
+        .chain(baseline)
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Writes `report.json`, `report.md`, `report.svg` and `cost-profile.json` into `dir`.

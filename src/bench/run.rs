@@ -203,41 +203,7 @@ pub fn run_step(
             let stats = stats[n as usize].clone();
             std::thread::Builder::new()
                 .name(format!("egress-{n}"))
-                .spawn(move || -> Result<(), String> {
-                    let mut room = ClipRoom::new(shape.participants, &clip, shape.codec)
-                        .map_err(|e| e.to_string())?;
-                    let (req, raw) = request::parse_room_composite(&shape.request_json(n))
-                        .map_err(|e| e.to_string())?;
-                    let plan = request::plan_room_composite(
-                        req,
-                        &request::Extensions::read(&raw),
-                        &LayoutLibrary::builtin(),
-                    )
-                    .map_err(|e| e.to_string())?;
-                    let opts = RunOptions {
-                        out_dir,
-                        duration: Some(total),
-                        stop: Stop::new(),
-                        realtime: true,
-                        control: None,
-                        stats: Some(stats),
-                        storage: Default::default(),
-                        limit: None,
-                        status: StatusSink::none(),
-                    };
-                    let id = format!("EG_bench{n}");
-                    let info = egress::run(&id, &plan, &mut room, Some(backend), &opts);
-                    // A stream that failed fails the room, though the egress completes.
-                    let failed = livekit_protocol::stream_info::Status::Failed as i32;
-                    if let Some(s) = info.stream_results.iter().find(|s| s.status == failed) {
-                        return Err(format!("stream {}: {}", s.url, s.error));
-                    }
-                    if info.status == EgressStatus::EgressComplete as i32 {
-                        Ok(())
-                    } else {
-                        Err(info.error)
-                    }
-                })
+                .spawn(move || run_room(n, &shape, &clip, backend, out_dir, stats, total))
                 .expect("spawn egress thread")
         })
         .collect();
@@ -315,6 +281,48 @@ pub fn run_step(
         failures,
     }
     .judged(policy)
+}
+
+/// One room of a step: egress `n` of `shape` decoding `clip`, for `total` media time;
+/// `Err` names why the room failed (a stream that failed fails it too).
+fn run_room(
+    n: u32,
+    shape: &Shape,
+    clip: &Path,
+    backend: Backend,
+    out_dir: PathBuf,
+    stats: Arc<EgressStats>,
+    total: Duration,
+) -> Result<(), String> {
+    let mut room =
+        ClipRoom::new(shape.participants, clip, shape.codec).map_err(|e| e.to_string())?;
+    let (req, raw) =
+        request::parse_room_composite(&shape.request_json(n)).map_err(|e| e.to_string())?;
+    let extensions = request::Extensions::read(&raw);
+    let plan = request::plan_room_composite(req, &extensions, &LayoutLibrary::builtin())
+        .map_err(|e| e.to_string())?;
+    let opts = RunOptions {
+        out_dir,
+        duration: Some(total),
+        stop: Stop::new(),
+        realtime: true,
+        control: None,
+        stats: Some(stats),
+        storage: Default::default(),
+        limit: None,
+        status: StatusSink::none(),
+    };
+    let id = format!("EG_bench{n}");
+    let info = egress::run(&id, &plan, &mut room, Some(backend), &opts);
+    let failed = livekit_protocol::stream_info::Status::Failed as i32;
+    if let Some(s) = info.stream_results.iter().find(|s| s.status == failed) {
+        return Err(format!("stream {}: {}", s.url, s.error));
+    }
+    if info.status == EgressStatus::EgressComplete as i32 {
+        Ok(())
+    } else {
+        Err(info.error)
+    }
 }
 
 /// A shape for tests: 640x360 H.264 inputs, grid, 720p30.

@@ -83,12 +83,17 @@ impl Metrics {
     /// The text exposition.
     pub fn render(&self, s: &Snapshot) -> String {
         let mut out = String::new();
-        let mut f = |name: &str, kind: &str, help: &str, rows: Vec<String>| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-            for r in rows {
-                let _ = writeln!(out, "{name}{r}");
-            }
-        };
+        self.egress_families(s, &mut |name, kind, help, rows| {
+            family(&mut out, name, kind, help, rows)
+        });
+        self.node_families(s, &mut |name, kind, help, rows| {
+            family(&mut out, name, kind, help, rows)
+        });
+        out
+    }
+
+    /// The egress families: running, started, ended, refused.
+    fn egress_families(&self, s: &Snapshot, f: &mut Family<'_>) {
         f(
             "tessera_egress_active",
             "gauge",
@@ -137,6 +142,10 @@ impl Metrics {
                 .map(|(k, v)| format!("{{reason=\"{k}\"}} {v}"))
                 .collect(),
         );
+    }
+
+    /// The frame counters and the node's gauges.
+    fn node_families(&self, s: &Snapshot, f: &mut Family<'_>) {
         let frames = s.frames + self.frames_done.load(Ordering::Relaxed);
         let late = s.late + self.late_done.load(Ordering::Relaxed);
         f(
@@ -221,7 +230,16 @@ impl Metrics {
             "Status updates waiting to reach livekit-server.",
             vec![format!(" {}", s.io_queued)],
         );
-        out
+    }
+}
+
+/// Writes one metric family: `name`'s help and type, then one line per row.
+type Family<'a> = dyn FnMut(&str, &str, &str, Vec<String>) + 'a;
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str, rows: Vec<String>) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    for r in rows {
+        let _ = writeln!(out, "{name}{r}");
     }
 }
 
