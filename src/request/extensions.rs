@@ -26,21 +26,24 @@ impl Extensions {
     /// camelCase keys).
     pub fn read(raw: &Value) -> Extensions {
         let mut ext = Extensions::default();
-        let list = |snake: &str, camel: &str| -> Vec<Value> {
-            let v = raw.get(snake).or_else(|| raw.get(camel));
+        let list = |keys: &[&str]| -> Vec<Value> {
+            let v = keys.iter().find_map(|k| raw.get(*k));
             v.and_then(Value::as_array).cloned().unwrap_or_default()
         };
-        for (i, s) in list("segment_outputs", "segmentOutputs").iter().enumerate() {
+        for (i, s) in list(&["segment_outputs", "segmentOutputs"])
+            .iter()
+            .enumerate()
+        {
             ext.add_segments(format!("segment_outputs[{i}]"), s);
         }
         if let Some(s) = raw.get("segments") {
             ext.add_segments("segments".into(), s);
         }
-        for (i, im) in list("image_outputs", "imageOutputs").iter().enumerate() {
+        for (i, im) in list(&["image_outputs", "imageOutputs"]).iter().enumerate() {
             ext.add_images(format!("image_outputs[{i}]"), im);
         }
         // v2: every output is one of file, stream, segments, images.
-        for (i, o) in list("outputs", "outputs").iter().enumerate() {
+        for (i, o) in list(&["outputs"]).iter().enumerate() {
             if let Some(s) = o.get("segments") {
                 ext.add_segments(format!("outputs[{i}].segments"), s);
             }

@@ -38,7 +38,7 @@ use super::StorageError;
 use super::azure::AzureStore;
 use super::gcs::GcsStore;
 use super::s3::{Body, S3Store};
-use super::spec::StoreSpec;
+use super::spec::{StoreSpec, UPLOAD_DEADLINE};
 use crate::backoff::Backoff;
 
 /// Files waiting beyond which the queue reports overflow.
@@ -57,8 +57,6 @@ pub struct RetryPolicy {
     /// then as long again the backup) before they are kept on disk.
     pub deadline: Duration,
 }
-
-pub use super::spec::UPLOAD_DEADLINE;
 
 impl Default for RetryPolicy {
     fn default() -> Self {
