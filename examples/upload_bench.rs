@@ -10,9 +10,9 @@ use std::time::Instant;
 use livekit_protocol::S3Upload;
 use livekit_protocol::storage_config::Provider;
 use tessera::bench::probe;
+use tessera::storage::RetryPolicy;
 use tessera::storage::Uploader;
-use tessera::storage::spec::from_provider;
-use tessera::storage::uploader::RetryPolicy;
+use tessera::storage::from_provider;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();

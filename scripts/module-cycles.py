@@ -29,8 +29,9 @@ def strip_comments(text):
 
 
 def test_free(text):
-    """The file without its `#[cfg(test)] mod tests { ... }` block (tests may use anything)."""
-    m = re.search(r"#\[cfg\(test\)\]\s*mod \w+\s*\{", text)
+    """The file from its first `#[cfg(test)] mod` block on (tests and test fixtures may use
+    anything)."""
+    m = re.search(r"#\[cfg\(test\)\]\s*(?:pub(?:\([^)]*\))?\s+)?mod \w+\s*\{", text)
     return text[: m.start()] if m else text
 
 

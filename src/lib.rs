@@ -11,13 +11,15 @@
 //! - [`storage`] uploads finished files to S3, GCS or Azure;
 //! - [`egress`] runs one egress (its frame loop, its end) and reports its `EgressInfo`;
 //! - [`launch`] opens a job's source and runs it to its end (the CLI and the worker);
-//! - [`service`] is the egress worker behind livekit-server (psrpc over Redis);
+//! - [`service`] is the egress worker behind livekit-server (psrpc over Redis), set up by
+//!   [`config`], the one reader of its YAML configuration file;
 //! - [`bench`] measures how many egresses this node holds in real time.
 //!
-//! The `gst` feature (on by default) builds everything that needs GStreamer: `egress`,
-//! `encode`, `launch`, `service`, the LiveKit, web and clip sources and the GStreamer
-//! outputs. Without it the compositor, layouts, requests and storage build alone (the GPU
-//! benchmarks use that).
+//! The `egress` feature (on by default) is the egress itself, everything that needs
+//! GStreamer or a room: the modules `egress`, `encode`, `launch`, `service`, `config`, the
+//! LiveKit, web and clip sources, the GStreamer outputs and the `tessera` binary. Without
+//! it the compositors, layouts, requests and storage build alone (the GPU benchmark on a
+//! machine without GStreamer uses that).
 
 pub mod async_thread;
 pub mod audio;
@@ -26,22 +28,25 @@ pub mod bench;
 pub mod capacity;
 pub mod color;
 pub mod compositor;
-#[cfg(feature = "gst")]
+#[cfg(feature = "egress")]
+pub mod config;
+#[cfg(feature = "egress")]
 pub mod egress;
-#[cfg(feature = "gst")]
+#[cfg(feature = "egress")]
 pub mod encode;
-#[cfg(all(test, feature = "gst"))]
+#[cfg(all(test, feature = "egress"))]
 mod fuzz;
 pub mod go_duration;
 pub mod info;
-#[cfg(feature = "gst")]
+#[cfg(feature = "egress")]
 pub mod launch;
 pub mod layout;
+#[cfg(feature = "egress")]
 pub mod output;
 pub mod panics;
 pub mod request;
 pub mod secret;
-#[cfg(feature = "gst")]
+#[cfg(feature = "egress")]
 pub mod service;
 pub mod source;
 pub mod storage;

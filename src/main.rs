@@ -15,7 +15,7 @@ use tessera::egress::{self, RunOptions, StatusSink, Stop, StopReason};
 use tessera::launch::{Compositing, LaunchOptions, Room, RoomServer, run_job};
 use tessera::layout::LayoutLibrary;
 use tessera::request;
-use tessera::request::page_policy::PagePolicy;
+use tessera::request::PagePolicy;
 use tessera::source::synthetic::{DEFAULT_SIZE, SyntheticRoom};
 
 /// The request `tessera run` uses when none is given.
@@ -111,10 +111,10 @@ struct RunArgs {
     /// `update_stream error: ...` / `update_layout error: ...`.
     #[arg(long)]
     control_stdin: bool,
-    /// Worker configuration (YAML, LiveKit egress's keys): `storage` (the default store
-    /// for outputs without their own: `s3`, `alioss`, and `prefix`), `backup_storage`
-    /// (where files go whose upload failed) and `disallow_local_storage`. Other keys are
-    /// ignored here.
+    /// Worker configuration (the YAML file `tessera serve` reads, checked the same way):
+    /// here only its storage keys apply: `storage` (the default store for outputs without
+    /// their own: `s3`, `alioss`, `gcp`, `azure`, and `prefix`), `backup` (where files go
+    /// whose upload failed), `disallow_local_storage` and `tessera.upload_deadline`.
     #[arg(long)]
     config: Option<PathBuf>,
     /// Compositor: auto (the GPU on a hardware adapter, the CPU when the only adapter is a
@@ -231,7 +231,7 @@ fn bench(args: BenchArgs) -> Result<bool> {
     }
     gst::init().context("initialising GStreamer")?;
     let opts = bench::BenchOptions {
-        shape: bench::run::Shape {
+        shape: bench::Shape {
             participants: args.participants,
             input_width: w,
             input_height: h,
@@ -339,7 +339,8 @@ fn run(args: RunArgs) -> Result<bool> {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading {}", path.display()))?;
-            tessera::storage::spec::defaults_from_yaml(&text)
+            tessera::config::ConfigFile::parse(&text)
+                .and_then(|f| f.storage_defaults())
                 .with_context(|| format!("{}", path.display()))?
         }
         None => Default::default(),
@@ -558,12 +559,12 @@ fn main() -> ExitCode {
     }
     // The egresses' displays admit only holders of the web root's cookie (`xauth`); the
     // capture in this process reads it through XAUTHORITY.
-    let xauthority = tessera::source::web::xauth::path(&tessera::source::web::processes::root());
+    let xauthority = tessera::source::web::xauthority();
     // SAFETY: no other thread exists yet.
     unsafe { std::env::set_var("XAUTHORITY", xauthority) };
     let cli = Cli::parse();
     // The worker's configuration first: its `logging` sets the level and format.
-    let mut logging = tessera::service::config::Logging::default();
+    let mut logging = tessera::config::Logging::default();
     let serve_config = match &cli.command {
         Command::Serve(args) => match serve_config(args) {
             Ok(c) => {

@@ -9,7 +9,7 @@ use serde::Deserialize;
 /// A secret string.
 #[derive(Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(transparent)]
-pub struct Secret(pub String);
+pub struct Secret(String);
 
 impl Secret {
     /// The value, to sign or send with (never to print).

@@ -9,18 +9,20 @@
 //! [`probe`] and [`ramp`] need no GStreamer (the GPU run's `gpu_rooms` benchmark uses them
 //! on machines without it); the rest does.
 
-#[cfg(feature = "gst")]
-pub mod baseline;
-#[cfg(feature = "gst")]
+#[cfg(feature = "egress")]
+pub(crate) mod baseline;
+#[cfg(feature = "egress")]
 mod harness;
 pub mod probe;
 pub mod ramp;
-#[cfg(feature = "gst")]
+#[cfg(feature = "egress")]
 pub mod report;
-#[cfg(feature = "gst")]
+#[cfg(feature = "egress")]
 mod rtmp;
-#[cfg(feature = "gst")]
-pub mod run;
+#[cfg(feature = "egress")]
+pub(crate) mod run;
 
-#[cfg(feature = "gst")]
+#[cfg(feature = "egress")]
 pub use harness::*;
+#[cfg(feature = "egress")]
+pub use run::Shape;

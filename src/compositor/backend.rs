@@ -5,9 +5,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{
-    CompositorError, CpuCompositor, GpuCompositor, GpuContext, GpuError, Nv12Frame, Scene,
-};
+use super::cpu::CpuCompositor;
+use super::error::CompositorError;
+use super::frame::Nv12Frame;
+use super::gpu::{GpuContext, GpuError};
+use super::gpu_compositor::GpuCompositor;
+use super::layers::Scene;
 use crate::layout::Color;
 
 /// The compositor asked for (`--compositor`, `TESSERA_COMPOSITOR`).

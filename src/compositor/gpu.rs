@@ -116,7 +116,7 @@ impl GpuContext {
 
     /// The shared pipelines (compiled on first call).
     pub(super) fn pipelines(&self) -> &Pipelines {
-        self.pipelines.get_or_init(|| Pipelines::new(self))
+        self.pipelines.get_or_init(|| Pipelines::new(&self.device))
     }
 
     /// Whether this is a software (CPU) adapter such as lavapipe.

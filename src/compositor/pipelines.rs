@@ -2,10 +2,51 @@
 //! compositor on it (shader compilation is the slow part of starting an egress on a
 //! software rasteriser).
 
-use super::GpuContext;
-
 /// The canvas format: 8-bit R'G'B'A, no sRGB conversion (values are already gamma-coded).
 pub(super) const CANVAS_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
+
+/// Uniform slots are this far apart (the WebGPU minimum uniform offset alignment).
+pub(super) const UNIFORM_STRIDE: u64 = 256;
+
+/// Bytes of one layer's uniform block, as the composite bind group layout declares it.
+pub(super) const LAYER_UNIFORM_SIZE: u64 = size_of::<LayerUniform>() as u64;
+
+/// The uniform block of `composite.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub(super) struct LayerUniform {
+    pub(super) dst: [f32; 4],
+    pub(super) src: [f32; 4],
+    pub(super) color: [f32; 4],
+    /// The shape's rectangle in pixels: x0, y0, x1, y1.
+    pub(super) shape: [f32; 4],
+    pub(super) border_color: [f32; 4],
+    /// radius, border width (pixels), unused, unused.
+    pub(super) params: [f32; 4],
+}
+
+/// The uniform block of `nv12.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub(super) struct Nv12Params {
+    pub(super) width: u32,
+    pub(super) height: u32,
+    pub(super) stride_words: u32,
+    pub(super) uv_offset_words: u32,
+}
+
+/// The uniform block of `yuv_to_rgba.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub(super) struct ConvertParams {
+    pub(super) mode: u32,
+    pub(super) width: u32,
+    pub(super) height: u32,
+    pub(super) row_words: u32,
+    pub(super) u_offset: u32,
+    pub(super) v_offset: u32,
+    pub(super) _pad: [u32; 2],
+}
 
 pub(super) struct Pipelines {
     /// Composite: dynamic-offset layer uniform, one RGBA picture, a sampler.
@@ -24,12 +65,11 @@ pub(super) struct Pipelines {
     pub nv12: wgpu::ComputePipeline,
 }
 
-fn shader(gpu: &GpuContext, name: &str, source: &str) -> wgpu::ShaderModule {
-    gpu.device
-        .create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some(name),
-            source: wgpu::ShaderSource::Wgsl(source.into()),
-        })
+fn shader(device: &wgpu::Device, name: &str, source: &str) -> wgpu::ShaderModule {
+    device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some(name),
+        source: wgpu::ShaderSource::Wgsl(source.into()),
+    })
 }
 
 fn texture(binding: u32, visibility: wgpu::ShaderStages) -> wgpu::BindGroupLayoutEntry {
@@ -87,32 +127,29 @@ fn buffer(
 }
 
 fn compute(
-    gpu: &GpuContext,
+    device: &wgpu::Device,
     name: &str,
     source: &str,
     layout: &wgpu::BindGroupLayout,
 ) -> wgpu::ComputePipeline {
-    let module = shader(gpu, name, source);
-    let pipeline_layout = gpu
-        .device
-        .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some(name),
-            bind_group_layouts: &[Some(layout)],
-            immediate_size: 0,
-        });
-    gpu.device
-        .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some(name),
-            layout: Some(&pipeline_layout),
-            module: &module,
-            entry_point: Some("main"),
-            compilation_options: Default::default(),
-            cache: None,
-        })
+    let module = shader(device, name, source);
+    let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+        label: Some(name),
+        bind_group_layouts: &[Some(layout)],
+        immediate_size: 0,
+    });
+    device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: Some(name),
+        layout: Some(&pipeline_layout),
+        module: &module,
+        entry_point: Some("main"),
+        compilation_options: Default::default(),
+        cache: None,
+    })
 }
 
 fn render_pipeline(
-    gpu: &GpuContext,
+    device: &wgpu::Device,
     layout: &wgpu::PipelineLayout,
     module: &wgpu::ShaderModule,
     vertex: &str,
@@ -120,41 +157,39 @@ fn render_pipeline(
     format: wgpu::TextureFormat,
     blend: Option<wgpu::BlendState>,
 ) -> wgpu::RenderPipeline {
-    gpu.device
-        .create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-            label: Some(fragment),
-            layout: Some(layout),
-            vertex: wgpu::VertexState {
-                module,
-                entry_point: Some(vertex),
-                compilation_options: Default::default(),
-                buffers: &[],
-            },
-            primitive: wgpu::PrimitiveState {
-                topology: wgpu::PrimitiveTopology::TriangleStrip,
-                ..Default::default()
-            },
-            depth_stencil: None,
-            multisample: wgpu::MultisampleState::default(),
-            fragment: Some(wgpu::FragmentState {
-                module,
-                entry_point: Some(fragment),
-                compilation_options: Default::default(),
-                // Plain layers are opaque: no blending, no read of the target.
-                targets: &[Some(wgpu::ColorTargetState {
-                    format,
-                    blend,
-                    write_mask: wgpu::ColorWrites::ALL,
-                })],
-            }),
-            multiview_mask: None,
-            cache: None,
-        })
+    device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+        label: Some(fragment),
+        layout: Some(layout),
+        vertex: wgpu::VertexState {
+            module,
+            entry_point: Some(vertex),
+            compilation_options: Default::default(),
+            buffers: &[],
+        },
+        primitive: wgpu::PrimitiveState {
+            topology: wgpu::PrimitiveTopology::TriangleStrip,
+            ..Default::default()
+        },
+        depth_stencil: None,
+        multisample: wgpu::MultisampleState::default(),
+        fragment: Some(wgpu::FragmentState {
+            module,
+            entry_point: Some(fragment),
+            compilation_options: Default::default(),
+            // Plain layers are opaque: no blending, no read of the target.
+            targets: &[Some(wgpu::ColorTargetState {
+                format,
+                blend,
+                write_mask: wgpu::ColorWrites::ALL,
+            })],
+        }),
+        multiview_mask: None,
+        cache: None,
+    })
 }
 
 impl Pipelines {
-    pub(super) fn new(gpu: &GpuContext) -> Pipelines {
-        let device = &gpu.device;
+    pub(super) fn new(device: &wgpu::Device) -> Pipelines {
         let layer_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("layer"),
             entries: &[
@@ -163,7 +198,7 @@ impl Pipelines {
                     wgpu::ShaderStages::VERTEX_FRAGMENT,
                     wgpu::BufferBindingType::Uniform,
                     true,
-                    Some(super::LAYER_UNIFORM_SIZE),
+                    Some(LAYER_UNIFORM_SIZE),
                 ),
                 texture(1, wgpu::ShaderStages::FRAGMENT),
                 wgpu::BindGroupLayoutEntry {
@@ -175,7 +210,7 @@ impl Pipelines {
             ],
         });
         let module = shader(
-            gpu,
+            device,
             "composite.wgsl",
             include_str!("../../shaders/composite.wgsl"),
         );
@@ -186,7 +221,7 @@ impl Pipelines {
         });
         let pipeline = |fragment: &str, blend: Option<wgpu::BlendState>| {
             render_pipeline(
-                gpu,
+                device,
                 &layout,
                 &module,
                 "vs_main",
@@ -218,7 +253,7 @@ impl Pipelines {
             entries: &[storage(0, true), uniform(1), storage(2, false)],
         });
         let convert = compute(
-            gpu,
+            device,
             "yuv_to_rgba.wgsl",
             include_str!("../../shaders/yuv_to_rgba.wgsl"),
             &convert_layout,
@@ -233,7 +268,7 @@ impl Pipelines {
             ],
         });
         let nv12 = compute(
-            gpu,
+            device,
             "nv12.wgsl",
             include_str!("../../shaders/nv12.wgsl"),
             &nv12_layout,

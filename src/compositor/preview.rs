@@ -6,8 +6,9 @@
 use std::path::Path;
 use std::time::Duration;
 
+use super::backend::{Backend, Compositor};
+use super::error::CompositorError;
 use super::scene::{self, Pictures};
-use super::{Backend, Compositor, CompositorError};
 use crate::layout::{Member, ResolvedLayout};
 use crate::source::RoomSource;
 use crate::source::synthetic::SyntheticRoom;

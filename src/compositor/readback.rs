@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
-use super::{CompositorError, GpuContext};
+use super::error::CompositorError;
+use super::gpu::GpuContext;
 
 const PENDING: u8 = 0;
 const MAPPED: u8 = 1;

@@ -5,7 +5,8 @@
 
 use std::time::Duration;
 
-use super::{Anchor, Layer, LayerContent, Scene, Shape, Text, TextBox};
+use super::layers::{Layer, LayerContent, Scene, Shape};
+use super::text::{Anchor, Text, TextBox};
 use crate::layout::animate::Animator;
 use crate::layout::geometry::fit;
 use crate::layout::{Color, Content, Member, Placement, Rect, ResolvedLayout, Roster, Theme};

@@ -2,8 +2,9 @@
 //! uploaded only when the picture changes) and still images (background images), uploaded
 //! once per image.
 
-use super::pipelines::CANVAS_FORMAT;
-use super::{ConvertParams, GpuCompositor, bind_group, texture, uniform_buffer, view};
+use super::gpu::GpuContext;
+use super::pipelines::{CANVAS_FORMAT, ConvertParams};
+use super::resources::{bind_group, layer_bind_group, texture, uniform_buffer, view};
 use crate::layout::Image;
 use crate::source::{PixelFormat, VideoFrame};
 
@@ -33,108 +34,107 @@ pub(super) struct ImageSlot {
     pub used: bool,
 }
 
-impl GpuCompositor {
-    /// (Re)creates `slot`'s buffers and texture for the frame's format and size if they
-    /// differ.
-    pub(super) fn ensure_slot(&mut self, slot: usize, frame: &VideoFrame) -> &mut Slot {
-        if self.slots.len() <= slot {
-            self.slots.resize_with(slot + 1, || None);
-        }
-        let fits = self.slots[slot].as_ref().is_some_and(|s| {
-            s.format == frame.format && s.width == frame.width && s.height == frame.height
+impl Slot {
+    /// A slot for pictures of `frame`'s format and size; `uniforms` and `sampler` are the
+    /// compositor's, for its composite bind group.
+    pub(super) fn new(
+        gpu: &GpuContext,
+        frame: &VideoFrame,
+        uniforms: &wgpu::Buffer,
+        sampler: &wgpu::Sampler,
+    ) -> Slot {
+        let (w, h) = (frame.width, frame.height);
+        let len = VideoFrame::len_for(w, h) as u64;
+        let planes = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("planes"),
+            size: len.next_multiple_of(wgpu::COPY_BUFFER_ALIGNMENT),
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
         });
-        if !fits {
-            let gpu = &self.gpu;
-            let (w, h) = (frame.width, frame.height);
-            let len = VideoFrame::len_for(w, h) as u64;
-            let planes = gpu.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("planes"),
-                size: len.next_multiple_of(wgpu::COPY_BUFFER_ALIGNMENT),
-                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            });
-            let rgba = texture(
-                gpu,
-                w,
-                h,
-                CANVAS_FORMAT,
-                wgpu::TextureUsages::COPY_DST | wgpu::TextureUsages::TEXTURE_BINDING,
-            );
-            let rgba_view = view(&rgba);
-            let rgba_row_bytes = (w * 4).next_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT);
-            let rgba_buffer = gpu.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("rgba"),
-                size: rgba_row_bytes as u64 * h as u64,
-                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
-                mapped_at_creation: false,
-            });
-            let luma = w * h;
-            let params = ConvertParams {
-                mode: u32::from(frame.format == PixelFormat::Nv12),
-                width: w,
-                height: h,
-                row_words: rgba_row_bytes / 4,
-                u_offset: luma,
-                v_offset: luma + (w / 2) * (h / 2),
-                _pad: [0; 2],
-            };
-            let params = uniform_buffer(gpu, "convert params", bytemuck::bytes_of(&params));
-            let p = gpu.pipelines();
-            let convert_bind_group = bind_group(
-                gpu,
-                &p.convert_layout,
-                &[
-                    planes.as_entire_binding(),
-                    params.as_entire_binding(),
-                    rgba_buffer.as_entire_binding(),
-                ],
-            );
-            let bind_group = Self::layer_bind_group(gpu, &self.uniforms, &self.sampler, &rgba_view);
-            self.slots[slot] = Some(Slot {
-                format: frame.format,
-                width: w,
-                height: h,
-                planes,
-                convert_bind_group,
-                rgba_buffer,
-                rgba,
-                rgba_row_bytes,
-                bind_group,
-                seq: None,
-            });
+        let rgba = texture(
+            gpu,
+            w,
+            h,
+            CANVAS_FORMAT,
+            wgpu::TextureUsages::COPY_DST | wgpu::TextureUsages::TEXTURE_BINDING,
+        );
+        let rgba_view = view(&rgba);
+        let rgba_row_bytes = (w * 4).next_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT);
+        let rgba_buffer = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("rgba"),
+            size: rgba_row_bytes as u64 * h as u64,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        let luma = w * h;
+        let params = ConvertParams {
+            mode: u32::from(frame.format == PixelFormat::Nv12),
+            width: w,
+            height: h,
+            row_words: rgba_row_bytes / 4,
+            u_offset: luma,
+            v_offset: luma + (w / 2) * (h / 2),
+            _pad: [0; 2],
+        };
+        let params = uniform_buffer(gpu, "convert params", bytemuck::bytes_of(&params));
+        let p = gpu.pipelines();
+        let convert_bind_group = bind_group(
+            gpu,
+            &p.convert_layout,
+            &[
+                planes.as_entire_binding(),
+                params.as_entire_binding(),
+                rgba_buffer.as_entire_binding(),
+            ],
+        );
+        Slot {
+            format: frame.format,
+            width: w,
+            height: h,
+            planes,
+            convert_bind_group,
+            rgba_buffer,
+            rgba,
+            rgba_row_bytes,
+            bind_group: layer_bind_group(gpu, uniforms, sampler, &rgba_view),
+            seq: None,
         }
-        self.slots[slot].as_mut().expect("slot was just filled")
     }
 
-    /// Uploads the frame's planes into `slot` unless they are already there; returns
-    /// whether the slot needs converting.
-    pub(super) fn upload(&mut self, slot: usize, frame: &VideoFrame) -> bool {
-        let queue = self.gpu.queue.clone();
-        let s = self.ensure_slot(slot, frame);
-        if s.seq == Some(frame.seq) {
+    /// Whether pictures like `frame` fit this slot (same format and size).
+    pub(super) fn fits(&self, frame: &VideoFrame) -> bool {
+        self.format == frame.format && self.width == frame.width && self.height == frame.height
+    }
+
+    /// Uploads the frame's planes unless they are already here; returns whether the slot
+    /// needs converting.
+    pub(super) fn upload(&mut self, queue: &wgpu::Queue, frame: &VideoFrame) -> bool {
+        if self.seq == Some(frame.seq) {
             return false;
         }
-        s.seq = Some(frame.seq);
+        self.seq = Some(frame.seq);
         let len = VideoFrame::len_for(frame.width, frame.height);
         let bytes = &frame.data[..len];
         // Buffer writes go in whole words; pad the rare odd-sized tail.
         let whole = len - len % wgpu::COPY_BUFFER_ALIGNMENT as usize;
-        queue.write_buffer(&s.planes, 0, &bytes[..whole]);
+        queue.write_buffer(&self.planes, 0, &bytes[..whole]);
         if whole < len {
             let mut tail = [0u8; wgpu::COPY_BUFFER_ALIGNMENT as usize];
             tail[..len - whole].copy_from_slice(&bytes[whole..]);
-            queue.write_buffer(&s.planes, whole as u64, &tail);
+            queue.write_buffer(&self.planes, whole as u64, &tail);
         }
         true
     }
+}
 
-    /// Uploads `image` unless it is already on the GPU.
-    pub(super) fn upload_image(&mut self, image: &Image) {
-        if let Some(slot) = self.images.get_mut(&image.id) {
-            slot.used = true;
-            return;
-        }
-        let gpu = &self.gpu;
+impl ImageSlot {
+    /// `image` uploaded, with its composite bind group.
+    pub(super) fn new(
+        gpu: &GpuContext,
+        image: &Image,
+        uniforms: &wgpu::Buffer,
+        sampler: &wgpu::Sampler,
+    ) -> ImageSlot {
         let tex = texture(
             gpu,
             image.width,
@@ -152,14 +152,11 @@ impl GpuCompositor {
             },
             tex.size(),
         );
-        let bind_group = Self::layer_bind_group(gpu, &self.uniforms, &self.sampler, &view(&tex));
-        self.images.insert(
-            image.id,
-            ImageSlot {
-                _texture: tex,
-                bind_group,
-                used: true,
-            },
-        );
+        let bind_group = layer_bind_group(gpu, uniforms, sampler, &view(&tex));
+        ImageSlot {
+            _texture: tex,
+            bind_group,
+            used: true,
+        }
     }
 }

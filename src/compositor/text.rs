@@ -11,7 +11,7 @@ use glyphon::{
     TextArea, TextAtlas, TextBounds, TextRenderer, Viewport, Wrap,
 };
 
-use super::GpuContext;
+use super::gpu::GpuContext;
 use super::pipelines::CANVAS_FORMAT;
 use crate::layout::{Color, Rect};
 

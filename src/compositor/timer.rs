@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
-use super::GpuContext;
+use super::gpu::GpuContext;
 
 /// One frame in this many is timed.
 const EVERY: u32 = 15;

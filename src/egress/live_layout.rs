@@ -146,11 +146,6 @@ impl LiveLayout {
         self.speaker.update(levels, block);
     }
 
-    /// The active speaker.
-    pub fn speaker(&self) -> Option<usize> {
-        self.speaker.speaker()
-    }
-
     /// The tile of each picture in the last [`LiveLayout::scenes`].
     pub fn picture_sizes(&self) -> &PictureSizes {
         &self.sizes

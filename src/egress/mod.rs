@@ -9,21 +9,21 @@
 //! the end and the uploads. Each module is a leaf or imports only its siblings.
 
 mod channels;
-pub mod control;
+pub(crate) mod control;
 mod end;
 mod error;
 mod frame_loop;
 mod graph;
-pub mod live_layout;
+pub(crate) mod live_layout;
 mod options;
 mod pacing;
 mod report;
-pub mod stats;
+pub(crate) mod stats;
 mod stop;
 mod targets;
-pub mod track;
+pub(crate) mod track;
 mod uploads;
-pub mod websocket;
+pub(crate) mod websocket;
 
 use std::time::{Duration, Instant};
 

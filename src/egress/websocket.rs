@@ -170,7 +170,7 @@ pub fn run(
     let TrackOutput::WebSocket(url) = &plan.output else {
         return failed(info, EgressError::Pipeline("not a websocket output".into()));
     };
-    let shown_url = crate::request::outputs::redact_url(url);
+    let shown_url = crate::request::stream_url::redact_url(url);
     let mut socket = match connect(url, WRITE_TIMEOUT) {
         Ok(s) => s,
         Err(e) => {

@@ -4,13 +4,13 @@
 //! library that resolves LiveKit layout names (`speaker`, `grid-light`, ...). Knows
 //! nothing of the GPU.
 
-pub mod animate;
-pub mod check;
-pub mod diag;
-pub mod eval;
-pub mod geometry;
-pub mod model;
-pub mod template;
+pub(crate) mod animate;
+pub(crate) mod check;
+pub(crate) mod diag;
+pub(crate) mod eval;
+pub(crate) mod geometry;
+pub(crate) mod model;
+pub(crate) mod template;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -2,16 +2,13 @@
 //! behind its own queue (files, HLS), or is fed from them into a pipeline of its own
 //! (streams), so every output shares one encode. Images come from the compositor.
 
-pub mod claim;
-#[cfg(feature = "gst")]
-pub mod file;
-#[cfg(feature = "gst")]
-pub mod hls;
-pub mod images;
-pub mod manifest;
-pub mod playlist;
-#[cfg(feature = "gst")]
-pub mod stream;
+pub(crate) mod claim;
+pub(crate) mod file;
+pub(crate) mod hls;
+pub(crate) mod images;
+pub(crate) mod manifest;
+pub(crate) mod playlist;
+pub(crate) mod stream;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

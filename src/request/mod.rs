@@ -65,18 +65,18 @@ macro_rules! provider_of {
 }
 
 mod composite;
-pub mod encoding;
+pub(crate) mod encoding;
 mod error;
-pub mod extensions;
-pub mod kinds;
-pub mod naming;
-pub mod outputs;
-pub mod page_policy;
+pub(crate) mod extensions;
+pub(crate) mod kinds;
+pub(crate) mod naming;
+pub(crate) mod outputs;
+pub(crate) mod page_policy;
 mod plan;
-pub mod renditions;
-pub mod select;
-pub mod stream_url;
-pub mod web;
+pub(crate) mod renditions;
+pub(crate) mod select;
+pub(crate) mod stream_url;
+pub(crate) mod web;
 
 pub use composite::{EncodingChoice, parse_room_composite, plan_room_composite};
 pub use encoding::{AudioCodecKind, EncodingParams, H264Profile, VideoCodecKind};
@@ -86,6 +86,7 @@ pub use kinds::{Job, TrackOutput, TrackPlan, plan_request};
 use livekit_protocol::{EgressSourceType, egress_info};
 pub use naming::EgressKind;
 pub use outputs::{FileKind, FilePlan, OutputsPlan};
+pub use page_policy::PagePolicy;
 pub use plan::EgressPlan;
 pub use select::{Selection, Tracks};
 

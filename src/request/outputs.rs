@@ -16,7 +16,7 @@ use super::extensions::Extensions;
 use super::naming::{self, NameContext};
 use super::renditions::renditions;
 use super::select::Tracks;
-pub use super::stream_url::{MUX_INGEST, StreamKind, StreamUrl, parse_stream_url, redact_url};
+use super::stream_url::{StreamKind, StreamUrl, parse_stream_url};
 
 /// LiveKit's default HLS segment length, in seconds.
 pub const DEFAULT_SEGMENT_S: u32 = 4;
@@ -735,6 +735,7 @@ fn choose_codecs(mut plan: OutputsPlan, needs: &Needs<'_>) -> Result<OutputsPlan
 }
 
 /// Whether the plan's main video encode is VP8 (a WebM-only egress).
+#[cfg_attr(not(feature = "egress"), allow(dead_code))]
 pub fn uses_vp8(plan: &OutputsPlan) -> bool {
     plan.files
         .iter()

@@ -74,10 +74,12 @@ pub fn check_page_url(url: &str, field: &str) -> Result<(), RequestError> {
 
 /// Query parameters whose values are credentials: a template's recorder token, and the
 /// names pages commonly take theirs under.
+#[cfg_attr(not(feature = "egress"), allow(dead_code))]
 const SECRET_PARAMS: [&str; 4] = ["token", "access_token", "key", "secret"];
 
 /// The secrets a page URL carries: its password and the values of [`SECRET_PARAMS`], as
 /// they appear in the URL (percent-encoded) and decoded.
+#[cfg_attr(not(feature = "egress"), allow(dead_code))]
 fn secrets_of(url: &url::Url) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(p) = url.password() {
@@ -102,6 +104,7 @@ fn secrets_of(url: &url::Url) -> Vec<String> {
 /// `text` (a log line, an error, a page URL itself) with every secret the page URL `url`
 /// carries replaced by `{redacted}`: its token and similar query values, its password.
 /// What leaves tessera about a page (logs, `EgressInfo.error`) goes through this.
+#[cfg_attr(not(feature = "egress"), allow(dead_code))]
 pub fn redact_page_secrets(text: &str, url: &str) -> String {
     let Ok(parsed) = url::Url::parse(url) else {
         return text.to_owned();

@@ -16,8 +16,8 @@
 
 use std::collections::HashMap;
 
-use super::config::CpuCost;
 use crate::capacity::CostProfile;
+use crate::config::CpuCost;
 use crate::request::naming::EgressKind;
 
 /// What is known of a job when it is admitted.
@@ -184,6 +184,7 @@ impl Admission {
     }
 
     /// Share of the capacity committed (0..=1).
+    #[cfg(test)]
     pub fn load(&self) -> f64 {
         (self.committed() / self.cores).min(1.0)
     }

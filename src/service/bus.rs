@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 
 use super::psrpc::wire::queue_lock_key;
 use crate::backoff::Backoff;
-use crate::secret::Secret;
+use crate::config::RedisConfig;
 
 /// Waits before each pub/sub reconnect: 100 ms doubling up to 1 s.
 const RECONNECT_BACKOFF: Backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
@@ -29,73 +29,23 @@ const RECONNECT_BACKOFF: Backoff = Backoff::new(Duration::from_millis(100), Dura
 /// How long a queue message's lock holds (psrpc's `lockExpiration`).
 const LOCK_EXPIRY_MS: u64 = 5_000;
 
-/// LiveKit's `redis` configuration block.
-#[derive(Clone, Debug, Default, serde::Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct RedisConfig {
-    /// `host:port` of a single server.
-    pub address: String,
-    /// ACL user name.
-    pub username: String,
-    /// Password (never logged, not even by `Debug`).
-    pub password: Secret,
-    /// Database number.
-    pub db: i64,
-    /// TLS to the server.
-    pub use_tls: bool,
-    /// Sentinel: the master's name.
-    pub sentinel_master_name: String,
-    /// Sentinel: user name for the sentinels.
-    pub sentinel_username: String,
-    /// Sentinel: password for the sentinels (never logged, not even by `Debug`).
-    pub sentinel_password: Secret,
-    /// Sentinel: `host:port` of each sentinel.
-    pub sentinel_addresses: Vec<String>,
-    /// Cluster: `host:port` of the seed nodes.
-    pub cluster_addresses: Vec<String>,
-    /// Cluster: most redirects to follow (accepted, as LiveKit's key; redis-rs follows its own).
-    pub max_redirects: Option<u32>,
-}
-
-impl RedisConfig {
-    /// Whether any server is configured.
-    pub fn is_configured(&self) -> bool {
-        !self.address.is_empty()
-            || !self.sentinel_addresses.is_empty()
-            || !self.cluster_addresses.is_empty()
+/// `redis[s]://[user:password@]host:port/db` for one server.
+fn redis_url(
+    config: &RedisConfig,
+    address: &str,
+    username: &str,
+    password: &str,
+) -> Result<String, BusError> {
+    let scheme = if config.use_tls { "rediss" } else { "redis" };
+    let mut url = url::Url::parse(&format!("{scheme}://{address}/{}", config.db))
+        .map_err(|e| BusError::Config(format!("redis.address {address:?}: {e}")))?;
+    if !username.is_empty() {
+        let _ = url.set_username(username);
     }
-
-    /// `redis[s]://[user:password@]host:port/db` for one server.
-    fn url(&self, address: &str, username: &str, password: &str) -> Result<String, BusError> {
-        let scheme = if self.use_tls { "rediss" } else { "redis" };
-        let mut url = url::Url::parse(&format!("{scheme}://{address}/{}", self.db))
-            .map_err(|e| BusError::Config(format!("redis.address {address:?}: {e}")))?;
-        if !username.is_empty() {
-            let _ = url.set_username(username);
-        }
-        if !password.is_empty() {
-            let _ = url.set_password(Some(password));
-        }
-        Ok(url.into())
+    if !password.is_empty() {
+        let _ = url.set_password(Some(password));
     }
-}
-
-impl std::fmt::Display for RedisConfig {
-    /// Where, without secrets.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if !self.cluster_addresses.is_empty() {
-            write!(f, "cluster {}", self.cluster_addresses.join(","))
-        } else if !self.sentinel_addresses.is_empty() {
-            write!(
-                f,
-                "sentinel {} ({})",
-                self.sentinel_master_name,
-                self.sentinel_addresses.join(",")
-            )
-        } else {
-            write!(f, "{} db {}", self.address, self.db)
-        }
-    }
+    Ok(url.into())
 }
 
 /// What went wrong on the bus.
@@ -282,15 +232,22 @@ fn sentinel_master(config: &RedisConfig) -> Result<SentinelMaster, BusError> {
     let urls = config
         .sentinel_addresses
         .iter()
-        .map(|a| config.url(a, &config.sentinel_username, &config.sentinel_password.0))
+        .map(|a| {
+            redis_url(
+                config,
+                a,
+                &config.sentinel_username,
+                config.sentinel_password.expose(),
+            )
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let sentinel = redis::sentinel::Sentinel::build(urls)?;
     let mut info = redis::RedisConnectionInfo::default().set_db(config.db);
     if !config.username.is_empty() {
         info = info.set_username(&config.username);
     }
-    if !config.password.0.is_empty() {
-        info = info.set_password(&config.password.0);
+    if !config.password.is_empty() {
+        info = info.set_password(config.password.expose());
     }
     let node =
         redis::sentinel::SentinelNodeConnectionInfo::default().set_redis_connection_info(info);
@@ -314,7 +271,7 @@ impl Bus {
             let urls = config
                 .cluster_addresses
                 .iter()
-                .map(|a| config.url(a, &config.username, &config.password.0))
+                .map(|a| redis_url(config, a, &config.username, config.password.expose()))
                 .collect::<Result<Vec<_>, _>>()?;
             let cluster = redis::cluster::ClusterClient::new(urls.clone())?;
             let conn = cluster.get_async_connection().await?;
@@ -340,9 +297,13 @@ impl Bus {
                 return Err(BusError::Config("redis.address: is required".into()));
             }
             let client = redis::Client::open(
-                config
-                    .url(&config.address, &config.username, &config.password.0)?
-                    .as_str(),
+                redis_url(
+                    config,
+                    &config.address,
+                    &config.username,
+                    config.password.expose(),
+                )?
+                .as_str(),
             )?;
             let manager = client.get_connection_manager().await?;
             (

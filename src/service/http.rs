@@ -225,7 +225,7 @@ fn authorize(headers: &HeaderMap, api: &Api) -> Result<(), String> {
     let token = value
         .strip_prefix("Bearer ")
         .ok_or("Authorization is not a Bearer token")?;
-    verify_token(token, &api.api_key, &api.api_secret.0)
+    verify_token(token, &api.api_key, api.api_secret.expose())
 }
 
 /// A LiveKit access token for the Egress API: HS256 signed with `secret`, issued by `key`,

@@ -7,8 +7,8 @@ use std::time::Duration;
 use livekit_protocol::EgressInfo;
 
 use super::admission::JobShape;
-use super::config::ServiceConfig;
 use super::rpc::start_egress_request::Request;
+use crate::config::ServiceConfig;
 use crate::egress;
 use crate::layout::LayoutLibrary;
 use crate::request::naming::EgressKind;

@@ -70,16 +70,6 @@ impl Metrics {
         bump(&self.refused, reason.to_owned());
     }
 
-    /// Refusals so far for `reason`.
-    pub fn refusals(&self, reason: &str) -> u64 {
-        self.refused
-            .lock()
-            .expect("metrics")
-            .get(reason)
-            .copied()
-            .unwrap_or(0)
-    }
-
     /// The text exposition.
     pub fn render(&self, s: &Snapshot) -> String {
         let mut out = String::new();

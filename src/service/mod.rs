@@ -1,9 +1,9 @@
-//! The worker service (`tessera serve`): a drop-in egress worker for livekit-server.
+//! The worker service (`tessera serve`): a drop-in egress worker for livekit-server,
+//! configured by [`crate::config::ServiceConfig`].
 //!
 //! - `bus.rs`: Redis pub/sub and queue locks, as psrpc's Redis bus;
 //! - `psrpc/`: psrpc's wire format (`wire.rs`) and its server and client sides;
 //! - `rpc.rs`: the egress RPCs' messages and method table;
-//! - `config.rs`: LiveKit egress's configuration keys and tessera's own;
 //! - `admission.rs`: what an egress costs, whether it fits, the claim's affinity (pure);
 //! - `intake.rs`: a received request planned into a job (its shape, kind and limit);
 //! - `lenient.rs`: LiveKit's lenient reading of a request (`tessera.lenient`, pure);
@@ -16,23 +16,22 @@
 //! - `http.rs`, `metrics.rs`: `/health`, `/metrics`, the standalone Twirp API;
 //! - `serve.rs`: putting it together, signals and drain.
 
-pub mod admission;
+pub(crate) mod admission;
 pub mod bus;
-pub mod config;
-pub mod handlers;
-pub mod http;
-pub mod intake;
-pub mod io_info;
-pub mod leftovers;
-pub mod lenient;
-pub mod liveness;
-pub mod metrics;
+pub(crate) mod handlers;
+pub(crate) mod http;
+pub(crate) mod intake;
+pub(crate) mod io_info;
+pub(crate) mod leftovers;
+pub(crate) mod lenient;
+pub(crate) mod liveness;
+pub(crate) mod metrics;
 pub mod psrpc;
-pub mod registry;
+pub(crate) mod registry;
 pub mod rpc;
 pub mod serve;
-pub mod worker;
-pub mod worker_error;
+pub(crate) mod worker;
+pub(crate) mod worker_error;
 
-pub use config::ServiceConfig;
+pub use crate::config::ServiceConfig;
 pub use serve::{ServeError, serve};

@@ -11,7 +11,6 @@ use std::sync::Arc;
 
 use super::admission::Admission;
 use super::bus::{Bus, BusError};
-use super::config::ServiceConfig;
 use super::handlers;
 use super::http::{self, Api};
 use super::io_info::IoReporter;
@@ -22,6 +21,7 @@ use super::rpc;
 use super::worker::{Reporters, Worker};
 use crate::capacity::CostProfile;
 use crate::compositor::{Backend, GpuError};
+use crate::config::ServiceConfig;
 use crate::layout::{LayoutError, LayoutLibrary};
 
 /// Why the worker could not run.

@@ -16,7 +16,6 @@ use livekit_protocol::{EgressInfo, EgressStatus, UpdateStreamRequest};
 
 use super::admission::Admission;
 use super::bus::BusError;
-use super::config::ServiceConfig;
 use super::intake;
 use super::io_info::IoReporter;
 use super::lenient::{self, Adjustment};
@@ -26,6 +25,7 @@ use super::registry::Registry;
 use super::rpc::start_egress_request::Request;
 use super::worker_error::WorkerError;
 use crate::compositor::Backend;
+use crate::config::ServiceConfig;
 use crate::egress::stats::EgressStats;
 use crate::egress::{self, Control, EgressError, RunOptions, StatusSink, Stop, StopReason};
 use crate::info::{now_ns, status_name};

@@ -1,12 +1,12 @@
 //! Media sources: where participants' pictures and sounds come from: a synthetic room,
 //! decoded clips, a LiveKit room, or a web page in Chromium, all behind [`RoomSource`].
 
-#[cfg(feature = "gst")]
+#[cfg(feature = "egress")]
 pub mod clip;
-#[cfg(feature = "gst")]
+#[cfg(feature = "egress")]
 pub mod livekit;
 pub mod synthetic;
-#[cfg(feature = "gst")]
+#[cfg(feature = "egress")]
 pub mod web;
 
 use std::sync::atomic::{AtomicU64, Ordering};

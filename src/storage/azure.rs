@@ -36,7 +36,7 @@ impl AzureStore {
     pub fn new(spec: &AzureSpec) -> Result<AzureStore, StorageError> {
         let mut b = MicrosoftAzureBuilder::new()
             .with_account(&spec.account_name)
-            .with_access_key(&spec.account_key.0)
+            .with_access_key(spec.account_key.expose())
             .with_container_name(&spec.container_name)
             .with_retry(RetryConfig {
                 max_retries: 0,

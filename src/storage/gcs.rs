@@ -59,7 +59,7 @@ impl GcsStore {
                     reason: e.to_string(),
                 })?;
             if !p.username.is_empty() {
-                proxy = proxy.basic_auth(&p.username, &p.password.0);
+                proxy = proxy.basic_auth(&p.username, p.password.expose());
             }
             b = b.proxy(proxy);
         }
@@ -130,8 +130,9 @@ impl GcsStore {
             iat: now,
             exp: now + 3600,
         };
-        let key = jsonwebtoken::EncodingKey::from_rsa_pem(self.spec.private_key.0.as_bytes())
-            .map_err(|e| self.fail("signing", e.to_string(), false))?;
+        let key =
+            jsonwebtoken::EncodingKey::from_rsa_pem(self.spec.private_key.expose().as_bytes())
+                .map_err(|e| self.fail("signing", e.to_string(), false))?;
         let jwt = jsonwebtoken::encode(
             &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
             &claims,

@@ -11,13 +11,13 @@
 //!   order from a queue that never blocks media, with retries, a backup store, and local
 //!   files deleted only once their upload is confirmed.
 
-pub mod azure;
-pub mod gcs;
-pub mod s3;
-pub mod spec;
-pub mod uploader;
+pub(crate) mod azure;
+pub(crate) mod gcs;
+pub(crate) mod s3;
+pub(crate) mod spec;
+pub(crate) mod uploader;
 
-pub use spec::{StorageDefaults, StoreSpec};
+pub use spec::{StorageDefaults, StoreSpec, from_provider};
 pub use uploader::{RetryPolicy, UploadQueue, UploadReport, Uploaded, Uploader};
 
 /// Why storage could not be set up or a file could not be stored.

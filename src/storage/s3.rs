@@ -56,7 +56,7 @@ fn proxied_client(p: &ProxySpec) -> Result<aws_sdk_s3::config::SharedHttpClient,
     use aws_smithy_http_client::{Connector, proxy::ProxyConfig, tls};
     let mut config = ProxyConfig::all(p.url.as_str()).map_err(|e| e.to_string())?;
     if !p.username.is_empty() {
-        config = config.with_basic_auth(p.username.clone(), p.password.0.clone());
+        config = config.with_basic_auth(p.username.clone(), p.password.expose().to_owned());
     }
     Ok(
         aws_smithy_http_client::Builder::new().build_with_connector_fn(move |settings, _| {
@@ -77,10 +77,11 @@ impl S3Store {
     /// documented policy), so the SDK's own are off; a dead endpoint fails within the
     /// connect timeout.
     pub fn new(spec: &S3Spec) -> Result<S3Store, StorageError> {
-        let token = (!spec.session_token.0.is_empty()).then(|| spec.session_token.0.clone());
+        let token =
+            (!spec.session_token.is_empty()).then(|| spec.session_token.expose().to_owned());
         let credentials = Credentials::new(
             spec.access_key.clone(),
-            spec.secret.0.clone(),
+            spec.secret.expose().to_owned(),
             token,
             None,
             "tessera",

@@ -164,6 +164,7 @@ impl Default for StorageDefaults {
 /// The storage of one output: its own upload settings, else the worker's default, else
 /// local disk (refused when the worker disallows local storage). `field` is the output's
 /// field (`file_outputs[0]`).
+#[cfg(test)]
 pub fn resolve(
     own: Option<&Provider>,
     field: &str,
@@ -173,7 +174,10 @@ pub fn resolve(
     effective(own.as_ref(), field, defaults)
 }
 
-/// As [`resolve`], for an output whose own storage is already validated.
+/// The storage of one output whose own upload settings (if any) are already validated: its
+/// own, else the worker's default, else local disk (refused when the worker disallows
+/// local storage). `field` is the output's field (`file_outputs[0]`).
+#[cfg_attr(not(feature = "egress"), allow(dead_code))]
 pub fn effective(
     own: Option<&StoreSpec>,
     field: &str,
@@ -276,7 +280,7 @@ fn gcs(g: &GcpUpload, field: &str) -> Result<StoreSpec, StorageError> {
     };
     Ok(StoreSpec::Gcs(Box::new(GcsSpec {
         client_email: account.client_email,
-        private_key: Secret(account.private_key),
+        private_key: Secret::from(account.private_key),
         token_uri,
         bucket,
         endpoint,
@@ -304,7 +308,7 @@ fn azure(a: &AzureBlobUpload, field: &str) -> Result<StoreSpec, StorageError> {
         .filter(|u| !u.is_empty());
     Ok(StoreSpec::Azure(Box::new(AzureSpec {
         account_name,
-        account_key: Secret(key),
+        account_key: Secret::from(key),
         container_name,
         emulator,
     })))
@@ -344,7 +348,7 @@ fn proxy(p: Option<&ProxyConfig>, field: &str) -> Result<Option<ProxySpec>, Stor
     Ok(Some(ProxySpec {
         url: http_url(&p.url, &format!("{field}.url"))?,
         username: p.username.clone(),
-        password: Secret(p.password.clone()),
+        password: Secret::from(p.password.clone()),
     }))
 }
 
@@ -361,8 +365,8 @@ fn credentials(
         return match (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
             (Some(k), Some(s)) => Ok((
                 k,
-                Secret(s),
-                Secret(env("AWS_SESSION_TOKEN").unwrap_or_default()),
+                Secret::from(s),
+                Secret::from(env("AWS_SESSION_TOKEN").unwrap_or_default()),
             )),
             _ => Err(invalid(
                 &format!("{field}.access_key"),
@@ -375,7 +379,11 @@ fn credentials(
     if secret.is_empty() {
         return Err(invalid(&format!("{field}.secret"), "is required"));
     }
-    Ok((key, Secret(secret.to_owned()), Secret(token.to_owned())))
+    Ok((
+        key,
+        Secret::from(secret.to_owned()),
+        Secret::from(token.to_owned()),
+    ))
 }
 
 fn s3(s: &S3Upload, field: &str) -> Result<StoreSpec, StorageError> {
@@ -459,7 +467,7 @@ fn ali_oss(a: &AliOssUpload, field: &str) -> Result<StoreSpec, StorageError> {
     Ok(StoreSpec::S3(Box::new(S3Spec {
         flavour: S3Flavour::AliOss,
         access_key,
-        secret: Secret(secret),
+        secret: Secret::from(secret),
         session_token: Secret::default(),
         region,
         endpoint: Some(endpoint),
@@ -522,195 +530,6 @@ pub fn redact_provider(p: &mut Provider) {
             redact(&mut a.secret);
         }
     }
-}
-
-/// The worker configuration's storage keys, in LiveKit egress's YAML shape.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct StorageConfigFile {
-    /// Prefix added to every object key.
-    pub prefix: String,
-    /// S3 or S3-compatible.
-    pub s3: Option<S3ConfigFile>,
-    /// Ali OSS.
-    pub alioss: Option<AliOssConfigFile>,
-    /// Google Cloud Storage.
-    pub gcp: Option<GcpConfigFile>,
-    /// Azure Blob.
-    pub azure: Option<AzureConfigFile>,
-}
-
-/// `storage.gcp` of the worker configuration.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct GcpConfigFile {
-    credentials_json: Secret,
-    bucket: String,
-    proxy_config: Option<ProxyConfigFile>,
-}
-
-/// `storage.azure` of the worker configuration.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct AzureConfigFile {
-    account_name: String,
-    account_key: Secret,
-    container_name: String,
-}
-
-/// `storage.s3` of the worker configuration.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct S3ConfigFile {
-    access_key: String,
-    secret: Secret,
-    session_token: Secret,
-    region: String,
-    endpoint: String,
-    bucket: String,
-    force_path_style: bool,
-    proxy_config: Option<ProxyConfigFile>,
-}
-
-/// `storage.alioss` of the worker configuration.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct AliOssConfigFile {
-    access_key: String,
-    secret: Secret,
-    region: String,
-    endpoint: String,
-    bucket: String,
-}
-
-/// A proxy in the worker configuration.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ProxyConfigFile {
-    url: String,
-    username: String,
-    password: Secret,
-}
-
-impl ProxyConfigFile {
-    fn to_proto(&self) -> ProxyConfig {
-        ProxyConfig {
-            url: self.url.clone(),
-            username: self.username.clone(),
-            password: self.password.0.clone(),
-        }
-    }
-}
-
-impl StorageConfigFile {
-    /// The configured store; `field` is its key (`storage`, `backup_storage`).
-    pub fn spec(&self, field: &str) -> Result<StoreSpec, StorageError> {
-        let set = [
-            self.s3.is_some(),
-            self.alioss.is_some(),
-            self.gcp.is_some(),
-            self.azure.is_some(),
-        ];
-        if set.iter().filter(|s| **s).count() > 1 {
-            return Err(invalid(field, "give one of s3, alioss, gcp, azure"));
-        }
-        let provider = if let Some(s) = &self.s3 {
-            Provider::S3(S3Upload {
-                access_key: s.access_key.clone(),
-                secret: s.secret.0.clone(),
-                session_token: s.session_token.0.clone(),
-                region: s.region.clone(),
-                endpoint: s.endpoint.clone(),
-                bucket: s.bucket.clone(),
-                force_path_style: s.force_path_style,
-                proxy: s.proxy_config.as_ref().map(ProxyConfigFile::to_proto),
-                ..Default::default()
-            })
-        } else if let Some(a) = &self.alioss {
-            Provider::AliOss(AliOssUpload {
-                access_key: a.access_key.clone(),
-                secret: a.secret.0.clone(),
-                region: a.region.clone(),
-                endpoint: a.endpoint.clone(),
-                bucket: a.bucket.clone(),
-            })
-        } else if let Some(g) = &self.gcp {
-            Provider::Gcp(GcpUpload {
-                credentials: g.credentials_json.0.clone(),
-                bucket: g.bucket.clone(),
-                proxy: g.proxy_config.as_ref().map(ProxyConfigFile::to_proto),
-            })
-        } else if let Some(a) = &self.azure {
-            Provider::Azure(AzureBlobUpload {
-                account_name: a.account_name.clone(),
-                account_key: a.account_key.0.clone(),
-                container_name: a.container_name.clone(),
-            })
-        } else {
-            return Ok(StoreSpec::Local);
-        };
-        from_provider(&provider, field).map_err(|e| match e {
-            // The file's keys are lower case (`alioss`), the request's `aliOSS`.
-            StorageError::Invalid { field: f, reason } => StorageError::Invalid {
-                field: f.replace(".aliOSS", ".alioss"),
-                reason,
-            },
-            e => e,
-        })
-    }
-}
-
-/// The storage keys of a worker configuration file (LiveKit egress's YAML): other keys
-/// (`api_key`, `redis`, ...) belong to the service and are ignored here.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct WorkerConfigFile {
-    storage: Option<StorageConfigFile>,
-    /// LiveKit's key is `backup`; tessera's first name for it, `backup_storage`, stays.
-    #[serde(alias = "backup")]
-    backup_storage: Option<StorageConfigFile>,
-    disallow_local_storage: bool,
-    /// tessera's keys: only the storage ones are read here.
-    tessera: TesseraStorageKeys,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct TesseraStorageKeys {
-    upload_deadline: Option<crate::go_duration::GoDuration>,
-}
-
-/// Reads the worker's storage settings from its YAML configuration.
-pub fn defaults_from_yaml(text: &str) -> Result<StorageDefaults, StorageError> {
-    let file: WorkerConfigFile =
-        serde_yaml_ng::from_str(text).map_err(|e| StorageError::Invalid {
-            field: e
-                .location()
-                .map_or("config".into(), |l| format!("config line {}", l.line())),
-            reason: e.to_string(),
-        })?;
-    let storage = file
-        .storage
-        .as_ref()
-        .map(|s| s.spec("storage"))
-        .transpose()?
-        .filter(|s| !s.is_local());
-    let backup = file
-        .backup_storage
-        .as_ref()
-        .map(|s| s.spec("backup_storage"))
-        .transpose()?
-        .filter(|s| !s.is_local());
-    Ok(StorageDefaults {
-        storage,
-        prefix: file.storage.map(|s| s.prefix).unwrap_or_default(),
-        backup,
-        disallow_local: file.disallow_local_storage,
-        upload_deadline: file
-            .tessera
-            .upload_deadline
-            .map_or(UPLOAD_DEADLINE, |d| d.0),
-    })
 }
 
 #[cfg(test)]
@@ -871,21 +690,5 @@ mod tests {
         for secret in ["SECRETKEY", "TOKEN123", "PROXYPASS"] {
             assert!(!shown.contains(secret), "{shown}");
         }
-    }
-
-    #[test]
-    fn config_file_in_livekit_shape() {
-        let yaml = "prefix: rec/\ns3:\n  access_key: k\n  secret: s\n  endpoint: http://127.0.0.1:9000\n  bucket: b\n  force_path_style: true\n  proxy_config:\n    url: http://127.0.0.1:3128\n";
-        let file: StorageConfigFile = serde_yaml_ng::from_str(yaml).unwrap();
-        let StoreSpec::S3(s) = file.spec("storage").unwrap() else {
-            panic!("s3")
-        };
-        assert!(s.force_path_style && s.proxy.is_some());
-        assert_eq!(file.prefix, "rec/");
-        let bad: StorageConfigFile = serde_yaml_ng::from_str("alioss:\n  bucket: b\n").unwrap();
-        assert_eq!(
-            field_of(bad.spec("backup_storage").unwrap_err()),
-            "backup_storage.alioss.access_key"
-        );
     }
 }

@@ -383,11 +383,13 @@ static QUEUED: AtomicUsize = AtomicUsize::new(0);
 static FAILURES: AtomicU64 = AtomicU64::new(0);
 
 /// Uploads queued in this process and not yet done.
+#[cfg_attr(not(feature = "egress"), allow(dead_code))]
 pub fn queue_depth() -> usize {
     QUEUED.load(Ordering::Acquire)
 }
 
 /// Failed upload attempts in this process so far (each retry counts).
+#[cfg_attr(not(feature = "egress"), allow(dead_code))]
 pub fn failed_attempts() -> u64 {
     FAILURES.load(Ordering::Relaxed)
 }

@@ -374,7 +374,7 @@ fn list_active_egress(redis: &Redis) -> Vec<String> {
     use tessera::service::{bus, psrpc, rpc};
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let config = bus::RedisConfig {
+        let config = tessera::config::RedisConfig {
             address: redis.address(),
             ..Default::default()
         };

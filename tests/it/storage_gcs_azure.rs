@@ -11,8 +11,8 @@ use std::process::Command;
 use common::stores::{Azurite, FakeGcs, TokenServer, service_account_json};
 use common::*;
 use serde_json::{Value, json};
-use tessera::storage::spec::from_provider;
-use tessera::storage::uploader::RetryPolicy;
+use tessera::storage::RetryPolicy;
+use tessera::storage::from_provider;
 use tessera::storage::{StoreSpec, Uploader};
 
 /// `tessera run` with extra environment (the emulators' URLs).

@@ -12,8 +12,8 @@ use std::time::Duration;
 use common::stores::{Minio, Tinyproxy};
 use common::*;
 use serde_json::{Value, json};
-use tessera::storage::spec::from_provider;
-use tessera::storage::uploader::RetryPolicy;
+use tessera::storage::RetryPolicy;
+use tessera::storage::from_provider;
 use tessera::storage::{StoreSpec, Uploader};
 
 /// One MinIO for the tests that do not stop it.

@@ -21,12 +21,11 @@ use std::time::Duration;
 use canvas::{Canvas, Picture, Yuv, span};
 use filter::{AxisCache, clamp_texel};
 
-use super::draw::lay_out;
-use super::text::{Measured, Shaper};
-use super::{
-    CompositorError, Layer, LayerContent, MAX_LAYERS, MAX_TARGETS, Nv12Frame, RING_SIZE, Scene,
-    Shape, Text,
-};
+use super::error::{CompositorError, MAX_LAYERS, MAX_TARGETS};
+use super::frame::Nv12Frame;
+use super::gpu_compositor::RING_SIZE;
+use super::layers::{Layer, LayerContent, Scene, Shape, lay_out};
+use super::text::{Measured, Shaper, Text};
 use crate::color::rgb_to_yuv709_f32;
 use crate::layout::{Color, Image, Rect};
 

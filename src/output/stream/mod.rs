@@ -21,7 +21,7 @@ use livekit_protocol::{StreamInfo, stream_info::Status};
 use crate::backoff::Backoff;
 use crate::encode::{EncodeError, make};
 use crate::info::now_ns;
-use crate::request::outputs::{StreamKind, StreamUrl, parse_stream_url, redact_url};
+use crate::request::stream_url::{StreamKind, StreamUrl, parse_stream_url, redact_url};
 
 /// Connection attempts in a row before a stream is FAILED (the first and two retries).
 pub const MAX_ATTEMPTS: u32 = 3;
@@ -520,7 +520,7 @@ mod tests {
 
     #[test]
     fn requested_streams_are_listed_active_and_redacted() {
-        let url = crate::request::outputs::parse_stream_url("rtmp://h/live/secret-key").unwrap();
+        let url = crate::request::stream_url::parse_stream_url("rtmp://h/live/secret-key").unwrap();
         let infos = requested_infos(&[url], 7);
         assert_eq!(infos.len(), 1);
         assert_eq!(infos[0].status, Status::Active as i32);

@@ -10,7 +10,8 @@ use livekit_signaling::{SignalClient, SignalEvents, SignalOptions};
 use str0m::{Candidate, Rtc};
 use tokio::net::UdpSocket;
 
-use super::{ConnectOptions, LiveKitError};
+use super::error::LiveKitError;
+use super::options::ConnectOptions;
 
 /// The newest protocol livekit-server 1.13 speaks (18 would pre-negotiate data channels).
 const PROTOCOL_VERSION: u32 = 17;

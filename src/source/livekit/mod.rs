@@ -9,198 +9,36 @@
 
 mod connection;
 pub(crate) mod decode;
+mod error;
 pub(crate) mod media;
-pub mod roster;
-pub mod sdp;
+mod options;
+pub(crate) mod roster;
+pub(crate) mod sdp;
 mod session;
 mod shown;
-pub mod sync;
-pub mod tap;
+mod state;
+pub(crate) mod sync;
+pub(crate) mod tap;
 mod token;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::{AUDIO_RATE, ParticipantInfo, PictureSizes, RoomSource, SourceEnd, VideoFrame};
-use crate::request::select::Selection;
-use crate::secret::Secret;
-use media::{AudioRing, PictureQueue};
+pub use error::{AwaitError, LiveKitError};
+pub use options::{AWAIT_TIMEOUT, ConnectOptions, DEPARTURE_TIMEOUT};
 pub use shown::Published;
 pub(crate) use shown::Shown;
-use tap::Tap;
+pub(crate) use state::RoomEnd;
+use state::{Shared, State};
 pub use token::{admin_token, recorder_token, template_token_ttl};
 
 /// The longest wait after joining for the cameras' first pictures.
 const FIRST_PICTURES_WAIT: Duration = Duration::from_secs(5);
-/// How long a participant or track egress's subject may be gone (left, unpublished)
-/// before the recording ends: a quick rejoin continues it.
-pub const DEPARTURE_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long a participant or track egress waits for its participant or track by default
-/// (LiveKit's egress waits 30 s).
-pub const AWAIT_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Why joining or staying in a room failed.
-#[derive(Debug, thiserror::Error)]
-pub enum LiveKitError {
-    /// The access token could not be signed (empty key, secret or room).
-    #[error("access token: {0}")]
-    Token(String),
-    /// The signaling connection was refused or lost (bad URL, key or secret; server down).
-    #[error("signaling: {0}")]
-    Signal(String),
-    /// The WebRTC media path failed.
-    #[error("media connection: {0}")]
-    Media(String),
-    /// A step did not finish in time.
-    #[error("{what} timed out after {after:?}")]
-    Timeout {
-        /// The step.
-        what: &'static str,
-        /// How long it was given.
-        after: Duration,
-    },
-    /// A socket could not be opened.
-    #[error("socket: {0}")]
-    Io(#[from] std::io::Error),
-}
-
-/// Where and how to join.
-#[derive(Clone)]
-pub struct ConnectOptions {
-    /// `ws://` or `wss://` address of the LiveKit server.
-    pub url: String,
-    /// API key the token is signed with.
-    pub api_key: String,
-    /// API secret the token is signed with.
-    pub api_secret: Secret,
-    /// The room.
-    pub room_name: String,
-    /// The recorder's identity (the egress id, as LiveKit's egress does).
-    pub identity: String,
-    /// What to take from the room.
-    pub selection: Selection,
-    /// A track egress's track, delivered as received (or as decoded audio) instead of to
-    /// the egress's decoders.
-    pub tap: Option<Tap>,
-    /// Largest picture size asked of the server for a video track (its simulcast layer).
-    pub video_size: (u32, u32),
-    /// Delay between a frame's capture (on our clock) and its presentation: covers network
-    /// jitter, retransmissions and decoding.
-    pub playout_delay: Duration,
-    /// How long joining may take (signaling and the media path).
-    pub connect_timeout: Duration,
-}
-
-impl std::fmt::Debug for ConnectOptions {
-    /// Everything but the API secret.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ConnectOptions")
-            .field("url", &self.url)
-            .field("api_key", &self.api_key)
-            .field("api_secret", &self.api_secret)
-            .field("room_name", &self.room_name)
-            .field("identity", &self.identity)
-            .field("selection", &self.selection)
-            .field("tap", &self.tap.as_ref().map(|t| (&t.track, t.mode)))
-            .field("video_size", &self.video_size)
-            .field("playout_delay", &self.playout_delay)
-            .field("connect_timeout", &self.connect_timeout)
-            .finish()
-    }
-}
-
-impl ConnectOptions {
-    /// Defaults for everything but the server, credentials and room.
-    pub fn new(url: &str, api_key: &str, api_secret: &Secret, room_name: &str) -> ConnectOptions {
-        ConnectOptions {
-            url: url.to_owned(),
-            api_key: api_key.to_owned(),
-            api_secret: api_secret.clone(),
-            room_name: room_name.to_owned(),
-            identity: crate::info::new_egress_id(),
-            selection: Selection::room(true, true, Default::default()),
-            tap: None,
-            video_size: (1280, 720),
-            playout_delay: Duration::from_millis(300),
-            connect_timeout: Duration::from_secs(15),
-        }
-    }
-}
-
-/// How the session ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum RoomEnd {
-    /// The room was closed (deleted, or emptied).
-    Closed,
-    /// The egress asked to leave.
-    Stopped,
-    /// Lost or refused.
-    Failed(String),
-}
-
-/// What the session and the decoders share with the egress.
-#[derive(Default)]
-pub(crate) struct State {
-    room_sid: String,
-    shown: Vec<Shown>,
-    /// Track sid → decoded pictures.
-    pictures: HashMap<String, PictureQueue>,
-    /// Track sid → decoded sound.
-    sound: HashMap<String, AudioRing>,
-    end: Option<RoomEnd>,
-    /// Track sid → the picture size the egress draws it at (for its simulcast layer).
-    wanted_sizes: HashMap<String, (u32, u32)>,
-    /// Every track published in the room, by sid.
-    published: HashMap<String, Published>,
-    /// What the selection waits for: there, or what is missing (`None` before the first
-    /// participant list).
-    ready: Option<Result<(), String>>,
-    /// `{publisher_identity}` of a participant or track egress.
-    publisher: Option<String>,
-    /// Since when nothing the egress records is in the room (after it was once).
-    subject_gone_since: Option<Instant>,
-    subject_seen: bool,
-    /// The layout in the egress participant's metadata, not yet taken by the egress.
-    layout_request: Option<String>,
-    /// The last layout seen there (a repeated update is not a new request).
-    layout_seen: Option<String>,
-}
-
-/// The `layout` of participant metadata `{"layout": "…"}` (what livekit-server's
-/// UpdateLayout writes), if it has one.
-pub(crate) fn layout_in_metadata(metadata: &str) -> Option<String> {
-    let v: serde_json::Value = serde_json::from_str(metadata).ok()?;
-    let layout = v.get("layout")?.as_str()?;
-    (!layout.is_empty()).then(|| layout.to_owned())
-}
-
-/// Why a participant or track egress could not start.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum AwaitError {
-    /// The participant or track never appeared (LiveKit's wording).
-    NotFound(String),
-    /// Stopped while waiting.
-    Stopped,
-    /// The room ended, or the connection failed, while waiting.
-    Ended(SourceEnd),
-}
-
-pub(crate) struct Shared {
-    /// Session time 0.
-    epoch: Instant,
-    state: Mutex<State>,
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
 /// A joined LiveKit room.
 pub struct LiveKitRoom {
     shared: Arc<Shared>,
@@ -484,7 +322,8 @@ impl RoomSource for LiveKitRoom {
 
 #[cfg(test)]
 mod tests {
-    use super::{ConnectOptions, layout_in_metadata};
+    use super::ConnectOptions;
+    use super::state::layout_in_metadata;
 
     #[test]
     fn a_layout_is_read_from_participant_metadata() {

@@ -214,11 +214,6 @@ impl Roster {
         let m = self.members.iter().find(|m| &m.sid == p)?;
         Some((m, m.tracks.iter().find(|x| &x.sid == t)?))
     }
-
-    /// Every track sid subscribed (for a resumed session).
-    pub fn subscribed(&self) -> impl Iterator<Item = &String> {
-        self.subscribed.iter()
-    }
 }
 
 /// Participant and track infos as the server sends them, for tests.

@@ -19,14 +19,28 @@ use tokio::sync::watch;
 
 mod tracks;
 
-use tracks::TrackState;
-
 use super::connection;
+use super::decode::{Codec, Decoder};
+use super::error::LiveKitError;
+use super::options::ConnectOptions;
 use super::roster::{Changes, Roster};
-use super::sync::ParticipantClock;
+use super::shown;
+use super::state::{RoomEnd, Shared, layout_in_metadata};
+use super::sync::{ParticipantClock, TrackClock};
 use super::tap::Tapped;
-use super::{ConnectOptions, LiveKitError, RoomEnd, Shared, shown};
 use crate::backoff::Backoff;
+
+/// One received track: its decoder (none when a tap takes its frames as received), its
+/// clock, and whether it waits for a key frame.
+struct TrackState {
+    decoder: Option<Decoder>,
+    codec: Codec,
+    clock: TrackClock,
+    video: bool,
+    waiting_key: bool,
+    last_pli: Option<Instant>,
+    discont: bool,
+}
 
 /// How long the media path may stay disconnected before the room is joined anew.
 const ICE_GRACE: Duration = Duration::from_secs(10);
@@ -168,7 +182,7 @@ impl Session {
     /// metadata is LiveKit's UpdateLayout (livekit-server sets it).
     fn own_metadata(&mut self, infos: &[proto::ParticipantInfo]) {
         for info in infos.iter().filter(|i| i.identity == self.opts.identity) {
-            let Some(layout) = super::layout_in_metadata(&info.metadata) else {
+            let Some(layout) = layout_in_metadata(&info.metadata) else {
                 continue;
             };
             let mut s = self.shared.lock();

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use livekit_api::access_token::{AccessToken, VideoGrants};
 
-use super::{ConnectOptions, LiveKitError};
+use super::error::LiveKitError;
+use super::options::ConnectOptions;
 
 /// How long the token is valid (the server refreshes it while connected).
 const TTL: Duration = Duration::from_secs(24 * 3600);

@@ -21,6 +21,7 @@ use super::guard::{self, Blocked};
 use super::processes::EgressDir;
 use crate::request::page_policy::PagePolicy;
 use crate::request::web::redact_page_secrets;
+use crate::secret::Secret;
 
 /// The console message that starts the recording (with `await_start_signal`).
 pub const START_RECORDING: &str = "START_RECORDING";
@@ -183,7 +184,7 @@ pub enum BrowserCommand {
         /// The server's Twirp endpoint (`http(s)://host/twirp/livekit.RoomService/UpdateParticipant`).
         endpoint: String,
         /// A token with `roomAdmin` for the room.
-        token: String,
+        token: Secret,
         /// The request body (`UpdateParticipantRequest` as JSON).
         body: String,
         /// The layout name, echoed in the answer.
@@ -249,7 +250,7 @@ pub async fn drive(
             c = commands.recv() => match c {
                 None => break,
                 Some(BrowserCommand::SetMetadata { endpoint, token, body, layout, reply }) => {
-                    let answer = set_metadata(&http, &endpoint, &token, body).await.map(|()| layout);
+                    let answer = set_metadata(&http, &endpoint, token.expose(), body).await.map(|()| layout);
                     let _ = reply.send(answer);
                 }
             },

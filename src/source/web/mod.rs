@@ -4,12 +4,12 @@
 //! the compositor and mixer. Every egress has its own display, sound server and browser
 //! profile, so web egresses on one machine never see or hear each other.
 
-pub mod browser;
+pub(crate) mod browser;
 mod capture;
 mod devtools;
 mod guard;
-pub mod processes;
-pub mod xauth;
+pub(crate) mod processes;
+pub(crate) mod xauth;
 
 use std::io::BufRead;
 use std::process::{Command, Stdio};
@@ -479,6 +479,13 @@ impl RoomSource for WebPage {
     }
 }
 
+/// The X authority file that admits this process to the egresses' virtual displays (what
+/// `XAUTHORITY` names for the capture), under the web root (`TESSERA_WEB_DIR`, else
+/// `$TMPDIR/tessera-web`).
+pub fn xauthority() -> std::path::PathBuf {
+    xauth::path(&processes::root())
+}
+
 /// LiveKit's `UpdateLayout` for a template, as livekit-server carries it out: the
 /// RoomService's `UpdateParticipant` on the egress participant with metadata
 /// `{"layout": NAME}`. Returns the endpoint, an admin token and the JSON body.
@@ -486,7 +493,7 @@ fn layout_request(
     room: &TemplateRoom,
     egress_id: &str,
     layout: &str,
-) -> Result<(String, String, String), String> {
+) -> Result<(String, Secret, String), String> {
     let http = if let Some(rest) = room.ws_url.strip_prefix("wss://") {
         format!("https://{rest}")
     } else if let Some(rest) = room.ws_url.strip_prefix("ws://") {
@@ -503,6 +510,7 @@ fn layout_request(
         room.api_secret.expose(),
         &room.room_name,
     )
+    .map(Secret::from)
     .map_err(|e| e.to_string())?;
     let metadata = serde_json::json!({ "layout": layout }).to_string();
     let body = serde_json::json!({
@@ -539,7 +547,7 @@ mod tests {
             "devkey",
             "secret-secret-secret-secret-secret",
         )
-        .verify(&token)
+        .verify(token.expose())
         .unwrap();
         assert!(claims.video.room_admin);
         assert_eq!(claims.video.room, "r1");

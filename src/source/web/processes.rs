@@ -206,6 +206,7 @@ impl EgressDir {
     }
 
     /// Whether the process `name` is still running.
+    #[cfg(test)]
     pub fn running(&self, name: &str) -> bool {
         let mut children = self.children.lock().expect("children lock");
         children

@@ -5,25 +5,13 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 use livekit_protocol as proto;
 use str0m::media::{KeyframeRequestKind, MediaData};
 
-use super::Session;
+use super::{Session, TrackState};
 use crate::source::livekit::decode::{Codec, DecodeError, Decoder};
 use crate::source::livekit::sync::{SenderReport, TrackClock};
 use crate::source::livekit::tap::{EncodedFrame, TapMode, Tapped};
 
 /// Keyframe requests per track at most this often.
 const PLI_INTERVAL: Duration = Duration::from_millis(500);
-
-/// One received track: its decoder (none when a tap takes its frames as received), its
-/// clock, and whether it waits for a key frame.
-pub(super) struct TrackState {
-    decoder: Option<Decoder>,
-    codec: Codec,
-    clock: TrackClock,
-    video: bool,
-    waiting_key: bool,
-    last_pli: Option<Instant>,
-    discont: bool,
-}
 
 impl Session {
     /// A depacketized frame: to its track's decoder (made on the first frame, remade when

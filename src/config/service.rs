@@ -1,191 +1,15 @@
-//! The worker's configuration: LiveKit egress's YAML keys where they apply (`api_key`,
-//! `api_secret`, `ws_url`, `redis`, `health_port`, `prometheus_port`, `cluster_id`,
-//! `logging`, `session_limits`, `storage`, `backup`, `disallow_local_storage`,
-//! `cpu_cost`, the IO timeouts), and tessera's own under `tessera:` (compositor, cost
-//! profile, drain bound, output directory, layouts, the standalone API port).
-//! Environment: `LIVEKIT_API_KEY`, `LIVEKIT_API_SECRET`, `LIVEKIT_WS_URL` fill keys the
-//! file leaves empty; `EGRESS_CONFIG_BODY` is the file's text when no file is given.
+//! The worker's settings: the configuration file read, empty keys filled from the
+//! environment, and checked.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Deserialize;
-
-use super::bus::RedisConfig;
-use crate::compositor::BackendChoice;
+use super::{ConfigError, ConfigFile, CpuCost, Logging, RedisConfig, SessionLimits, TesseraKeys};
 use crate::secret::Secret;
 use crate::storage::StorageDefaults;
-
-/// What is wrong with the configuration.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The YAML does not parse or a key has the wrong type.
-    #[error("config: {0}")]
-    Parse(String),
-    /// A value is out of range or missing.
-    #[error("config: {field}: {reason}")]
-    Invalid {
-        /// The key.
-        field: String,
-        /// Why.
-        reason: String,
-    },
-}
-
-pub use crate::go_duration::{GoDuration, parse_go_duration};
 
 /// Whether `max_cpu_utilization` is one LiveKit's egress takes: in (0, 1].
 fn utilization_in_range(u: f64) -> bool {
     u > 0.0 && u <= 1.0
-}
-
-/// LiveKit's `session_limits`.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(default)]
-pub struct SessionLimits {
-    /// Longest file output.
-    pub file_output_max_duration: Option<GoDuration>,
-    /// Longest stream output.
-    pub stream_output_max_duration: Option<GoDuration>,
-    /// Longest segment (HLS) output.
-    pub segment_output_max_duration: Option<GoDuration>,
-    /// Longest image output.
-    pub image_output_max_duration: Option<GoDuration>,
-}
-
-/// LiveKit's `logging`.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(default)]
-pub struct Logging {
-    /// `debug`, `info`, `warn`, `error`.
-    pub level: String,
-    /// JSON lines instead of text.
-    pub json: bool,
-}
-
-/// LiveKit's `cpu_cost`: what each kind of egress costs, in CPU cores, when no measured
-/// cost profile covers it; and the share of the node's CPUs egresses may take.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(default)]
-pub struct CpuCost {
-    /// Share of the node's cores that may be committed (LiveKit: 0.8).
-    pub max_cpu_utilization: f64,
-    /// Room composite with video.
-    pub room_composite_cpu_cost: f64,
-    /// Audio-only room composite.
-    pub audio_room_composite_cpu_cost: f64,
-    /// Web egress with video.
-    pub web_cpu_cost: f64,
-    /// Audio-only web egress.
-    pub audio_web_cpu_cost: f64,
-    /// Participant egress.
-    pub participant_cpu_cost: f64,
-    /// Track composite.
-    pub track_composite_cpu_cost: f64,
-    /// Track egress (no transcoding).
-    pub track_cpu_cost: f64,
-}
-
-impl Default for CpuCost {
-    /// tessera's own defaults, from BENCHMARKS.md on a 2-core x86 node with the CPU
-    /// compositor (rounded up: 720p30 room composite 0.27 cores, web egress 0.91): a
-    /// measured cost profile (`tessera.cost_profile`) replaces them for composites.
-    fn default() -> Self {
-        CpuCost {
-            max_cpu_utilization: 0.8,
-            room_composite_cpu_cost: 0.5,
-            audio_room_composite_cpu_cost: 0.1,
-            web_cpu_cost: 1.0,
-            audio_web_cpu_cost: 0.3,
-            participant_cpu_cost: 0.3,
-            track_composite_cpu_cost: 0.3,
-            track_cpu_cost: 0.05,
-        }
-    }
-}
-
-/// tessera's own keys (`tessera:`).
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct TesseraKeys {
-    /// `auto`, `gpu` or `cpu`.
-    pub compositor: BackendChoice,
-    /// The GPU adapter to composite on (a substring of its name, as `TESSERA_GPU`).
-    pub gpu: Option<String>,
-    /// The capacity harness's `cost-profile.json` (admission by measured cost).
-    pub cost_profile: Option<PathBuf>,
-    /// How long a drain (SIGTERM) lets running egresses go on before stopping them.
-    pub drain_timeout: GoDuration,
-    /// Where local files are written.
-    pub out_dir: PathBuf,
-    /// Extra layout templates.
-    pub layouts: Option<PathBuf>,
-    /// Serve LiveKit's Egress API over Twirp on this port (standalone mode; 0: off).
-    pub api_port: u16,
-    /// How long a participant, track or start signal may take before ABORTED.
-    pub await_timeout: GoDuration,
-    /// Address the HTTP servers bind (default loopback).
-    pub bind_address: String,
-    /// Address the health port binds, if not `bind_address`.
-    pub health_bind_address: Option<String>,
-    /// Address the metrics port binds, if not `bind_address`.
-    pub prometheus_bind_address: Option<String>,
-    /// Address the standalone API port binds, if not `bind_address`.
-    pub api_bind_address: Option<String>,
-    /// Cores egresses may use (default: every core of the machine); for a worker that
-    /// shares its node.
-    pub cpu_cores: Option<f64>,
-    /// How long after an egress's end its uploads may go on (read with the storage
-    /// keys, `storage::StorageDefaults::upload_deadline`).
-    pub upload_deadline: Option<GoDuration>,
-    /// Web pages may not reach loopback or private addresses either (link-local and cloud
-    /// metadata addresses are always refused: `request::page_policy`).
-    pub refuse_private_pages: bool,
-    /// Read requests (and `cpu_cost.max_cpu_utilization`) as leniently as LiveKit's egress
-    /// does instead of refusing them (`service::lenient`); off by default.
-    pub lenient: bool,
-}
-
-impl Default for TesseraKeys {
-    fn default() -> Self {
-        TesseraKeys {
-            compositor: BackendChoice::Auto,
-            gpu: None,
-            cost_profile: None,
-            drain_timeout: GoDuration(Duration::from_secs(3600)),
-            out_dir: PathBuf::from("out"),
-            layouts: None,
-            api_port: 0,
-            await_timeout: GoDuration(crate::source::livekit::AWAIT_TIMEOUT),
-            bind_address: "127.0.0.1".into(),
-            health_bind_address: None,
-            prometheus_bind_address: None,
-            api_bind_address: None,
-            cpu_cores: None,
-            upload_deadline: None,
-            refuse_private_pages: false,
-            lenient: false,
-        }
-    }
-}
-
-/// The whole file. Storage keys are read by `storage::spec::defaults_from_yaml`.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(default)]
-struct File {
-    api_key: String,
-    api_secret: String,
-    ws_url: String,
-    redis: Option<RedisConfig>,
-    health_port: u16,
-    prometheus_port: u16,
-    cluster_id: String,
-    logging: Logging,
-    session_limits: SessionLimits,
-    cpu_cost: Option<CpuCost>,
-    io_create_timeout: Option<GoDuration>,
-    io_update_timeout: Option<GoDuration>,
-    tessera: TesseraKeys,
 }
 
 /// The worker's settings, validated.
@@ -229,17 +53,15 @@ impl ServiceConfig {
         text: &str,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<ServiceConfig, ConfigError> {
-        let f: File = if text.trim().is_empty() {
-            File::default()
-        } else {
-            serde_yaml_ng::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?
-        };
-        let storage = if text.trim().is_empty() {
-            StorageDefaults::default()
-        } else {
-            crate::storage::spec::defaults_from_yaml(text)
-                .map_err(|e| ConfigError::Parse(e.to_string()))?
-        };
+        ServiceConfig::from_file(ConfigFile::parse(text)?, env)
+    }
+
+    /// The settings of a parsed file, empty keys filled from the environment (`env`).
+    pub fn from_file(
+        f: ConfigFile,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<ServiceConfig, ConfigError> {
+        let storage = f.storage_defaults()?;
         let or_env = |v: String, key: &str| {
             if v.is_empty() {
                 env(key).unwrap_or_default()
@@ -249,7 +71,11 @@ impl ServiceConfig {
         };
         let c = ServiceConfig {
             api_key: or_env(f.api_key, "LIVEKIT_API_KEY"),
-            api_secret: Secret(or_env(f.api_secret, "LIVEKIT_API_SECRET")),
+            api_secret: if f.api_secret.is_empty() {
+                Secret::from(env("LIVEKIT_API_SECRET").unwrap_or_default())
+            } else {
+                f.api_secret
+            },
             ws_url: or_env(f.ws_url, "LIVEKIT_WS_URL"),
             redis: f.redis.filter(RedisConfig::is_configured),
             health_port: f.health_port,
@@ -288,7 +114,7 @@ impl ServiceConfig {
         if self.api_key.is_empty() {
             return invalid("api_key", "is required (or LIVEKIT_API_KEY)");
         }
-        if self.api_secret.0.is_empty() {
+        if self.api_secret.is_empty() {
             return invalid("api_secret", "is required (or LIVEKIT_API_SECRET)");
         }
         if self.redis.is_none() && self.tessera.api_port == 0 {
@@ -348,6 +174,8 @@ impl ServiceConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::compositor::BackendChoice;
+    use crate::go_duration::parse_go_duration;
 
     #[test]
     fn go_durations_parse() {
@@ -386,7 +214,7 @@ tessera:
         let env = |k: &str| (k == "LIVEKIT_API_SECRET").then(|| "from-env".to_owned());
         let c = ServiceConfig::parse(text, env).unwrap();
         assert_eq!(c.api_key, "key");
-        assert_eq!(c.api_secret.0, "from-env");
+        assert_eq!(c.api_secret.expose(), "from-env");
         assert_eq!(c.redis.as_ref().unwrap().db, 2);
         assert_eq!(c.health_port, 8080);
         assert_eq!(c.cpu_cost.room_composite_cpu_cost, 0.7);
@@ -432,7 +260,7 @@ tessera:
         ] {
             assert!(!shown.contains(secret), "{secret} printed: {shown}");
         }
-        assert_eq!(c.redis.unwrap().password.0, "the-redis-password");
+        assert_eq!(c.redis.unwrap().password.expose(), "the-redis-password");
     }
 
     #[test]
