@@ -1,7 +1,8 @@
 //! Participant, TrackComposite and Track egress, the WebSocket audio output, the v2
 //! StartEgressRequest and the dual-channel mixing modes, against a real livekit-server on
 //! loopback with publishers using LiveKit's Python SDK. Outputs are read back with
-//! ffprobe/ffmpeg; the WebSocket by a server of the test's own. One recording at a time.
+//! ffprobe/ffmpeg; the WebSocket by a server of the test's own. Each test has its own
+//! livekit-server on free ports, so two of them run at a time (`common::shared`).
 
 use crate::common;
 
@@ -68,7 +69,7 @@ fn tone_power(samples: &[f32], i: usize) -> f64 {
 
 #[test]
 fn participant_egress_records_only_that_participant_or_their_screen_share() {
-    let _g = common::exclusive();
+    let _g = common::shared();
     let lk = LiveKit::start();
     let screen = [250, 250, 250];
     let _p0 = publish(&lk, "part3", 0, &[]);
@@ -120,7 +121,7 @@ fn participant_egress_records_only_that_participant_or_their_screen_share() {
 
 #[test]
 fn participant_egress_spans_late_audio_and_a_republished_camera_and_ends_when_they_leave() {
-    let _g = common::exclusive();
+    let _g = common::shared();
     let lk = LiveKit::start();
     let mut p = publish(
         &lk,
@@ -228,7 +229,7 @@ fn participant_egress_spans_late_audio_and_a_republished_camera_and_ends_when_th
 
 #[test]
 fn a_participant_who_never_comes_fails_the_egress_and_records_nothing() {
-    let _g = common::exclusive();
+    let _g = common::shared();
     let lk = LiveKit::start();
     let _p = publish(&lk, "ghosts", 0, &[]);
     let req = r#"{"room_name": "ghosts", "identity": "nobody",
@@ -249,7 +250,7 @@ fn a_participant_who_never_comes_fails_the_egress_and_records_nothing() {
 
 #[test]
 fn track_composite_takes_the_named_tracks_with_vp8_h264_or_audio_only() {
-    let _g = common::exclusive();
+    let _g = common::shared();
     let lk = LiveKit::start();
     let mut p0 = publish(&lk, "tc", 0, &[]);
     let mut p1 = publish(&lk, "tc", 1, &["--codec", "h264"]);
@@ -319,7 +320,7 @@ fn track_egress(args: &[String], track: &str, seconds: &str) -> common::Run {
 
 #[test]
 fn track_egress_writes_the_published_codec_without_transcoding() {
-    let _g = common::exclusive();
+    let _g = common::shared();
     let lk = LiveKit::start();
     let mut vp8 = publish(&lk, "tracks", 0, &[]);
     let mut h264 = publish(&lk, "tracks", 1, &["--codec", "h264", "--no-audio"]);
@@ -369,7 +370,7 @@ fn track_egress_writes_the_published_codec_without_transcoding() {
 
 #[test]
 fn track_egress_keeps_real_time_across_packet_loss_and_a_pause() {
-    let _g = common::exclusive();
+    let _g = common::shared();
     let lk = LiveKit::start();
     let mut p = publish(
         &lk,
@@ -497,7 +498,7 @@ fn serve_one(listener: TcpListener) -> std::thread::JoinHandle<Received> {
 
 #[test]
 fn websocket_track_egress_streams_pcm_and_mute_messages() {
-    let _g = common::exclusive();
+    let _g = common::shared();
     let lk = LiveKit::start();
     let mut p = publish(
         &lk,
@@ -583,7 +584,7 @@ fn small_buffer_listener() -> TcpListener {
 
 #[test]
 fn a_websocket_receiver_that_stops_reading_fails_the_egress_instead_of_hanging_it() {
-    let _g = common::exclusive();
+    let _g = common::shared();
     let lk = LiveKit::start();
     let mut p = publish(&lk, "ws-stuck", 1, &["--no-video"]);
     let mic = p.track("microphone");
@@ -616,7 +617,7 @@ fn a_websocket_receiver_that_stops_reading_fails_the_egress_instead_of_hanging_i
 
 #[test]
 fn dual_channel_agent_and_v2_audio_routes_place_each_voice_on_its_channel() {
-    let _g = common::exclusive();
+    let _g = common::shared();
     let lk = LiveKit::start();
     let _human = publish(&lk, "duo", 0, &[]);
     let _agent = publish(&lk, "duo", 1, &["--no-video", "--kind", "agent"]);

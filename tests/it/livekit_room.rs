@@ -1,7 +1,8 @@
 //! Recording real LiveKit rooms: livekit-server on loopback, publishers using LiveKit's
 //! Python SDK (real WebRTC: VP8/H.264 and Opus), `tessera run --url` as the recorder.
 //! Each publisher shows its own colour and plays its own tone; the outputs are read back
-//! with ffmpeg. Recordings run in real time, one at a time (two cores).
+//! with ffmpeg. Recordings run in real time; each test has its own livekit-server on free
+//! ports, so two of them run at a time (`common::shared`).
 
 use crate::common;
 
@@ -61,7 +62,7 @@ fn run_args<'a>(lk: &'a [String], extra: &[&'a str]) -> Vec<&'a str> {
 
 #[test]
 fn three_publishers_fill_the_grid_with_their_colours_and_tones() {
-    let _g = common::exclusive();
+    let _g = common::shared();
     let lk = LiveKit::start();
     let _p0 = publish(&lk, "grid3", 0, &[]);
     let _p1 = publish(&lk, "grid3", 1, &[]);
@@ -124,7 +125,7 @@ fn frames_and_longest_freeze(file: &Path) -> (usize, (usize, usize)) {
 
 #[test]
 fn a_participant_joining_and_leaving_resizes_the_layout_without_a_gap_or_freeze() {
-    let _g = common::exclusive();
+    let _g = common::shared();
     let lk = LiveKit::start();
     let _p0 = publish(&lk, "comings", 0, &[]);
     let _p1 = publish(&lk, "comings", 1, &[]);
@@ -176,7 +177,7 @@ fn a_participant_joining_and_leaving_resizes_the_layout_without_a_gap_or_freeze(
 
 #[test]
 fn mute_and_unpublish_show_the_placeholder_then_the_video_returns() {
-    let _g = common::exclusive();
+    let _g = common::shared();
     let lk = LiveKit::start();
     let mut p = publish(
         &lk,
@@ -224,7 +225,7 @@ fn mute_and_unpublish_show_the_placeholder_then_the_video_returns() {
 
 #[test]
 fn the_room_closing_completes_the_egress_with_what_was_recorded() {
-    let _g = common::exclusive();
+    let _g = common::shared();
     let lk = LiveKit::start();
     let _p = publish(&lk, "closing", 0, &[]);
     let dir = tempfile::tempdir().unwrap();
@@ -253,7 +254,7 @@ fn the_room_closing_completes_the_egress_with_what_was_recorded() {
 
 #[test]
 fn losing_the_server_fails_the_egress_and_keeps_the_recording() {
-    let _g = common::exclusive();
+    let _g = common::shared();
     let mut lk = LiveKit::start();
     let p = publish(&lk, "doomed", 0, &[]);
     let dir = tempfile::tempdir().unwrap();
@@ -281,7 +282,7 @@ fn losing_the_server_fails_the_egress_and_keeps_the_recording() {
 
 #[test]
 fn a_dropped_signaling_connection_is_resumed_and_the_recording_goes_on() {
-    let _g = common::exclusive();
+    let _g = common::shared();
     let lk = LiveKit::start();
     let _p = publish(&lk, "resumed", 0, &[]);
     let proxy = TcpCutter::start(([127, 0, 0, 1], lk.port).into());
@@ -318,7 +319,7 @@ fn a_dropped_signaling_connection_is_resumed_and_the_recording_goes_on() {
 
 #[test]
 fn after_a_server_restart_the_recorder_rejoins_and_records_on() {
-    let _g = common::exclusive();
+    let _g = common::shared();
     let mut lk = LiveKit::start();
     let _p = publish(&lk, "phoenix", 0, &[]);
     let dir = tempfile::tempdir().unwrap();
@@ -341,7 +342,7 @@ fn after_a_server_restart_the_recorder_rejoins_and_records_on() {
 
 #[test]
 fn an_empty_room_is_recorded_until_stopped() {
-    let _g = common::exclusive();
+    let _g = common::shared();
     let lk = LiveKit::start();
     let req = r#"{"room_name": "nobody", "file_outputs": [{"filepath": "e.mp4"}]}"#;
     let args = lk.run_args();
@@ -353,7 +354,7 @@ fn an_empty_room_is_recorded_until_stopped() {
 
 #[test]
 fn the_speaker_layout_shows_the_loud_participant() {
-    let _g = common::exclusive();
+    let _g = common::shared();
     let lk = LiveKit::start();
     // The first to join is quiet (below the speaking threshold); the second talks.
     let _quiet = publish(&lk, "talk", 0, &["--volume", "0.002"]);
@@ -373,7 +374,7 @@ fn the_speaker_layout_shows_the_loud_participant() {
 
 #[test]
 fn an_audio_only_composite_records_every_tone_and_no_picture() {
-    let _g = common::exclusive();
+    let _g = common::shared();
     let lk = LiveKit::start();
     let _p0 = publish(&lk, "voices", 0, &[]);
     let _p1 = publish(&lk, "voices", 1, &[]);
@@ -399,7 +400,7 @@ fn an_audio_only_composite_records_every_tone_and_no_picture() {
 
 #[test]
 fn with_five_percent_of_media_packets_lost_the_recording_goes_on_without_long_freezes() {
-    let _g = common::exclusive();
+    let _g = common::shared();
     let lk = LiveKit::start();
     let _p0 = publish(&lk, "lossy", 0, &[]);
     let _p1 = publish(&lk, "lossy", 1, &["--codec", "h264"]);
@@ -460,7 +461,7 @@ fn received_widths(log: &str) -> Vec<(String, u32)> {
 
 #[test]
 fn small_tiles_take_a_small_simulcast_layer() {
-    let _g = common::exclusive();
+    let _g = common::shared();
     let lk = LiveKit::start();
     // Two 720p publishers with three simulcast layers (1280, 640 and 320 wide); side by
     // side in a 720p grid each is drawn 630 wide, so the 640 layer is the one to take.
@@ -494,7 +495,7 @@ fn small_tiles_take_a_small_simulcast_layer() {
 
 #[test]
 fn flashes_and_beeps_captured_together_stay_within_100_ms_over_a_minute() {
-    let _g = common::exclusive();
+    let _g = common::shared();
     let lk = LiveKit::start();
     let _p = Publisher::start(
         &lk,

@@ -16,9 +16,10 @@ use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use serde_json::Value;
 
-/// Held by every test of this binary: shared by those that may run two at a time (short
-/// recordings, stores, bad input), exclusive by those that run in real time and check
-/// timing (LiveKit rooms, browsers, the worker) or change the process environment.
+/// Held by every test of this binary: shared by those that may run two at a time (each
+/// with its own servers on free ports: recordings, LiveKit rooms, stores, bad input),
+/// exclusive by those that start many processes each (browsers, workers with Redis and
+/// livekit-server) or change the process environment.
 static ALONE: RwLock<()> = RwLock::new(());
 
 /// Lets this test run beside other `shared` tests (never beside an `exclusive` one).
