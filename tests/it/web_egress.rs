@@ -82,7 +82,7 @@ fn media_files(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn a_page_is_recorded_with_its_colours_in_time_and_its_tone() {
-    let _serial = common::exclusive();
+    let _serial = common::shared();
     let colours = ["#ff0000", "#00ff00", "#0000ff", "#ffffff"];
     let pages = Pages::serve(&[("/colours", colour_page(&colours, 440.0, ""))]);
     let request = format!(
@@ -186,7 +186,7 @@ fn signal_page() -> String {
 
 #[test]
 fn the_start_and_end_signals_bound_the_recording() {
-    let _serial = common::exclusive();
+    let _serial = common::shared();
     let pages = Pages::serve(&[
         ("/signals", signal_page()),
         ("/silent", colour_page(&["#0000ff"], 440.0, "")),
@@ -236,7 +236,7 @@ fn the_start_and_end_signals_bound_the_recording() {
 
 #[test]
 fn two_web_egresses_at_once_keep_to_their_own_page() {
-    let _serial = common::exclusive();
+    let _serial = common::shared();
     let a = (["#ff0000", "#00ff00"], 440.0);
     let b = (["#0000ff", "#ffff00"], 660.0);
     let pages = Pages::serve(&[
@@ -284,7 +284,7 @@ fn two_web_egresses_at_once_keep_to_their_own_page() {
 
 #[test]
 fn a_custom_template_gets_url_token_and_layout() {
-    let _serial = common::exclusive();
+    let _serial = common::shared();
     let template = r#"<!doctype html><html><body style="background:#204080;color:#fff">
 <div id="q"></div><script>
 const q = new URLSearchParams(location.search);
@@ -381,7 +381,7 @@ fetch('/report?' + location.search.slice(1)).then(() => {
 
 #[test]
 fn pages_that_do_not_load_fail_before_any_file() {
-    let _serial = common::exclusive();
+    let _serial = common::shared();
     let pages = Pages::serve(&[]);
     let closed = services::free_tcp_port();
     let tls = SelfSignedTls::start();
@@ -445,7 +445,7 @@ fn redirect_to(location: &'static str) -> String {
 
 #[test]
 fn pages_cannot_reach_link_local_or_metadata_addresses() {
-    let _serial = common::exclusive();
+    let _serial = common::shared();
     // Named in the request: refused when it is read, before any browser starts.
     for url in [
         "http://169.254.169.254/latest/meta-data/",
@@ -679,7 +679,7 @@ fn start_long(pages: &Pages, dir: &Path, web_dir: &Path) -> std::process::Child 
 
 #[test]
 fn a_killed_browser_fails_the_egress_and_keeps_the_recording() {
-    let _serial = common::exclusive();
+    let _serial = common::shared();
     let pages = Pages::serve(&[("/long", colour_page(&["#ff0000", "#0000ff"], 440.0, ""))]);
     let dir = tempfile::tempdir().unwrap();
     let web_dir = tempfile::tempdir().unwrap();
@@ -749,7 +749,7 @@ fn a_killed_browser_fails_the_egress_and_keeps_the_recording() {
 
 #[test]
 fn what_a_killed_tessera_left_is_cleaned_up() {
-    let _serial = common::exclusive();
+    let _serial = common::shared();
     let pages = Pages::serve(&[("/long", colour_page(&["#ff0000", "#0000ff"], 440.0, ""))]);
     let dir = tempfile::tempdir().unwrap();
     let web_dir = tempfile::tempdir().unwrap();
@@ -823,7 +823,7 @@ fn what_a_killed_tessera_left_is_cleaned_up() {
 fn update_layout_reaches_a_template_as_its_participant_metadata() {
     use common::livekit::{API_KEY, API_SECRET, LiveKit, Publisher};
     use std::io::Write;
-    let _serial = common::exclusive();
+    let _serial = common::shared();
     let lk = LiveKit::start();
     let template = r#"<!doctype html><html><body style="background:#402010"><script>
 fetch('/report?' + location.search.slice(1)).then(() => console.log('START_RECORDING'));

@@ -17,9 +17,8 @@ use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use serde_json::Value;
 
 /// Held by every test of this binary: shared by those that may run two at a time (each
-/// with its own servers on free ports: recordings, LiveKit rooms, stores, bad input),
-/// exclusive by those that start many processes each (browsers, workers with Redis and
-/// livekit-server) or change the process environment.
+/// starts its own servers, browsers and workers on free ports), exclusive by those whose
+/// checks depend on the node's load (admission) or that change the process environment.
 static ALONE: RwLock<()> = RwLock::new(());
 
 /// Lets this test run beside other `shared` tests (never beside an `exclusive` one).
