@@ -21,9 +21,11 @@ $quick || bash scripts/setup.sh
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 export lint_dir="$PWD/target/lint"
 lint() {
+  local start=$SECONDS
   CARGO_TARGET_DIR="$lint_dir" cargo clippy --all-targets --quiet -- -D warnings
   # The GPU bench builds without GStreamer.
   CARGO_TARGET_DIR="$lint_dir" cargo check --no-default-features --benches --quiet
+  echo "lints: clean, in $((SECONDS - start)) s"
 }
 cargo fmt --check
 log=$(mktemp)

@@ -86,7 +86,7 @@ fn duration_s(path: &std::path::Path) -> f64 {
 /// list, stop; every webhook; then an auto egress (a room created with an egress).
 #[test]
 fn livekit_server_runs_egresses_on_the_worker() {
-    let _g = common::shared();
+    let _g = common::exclusive();
     let redis = Redis::start();
     let hooks = Webhooks::start();
     let lk = livekit_on(&redis, Some(&hooks));
@@ -244,7 +244,7 @@ fn livekit_server_runs_egresses_on_the_worker() {
 /// worker, as LiveKit reports it.
 #[test]
 fn a_room_created_with_an_egress_starts_it_on_the_worker() {
-    let _g = common::shared();
+    let _g = common::exclusive();
     let redis = Redis::start();
     let lk = livekit_on(&redis, None);
     let worker = Worker::start(&worker_yaml(&redis, &lk, RELAXED));
@@ -282,8 +282,6 @@ fn a_room_created_with_an_egress_starts_it_on_the_worker() {
 /// egresses FAILED while the other's go on.
 #[test]
 fn two_workers_share_the_load_and_outlive_each_other() {
-    // Alone: admission counts what the node's CPU is doing, so other tests' load would move
-    // where the fifth request lands.
     let _g = common::exclusive();
     let redis = Redis::start();
     let lk = livekit_on(&redis, None);
@@ -403,7 +401,7 @@ fn list_active_egress(redis: &Redis) -> Vec<String> {
 /// the drain bound, then finish with their files uploaded to S3 (MinIO), and it exits.
 #[test]
 fn sigterm_drains_with_every_file_uploaded() {
-    let _g = common::shared();
+    let _g = common::exclusive();
     let redis = Redis::start();
     let lk = livekit_on(&redis, None);
     let minio = Minio::start();
@@ -497,7 +495,7 @@ fn sigterm_drains_with_every_file_uploaded() {
 /// 401; a malformed body is a Twirp error naming the problem.
 #[test]
 fn the_standalone_api_serves_the_egress_api() {
-    let _g = common::shared();
+    let _g = common::exclusive();
     let lk = LiveKit::start();
     let worker = Worker::start(&format!(
         "api_key: {API_KEY}\napi_secret: {API_SECRET}\nws_url: {}\n\
@@ -642,7 +640,7 @@ fn standalone_token() -> String {
 /// starts on the same output directory uploads what the crash left for its storage.
 #[test]
 fn a_restarted_worker_reports_what_its_crash_left() {
-    let _g = common::shared();
+    let _g = common::exclusive();
     let redis = Redis::start();
     let lk = livekit_on(&redis, None);
     let minio = Minio::start();
@@ -722,7 +720,7 @@ fn a_restarted_worker_reports_what_its_crash_left() {
 /// is recorded as LiveKit would record it.
 #[test]
 fn livekit_users_see_what_livekit_reports() {
-    let _g = common::shared();
+    let _g = common::exclusive();
     let redis = Redis::start();
     let lk = livekit_on(&redis, None);
     let extra = "cpu_cost:\n  max_cpu_utilization: 1.0\n\
@@ -863,7 +861,7 @@ fn ends_as(api: &str, id: &str, (status, error, code): (&str, &str, i64), detail
 /// API says that livekit-server is unreachable (and nothing runs).
 #[test]
 fn a_start_without_livekit_server_says_it_is_unreachable() {
-    let _g = common::shared();
+    let _g = common::exclusive();
     let redis = Redis::start();
     let worker = Worker::start(&format!(
         "api_key: {API_KEY}\napi_secret: {API_SECRET}\nws_url: ws://127.0.0.1:9\n\
@@ -912,7 +910,7 @@ fn video_size(path: &std::path::Path) -> (u32, u32) {
 /// killed afterwards is still noticed by the other.
 #[test]
 fn workers_outlive_a_paused_and_a_restarted_redis() {
-    let _g = common::shared();
+    let _g = common::exclusive();
     let mut redis = Redis::start();
     let lk = livekit_on(&redis, None);
     let mut workers = [
@@ -974,7 +972,7 @@ fn workers_outlive_a_paused_and_a_restarted_redis() {
 /// dropped, and what was recorded is kept.
 #[test]
 fn an_end_while_livekit_server_is_down_reaches_it_when_it_returns() {
-    let _g = common::shared();
+    let _g = common::exclusive();
     let redis = Redis::start();
     let mut lk = livekit_on(&redis, None);
     let extra = format!("{RELAXED}session_limits:\n  file_output_max_duration: 6s\n");
@@ -1026,7 +1024,7 @@ fn an_end_while_livekit_server_is_down_reaches_it_when_it_returns() {
 /// stops, and so does the one that was running across it.
 #[test]
 fn a_sentinel_failover_is_followed() {
-    let _g = common::shared();
+    let _g = common::exclusive();
     let a = Redis::start();
     let b = Redis::start_args(&["--replicaof", "127.0.0.1", &a.port.to_string()]);
     let sentinel = Sentinel::start("rec", &a);

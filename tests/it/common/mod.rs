@@ -17,8 +17,9 @@ use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use serde_json::Value;
 
 /// Held by every test of this binary: shared by those that may run two at a time (each
-/// starts its own servers, browsers and workers on free ports), exclusive by those whose
-/// checks depend on the node's load (admission) or that change the process environment.
+/// starts its own servers and browsers on free ports), exclusive by those that change the
+/// process environment and by the worker's (two at a time, livekit-server's requests to
+/// the workers sometimes found no worker answering within psrpc's time).
 static ALONE: RwLock<()> = RwLock::new(());
 
 /// Lets this test run beside other `shared` tests (never beside an `exclusive` one).
