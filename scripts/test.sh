@@ -20,12 +20,13 @@ $quick || bash scripts/setup.sh
 # The Vulkan loader complains on stderr without a runtime directory (the binary sets its own).
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 export lint_dir="$PWD/target/lint"
+# Chained with &&: in the background it runs in a shell of its own, without `set -e`.
 lint() {
   local start=$SECONDS
-  CARGO_TARGET_DIR="$lint_dir" cargo clippy --all-targets --quiet -- -D warnings
-  # The GPU bench builds without GStreamer.
-  CARGO_TARGET_DIR="$lint_dir" cargo check --no-default-features --benches --quiet
-  echo "lints: clean, in $((SECONDS - start)) s"
+  CARGO_TARGET_DIR="$lint_dir" cargo clippy --all-targets --quiet -- -D warnings &&
+    # The GPU bench builds without GStreamer.
+    CARGO_TARGET_DIR="$lint_dir" cargo check --no-default-features --benches --quiet &&
+    echo "lints: clean, in $((SECONDS - start)) s"
 }
 cargo fmt --check
 log=$(mktemp)
