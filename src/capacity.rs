@@ -19,6 +19,10 @@ pub struct Machine {
     pub gpu: String,
     /// H.264 encoder element.
     pub encoder: String,
+    /// The participants' video decoder: `FACTORY (KIND)`, from the decoder probe (empty in
+    /// reports from before it).
+    #[serde(default)]
+    pub decoder: String,
 }
 
 /// Admission costs per shape, for the service.

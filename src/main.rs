@@ -531,6 +531,27 @@ fn serve(config: tessera::service::ServiceConfig) -> Result<bool> {
     Ok(true)
 }
 
+/// The file an element's plugin was loaded from.
+fn plugin_file(factory: &str) -> String {
+    gst::ElementFactory::find(factory)
+        .and_then(|f| gst::prelude::PluginFeatureExt::plugin(&f))
+        .and_then(|p| p.filename())
+        .map_or_else(|| "unknown plugin file".into(), |f| f.display().to_string())
+}
+
+/// The path of a shared library this process has mapped, from `/proc/self/maps`.
+fn loaded_library(stem: &str) -> String {
+    std::fs::read_to_string("/proc/self/maps")
+        .ok()
+        .and_then(|maps| {
+            maps.lines()
+                .filter_map(|l| l.split_whitespace().nth(5))
+                .find(|p| p.rsplit('/').next().is_some_and(|f| f.starts_with(stem)))
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| format!("{stem} not found in /proc/self/maps"))
+}
+
 fn probe() -> Result<bool> {
     gst::init()?;
     match GpuContext::new() {
@@ -544,10 +565,26 @@ fn probe() -> Result<bool> {
         "compositor (auto): {}",
         Backend::open(BackendChoice::Auto)?.describe()
     );
+    println!(
+        "gstreamer: {}, {}",
+        gst::version_string(),
+        loaded_library("libgstreamer-1.0")
+    );
     let choice = tessera::encode::probe_video_encoder()?;
-    println!("video encoder: {}", choice.factory);
+    println!(
+        "video encoder: {}, from {}",
+        choice.factory,
+        plugin_file(choice.factory)
+    );
     for (f, why) in choice.skipped {
         println!("  skipped {f}: {why}");
+    }
+    for choice in tessera::source::decoders::probe_video_decoders() {
+        let from = choice.factory.map(plugin_file).unwrap_or_default();
+        println!("video decoder {}, from {from}", choice.summary());
+        for (f, why) in choice.skipped {
+            println!("  skipped {f}: {why}");
+        }
     }
     Ok(true)
 }

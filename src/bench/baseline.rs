@@ -18,7 +18,6 @@ use crate::compositor::{LayerContent, scene};
 use crate::layout::LayoutLibrary;
 use crate::request::encoding;
 use crate::source::RoomSource;
-use crate::source::clip::ClipCodec;
 use crate::source::synthetic::SyntheticRoom;
 use crate::source::synthetic::participant_tone_hz;
 
@@ -68,10 +67,12 @@ pub fn description(shape: &Shape, clip: &Path, out: &Path) -> Result<String, Str
     });
     let mut pads = String::new();
     let mut inputs = String::new();
-    let (demux, decode) = match shape.codec {
-        ClipCodec::H264 => ("qtdemux ! h264parse", "avdec_h264"),
-        ClipCodec::Vp8 => ("matroskademux", "vp8dec"),
-    };
+    // The same decoders as tessera's (the process's probe), so the two differ only in
+    // how they composite and encode.
+    let (demux, decode) = (
+        shape.codec.demuxer(),
+        shape.codec.decode_fragment().map_err(|e| e.to_string())?,
+    );
     for (i, &(x, y, cw, ch)) in tiles.iter().enumerate() {
         pads.push_str(&format!(
             " sink_{i}::xpos={x} sink_{i}::ypos={y} sink_{i}::width={cw} sink_{i}::height={ch}"

@@ -134,11 +134,16 @@ pub fn run(opts: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Report
     let encoder = encode::probe_video_encoder()
         .map(|c| c.factory.to_owned())
         .unwrap_or_else(|e| e.to_string());
+    let decoder = crate::source::decoders::shared_video_decoder(shape.codec.video());
     let machine = Machine {
         cpu: probe::cpu_model(),
         cores: probe::cores(),
         gpu: backend.describe(),
         encoder,
+        decoder: match (decoder.factory, decoder.kind) {
+            (Some(f), Some(k)) => format!("{f} ({k:?})"),
+            _ => "none".into(),
+        },
     };
     std::fs::create_dir_all(&opts.out_dir)
         .map_err(|e| BenchError::Io(opts.out_dir.display().to_string(), e))?;

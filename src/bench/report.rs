@@ -122,12 +122,17 @@ impl Report {
         let _ = writeln!(o, "# Capacity: {}\n", s.key());
         let _ = writeln!(
             o,
-            "Node: {} ({} logical CPUs), GPU adapter: {}, encoder: {}. Measured {} with \
-             tessera {}, {} s per step.\n",
+            "Node: {} ({} logical CPUs), GPU adapter: {}, encoder: {}, decoder: {}. Measured \
+             {} with tessera {}, {} s per step.\n",
             self.machine.cpu,
             self.machine.cores,
             self.machine.gpu,
             self.machine.encoder,
+            if self.machine.decoder.is_empty() {
+                "not recorded"
+            } else {
+                &self.machine.decoder
+            },
             self.measured_at,
             self.version,
             self.step_seconds
@@ -393,6 +398,7 @@ mod tests {
                 cores: 2,
                 gpu: "llvmpipe".into(),
                 encoder: "x264enc".into(),
+                decoder: "avdec_h264 (Software)".into(),
             },
             shape: crate::bench::run::test_shape(4, &["file"]),
             policy: Policy::default(),

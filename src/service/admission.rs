@@ -279,6 +279,7 @@ mod tests {
                 cores: 2,
                 gpu: "cpu".into(),
                 encoder: "x264enc".into(),
+                decoder: "avdec_h264 (Software)".into(),
             }),
             shapes,
         }

@@ -9,6 +9,7 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
+use super::decoders::{self, VideoCodec};
 use super::synthetic::SyntheticRoom;
 use super::{ParticipantInfo, PixelFormat, RoomSource, VideoFrame};
 
@@ -29,6 +30,9 @@ pub enum ClipError {
         /// Why.
         reason: String,
     },
+    /// No decoder for the clip's codec is installed or usable here.
+    #[error("no {0} decoder is usable here (see `tessera probe`)")]
+    NoDecoder(VideoCodec),
 }
 
 /// The codec of a clip.
@@ -48,6 +52,27 @@ impl ClipCodec {
             ClipCodec::H264 => "h264",
             ClipCodec::Vp8 => "vp8",
         }
+    }
+
+    /// The video codec inside, for the decoder probe.
+    pub fn video(self) -> VideoCodec {
+        match self {
+            ClipCodec::H264 => VideoCodec::H264,
+            ClipCodec::Vp8 => VideoCodec::Vp8,
+        }
+    }
+
+    /// The demuxer of its container.
+    pub fn demuxer(self) -> &'static str {
+        match self {
+            ClipCodec::H264 => "qtdemux",
+            ClipCodec::Vp8 => "matroskademux",
+        }
+    }
+
+    /// `parser ! decoder` for its video, from the process's decoder probe.
+    pub fn decode_fragment(self) -> Result<String, ClipError> {
+        decoders::decode_fragment(self.video()).ok_or(ClipError::NoDecoder(self.video()))
     }
 }
 
@@ -70,10 +95,7 @@ impl Decoder {
             path: path.to_owned(),
             reason,
         };
-        let (demux, decode) = match codec {
-            ClipCodec::H264 => ("qtdemux ! h264parse", "avdec_h264"),
-            ClipCodec::Vp8 => ("matroskademux", "vp8dec"),
-        };
+        let (demux, decode) = (codec.demuxer(), codec.decode_fragment()?);
         // The decoder's threads are named after its queue ("dec-…"), so a harness can
         // attribute their CPU.
         let description = format!(

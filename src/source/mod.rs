@@ -4,6 +4,8 @@
 #[cfg(feature = "egress")]
 pub mod clip;
 #[cfg(feature = "egress")]
+pub mod decoders;
+#[cfg(feature = "egress")]
 pub mod livekit;
 pub mod synthetic;
 #[cfg(feature = "egress")]

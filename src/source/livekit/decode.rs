@@ -1,6 +1,7 @@
 //! GStreamer decoders for received tracks: encoded frames in (timestamped on the session
-//! clock), raw pictures (I420) or mono 48 kHz samples out. `decodebin` picks the decoder,
-//! so a hardware decoder (higher rank) is taken when the machine has one.
+//! clock), raw pictures (I420) or mono 48 kHz samples out. The video decoder is the one the
+//! process's probe chose for the codec ([`crate::source::decoders`]): NVDEC or VA-API where
+//! the machine has one that starts, software otherwise.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -10,6 +11,7 @@ use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 use gstreamer_video as gst_video;
 
+use crate::source::decoders::{self, VideoCodec};
 use crate::source::{AUDIO_RATE, PixelFormat, VideoFrame};
 
 /// Why a decoder could not be made.
@@ -49,6 +51,17 @@ impl Codec {
             C::Av1 => Codec::Av1,
             C::Opus => Codec::Opus,
             _ => return None,
+        })
+    }
+
+    /// The video codec, for the decoder probe; `None` for audio.
+    pub fn video(self) -> Option<VideoCodec> {
+        Some(match self {
+            Codec::Vp8 => VideoCodec::Vp8,
+            Codec::Vp9 => VideoCodec::Vp9,
+            Codec::H264 => VideoCodec::H264,
+            Codec::Av1 => VideoCodec::Av1,
+            Codec::Opus => return None,
         })
     }
 
@@ -105,12 +118,16 @@ impl Decoder {
         codec: Codec,
         on_picture: impl Fn(VideoFrame) + Send + Sync + 'static,
     ) -> Result<Decoder, DecodeError> {
-        if codec == Codec::Opus {
-            return Err(DecodeError::Unsupported("opus as video".into()));
-        }
+        let video = codec
+            .video()
+            .ok_or_else(|| DecodeError::Unsupported("opus as video".into()))?;
+        let decode = decoders::decode_fragment(video)
+            .ok_or_else(|| DecodeError::Unsupported(video.to_string()))?;
         let (pipeline, src, sink) = launch(
-            "appsrc name=src ! decodebin name=d d. ! videoconvert ! video/x-raw,format=I420 ! \
-             appsink name=sink sync=false max-buffers=4 drop=false",
+            &format!(
+                "appsrc name=src ! {decode} ! videoconvert ! video/x-raw,format=I420 ! \
+                 appsink name=sink sync=false max-buffers=4 drop=false"
+            ),
             codec,
         )?;
         sink.set_callbacks(
