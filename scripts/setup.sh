@@ -16,6 +16,9 @@ PACKAGES=(
   gstreamer1.0-plugins-ugly gstreamer1.0-libav
   # GPU: Vulkan loader and Mesa's drivers (lavapipe is the CPU fallback)
   libvulkan1 mesa-vulkan-drivers
+  # the GPU-node bundle (scripts/package.sh): ELF patching, compression, the libraries it
+  # copies that no linked file names (GLVND, GIO's TLS module)
+  patchelf xz-utils libglvnd0 libegl1 libgl1 libglx0 libopengl0 glib-networking
   # ffprobe/ffmpeg, used by the tests to check outputs
   ffmpeg
   # stream receivers the tests start on loopback: nginx-rtmp (RTMP) and srt-tools (SRT)

@@ -579,6 +579,10 @@ fn probe() -> Result<bool> {
     for (f, why) in choice.skipped {
         println!("  skipped {f}: {why}");
     }
+    match tessera::encode::aac_encoder() {
+        Some(f) => println!("audio encoder (AAC): {f}, from {}", plugin_file(f)),
+        None => println!("audio encoder (AAC): none (avenc_aac and voaacenc are missing)"),
+    }
     for choice in tessera::source::decoders::probe_video_decoders() {
         let from = choice.factory.map(plugin_file).unwrap_or_default();
         println!("video decoder {}, from {from}", choice.summary());

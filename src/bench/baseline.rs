@@ -92,7 +92,7 @@ pub fn description(shape: &Shape, clip: &Path, out: &Path) -> Result<String, Str
          h264parse ! mp4mux name=mux fragment-duration=1000 ! \
          filesink name=sink sync=true location=\"{out}\" \
          audiomixer name=amix ! audioconvert ! audioresample ! \
-         audio/x-raw,rate={hz},channels=2 ! avenc_aac bitrate={abps} ! aacparse ! queue ! mux.{inputs}",
+         audio/x-raw,rate={hz},channels=2 ! {aac} bitrate={abps} ! aacparse ! queue ! mux.{inputs}",
         w = p.width,
         h = p.height,
         fps = p.framerate,
@@ -100,6 +100,7 @@ pub fn description(shape: &Shape, clip: &Path, out: &Path) -> Result<String, Str
         hz = p.audio_frequency,
         abps = p.audio_bitrate_kbps * 1000,
         out = out.display(),
+        aac = crate::encode::aac_encoder().ok_or("no AAC encoder (avenc_aac or voaacenc)")?,
     ))
 }
 

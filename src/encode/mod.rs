@@ -202,6 +202,15 @@ pub fn vp8_chain(size: &VideoEncode, gop: Option<u32>) -> Result<Vec<gst::Elemen
     Ok(vec![convert, enc])
 }
 
+/// The AAC encoder: FFmpeg's (`avenc_aac`, gst-libav) where it is installed, else
+/// VisualOn's (`voaacenc`, what the GPU-node bundle carries: gst-libav's libraries alone
+/// would be 59 MiB of it compressed). `None` when neither is.
+pub fn aac_encoder() -> Option<&'static str> {
+    ["avenc_aac", "voaacenc"]
+        .into_iter()
+        .find(|f| gst::ElementFactory::find(f).is_some())
+}
+
 /// The audio chain of one codec after the raw mix: convert, resample to the codec's rate,
 /// encode, parse. Returned in link order.
 pub fn audio_chain(
@@ -225,13 +234,16 @@ pub fn audio_chain(
     let bps = (params.audio_bitrate_kbps * 1000) as i32;
     let (enc, parse) = match codec {
         AudioCodecKind::Aac => {
-            let enc = make("avenc_aac")?;
+            let factory = aac_encoder().ok_or(EncodeError::MissingElement("avenc_aac"))?;
+            let enc = make(factory)?;
             enc.set_property("bitrate", bps);
-            // gst-libav turns ffmpeg's "auto" M/S decision into "always": forced M/S
-            // coding bleeds a voice mixed to one channel (dual-channel mixing, audio
-            // routes) into the other at about -15 dB. Off, ffmpeg still codes each band
-            // as it sees fit.
-            enc.set_property("aac-ms", false);
+            if factory == "avenc_aac" {
+                // gst-libav turns ffmpeg's "auto" M/S decision into "always": forced M/S
+                // coding bleeds a voice mixed to one channel (dual-channel mixing, audio
+                // routes) into the other at about -15 dB. Off, ffmpeg still codes each
+                // band as it sees fit.
+                enc.set_property("aac-ms", false);
+            }
             (enc, make("aacparse")?)
         }
         AudioCodecKind::Opus => {

@@ -10,6 +10,7 @@ mod common;
 
 mod bad_input;
 mod bench;
+mod bundle;
 mod encoding_options;
 mod file_types;
 mod hls;
