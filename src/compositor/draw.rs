@@ -1,6 +1,7 @@
 //! Drawing one frame: a scene per target (layers, and texts with their boxes) becomes
 //! uniforms, uploads, the YUV→RGBA conversions of new pictures, a composite pass and an
-//! NV12 pass per target, and a staged readback, in one submission.
+//! NV12 pass per target, and a staged readback, in one command buffer: submitted with the
+//! other rooms' of the device by its batcher ([`super::batch`]), or alone.
 
 use std::time::Duration;
 
@@ -68,7 +69,11 @@ impl GpuCompositor {
         if timed && let Some(timer) = &self.timer {
             timer.resolve(&mut encoder);
         }
-        let submission = self.gpu.queue.submit([encoder.finish()]);
+        let commands = encoder.finish();
+        let submission = match &self.batch {
+            Some(member) => member.submit(commands, |all| self.gpu.queue.submit(all)),
+            None => self.gpu.queue.submit([commands]),
+        };
         if let Some(state) = self.text.as_mut() {
             state.end_frame();
         }

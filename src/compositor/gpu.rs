@@ -3,6 +3,7 @@
 
 use std::sync::{Arc, OnceLock};
 
+use super::batch::{self, SubmitBatcher};
 use super::pipelines::Pipelines;
 
 /// Why no GPU device could be opened.
@@ -33,6 +34,10 @@ pub struct GpuContext {
     pipelines: OnceLock<Pipelines>,
     /// Glyphon's pipelines for text, made on first use.
     pub(super) text_cache: OnceLock<glyphon::Cache>,
+    /// Combines every compositor's frames into one submission per tick.
+    pub(super) batcher: Arc<SubmitBatcher>,
+    /// Whether new compositors batch their submissions (`TESSERA_GPU_BATCH=0`: no).
+    batching: bool,
 }
 
 impl std::fmt::Debug for GpuContext {
@@ -111,7 +116,22 @@ impl GpuContext {
             timestamps: !timestamp.is_empty(),
             pipelines: OnceLock::new(),
             text_cache: OnceLock::new(),
+            batcher: SubmitBatcher::new(batch::WINDOW, batch::IDLE_AFTER),
+            batching: !matches!(
+                std::env::var("TESSERA_GPU_BATCH").as_deref(),
+                Ok("0" | "false" | "off" | "no")
+            ),
         }))
+    }
+
+    /// Whether new compositors put their frames in the device's batched submissions.
+    pub fn batching(&self) -> bool {
+        self.batching
+    }
+
+    /// Batched submissions so far and the frames (command buffers) they carried.
+    pub fn batch_counts(&self) -> (u64, u64) {
+        self.batcher.counts()
     }
 
     /// The shared pipelines (compiled on first call).

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::batch::Member;
 use super::error::{CompositorError, MAX_LAYERS, MAX_TARGETS};
 use super::frame::Nv12Frame;
 use super::gpu::GpuContext;
@@ -99,6 +100,8 @@ pub struct GpuCompositor {
     pub(super) text: Option<TextState>,
     /// Samples GPU time per frame, where the device has timestamp queries.
     pub(super) timer: Option<Timer>,
+    /// Its place in the device's batch of submissions; `None` submits alone.
+    pub(super) batch: Option<Member<wgpu::CommandBuffer, wgpu::SubmissionIndex>>,
 }
 
 impl GpuCompositor {
@@ -133,6 +136,7 @@ impl GpuCompositor {
         let solid_bind_group = layer_bind_group(&gpu, &uniforms, &sampler, &dummy);
         Ok(GpuCompositor {
             timer: Timer::new(&gpu),
+            batch: gpu.batching().then(|| gpu.batcher.join()),
             gpu,
             targets: vec![main],
             uniforms,
@@ -142,6 +146,17 @@ impl GpuCompositor {
             images: Default::default(),
             text: None,
         })
+    }
+
+    /// Whether this compositor's frames go out in the device's batched submissions (the
+    /// default, unless `TESSERA_GPU_BATCH=0`) or each in a submission of its own.
+    pub fn set_batched(&mut self, batched: bool) {
+        self.batch = batched.then(|| self.gpu.batcher.join());
+    }
+
+    /// Whether its frames go out in the device's batched submissions.
+    pub fn batched(&self) -> bool {
+        self.batch.is_some()
     }
 
     /// Adds an output size drawn from the same pictures (an HLS rendition, a thumbnail);

@@ -9,6 +9,7 @@
 //! `receive_frame`, as rav1e's encoder API).
 
 pub(crate) mod backend;
+mod batch;
 pub(crate) mod cpu;
 mod draw;
 mod error;

@@ -13,7 +13,7 @@ use tessera::compositor::{
 use tessera::layout::{Color, Rect};
 use tessera::source::{PixelFormat, VideoFrame};
 
-fn gpu() -> Arc<GpuContext> {
+pub(crate) fn gpu() -> Arc<GpuContext> {
     static GPU: OnceLock<Arc<GpuContext>> = OnceLock::new();
     GPU.get_or_init(|| GpuContext::new().expect("a GPU adapter (lavapipe in CI)"))
         .clone()
