@@ -6,7 +6,12 @@
 //! - **paced**: every room at 30 fps against its own clock; the ramp of `tessera bench`
 //!   (double until a step fails, then bisect) finds the most rooms that hold real time (at
 //!   most 2% of frames start more than a frame late, every room keeps 97% of 30 fps);
-//! - **unpaced**: K rooms as fast as they go, for the device's throughput in frames/s.
+//! - **unpaced**: K rooms as fast as they go, for the device's throughput in frames/s,
+//!   once with each room submitting alone and once with the device's batched submissions
+//!   (every active room's frame in one submission), in the same run, with their ratio.
+//!
+//! - **copy loop**: K threads only uploading each frame's pictures and reading back a 720p
+//!   NV12 frame, no drawing: the device's physical bound for the two above.
 //!
 //! The compositor only: no decode, no encode, no GStreamer, so it runs on the lent GPU
 //! machines (`scripts/gpu-bench.sh`). Arguments: `--seconds S` per step (default 4),
@@ -39,6 +44,10 @@ struct Step {
     cpu_s: f64,
     /// Mean GPU time of a frame over the rooms (timestamp queries), if the device has them.
     gpu_ms: Option<f64>,
+    /// Whether the rooms' frames went out in the device's batched submissions.
+    batched: bool,
+    /// Frames per submission (batched only).
+    per_submission: Option<f64>,
 }
 
 impl Step {
@@ -59,8 +68,12 @@ impl Step {
         let busy = self
             .gpu_ms
             .map_or("n/a".into(), |g| format!("{:.0}%", g * self.fps() / 10.0));
+        let submit = match (self.batched, self.per_submission) {
+            (true, Some(n)) => format!("batched, {n:.1} frames/submission"),
+            _ => "alone".to_owned(),
+        };
         format!(
-            "{:>4} rooms {}: {:>8.1} frames/s, slowest room {:>6.1} fps, late {:>5.2}%, \
+            "{:>4} rooms {} {submit}: {:>8.1} frames/s, slowest room {:>6.1} fps, late {:>5.2}%, \
              CPU {:>5.2} cores ({:.3}/room), GPU {gpu}/frame, GPU passes busy {busy}{}",
             self.rooms,
             if paced { "paced" } else { "unpaced" },
@@ -78,6 +91,15 @@ impl Step {
     }
 }
 
+/// How one step runs.
+#[derive(Clone, Copy)]
+struct Mode {
+    /// At 30 fps each, or flat out.
+    paced: bool,
+    /// Frames in the device's batched submissions, or each room submitting alone.
+    batched: bool,
+}
+
 /// Runs `rooms` rooms of `tiles` for `seconds`, paced at 30 fps or flat out.
 fn step(
     gpu: &Arc<GpuContext>,
@@ -85,8 +107,9 @@ fn step(
     tiles: usize,
     rooms: u32,
     seconds: f64,
-    paced: bool,
+    mode: Mode,
 ) -> Step {
+    let Mode { paced, batched } = mode;
     let barrier = Arc::new(Barrier::new(rooms as usize + 1));
     let period = Duration::from_secs_f64(1.0 / FPS);
     let length = Duration::from_secs_f64(seconds);
@@ -97,9 +120,9 @@ fn step(
                 .name(format!("room-{i}"))
                 .spawn(move || {
                     let (room, mut frames) = common::room(tiles);
-                    let mut comp = Compositor::Gpu(Box::new(
-                        GpuCompositor::new(gpu, 1280, 720).expect("a compositor"),
-                    ));
+                    let mut gpu_comp = GpuCompositor::new(gpu, 1280, 720).expect("a compositor");
+                    gpu_comp.set_batched(batched);
+                    let mut comp = Compositor::Gpu(Box::new(gpu_comp));
                     for _ in 0..WARMUP_FRAMES {
                         common::frame(&mut comp, &layout, &room, &mut frames, None);
                     }
@@ -140,6 +163,7 @@ fn step(
         .collect();
     barrier.wait();
     let (cpu0, t0) = (probe::process_cpu(), Instant::now());
+    let counts0 = gpu.batch_counts();
     let results: Vec<_> = handles
         .into_iter()
         .map(|h| h.join().expect("a room thread ended cleanly"))
@@ -147,6 +171,8 @@ fn step(
     // The rooms stop together at `seconds`; the join adds their last readbacks.
     let wall = t0.elapsed().min(length).max(Duration::from_millis(1));
     let cpu_s = probe::process_cpu() - cpu0;
+    let counts = gpu.batch_counts();
+    let (submissions, batched_frames) = (counts.0 - counts0.0, counts.1 - counts0.1);
     let gpu: Vec<f64> = results
         .iter()
         .filter_map(|r| r.3.map(|d| d.as_secs_f64() * 1e3))
@@ -159,7 +185,65 @@ fn step(
         wall,
         cpu_s,
         gpu_ms: (!gpu.is_empty()).then(|| gpu.iter().sum::<f64>() / gpu.len() as f64),
+        batched,
+        per_submission: (submissions > 0).then(|| batched_frames as f64 / submissions as f64),
     }
+}
+
+/// The device's physical bound for `tiles` at 720p: K threads each uploading a frame's
+/// worth of pictures (the tiles' I420 bytes) and reading back a 720p NV12 frame, with no
+/// drawing at all, flat out for `seconds`. Returns frames per second over all threads.
+fn copy_loop(gpu: &Arc<GpuContext>, tiles: usize, rooms: u32, seconds: f64) -> f64 {
+    let (sw, sh) = common::source_size(tiles);
+    let up_len = (tiles as u64 * (sw * sh * 3 / 2) as u64).next_multiple_of(4);
+    let down_len = (1280 * 720 * 3 / 2) as u64;
+    let length = Duration::from_secs_f64(seconds);
+    let barrier = Arc::new(Barrier::new(rooms as usize));
+    let handles: Vec<_> = (0..rooms)
+        .map(|_| {
+            let (gpu, barrier) = (gpu.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                let buffer = |len, usage, label| {
+                    gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                        label: Some(label),
+                        size: len,
+                        usage,
+                        mapped_at_creation: false,
+                    })
+                };
+                use wgpu::BufferUsages as U;
+                let upload = buffer(up_len, U::COPY_DST | U::STORAGE, "upload");
+                let frame = buffer(down_len, U::COPY_SRC | U::STORAGE, "frame");
+                let readback = buffer(down_len, U::COPY_DST | U::MAP_READ, "readback");
+                let pictures = vec![128u8; up_len as usize];
+                barrier.wait();
+                let start = Instant::now();
+                let mut n = 0u64;
+                while start.elapsed() < length {
+                    gpu.queue.write_buffer(&upload, 0, &pictures);
+                    let mut encoder = gpu.device.create_command_encoder(&Default::default());
+                    encoder.copy_buffer_to_buffer(&frame, 0, &readback, 0, down_len);
+                    let submission = gpu.queue.submit([encoder.finish()]);
+                    readback.map_async(wgpu::MapMode::Read, .., |_| {});
+                    gpu.device
+                        .poll(wgpu::PollType::Wait {
+                            submission_index: Some(submission),
+                            timeout: None,
+                        })
+                        .expect("poll");
+                    let bytes = readback.get_mapped_range(..).expect("mapped").to_vec();
+                    std::hint::black_box(bytes);
+                    readback.unmap();
+                    n += 1;
+                }
+                n as f64 / start.elapsed().as_secs_f64()
+            })
+        })
+        .collect();
+    handles
+        .into_iter()
+        .map(|h| h.join().expect("a copy thread"))
+        .sum()
 }
 
 fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
@@ -194,9 +278,30 @@ fn main() {
     {
         let (sw, sh) = common::source_size(tiles);
         println!("== {tiles} tiles from {sw}x{sh}, 1280x720 grid, {seconds} s per step");
+        // The copies alone: the bound no compositing can beat.
         for k in [1u32, 4, 16].into_iter().filter(|&k| k <= max_rooms) {
-            let s = step(&gpu, &layout, tiles, k, seconds, false);
-            println!("{}", s.line(false, None));
+            let fps = copy_loop(&gpu, tiles, k, seconds);
+            println!(
+                "{k:>4} rooms copy loop (upload {tiles} pictures, read back 720p NV12): \
+                 {fps:>8.1} frames/s"
+            );
+        }
+        // Throughput with and without the batched submissions, interleaved in one run.
+        for k in [1u32, 4, 16, 64].into_iter().filter(|&k| k <= max_rooms) {
+            let mut fps = [0.0; 2];
+            for (i, batched) in [false, true].into_iter().enumerate() {
+                let mode = Mode {
+                    paced: false,
+                    batched,
+                };
+                let s = step(&gpu, &layout, tiles, k, seconds, mode);
+                println!("{}", s.line(false, None));
+                fps[i] = s.fps();
+            }
+            println!(
+                "  {k} rooms: batched/alone = {:.2}x frames/s",
+                fps[1] / fps[0].max(1e-9)
+            );
         }
         let policy = Policy {
             max_rooms,
@@ -205,7 +310,11 @@ fn main() {
         let mut ramp = Ramp::new(policy);
         let mut at_best: Option<Step> = None;
         while let Some(k) = ramp.next_rooms() {
-            let s = step(&gpu, &layout, tiles, k, seconds, true);
+            let mode = Mode {
+                paced: true,
+                batched: gpu.batching(),
+            };
+            let s = step(&gpu, &layout, tiles, k, seconds, mode);
             let held = policy.holds(&s.outcome());
             println!("{}", s.line(true, Some(held)));
             ramp.record(&s.outcome());
