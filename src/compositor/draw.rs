@@ -70,9 +70,11 @@ impl GpuCompositor {
             timer.resolve(&mut encoder);
         }
         let commands = encoder.finish();
-        let submission = match &self.batch {
-            Some(member) => member.submit(commands, |all| self.gpu.queue.submit(all)),
-            None => self.gpu.queue.submit([commands]),
+        let submission = if self.batched {
+            let queue = &self.gpu.queue;
+            self.gpu.batcher.submit(commands, |all| queue.submit(all))
+        } else {
+            self.gpu.queue.submit([commands])
         };
         if let Some(state) = self.text.as_mut() {
             state.end_frame();

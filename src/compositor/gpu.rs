@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use super::batch::{self, SubmitBatcher};
+use super::batch::SubmitBatcher;
 use super::pipelines::Pipelines;
 
 /// Why no GPU device could be opened.
@@ -34,7 +34,7 @@ pub struct GpuContext {
     pipelines: OnceLock<Pipelines>,
     /// Glyphon's pipelines for text, made on first use.
     pub(super) text_cache: OnceLock<glyphon::Cache>,
-    /// Combines every compositor's frames into one submission per tick.
+    /// Combines the frames of every compositor that has one ready into one submission.
     pub(super) batcher: Arc<SubmitBatcher>,
     /// Whether new compositors batch their submissions (`TESSERA_GPU_BATCH=0`: no).
     batching: bool,
@@ -116,7 +116,7 @@ impl GpuContext {
             timestamps: !timestamp.is_empty(),
             pipelines: OnceLock::new(),
             text_cache: OnceLock::new(),
-            batcher: SubmitBatcher::new(batch::WINDOW, batch::IDLE_AFTER),
+            batcher: SubmitBatcher::new(),
             batching: !matches!(
                 std::env::var("TESSERA_GPU_BATCH").as_deref(),
                 Ok("0" | "false" | "off" | "no")

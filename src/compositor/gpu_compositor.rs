@@ -5,7 +5,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::batch::Member;
 use super::error::{CompositorError, MAX_LAYERS, MAX_TARGETS};
 use super::frame::Nv12Frame;
 use super::gpu::GpuContext;
@@ -100,8 +99,8 @@ pub struct GpuCompositor {
     pub(super) text: Option<TextState>,
     /// Samples GPU time per frame, where the device has timestamp queries.
     pub(super) timer: Option<Timer>,
-    /// Its place in the device's batch of submissions; `None` submits alone.
-    pub(super) batch: Option<Member<wgpu::CommandBuffer, wgpu::SubmissionIndex>>,
+    /// Whether its frames go out in the device's batched submissions, or alone.
+    pub(super) batched: bool,
 }
 
 impl GpuCompositor {
@@ -136,7 +135,7 @@ impl GpuCompositor {
         let solid_bind_group = layer_bind_group(&gpu, &uniforms, &sampler, &dummy);
         Ok(GpuCompositor {
             timer: Timer::new(&gpu),
-            batch: gpu.batching().then(|| gpu.batcher.join()),
+            batched: gpu.batching(),
             gpu,
             targets: vec![main],
             uniforms,
@@ -151,12 +150,12 @@ impl GpuCompositor {
     /// Whether this compositor's frames go out in the device's batched submissions (the
     /// default, unless `TESSERA_GPU_BATCH=0`) or each in a submission of its own.
     pub fn set_batched(&mut self, batched: bool) {
-        self.batch = batched.then(|| self.gpu.batcher.join());
+        self.batched = batched;
     }
 
     /// Whether its frames go out in the device's batched submissions.
     pub fn batched(&self) -> bool {
-        self.batch.is_some()
+        self.batched
     }
 
     /// Adds an output size drawn from the same pictures (an HLS rendition, a thumbnail);

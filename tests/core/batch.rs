@@ -3,7 +3,7 @@
 //! receive every frame in order with the same bytes as the same room submitting alone,
 //! and a room that stops reading its frames does not hold the others back.
 
-use std::sync::{Arc, Barrier};
+use std::sync::Barrier;
 use std::time::Duration;
 
 use tessera::compositor::{GpuCompositor, Layer, LayerContent, RING_SIZE};
