@@ -9,7 +9,8 @@
 # run.sh does, in one run: `tessera probe`; `tessera bench` with the whole egress (the
 # GPU compositor, NVDEC where the probe takes it, x264 on the node's cores) for 4
 # participants from 640x360 H.264 and for 9 from 320x180, each ramped to its maximum with
-# the GStreamer baseline in the same run; the compositor-only benchmark (K rooms with and
+# the GStreamer baseline in the same run; where the probe took NVDEC, the 4-participant
+# ramp again with software decode (decode CPU per room with and without); the compositor-only benchmark (K rooms with and
 # without batched submissions, and a bare upload + readback copy loop, the device's
 # physical bound). Settings, from the environment: STEP_SECONDS (default 4), MAX_ROOMS
 # (64), MAX_ROOMS_9 (48), ROOMS_SECONDS (3), SKIP_BASELINE=1.
@@ -64,6 +65,13 @@ log "bench 9 participants 320x180"
 "$tessera" bench --participants 9 --input 320x180 --compositor gpu \
   --step-seconds "${STEP_SECONDS:-4}" --max-rooms "${MAX_ROOMS_9:-48}" "${baseline[@]}" \
   --out "$dest/bench-9p" 2>&1 | tail -40 | tee "$dest/bench-9p.log"
+if grep -q "H.264: nvh264dec" "$dest/probe.txt"; then
+  # Decode CPU per room with and without NVDEC: the same steps, software decode forced.
+  log "bench 4 participants 640x360, software decode (TESSERA_HW_DECODE=0)"
+  TESSERA_HW_DECODE=0 "$tessera" bench --participants 4 --input 640x360 --compositor gpu \
+    --step-seconds "${STEP_SECONDS:-4}" --max-rooms "${MAX_ROOMS_SW:-16}" --no-baseline \
+    --out "$dest/bench-4p-swdec" 2>&1 | tail -40 | tee "$dest/bench-4p-swdec.log"
+fi
 log "compositor only: rooms with and without batched submissions, copy loop"
 LD_LIBRARY_PATH="$root/lib" "$work/gpu_rooms-bench" --seconds "${ROOMS_SECONDS:-3}" \
   --max-rooms "${MAX_ROOMS_ROOMS:-256}" --tiles 9 2>&1 | tee "$dest/rooms.txt"
