@@ -184,6 +184,7 @@ pub fn run_step(
         rss_mib_per_room: (rss_after - rss_before).max(0.0) / rooms.max(1) as f64,
         stage_ms_per_frame: BTreeMap::new(),
         gpu_ms_per_frame: None,
+        frames_per_submission: None,
         failures,
     }
     .judged(policy)

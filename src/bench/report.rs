@@ -200,6 +200,13 @@ impl Report {
                 let _ = writeln!(o, "- {k}: {v:.2}");
             }
             o.push('\n');
+            if let Some(n) = st.frames_per_submission {
+                let _ = writeln!(
+                    o,
+                    "GPU submissions: {n:.1} composited frames per submission (the rooms' \
+                     frames batched).\n"
+                );
+            }
         }
         match self.gpu_ms_per_frame {
             Some(ms) => {
@@ -385,6 +392,7 @@ mod tests {
             rss_mib_per_room: 120.0,
             stage_ms_per_frame: BTreeMap::new(),
             gpu_ms_per_frame: None,
+            frames_per_submission: None,
             failures: Vec::new(),
         }
     }
@@ -414,6 +422,7 @@ mod tests {
             livekit_model: LivekitModel::for_cores(2),
             bottleneck: Some("gpu_software".into()),
             gpu_ms_per_frame: None,
+            frames_per_submission: None,
             notes: vec![],
         }
     }

@@ -118,6 +118,10 @@ pub struct StepReport {
     /// adapter can measure it.
     #[serde(default)]
     pub gpu_ms_per_frame: Option<f64>,
+    /// Composited frames per GPU submission over the step (the device's batched
+    /// submissions); `None` on the CPU compositor or with batching off.
+    #[serde(default)]
+    pub frames_per_submission: Option<f64>,
     /// Rooms that did not end COMPLETE, and why.
     pub failures: Vec<String>,
 }
@@ -207,10 +211,18 @@ pub fn run_step(
                 .expect("spawn egress thread")
         })
         .collect();
+    let batches = || match backend {
+        Backend::Gpu(gpu) => Some(gpu.batch_counts()),
+        Backend::Cpu => None,
+    };
     std::thread::sleep(WARMUP);
     let a = snapshot(&stats);
+    let batches_a = batches();
     std::thread::sleep(Duration::from_secs_f64(seconds));
     let b = snapshot(&stats);
+    let frames_per_submission = batches_a
+        .zip(batches())
+        .and_then(|((s0, f0), (s1, f1))| (s1 > s0).then(|| (f1 - f0) as f64 / (s1 - s0) as f64));
     let rss_after = probe::rss_mib();
     let failures: Vec<String> = handles
         .into_iter()
@@ -278,6 +290,7 @@ pub fn run_step(
             .map(|(st, s)| (st.name().to_owned(), per_frame(s)))
             .collect(),
         gpu_ms_per_frame: (!gpu.is_empty()).then(|| gpu.iter().sum::<f64>() / gpu.len() as f64),
+        frames_per_submission,
         failures,
     }
     .judged(policy)

@@ -67,7 +67,21 @@ fn a_tiny_ramp_writes_a_valid_report() {
             assert!(classes.contains_key(class), "{class} in {classes:?}");
         }
         assert!(s["stage_ms_per_frame"]["composite"].as_f64().unwrap() > 0.0);
+        // The GPU compositor's frames go out in batched submissions: at least one frame
+        // in each; the CPU compositor submits nothing.
+        match s["frames_per_submission"].as_f64() {
+            Some(n) => assert!(compositor.starts_with("gpu: ") && n >= 1.0, "{n}"),
+            None => assert_eq!(compositor, "cpu"),
+        }
     }
+    // The participants' decoder, from the decoder probe, with where it runs.
+    let decoder = report["machine"]["decoder"].as_str().unwrap();
+    assert!(
+        decoder.ends_with("(Software)")
+            || decoder.ends_with("(Nvdec)")
+            || decoder.ends_with("(Vaapi)"),
+        "{decoder}"
+    );
     assert!(!report["gstreamer"]["steps"].as_array().unwrap().is_empty());
     let cores = report["machine"]["cores"].as_u64().unwrap() as f64;
     assert_eq!(
