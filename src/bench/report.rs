@@ -422,7 +422,6 @@ mod tests {
             livekit_model: LivekitModel::for_cores(2),
             bottleneck: Some("gpu_software".into()),
             gpu_ms_per_frame: None,
-            frames_per_submission: None,
             notes: vec![],
         }
     }
