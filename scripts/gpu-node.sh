@@ -12,8 +12,10 @@
 # the GStreamer baseline in the same run; where the probe took NVDEC, the 4-participant
 # ramp again with software decode (decode CPU per room with and without); the compositor-only benchmark (K rooms with and
 # without batched submissions, and a bare upload + readback copy loop, the device's
-# physical bound). Settings, from the environment: STEP_SECONDS (default 4), MAX_ROOMS
-# (64), MAX_ROOMS_9 (48), ROOMS_SECONDS (3), SKIP_BASELINE=1.
+# physical bound). Settings, from the environment: PARTS (default "probe 4p 9p swdec
+# rooms": run a device session's parts in separate calls, each about 1-4 minutes),
+# STEP_SECONDS (default 4), MAX_ROOMS (64), MAX_ROOMS_9 (48), MAX_ROOMS_SW (16),
+# ROOMS_SECONDS (3), SKIP_BASELINE=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 case "${1:-build}" in
@@ -41,6 +43,8 @@ for icd in /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json /etc/vulkan/icd.
   [ -e "$icd" ] && export VK_ADD_DRIVER_FILES=$icd && break
 done
 log() { echo "== $(date -u +%H:%M:%S) $*" | tee -a "$dest/run.log"; }
+parts=" ${PARTS:-probe 4p 9p swdec rooms} "
+want() { [[ "$parts" == *" $1 "* ]]; }
 {
   uname -r; nproc; grep -m1 'model name' /proc/cpuinfo
   command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
@@ -53,27 +57,26 @@ if command -v nvidia-smi >/dev/null; then
   smi=$!
 fi
 trap '[ -z "$smi" ] || kill "$smi" 2>/dev/null || true; rm -rf "$work"' EXIT
+# The probe always runs (the software-decode part reads it); it takes a second.
 log probe
 "$tessera" probe 2>&1 | tee "$dest/probe.txt"
 baseline=()
 [ "${SKIP_BASELINE:-}" = 1 ] && baseline=(--no-baseline)
-log "bench 4 participants 640x360"
-"$tessera" bench --participants 4 --input 640x360 --compositor gpu \
+want 4p && log "bench 4 participants 640x360" && "$tessera" bench --participants 4 --input 640x360 --compositor gpu \
   --step-seconds "${STEP_SECONDS:-4}" --max-rooms "${MAX_ROOMS:-64}" "${baseline[@]}" \
   --out "$dest/bench-4p" 2>&1 | tail -40 | tee "$dest/bench-4p.log"
-log "bench 9 participants 320x180"
-"$tessera" bench --participants 9 --input 320x180 --compositor gpu \
+want 9p && log "bench 9 participants 320x180" && "$tessera" bench --participants 9 --input 320x180 --compositor gpu \
   --step-seconds "${STEP_SECONDS:-4}" --max-rooms "${MAX_ROOMS_9:-48}" "${baseline[@]}" \
   --out "$dest/bench-9p" 2>&1 | tail -40 | tee "$dest/bench-9p.log"
-if grep -q "H.264: nvh264dec" "$dest/probe.txt"; then
+if want swdec && grep -q "H.264: nvh264dec" "$dest/probe.txt"; then
   # Decode CPU per room with and without NVDEC: the same steps, software decode forced.
   log "bench 4 participants 640x360, software decode (TESSERA_HW_DECODE=0)"
   TESSERA_HW_DECODE=0 "$tessera" bench --participants 4 --input 640x360 --compositor gpu \
     --step-seconds "${STEP_SECONDS:-4}" --max-rooms "${MAX_ROOMS_SW:-16}" --no-baseline \
     --out "$dest/bench-4p-swdec" 2>&1 | tail -40 | tee "$dest/bench-4p-swdec.log"
 fi
-log "compositor only: rooms with and without batched submissions, copy loop"
-LD_LIBRARY_PATH="$root/lib" "$work/gpu_rooms-bench" --seconds "${ROOMS_SECONDS:-3}" \
+want rooms && log "compositor only: rooms with and without batched submissions, copy loop" &&
+  LD_LIBRARY_PATH="$root/lib" "$work/gpu_rooms-bench" --seconds "${ROOMS_SECONDS:-3}" \
   --max-rooms "${MAX_ROOMS_ROOMS:-256}" --tiles 9 2>&1 | tee "$dest/rooms.txt"
 log done
 RUN
