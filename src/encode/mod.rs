@@ -55,6 +55,23 @@ pub fn make(factory: &'static str) -> Result<gst::Element, EncodeError> {
         .map_err(|_| EncodeError::MissingElement(factory))
 }
 
+/// Whether GStreamer can use `factory` here, or why not: registered (nvcodec and va
+/// register their elements only where a driver and device answer), creatable, and able to
+/// reach READY (which opens the device). The encoder and decoder probes share it.
+pub fn usable_element(factory: &str) -> Result<(), String> {
+    if gst::ElementFactory::find(factory).is_none() {
+        return Err("not registered (no plugin, driver or device)".to_owned());
+    }
+    let element = gst::ElementFactory::make(factory)
+        .build()
+        .map_err(|e| format!("cannot be created: {e}"))?;
+    let ready = element.set_state(gst::State::Ready);
+    let _ = element.set_state(gst::State::Null);
+    ready
+        .map(|_| ())
+        .map_err(|e| format!("does not start: {e}"))
+}
+
 /// The probe's answer, probed once per process (and again if `TESSERA_VIDEO_ENCODER`
 /// changes): every egress of a worker shares it. A failed probe is not kept.
 pub fn shared_video_encoder() -> Result<VideoEncoderChoice, EncodeError> {
@@ -87,24 +104,8 @@ pub fn probe_video_encoder() -> Result<VideoEncoderChoice, EncodeError> {
             skipped.push((factory, format!("TESSERA_VIDEO_ENCODER={f}")));
             continue;
         }
-        if gst::ElementFactory::find(factory).is_none() {
-            skipped.push((
-                factory,
-                "not registered (no plugin, driver or device)".into(),
-            ));
-            continue;
-        }
-        let element = match gst::ElementFactory::make(factory).build() {
-            Ok(e) => e,
-            Err(e) => {
-                skipped.push((factory, format!("cannot be created: {e}")));
-                continue;
-            }
-        };
-        let ready = element.set_state(gst::State::Ready);
-        let _ = element.set_state(gst::State::Null);
-        if let Err(e) = ready {
-            skipped.push((factory, format!("does not start: {e}")));
+        if let Err(why) = usable_element(factory) {
+            skipped.push((factory, why));
             continue;
         }
         tracing::info!(

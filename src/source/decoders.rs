@@ -1,12 +1,11 @@
 //! Which video decoder each codec gets: the GPU's (NVDEC, then VA-API) where the machine
 //! has one that starts, software otherwise, chosen per codec and logged with the reason
 //! each better one was skipped. The choice is pure ([`choose`]); the probe that asks
-//! GStreamer is [`probe_video_decoders`], done once per process ([`shared_video_decoders`]).
+//! GStreamer is [`probe_video_decoders`], done once per process ([`shared_video_decoder`]).
 
 use std::fmt;
 
-use gstreamer as gst;
-use gstreamer::prelude::*;
+use crate::encode;
 
 /// A video codec a participant or a clip may send.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -167,30 +166,13 @@ pub fn choose(
     }
 }
 
-/// Whether GStreamer can use `factory` here: registered (nvcodec and va register their
-/// decoders only where a driver and device answer) and able to reach READY (which opens
-/// the device).
-fn gst_usable(factory: &'static str) -> Result<(), String> {
-    if gst::ElementFactory::find(factory).is_none() {
-        return Err("not registered (no plugin, driver or device)".to_owned());
-    }
-    let element = gst::ElementFactory::make(factory)
-        .build()
-        .map_err(|e| format!("cannot be created: {e}"))?;
-    let ready = element.set_state(gst::State::Ready);
-    let _ = element.set_state(gst::State::Null);
-    ready
-        .map(|_| ())
-        .map_err(|e| format!("does not start: {e}"))
-}
-
 /// Probes every codec's decoder now (GStreamer must be initialised).
 pub fn probe_video_decoders() -> Vec<DecoderChoice> {
     let hardware = hardware_allowed(std::env::var("TESSERA_HW_DECODE").ok().as_deref());
     VideoCodec::ALL
         .into_iter()
         .map(|codec| {
-            let choice = choose(codec, hardware, gst_usable);
+            let choice = choose(codec, hardware, encode::usable_element);
             tracing::info!(
                 codec = %codec,
                 decoder = choice.factory.unwrap_or("none"),
