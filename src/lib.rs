@@ -50,3 +50,4 @@ pub mod secret;
 pub mod service;
 pub mod source;
 pub mod storage;
+mod switch;

@@ -584,7 +584,7 @@ fn probe() -> Result<bool> {
         None => println!("audio encoder (AAC): none (avenc_aac and voaacenc are missing)"),
     }
     for choice in tessera::source::decoders::probe_video_decoders() {
-        let from = choice.factory.map(plugin_file).unwrap_or_default();
+        let from = choice.factory().map(plugin_file).unwrap_or_default();
         println!("video decoder {}, from {from}", choice.summary());
         for (f, why) in choice.skipped {
             println!("  skipped {f}: {why}");

@@ -140,10 +140,7 @@ pub fn run(opts: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Report
         cores: probe::cores(),
         gpu: backend.describe(),
         encoder,
-        decoder: match (decoder.factory, decoder.kind) {
-            (Some(f), Some(k)) => format!("{f} ({k:?})"),
-            _ => "none".into(),
-        },
+        decoder: decoder.element(),
     };
     std::fs::create_dir_all(&opts.out_dir)
         .map_err(|e| BenchError::Io(opts.out_dir.display().to_string(), e))?;

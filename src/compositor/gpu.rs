@@ -117,10 +117,7 @@ impl GpuContext {
             pipelines: OnceLock::new(),
             text_cache: OnceLock::new(),
             batcher: SubmitBatcher::new(),
-            batching: !matches!(
-                std::env::var("TESSERA_GPU_BATCH").as_deref(),
-                Ok("0" | "false" | "off" | "no")
-            ),
+            batching: !crate::switch::env_is_off("TESSERA_GPU_BATCH"),
         }))
     }
 

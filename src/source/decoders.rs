@@ -106,31 +106,30 @@ impl DecoderKind {
 pub struct DecoderChoice {
     /// The codec.
     pub codec: VideoCodec,
-    /// Element factory name; `None` when no candidate is usable.
-    pub factory: Option<&'static str>,
-    /// Where it runs.
-    pub kind: Option<DecoderKind>,
+    /// The element factory chosen and where it runs; `None` when no candidate is usable.
+    pub chosen: Option<(&'static str, DecoderKind)>,
     /// `(factory, reason)` for each candidate skipped before it.
     pub skipped: Vec<(&'static str, String)>,
 }
 
 impl DecoderChoice {
-    /// One line: `H.264: nvh264dec (Nvdec)` or `AV1: none`.
-    pub fn summary(&self) -> String {
-        match (self.factory, self.kind) {
-            (Some(f), Some(k)) => format!("{}: {f} ({k:?})", self.codec),
-            _ => format!("{}: none", self.codec),
+    /// The chosen element factory, if any.
+    pub fn factory(&self) -> Option<&'static str> {
+        self.chosen.map(|(f, _)| f)
+    }
+
+    /// The element and where it runs: `nvh264dec (Nvdec)`, or `none`.
+    pub fn element(&self) -> String {
+        match self.chosen {
+            Some((f, k)) => format!("{f} ({k:?})"),
+            None => "none".to_owned(),
         }
     }
-}
 
-/// Whether hardware decoders may be used: `TESSERA_HW_DECODE=0` (or `false`, `off`)
-/// turns them off, for a comparison or a misbehaving driver.
-pub fn hardware_allowed(value: Option<&str>) -> bool {
-    !matches!(
-        value.map(str::trim).map(str::to_ascii_lowercase).as_deref(),
-        Some("0" | "false" | "off" | "no")
-    )
+    /// One line: `H.264: nvh264dec (Nvdec)` or `AV1: none`.
+    pub fn summary(&self) -> String {
+        format!("{}: {}", self.codec, self.element())
+    }
 }
 
 /// Chooses `codec`'s decoder: the first candidate `usable` accepts (`Err` is why not),
@@ -150,8 +149,7 @@ pub fn choose(
             Ok(()) => {
                 return DecoderChoice {
                     codec,
-                    factory: Some(factory),
-                    kind: Some(kind),
+                    chosen: Some((factory, kind)),
                     skipped,
                 };
             }
@@ -160,23 +158,23 @@ pub fn choose(
     }
     DecoderChoice {
         codec,
-        factory: None,
-        kind: None,
+        chosen: None,
         skipped,
     }
 }
 
 /// Probes every codec's decoder now (GStreamer must be initialised).
 pub fn probe_video_decoders() -> Vec<DecoderChoice> {
-    let hardware = hardware_allowed(std::env::var("TESSERA_HW_DECODE").ok().as_deref());
+    // `TESSERA_HW_DECODE=0` turns hardware decoders off, for a comparison or a
+    // misbehaving driver.
+    let hardware = !crate::switch::env_is_off("TESSERA_HW_DECODE");
     VideoCodec::ALL
         .into_iter()
         .map(|codec| {
             let choice = choose(codec, hardware, encode::usable_element);
             tracing::info!(
                 codec = %codec,
-                decoder = choice.factory.unwrap_or("none"),
-                kind = ?choice.kind,
+                decoder = %choice.element(),
                 skipped = ?choice.skipped,
                 "video decoder chosen"
             );
@@ -200,7 +198,7 @@ pub fn shared_video_decoder(codec: VideoCodec) -> DecoderChoice {
 /// The pipeline fragment that decodes `codec` (`parser ! decoder`), from the shared probe;
 /// `None` when no decoder is usable.
 pub fn decode_fragment(codec: VideoCodec) -> Option<String> {
-    let factory = shared_video_decoder(codec).factory?;
+    let factory = shared_video_decoder(codec).factory()?;
     Some(match codec.parser() {
         Some(parser) => format!("{parser} ! {factory}"),
         None => factory.to_owned(),
@@ -214,8 +212,7 @@ mod tests {
     #[test]
     fn the_gpu_decoder_is_taken_when_it_starts() {
         let c = choose(VideoCodec::H264, true, |_| Ok(()));
-        assert_eq!(c.factory, Some("nvh264dec"));
-        assert_eq!(c.kind, Some(DecoderKind::Nvdec));
+        assert_eq!(c.chosen, Some(("nvh264dec", DecoderKind::Nvdec)));
         assert!(c.skipped.is_empty());
     }
 
@@ -228,8 +225,7 @@ mod tests {
                 Ok(())
             }
         });
-        assert_eq!(c.factory, Some("vp9dec"));
-        assert_eq!(c.kind, Some(DecoderKind::Software));
+        assert_eq!(c.chosen, Some(("vp9dec", DecoderKind::Software)));
         assert_eq!(
             c.skipped,
             vec![
@@ -242,16 +238,12 @@ mod tests {
 
     #[test]
     fn hardware_can_be_turned_off() {
-        assert!(!hardware_allowed(Some("0")));
-        assert!(!hardware_allowed(Some(" Off ")));
-        assert!(hardware_allowed(Some("1")));
-        assert!(hardware_allowed(None));
         let mut asked = Vec::new();
         let c = choose(VideoCodec::Av1, false, |f| {
             asked.push(f);
             Ok(())
         });
-        assert_eq!(c.factory, Some("dav1ddec"));
+        assert_eq!(c.factory(), Some("dav1ddec"));
         assert_eq!(
             asked,
             vec!["dav1ddec"],
@@ -267,7 +259,7 @@ mod tests {
     #[test]
     fn no_usable_decoder_is_a_choice_of_none() {
         let c = choose(VideoCodec::Vp8, true, |_| Err("missing".into()));
-        assert_eq!(c.factory, None);
+        assert_eq!(c.chosen, None);
         assert_eq!(c.skipped.len(), VideoCodec::Vp8.candidates().len());
         assert_eq!(c.summary(), "VP8: none");
     }
