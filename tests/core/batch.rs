@@ -3,10 +3,10 @@
 //! receive every frame in order with the same bytes as the same room submitting alone,
 //! and a room that stops reading its frames does not hold the others back.
 
-use std::sync::Barrier;
+use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use tessera::compositor::{GpuCompositor, Layer, LayerContent, RING_SIZE};
+use tessera::compositor::{GpuCompositor, GpuContext, Layer, LayerContent, RING_SIZE};
 use tessera::layout::{Color, Rect};
 use tessera::source::{PixelFormat, VideoFrame};
 
@@ -90,20 +90,11 @@ fn run_room(comp: &mut GpuCompositor, room: u64, start: Option<&Barrier>) -> Vec
     out
 }
 
-#[test]
-fn batched_rooms_receive_every_frame_with_the_same_bytes_as_alone() {
-    let gpu = gpu();
-    let rooms = 4u64;
-    let alone: Vec<_> = (0..rooms)
-        .map(|r| {
-            let mut comp = GpuCompositor::new(gpu.clone(), W, H).unwrap();
-            comp.set_batched(false);
-            run_room(&mut comp, r, None)
-        })
-        .collect();
+/// Rooms `0..rooms`, each on its own thread with its own batched compositor, started
+/// together; their frames' bytes, per room.
+fn batched_rooms(gpu: &Arc<GpuContext>, rooms: u64) -> Vec<Vec<Vec<u8>>> {
     let start = Barrier::new(rooms as usize);
-    let before = gpu.batch_counts();
-    let batched: Vec<_> = std::thread::scope(|s| {
+    std::thread::scope(|s| {
         let handles: Vec<_> = (0..rooms)
             .map(|r| {
                 let (gpu, start) = (gpu.clone(), &start);
@@ -116,7 +107,22 @@ fn batched_rooms_receive_every_frame_with_the_same_bytes_as_alone() {
             })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
+    })
+}
+
+#[test]
+fn batched_rooms_receive_every_frame_with_the_same_bytes_as_alone() {
+    let gpu = gpu();
+    let rooms = 4u64;
+    let alone: Vec<_> = (0..rooms)
+        .map(|r| {
+            let mut comp = GpuCompositor::new(gpu.clone(), W, H).unwrap();
+            comp.set_batched(false);
+            run_room(&mut comp, r, None)
+        })
+        .collect();
+    let before = gpu.batch_counts();
+    let batched = batched_rooms(&gpu, rooms);
     for r in 0..rooms as usize {
         assert_eq!(batched[r].len(), FRAMES as usize);
         for (k, (a, b)) in alone[r].iter().zip(&batched[r]).enumerate() {
@@ -151,20 +157,7 @@ fn a_room_that_stops_reading_does_not_hold_the_others_back() {
             .unwrap();
     }
     assert!(!stuck.can_send());
-    let start = Barrier::new(3);
-    let done: Vec<_> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..3u64)
-            .map(|r| {
-                let (gpu, start) = (gpu.clone(), &start);
-                s.spawn(move || {
-                    let mut comp = GpuCompositor::new(gpu, W, H).unwrap();
-                    comp.set_batched(true);
-                    run_room(&mut comp, r, Some(start)).len()
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
+    let done: Vec<_> = batched_rooms(&gpu, 3).iter().map(Vec::len).collect();
     assert_eq!(done, vec![FRAMES as usize; 3]);
     // The stopped room's frames were kept: it reads them when it comes back.
     for k in 0..RING_SIZE as u64 {
