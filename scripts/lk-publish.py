@@ -14,6 +14,13 @@ Timed actions: `--at 5:mute-video --at 7:unmute-video --at 9:unpublish-video
 microphone waits for a `publish-audio` action. `--screen-rgb R,G,B` also publishes a
 screen share of that colour; `--kind agent` joins as an agent.
 
+Transcriptions: `--caption 2.5|SG_1|final|Hello there` sends, 2.5 s after joining, a text
+stream on topic `lk.transcription` (segment `SG_1`, `final` or `interim`, transcribing
+this participant's microphone) as LiveKit's agents do; `--legacy-caption` with the same
+form sends the older `Transcription` data packet instead. Each prints
+`caption SEGMENT unix_ms=T` as it is sent. livekit-server forwards `Transcription` packets
+only from agents (`--kind agent`); `--transcribed IDENTITY` names whose speech it is.
+
 Prints `track NAME sid=TR_…` for each track published, `published unix_ms=T` on stdout
 once the first tracks are published and `action NAME unix_ms=T` as each action happens,
 then runs until `--duration` ends, a `leave` action, or SIGTERM.
@@ -139,6 +146,16 @@ async def main():
     p.add_argument("--epoch-ms", type=int, default=0, help="flash phase origin (unix ms)")
     p.add_argument("--duration", type=float, default=3600.0)
     p.add_argument("--at", action="append", default=[], help="SECONDS:ACTION")
+    p.add_argument("--caption", action="append", default=[],
+                   help="SECONDS|SEGMENT|final or interim|TEXT: a transcription text stream")
+    p.add_argument("--legacy-caption", action="append", default=[],
+                   help="SECONDS|SEGMENT|final or interim|TEXT: a Transcription packet")
+    p.add_argument("--start-muted", action="store_true",
+                   help="publish the microphone muted (an unmute-audio action opens it)")
+    p.add_argument("--transcribed-track", default="",
+                   help="the track --legacy-caption transcribes (SDKs need one)")
+    p.add_argument("--transcribed", help="whose speech --legacy-caption transcribes "
+                   "(an agent's packets name the participant; default: this one)")
     p.add_argument("--delete-room", action="store_true")
     args = p.parse_args()
 
@@ -173,6 +190,8 @@ async def main():
 
     async def publish_audio():
         mic.track = rtc.LocalAudioTrack.create_audio_track("microphone", mic.source)
+        if args.start_muted:
+            mic.track.mute()
         opts = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
         mic.publication = await lp.publish_track(mic.track, opts)
         print(f"track microphone sid={mic.publication.sid}", flush=True)
@@ -228,6 +247,34 @@ async def main():
                 print(f"unknown action {action}", file=sys.stderr, flush=True)
 
     tasks.append(asyncio.create_task(actions()))
+
+    async def captions():
+        joined = time.monotonic()
+        specs = [(c, False) for c in args.caption] + [(c, True) for c in args.legacy_caption]
+        for spec, legacy in sorted(specs, key=lambda s: float(s[0].split("|", 1)[0])):
+            at, segment, kind, text = spec.split("|", 3)
+            delay = joined + float(at) - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            final = kind == "final"
+            track = mic.publication.sid if mic and mic.publication else args.transcribed_track
+            sent = int(time.time() * 1000)
+            if legacy:
+                seg = rtc.TranscriptionSegment(id=segment, text=text, start_time=0, end_time=0,
+                                               language="en", final=final)
+                await lp.publish_transcription(rtc.Transcription(
+                    participant_identity=args.transcribed or args.identity, track_sid=track,
+                    segments=[seg]))
+            else:
+                attrs = {"lk.segment_id": segment,
+                         "lk.transcription_final": "true" if final else "false"}
+                if track:
+                    attrs["lk.transcribed_track_id"] = track
+                await lp.send_text(text, topic="lk.transcription", attributes=attrs)
+            print(f"caption {segment} unix_ms={sent}", flush=True)
+
+    if args.caption or args.legacy_caption:
+        tasks.append(asyncio.create_task(captions()))
     try:
         await asyncio.wait_for(stop.wait(), timeout=args.duration)
     except asyncio.TimeoutError:

@@ -203,6 +203,7 @@ fn run_composite(
             o.identity = egress_id.to_owned();
             o.selection = plan.selection.clone();
             o.video_size = (plan.encoding.width, plan.encoding.height);
+            o.transcripts = plan.conversation.captions();
             tracing::info!(url = %server.url, room = %plan.room_name, kind = plan.kind.label(), "joining the room");
             let room = LiveKitRoom::connect(o).map_err(|e| LaunchError::Join {
                 url: server.url.clone(),

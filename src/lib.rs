@@ -26,6 +26,7 @@ pub mod audio;
 pub mod backoff;
 pub mod bench;
 pub mod capacity;
+pub mod captions;
 pub mod color;
 pub mod compositor;
 #[cfg(feature = "egress")]

@@ -3,6 +3,7 @@
 //! each participant's level is measured on the way ([`speaker`] picks who is speaking).
 
 pub mod speaker;
+pub mod timeline;
 
 use crate::request::select::Channel;
 use crate::source::RoomSource;

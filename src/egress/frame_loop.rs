@@ -16,6 +16,7 @@ use livekit_protocol::{EgressInfo, EgressStatus};
 
 use super::channels::ChannelMap;
 use super::control::handle_control;
+use super::conversation::ConversationLog;
 use super::error::EgressError;
 use super::graph::{self, Graph};
 use super::live_layout::LiveLayout;
@@ -88,6 +89,8 @@ pub(super) struct EgressRun<'a> {
     epoch: DateTime<Utc>,
     /// The egress has only stream outputs: it ends when they all end.
     only_streams: bool,
+    /// Captions and who spoke when, as the request asks.
+    conversation: ConversationLog,
 }
 
 impl<'a> EgressRun<'a> {
@@ -153,6 +156,7 @@ impl<'a> EgressRun<'a> {
             tick: 0,
             epoch,
             only_streams: o.files.is_empty() && o.segments.is_empty() && o.images.is_empty(),
+            conversation: ConversationLog::new(plan.conversation),
         })
     }
 
@@ -210,6 +214,7 @@ impl<'a> EgressRun<'a> {
         self.take_requests(room, info);
         self.live.poll_file(t);
         let infos = room.participants();
+        self.conversation.take_transcripts(room, &infos);
         // Drawn participants come first; the others are only heard.
         let drawn = infos.iter().take_while(|p| p.drawn).count();
         let mut laps = Laps::new(opts.stats.as_deref());
@@ -350,6 +355,7 @@ impl<'a> EgressRun<'a> {
         let dur = self.pacer.sample_time(until - from);
         let levels = self.mixer.levels();
         self.live.hear(&levels[..drawn.min(levels.len())], dur);
+        self.conversation.hear(pts, dur, infos, levels);
         match self.graph.audio.as_ref() {
             Some(src) => graph::push(src, bytes, pts, dur),
             None => Ok(()),
@@ -438,6 +444,7 @@ impl<'a> EgressRun<'a> {
             }
         }
         outputs.playlists = graph.hls.iter().flat_map(|h| h.files()).collect();
+        outputs.conversation = Some(self.conversation);
         let media_s = written.as_secs_f64();
         tracing::info!(frames = self.tick, media_s, "egress finished");
         written

@@ -10,6 +10,7 @@
 
 mod channels;
 pub(crate) mod control;
+mod conversation;
 mod end;
 mod error;
 mod frame_loop;
@@ -84,6 +85,9 @@ pub fn run(
     for (target, q) in outputs.files.iter().zip(&uploads.files) {
         file_written(&mut info, target, q.as_ref(), written, ended);
     }
+    if let Err(e) = write_captions(&mut info, &mut outputs, &uploads, written, ended) {
+        error.get_or_insert(e);
+    }
     for im in &mut outputs.images {
         match im.finish(ended) {
             Ok(r) => info.image_results.push(r),
@@ -99,12 +103,67 @@ pub fn run(
     // Every file is queued: wait for the uploads, then report where each file went.
     let mut stored = uploads.finish();
     let info = conclude(info, Some(&mut stored), error, ended);
+    write_speakers(&info, &mut outputs, &stored, &opts.out_dir, written);
     if plan.outputs.manifest
         && let Some(path) = targets::write_manifest(&info, &outputs, &opts.out_dir, Some(&stored))
     {
         stored.upload_manifest(&path);
     }
     info
+}
+
+/// Writes the WebVTT sidecar of every file written (queued with it, listed in the
+/// results); sidecars of files not written are forgotten.
+fn write_captions(
+    info: &mut EgressInfo,
+    outputs: &mut Outputs,
+    uploads: &uploads::Uploads,
+    written: Duration,
+    ended: i64,
+) -> Result<(), EgressError> {
+    let Some(cues) = outputs.conversation.as_ref().and_then(|c| c.cues(written)) else {
+        return Ok(());
+    };
+    let mut kept = Vec::new();
+    let sidecars = std::mem::take(&mut outputs.sidecars);
+    for ((file, vtt), q) in outputs.files.iter().zip(sidecars).zip(&uploads.files) {
+        if !file.local_path.exists() {
+            continue;
+        }
+        conversation::write_webvtt(&vtt.local_path, &cues).map_err(|e| EgressError::Output {
+            field: "captions".into(),
+            reason: format!("{}: {e}", vtt.local_path.display()),
+        })?;
+        file_written(info, &vtt, q.as_ref(), written, ended);
+        kept.push(vtt);
+    }
+    tracing::info!(cues = cues.len(), files = kept.len(), "captions written");
+    outputs.sidecars = kept;
+    Ok(())
+}
+
+/// Writes `{egress_id}.speakers.json` beside the manifest (and uploads it to the
+/// manifest's store) when the egress keeps a speaker timeline.
+fn write_speakers(
+    info: &EgressInfo,
+    outputs: &mut Outputs,
+    stored: &uploads::Finished,
+    out_dir: &std::path::Path,
+    written: Duration,
+) {
+    let Some(speakers) = outputs
+        .conversation
+        .as_mut()
+        .and_then(|c| c.finish_timeline())
+    else {
+        return;
+    };
+    match conversation::write_speakers(out_dir, info, written, &speakers) {
+        Ok(path) => {
+            outputs.speakers = Some(stored.upload_beside_manifest(&path, "speaker timeline"));
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot write the speaker timeline"),
+    }
 }
 
 /// Opens the frame loop, starts it, ticks it on the wall clock until it ends, drains and

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use livekit_protocol::EgressInfo;
 
+use super::conversation::ConversationLog;
 use super::error::EgressError;
 use super::uploads::{Finished, Uploads};
 use crate::output::images::ImagesOutput;
@@ -25,6 +26,12 @@ pub(crate) struct Outputs {
     pub segment_uploads: Vec<Option<UploadQueue>>,
     /// The directory each segment output's names resolve in.
     pub segment_roots: Vec<PathBuf>,
+    /// Each file's WebVTT sidecar, when the egress writes captions (else empty).
+    pub sidecars: Vec<FileTarget>,
+    /// What the egress kept of the conversation (once it has finished).
+    pub conversation: Option<ConversationLog>,
+    /// Where the speaker timeline went, once written.
+    pub speakers: Option<String>,
 }
 
 /// Resolves and claims every output's target and opens the image outputs: the egress's
@@ -61,6 +68,9 @@ fn claim_targets(
         playlists: Vec::new(),
         segment_uploads: uploads.segments.clone(),
         segment_roots: Vec::new(),
+        sidecars: Vec::new(),
+        conversation: None,
+        speakers: None,
     };
     let output_error = |field: &str, reason: String| EgressError::Output {
         field: field.to_owned(),
@@ -72,6 +82,22 @@ fn claim_targets(
             .map_err(|e| output_error(&f.field, e.to_string()))?;
         create_parent(&target.local_path).map_err(|r| output_error(&f.field, r))?;
         uploads.claim_file(q.as_ref(), &target.local_path, &f.field)?;
+        if plan.conversation.webvtt {
+            let mut vtt = target.sidecar("vtt", false);
+            if outputs
+                .sidecars
+                .iter()
+                .any(|s| s.local_path == vtt.local_path)
+            {
+                vtt = target.sidecar("vtt", true);
+            }
+            uploads.claim_file(
+                q.as_ref(),
+                &vtt.local_path,
+                &format!("{}.captions", f.field),
+            )?;
+            outputs.sidecars.push(vtt);
+        }
         outputs.files.push(target);
     }
     for (s, q) in plan.outputs.segments.iter().zip(uploads.segments.clone()) {
@@ -113,6 +139,7 @@ pub(crate) fn write_manifest(
         files: outputs
             .files
             .iter()
+            .chain(&outputs.sidecars)
             .map(|f| ManifestFile {
                 filename: f.filename.clone(),
                 location: location(&f.local_path.display().to_string()),
@@ -145,6 +172,7 @@ pub(crate) fn write_manifest(
                 timestamp: r.timestamp,
             })
             .collect(),
+        speakers: outputs.speakers.clone(),
         ..Manifest::of(info)
     };
     match manifest.write(out_dir) {

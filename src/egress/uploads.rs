@@ -61,8 +61,16 @@ impl Finished {
     /// Uploads the manifest (written last, with the other files' URLs) to the first
     /// output's store; on failure it stays on disk and the failure is logged.
     pub fn upload_manifest(&self, path: &Path) {
+        self.upload_beside_manifest(path, "manifest");
+    }
+
+    /// Uploads `path` (`what` it is, for the log) to the manifest's store; returns where
+    /// it is: its URL, or its local path when the store is local or the upload failed
+    /// (logged).
+    pub fn upload_beside_manifest(&self, path: &Path, what: &str) -> String {
+        let local = path.display().to_string();
         if self.manifest.is_local() {
-            return;
+            return local;
         }
         let up = match Uploader::start(
             &self.manifest,
@@ -76,15 +84,21 @@ impl Finished {
         ) {
             Ok(u) => u,
             Err(e) => {
-                tracing::warn!(error = %e, "manifest not uploaded");
-                return;
+                tracing::warn!(error = %e, what, "not uploaded");
+                return local;
             }
         };
         up.queue().file(path);
         let report = up.finish();
         match report.uploaded.get(path) {
-            Some(u) => tracing::info!(location = %u.location, "manifest uploaded"),
-            None => tracing::warn!(file = %path.display(), "manifest kept on local disk"),
+            Some(u) => {
+                tracing::info!(location = %u.location, what, "uploaded");
+                u.location.clone()
+            }
+            None => {
+                tracing::warn!(file = %local, what, "kept on local disk");
+                local
+            }
         }
     }
 }

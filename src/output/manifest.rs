@@ -58,6 +58,9 @@ pub struct Manifest {
     pub playlists: Vec<ManifestPlaylist>,
     /// Images.
     pub images: Vec<ManifestImage>,
+    /// The speaker timeline `{egress_id}.speakers.json`, when the egress keeps one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub speakers: Option<String>,
 }
 
 impl Manifest {

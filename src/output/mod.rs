@@ -39,6 +39,25 @@ pub fn file_target(
     })
 }
 
+impl FileTarget {
+    /// The file beside this one with extension `ext` instead of its own (`rec.mp4` →
+    /// `rec.vtt`); with `keep_own`, added to its name instead (`rec.ogg.vtt`), for when
+    /// another output already makes the first name.
+    pub fn sidecar(&self, ext: &str, keep_own: bool) -> FileTarget {
+        let rename = |name: &str| -> String {
+            let stem = match name.rsplit_once('.') {
+                Some((stem, own)) if !keep_own && !own.contains('/') => stem,
+                _ => name,
+            };
+            format!("{stem}.{ext}")
+        };
+        FileTarget {
+            filename: rename(&self.filename),
+            local_path: PathBuf::from(rename(&self.local_path.to_string_lossy())),
+        }
+    }
+}
+
 /// Resolves a prefix template (segments, images): as a file path with `extension`, then
 /// without it, so `""` gives `{room_name}-{time}` and `"dir/"` gives `dir/{room_name}-{time}`.
 pub fn prefix_target(
@@ -101,6 +120,23 @@ mod tests {
             relative_uri(Path::new("p"), Path::new("a/s.ts")),
             "../a/s.ts"
         );
+    }
+
+    #[test]
+    fn sidecars_sit_beside_their_file() {
+        let t = FileTarget {
+            filename: "rooms/rec.mp4".into(),
+            local_path: PathBuf::from("/out/rooms/rec.mp4"),
+        };
+        let vtt = t.sidecar("vtt", false);
+        assert_eq!(vtt.filename, "rooms/rec.vtt");
+        assert_eq!(vtt.local_path, PathBuf::from("/out/rooms/rec.vtt"));
+        assert_eq!(t.sidecar("vtt", true).filename, "rooms/rec.mp4.vtt");
+        let bare = FileTarget {
+            filename: "a.b/rec".into(),
+            local_path: PathBuf::from("/o/a.b/rec"),
+        };
+        assert_eq!(bare.sidecar("vtt", false).filename, "a.b/rec.vtt");
     }
 
     #[test]

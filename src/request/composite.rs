@@ -181,6 +181,15 @@ pub(crate) fn plan_composite(
             "not supported yet by this version of tessera",
         ));
     }
+    let conversation = parts.extensions.conversation;
+    if conversation.any() && (parts.web.is_some() || parts.kind == EgressKind::Web) {
+        let field = if conversation.captions() {
+            "captions"
+        } else {
+            "speaker_timeline"
+        };
+        return Err(super::kinds::no_conversation(field, parts.kind));
+    }
     let outputs = outputs::plan_outputs(&parts.outputs, parts.extensions, parts.tracks, &encoding)?;
     check_variables(&outputs, parts.kind)?;
     Ok(EgressPlan {
@@ -194,6 +203,7 @@ pub(crate) fn plan_composite(
         outputs,
         request: parts.request,
         web: parts.web,
+        conversation,
     })
 }
 

@@ -19,6 +19,8 @@ pub struct Extensions {
     png: BTreeSet<String>,
     /// `advanced` fields (snake_case) given as 0.
     explicit_zero: BTreeSet<String>,
+    /// Captions and the speaker timeline (read, and checked, by [`Extensions::parse`]).
+    pub conversation: super::conversation::Conversation,
 }
 
 impl Extensions {
@@ -59,6 +61,14 @@ impl Extensions {
             }
         }
         ext
+    }
+
+    /// [`Extensions::read`], with the extensions that can be wrong checked: errors name
+    /// the field.
+    pub fn parse(raw: &Value) -> Result<Extensions, super::error::RequestError> {
+        let mut ext = Extensions::read(raw);
+        ext.conversation = super::conversation::read(raw)?;
+        Ok(ext)
     }
 
     fn add_segments(&mut self, field: String, output: &Value) {

@@ -103,9 +103,15 @@ enum EgressKindOrV2 {
 /// → participant; otherwise a room composite.
 pub fn plan_request(text: &str, layouts: &LayoutLibrary) -> Result<Job, RequestError> {
     let raw = parse_object(text)?;
-    let ext = Extensions::read(&raw);
+    let ext = Extensions::parse(&raw)?;
     let schema = super::extensions::for_schema(&raw);
-    match detect(&raw)? {
+    let kind = detect(&raw)?;
+    if let (EgressKindOrV2::V1(k @ (EgressKind::Web | EgressKind::Track)), Some(field)) =
+        (&kind, super::conversation::named(&raw))
+    {
+        return Err(no_conversation(field, *k));
+    }
+    match kind {
         EgressKindOrV2::V1(EgressKind::RoomComposite) => {
             let (req, _) = parse_room_composite(text)?;
             Ok(Job::Composite(Box::new(plan_room_composite(
@@ -137,6 +143,20 @@ pub fn plan_request(text: &str, layouts: &LayoutLibrary) -> Result<Job, RequestE
             plan_start(req, &ext, layouts)
         }
     }
+}
+
+/// Captions and the speaker timeline need tessera's own view of a room: refused on a
+/// web egress (no room) and a track egress (one track as received).
+pub(crate) fn no_conversation(field: &str, kind: EgressKind) -> RequestError {
+    let why = match kind {
+        EgressKind::Track => {
+            "a track egress records one track as received; use a participant or room composite egress"
+        }
+        _ => {
+            "needs a room recorded with tessera's own layouts: a web page or custom web template has none"
+        }
+    };
+    RequestError::invalid(field, why)
 }
 
 /// `WebEgressRequest`: a page recorded in Chromium, drawn full frame.

@@ -65,6 +65,7 @@ macro_rules! provider_of {
 }
 
 mod composite;
+pub(crate) mod conversation;
 pub(crate) mod encoding;
 mod error;
 pub(crate) mod extensions;
@@ -79,6 +80,7 @@ pub(crate) mod stream_url;
 pub(crate) mod web;
 
 pub use composite::{EncodingChoice, parse_room_composite, plan_room_composite};
+pub use conversation::Conversation;
 pub use encoding::{AudioCodecKind, EncodingParams, H264Profile, VideoCodecKind};
 pub use error::RequestError;
 pub use extensions::Extensions;

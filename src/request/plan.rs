@@ -38,4 +38,6 @@ pub struct EgressPlan {
     /// A web egress or a custom web template: the page recorded instead of the room's
     /// tracks (drawn full frame with the `track` layout).
     pub web: Option<web::WebPlan>,
+    /// Captions and the speaker timeline (tessera's extensions).
+    pub conversation: super::conversation::Conversation,
 }

@@ -129,6 +129,17 @@ pub struct PictureSizes {
     pub screen_share: Option<(u32, u32)>,
 }
 
+/// A transcription heard in the room: when, whose speech, and the segment's newest text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transcript {
+    /// When it arrived, on the egress's media clock (where the speech it transcribes is).
+    pub at: Duration,
+    /// The participant whose speech it transcribes.
+    pub identity: String,
+    /// The segment's newest text.
+    pub heard: crate::captions::Heard,
+}
+
 /// Why a source ended by itself.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SourceEnd {
@@ -198,6 +209,12 @@ pub trait RoomSource: Send {
     /// livekit-server arrives as the egress participant's metadata `{"layout": …}`.
     fn requested_layout(&mut self) -> Option<String> {
         None
+    }
+
+    /// Transcriptions heard since the last call, oldest first (a source without a room's
+    /// data channel has none).
+    fn transcripts(&mut self) -> Vec<Transcript> {
+        Vec::new()
     }
 
     /// Adds participant `index`'s audio for samples `first_sample..first_sample+out.len()`

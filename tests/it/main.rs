@@ -11,6 +11,7 @@ mod common;
 mod bad_input;
 mod bench;
 mod bundle;
+mod captions;
 mod encoding_options;
 mod file_types;
 mod hls;

@@ -28,7 +28,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::{AUDIO_RATE, ParticipantInfo, PictureSizes, RoomSource, SourceEnd, VideoFrame};
+use super::{
+    AUDIO_RATE, ParticipantInfo, PictureSizes, RoomSource, SourceEnd, Transcript, VideoFrame,
+};
 pub use error::{AwaitError, LiveKitError};
 pub use options::{AWAIT_TIMEOUT, ConnectOptions, DEPARTURE_TIMEOUT};
 pub use shown::Published;
@@ -52,6 +54,9 @@ pub struct LiveKitRoom {
     screens: HashMap<String, VideoFrame>,
     /// A track egress's tap takes the frames: no pictures to wait for.
     tapped: bool,
+    /// Media reach the egress this long after they arrive (transcriptions are placed
+    /// with the speech they transcribe).
+    playout_delay: Duration,
 }
 
 impl LiveKitRoom {
@@ -67,6 +72,7 @@ impl LiveKitRoom {
         // A room composite starts once its cameras show; a participant or track egress
         // waits for its subject first (`await_subject`); a tap decodes no pictures.
         let tapped = opts.tap.is_some();
+        let playout_delay = opts.playout_delay;
         let wait_pictures = opts.selection.is_room() && !tapped;
         let session_shared = shared.clone();
         let thread = crate::async_thread::spawn("livekit-session", move || {
@@ -81,6 +87,7 @@ impl LiveKitRoom {
             cameras: HashMap::new(),
             screens: HashMap::new(),
             tapped,
+            playout_delay,
         };
         match ready_rx.recv_timeout(timeout) {
             Ok(Ok(())) => {
@@ -306,6 +313,17 @@ impl RoomSource for LiveKitRoom {
                 ring.mix_into(first, out);
             }
         }
+    }
+
+    fn transcripts(&mut self) -> Vec<Transcript> {
+        let heard = std::mem::take(&mut self.shared.lock().transcripts);
+        heard
+            .into_iter()
+            .map(|t| Transcript {
+                at: (t.at + self.playout_delay).saturating_sub(self.offset),
+                ..t
+            })
+            .collect()
     }
 
     fn ended(&self) -> Option<SourceEnd> {

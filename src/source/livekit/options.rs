@@ -38,6 +38,8 @@ pub struct ConnectOptions {
     pub playout_delay: Duration,
     /// How long joining may take (signaling and the media path).
     pub connect_timeout: Duration,
+    /// Keep the room's transcriptions (for captions).
+    pub transcripts: bool,
 }
 
 impl std::fmt::Debug for ConnectOptions {
@@ -54,6 +56,7 @@ impl std::fmt::Debug for ConnectOptions {
             .field("video_size", &self.video_size)
             .field("playout_delay", &self.playout_delay)
             .field("connect_timeout", &self.connect_timeout)
+            .field("transcripts", &self.transcripts)
             .finish()
     }
 }
@@ -72,6 +75,7 @@ impl ConnectOptions {
             video_size: (1280, 720),
             playout_delay: Duration::from_millis(300),
             connect_timeout: Duration::from_secs(15),
+            transcripts: false,
         }
     }
 }

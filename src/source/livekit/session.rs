@@ -17,6 +17,7 @@ use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcError};
 use tokio::net::UdpSocket;
 use tokio::sync::watch;
 
+mod data;
 mod tracks;
 
 use super::connection;
@@ -82,6 +83,8 @@ struct Session {
     own_rewrite: HashMap<SocketAddr, SocketAddr>,
     /// Track sid → the size last asked of the server.
     asked_sizes: HashMap<String, (u32, u32)>,
+    /// Transcriptions being reassembled (`None`: the egress takes no captions).
+    transcripts: Option<crate::captions::Assembler>,
 }
 
 /// The size first asked for a new video track: a cell of a square grid of `cameras` on
@@ -129,7 +132,11 @@ pub(super) async fn run(
         rewrites: super::sdp::rewrites_from_env(),
         own_rewrite: HashMap::new(),
         asked_sizes: HashMap::new(),
+        transcripts: None,
     };
+    if s.opts.transcripts {
+        s.transcripts = Some(crate::captions::Assembler::new());
+    }
     if !s.rewrites.is_empty() {
         tracing::warn!(rewrites = ?s.rewrites, "server media addresses rewritten (TESSERA_ICE_REWRITE)");
     }
@@ -325,6 +332,8 @@ impl Session {
             }
             Event::MediaData(md) => self.on_media(md),
             Event::StreamPaused(p) => tracing::debug!(mid = %p.mid, paused = p.paused, "stream"),
+            Event::ChannelOpen(id, label) => tracing::debug!(?id, %label, "data channel open"),
+            Event::ChannelData(cd) => self.on_data(cd),
             _ => {}
         }
     }

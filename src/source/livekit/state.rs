@@ -45,6 +45,8 @@ pub(crate) struct State {
     pub(super) layout_request: Option<String>,
     /// The last layout seen there (a repeated update is not a new request).
     pub(super) layout_seen: Option<String>,
+    /// Transcriptions received (`at` on the session clock), not yet taken by the egress.
+    pub(super) transcripts: Vec<crate::source::Transcript>,
 }
 
 /// The `layout` of participant metadata `{"layout": "…"}` (what livekit-server's

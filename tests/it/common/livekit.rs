@@ -142,7 +142,8 @@ fn publisher_command(url: &str, room: &str, args: &[&str]) -> Command {
 pub struct Publisher {
     child: Child,
     lines: Receiver<String>,
-    /// `action NAME` → unix ms, as they happened.
+    /// `action NAME` → unix ms, as they happened (and `caption:SEGMENT` for each
+    /// transcription sent).
     pub actions: Vec<(String, i64)>,
     /// When the tracks were published (unix ms).
     pub published_ms: i64,
@@ -212,10 +213,16 @@ impl Publisher {
             if self.track_line(&line) {
                 continue;
             }
-            if let Some(rest) = line.strip_prefix("action ")
+            // Transcriptions sent are listed as `caption:SEGMENT`.
+            let named = match line.strip_prefix("caption ") {
+                Some(rest) => Some(("caption:", rest)),
+                None => line.strip_prefix("action ").map(|rest| ("", rest)),
+            };
+            if let Some((kind, rest)) = named
                 && let Some((name, ms)) = rest.split_once(" unix_ms=")
             {
-                self.actions.push((name.to_owned(), ms.parse().unwrap()));
+                self.actions
+                    .push((format!("{kind}{name}"), ms.parse().unwrap()));
             }
         }
         &self.actions

@@ -1,0 +1,284 @@
+//! Captions and the speaker timeline from a real room: LiveKit's Python SDK publishes two
+//! participants' tones and sends transcriptions (text streams on `lk.transcription`, one
+//! interim later finalised; an agent's older `Transcription` packet); the recording's
+//! WebVTT sidecar is parsed as a player would, and `{egress_id}.speakers.json` is
+//! compared with who was sending tone when.
+
+use std::io::Read;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::common::livekit::{LiveKit, Publisher, media_clock_start_ms};
+use crate::common::{self, spawn_run, tessera_run};
+
+/// The LiveKit source's playout delay: what was captured at wall time `W` is at media
+/// time `W - t0 + PLAYOUT` of the recording (and a transcription sent at `W` with it).
+const PLAYOUT: f64 = 0.3;
+
+/// One cue as a player reads it.
+#[derive(Debug)]
+struct Cue {
+    start: f64,
+    end: f64,
+    voice: String,
+    text: String,
+}
+
+fn seconds(ts: &str) -> f64 {
+    let parts: Vec<f64> = ts.trim().split(':').map(|p| p.parse().unwrap()).collect();
+    parts.iter().fold(0.0, |acc, p| acc * 60.0 + p)
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// A minimal WebVTT reader: the header, then blocks of an optional id, a timing line and
+/// text lines (`<v Name>` voice spans).
+fn parse_webvtt(text: &str) -> Vec<Cue> {
+    assert!(text.starts_with("WEBVTT"), "{text}");
+    let mut cues = Vec::new();
+    for block in text.split("\n\n").skip(1) {
+        let lines: Vec<&str> = block.lines().collect();
+        let Some(at) = lines.iter().position(|l| l.contains("-->")) else {
+            continue;
+        };
+        let (a, b) = lines[at].split_once("-->").unwrap();
+        let body = lines[at + 1..].join("\n");
+        let (voice, text) = match body.strip_prefix("<v ") {
+            Some(rest) => {
+                let (v, t) = rest.split_once('>').expect("voice span closes");
+                (unescape(v), unescape(t))
+            }
+            None => (String::new(), unescape(&body)),
+        };
+        cues.push(Cue {
+            start: seconds(a),
+            end: seconds(b.split_whitespace().next().unwrap()),
+            voice,
+            text,
+        });
+    }
+    cues
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+#[test]
+fn transcriptions_become_captions_and_levels_a_speaker_timeline() {
+    let _g = common::exclusive();
+    let lk = LiveKit::start();
+    let room = "captions";
+    // The recorder first, so every transcription falls inside the recording.
+    let request = format!(
+        r#"{{"room_name": "{room}", "audio_only": true,
+            "file_outputs": [{{"filepath": "talk.ogg"}}],
+            "captions": {{"webvtt": true}}}}"#
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let args = lk.run_args();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut child = spawn_run(
+        &request,
+        dir.path(),
+        &[&args[..], &["--duration", "14"]].concat(),
+    );
+    let mut stderr = child.stderr.take().unwrap();
+    let log = std::thread::spawn(move || {
+        let mut s = String::new();
+        stderr.read_to_string(&mut s).unwrap();
+        s
+    });
+    // Alice speaks from the start and pauses 4–7 s after joining; her captions are text
+    // streams for her microphone, the first one interim, then finalised.
+    let mut alice = Publisher::start(
+        &lk,
+        room,
+        "alice",
+        &[
+            "--name",
+            "Alice Liddell",
+            "--no-video",
+            "--tone",
+            "440",
+            "--at",
+            "4:mute-audio",
+            "--at",
+            "7:unmute-audio",
+            "--caption",
+            "2|SG_1|interim|hello wor",
+            "--caption",
+            "3|SG_1|final|hello world",
+            "--caption",
+            "9|SG_3|final|a <b> & c",
+        ],
+    );
+    // Bob's microphone is muted but for 3–7 s after joining; an agent's older
+    // Transcription packet transcribes him (naming his track: the SDKs need one).
+    let mut bob = Publisher::start(
+        &lk,
+        room,
+        "bob",
+        &[
+            "--no-video",
+            "--tone",
+            "880",
+            "--start-muted",
+            "--at",
+            "3:unmute-audio",
+            "--at",
+            "7:mute-audio",
+        ],
+    );
+    let bob_mic = bob.track("microphone");
+    let mut agent = Publisher::start(
+        &lk,
+        room,
+        "agent-1",
+        &[
+            "--kind",
+            "agent",
+            "--no-video",
+            "--no-audio",
+            "--transcribed",
+            "bob",
+            "--transcribed-track",
+            &bob_mic,
+            "--legacy-caption",
+            "3|SG_2|final|bob's words",
+        ],
+    );
+    let status = child.wait().unwrap();
+    let log = log.join().unwrap();
+    assert!(status.success(), "{log}");
+    let info: Value = serde_json::from_slice(&{
+        let mut out = Vec::new();
+        child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
+        out
+    })
+    .expect("EgressInfo on stdout");
+    let t0 = media_clock_start_ms(&log);
+    let at = |p: &mut Publisher, name: &str| (p.action_ms(name) - t0) as f64 / 1000.0 + PLAYOUT;
+
+    // The sidecar: beside the file, in the results and the manifest.
+    let out = dir.path().join("out");
+    let vtt = out.join("talk.vtt");
+    let results: Vec<&str> = info["file_results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["filename"].as_str().unwrap())
+        .collect();
+    assert_eq!(results, ["talk.ogg", "talk.vtt"], "{info}");
+    let egress_id = info["egress_id"].as_str().unwrap();
+    let manifest = read_json(&out.join(format!("{egress_id}.json")));
+    let listed: Vec<&str> = manifest["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["filename"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, ["talk.ogg", "talk.vtt"], "{manifest}");
+
+    let cues = parse_webvtt(&std::fs::read_to_string(&vtt).unwrap());
+    eprintln!("cues: {cues:?}");
+    let expected = [
+        (
+            "Alice Liddell",
+            "hello world",
+            at(&mut alice, "caption:SG_1"),
+        ),
+        ("bob", "bob's words", at(&mut agent, "caption:SG_2")),
+        ("Alice Liddell", "a <b> & c", at(&mut alice, "caption:SG_3")),
+    ];
+    assert_eq!(cues.len(), expected.len(), "{cues:?}");
+    for (cue, (voice, text, sent)) in cues.iter().zip(expected) {
+        assert_eq!((cue.voice.as_str(), cue.text.as_str()), (voice, text));
+        assert!(
+            (cue.start - sent).abs() <= 0.25,
+            "{text}: cue at {:.3} s, sent at {sent:.3} s",
+            cue.start
+        );
+        assert!(cue.end > cue.start + 1.0, "{cue:?}");
+    }
+
+    // Who spoke when, within 300 ms of who was sending tone.
+    let speakers = read_json(&out.join(format!("{egress_id}.speakers.json")));
+    assert_eq!(
+        manifest["speakers"].as_str(),
+        Some(
+            out.join(format!("{egress_id}.speakers.json"))
+                .to_str()
+                .unwrap()
+        )
+    );
+    let intervals = |who: &str| -> Vec<(f64, f64)> {
+        let s = speakers["speakers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["identity"] == who)
+            .unwrap_or_else(|| panic!("{who} in {speakers}"));
+        s["intervals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| (i["start"].as_f64().unwrap(), i["end"].as_f64().unwrap()))
+            .collect()
+    };
+    let end = speakers["duration_s"].as_f64().unwrap();
+    let alice_got = intervals("alice");
+    let bob_got = intervals("bob");
+    eprintln!("alice {alice_got:?}, bob {bob_got:?}");
+    let close = |got: f64, want: f64, what: &str| {
+        assert!(
+            (got - want).abs() <= 0.3,
+            "{what}: {got:.3} s, expected {want:.3} s"
+        );
+    };
+    assert_eq!(alice_got.len(), 2, "{alice_got:?}");
+    close(alice_got[0].1, at(&mut alice, "mute-audio"), "alice pauses");
+    close(
+        alice_got[1].0,
+        at(&mut alice, "unmute-audio"),
+        "alice resumes",
+    );
+    close(alice_got[1].1, end, "alice speaks to the end");
+    assert_eq!(bob_got.len(), 1, "{bob_got:?}");
+    close(bob_got[0].0, at(&mut bob, "unmute-audio"), "bob starts");
+    close(bob_got[0].1, at(&mut bob, "mute-audio"), "bob stops");
+    assert!(
+        speakers["speakers"].as_array().unwrap().len() == 2,
+        "the agent never spoke"
+    );
+}
+
+#[test]
+fn captions_are_refused_where_there_is_no_room_of_our_own() {
+    let _g = common::shared();
+    let cases = [
+        (
+            r#"{"url": "https://example.com", "file_outputs": [{"filepath": "a.mp4"}], "captions": {"webvtt": true}}"#,
+            "captions",
+        ),
+        (
+            r#"{"room_name": "r", "track_id": "TR_x", "file": {"filepath": "a.ogg"}, "speaker_timeline": true}"#,
+            "speaker_timeline",
+        ),
+        (
+            r#"{"room_name": "r", "file_outputs": [{"filepath": "a.mp4"}], "captions": {"webvtt": "yes"}}"#,
+            "captions.webvtt",
+        ),
+    ];
+    for (request, field) in cases {
+        let run = tessera_run(request, &[]);
+        assert!(!run.output.status.success(), "{request}");
+        let log = run.stderr();
+        assert!(log.contains(field), "{field} named in: {log}");
+    }
+}
