@@ -366,6 +366,7 @@ impl<'a> EgressRun<'a> {
     /// an egress that has nothing else.
     fn poll_outputs(&mut self, info: &mut EgressInfo) -> Result<(), EgressError> {
         graph::drain_bus(&self.bus, &mut self.graph)?;
+        self.write_subtitles(false)?;
         if self.graph.streams.poll() {
             // A stream failed or is retried: clients polling ListEgress see it now.
             report::streams_changed(info, self.graph.streams.infos(), &self.opts.status);
@@ -374,6 +375,27 @@ impl<'a> EgressRun<'a> {
             let streams = self.graph.streams.infos();
             let why = streams.last().map(|s| s.error.clone()).unwrap_or_default();
             return Err(EgressError::StreamsFailed(why));
+        }
+        Ok(())
+    }
+
+    /// Writes the HLS subtitle segments whose media segments closed (every one, with the
+    /// final cues, at the end).
+    fn write_subtitles(&mut self, all: bool) -> Result<(), EgressError> {
+        let written = self.pacer.pts(self.tick);
+        if !all && !self.graph.hls.iter().any(|h| h.captions_pending()) {
+            return Ok(());
+        }
+        let until = if all { written } else { Duration::MAX };
+        let Some(cues) = self.conversation.cues(until) else {
+            return Ok(());
+        };
+        for h in &mut self.graph.hls {
+            h.write_captions(&cues, all)
+                .map_err(|e| EgressError::Output {
+                    field: "captions".into(),
+                    reason: e.to_string(),
+                })?;
         }
         Ok(())
     }
@@ -429,6 +451,12 @@ impl<'a> EgressRun<'a> {
             error.get_or_insert(e);
         }
         let _ = graph.pipeline.set_state(gst::State::Null);
+        // The last segments closed before end-of-stream: their subtitles, and every
+        // earlier one again with the final cues.
+        if let Err(e) = self.write_subtitles(true) {
+            error.get_or_insert(e);
+        }
+        let graph = &mut self.graph;
         let ended = now_ns();
         // Every tick completed sent one frame (and its audio).
         let written = self.pacer.pts(self.tick);

@@ -14,7 +14,9 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use livekit_protocol::SegmentsInfo;
 
+use crate::captions::Cue;
 use crate::encode::{EncodeError, Encoded, make};
+use crate::output::subtitles::SubtitleTrack;
 use crate::output::{
     FileTarget, atomic_write, file, file_target, playlist, prefix_target, relative_uri,
 };
@@ -91,6 +93,8 @@ pub struct HlsOutput {
     masters: Vec<PathBuf>,
     /// Where complete segments and each playlist version are queued for upload.
     uploads: Option<UploadQueue>,
+    /// The captions' subtitles rendition, when the egress writes captions.
+    subtitles: Option<SubtitleTrack>,
 }
 
 fn naming_error(field: &str, e: impl ToString) -> HlsError {
@@ -170,6 +174,17 @@ fn segment_sink(naming: Arc<Naming>, segment_s: u32) -> Result<gst::Element, Hls
 }
 
 /// A ladder variant's line in the master playlist.
+/// A rendition without a picture (audio only, with subtitles).
+fn audio_rendition(uri: String, params: &EncodingParams) -> playlist::Rendition {
+    playlist::Rendition {
+        uri,
+        bandwidth: params.audio_bitrate_kbps as u64 * 1000 * 6 / 5,
+        width: 0,
+        height: 0,
+        codecs: "mp4a.40.2".into(),
+    }
+}
+
 fn rendition(
     uri: String,
     e: VideoEncode,
@@ -243,15 +258,17 @@ impl HlsOutput {
                 .collect()
         };
         let ladder = plan.is_ladder();
+        // Subtitles need a master playlist: one rendition gets one too.
+        let master = ladder || plan.subtitles;
         let mut variants = Vec::new();
         let mut renditions = Vec::new();
         for (encode, name) in &variant_specs {
-            let tag = if ladder {
-                format!("_{name}")
-            } else {
-                String::new()
+            let tag = match (ladder, master) {
+                (true, _) => format!("_{name}"),
+                (false, true) => "_media".to_owned(),
+                (false, false) => String::new(),
             };
-            let (playlist, live) = if ladder {
+            let (playlist, live) = if master {
                 (
                     with_suffix(&main_playlist, &tag, ".m3u8"),
                     main_live.as_ref().map(|l| with_suffix(l, &tag, ".m3u8")),
@@ -271,9 +288,12 @@ impl HlsOutput {
                     .request_pad_simple("video")
                     .ok_or(EncodeError::MissingElement("splitmuxsink video pad"))?;
                 file::attach(pipeline, &video_tees[*i], Encoded::H264, &pad)?;
-                let dir = main_playlist.local_path.parent().unwrap_or(Path::new(""));
-                let uri = relative_uri(dir, &playlist.local_path);
-                renditions.push(rendition(uri, encodes[*i], params, aac_tee.is_some()));
+            }
+            let dir = main_playlist.local_path.parent().unwrap_or(Path::new(""));
+            let uri = relative_uri(dir, &playlist.local_path);
+            match encode {
+                Some(i) => renditions.push(rendition(uri, encodes[*i], params, aac_tee.is_some())),
+                None => renditions.push(audio_rendition(uri, params)),
             }
             if let Some(tee) = aac_tee {
                 let pad = sink
@@ -315,9 +335,18 @@ impl HlsOutput {
             variants,
             masters: Vec::new(),
             uploads: None,
+            subtitles: plan.subtitles.then(|| {
+                SubtitleTrack::new(
+                    &prefix.local_path,
+                    &main_playlist,
+                    main_live.as_ref(),
+                    plan.segment_duration_s,
+                    epoch,
+                )
+            }),
         };
         out.write_playlists(false)?;
-        if ladder {
+        if master {
             out.write_masters(&main_playlist, main_live.as_ref(), &renditions)?;
         }
         Ok(out)
@@ -331,7 +360,10 @@ impl HlsOutput {
         live: Option<&FileTarget>,
         renditions: &[playlist::Rendition],
     ) -> Result<(), HlsError> {
-        let text = playlist::master(renditions);
+        let subtitles =
+            |dir: &Path, live: bool| self.subtitles.as_ref().map(|t| t.uri_from(dir, live));
+        let main_dir = main.local_path.parent().unwrap_or(Path::new(""));
+        let text = playlist::master(renditions, subtitles(main_dir, false).as_deref());
         atomic_write(&main.local_path, text.as_bytes())
             .map_err(|e| self.io_error(&main.local_path, e))?;
         self.masters.push(main.local_path.clone());
@@ -347,11 +379,9 @@ impl HlsOutput {
                 ..r.clone()
             })
             .collect();
-        atomic_write(
-            &live.local_path,
-            playlist::master(&live_renditions).as_bytes(),
-        )
-        .map_err(|e| self.io_error(&live.local_path, e))?;
+        let live_text = playlist::master(&live_renditions, subtitles(dir, true).as_deref());
+        atomic_write(&live.local_path, live_text.as_bytes())
+            .map_err(|e| self.io_error(&live.local_path, e))?;
         self.masters.push(live.local_path.clone());
         Ok(())
     }
@@ -441,6 +471,9 @@ impl HlsOutput {
                     .to_owned();
                 std::fs::rename(&location, &done)
                     .map_err(|e| self.io_error(Path::new(&location), e))?;
+                if let (0, Some(t)) = (vi, self.subtitles.as_mut()) {
+                    t.segment_closed(start..running, Path::new(&done));
+                }
                 if let Some(q) = &self.uploads {
                     q.file(Path::new(&done));
                 }
@@ -491,13 +524,31 @@ impl HlsOutput {
         Ok(self.info.clone())
     }
 
+    /// Whether subtitle segments wait for their cues ([`HlsOutput::write_captions`]).
+    pub fn captions_pending(&self) -> bool {
+        self.subtitles.as_ref().is_some_and(SubtitleTrack::pending)
+    }
+
+    /// Writes the subtitle segments waiting (every one with `all`, at the end: then the
+    /// subtitles playlists are closed) with `cues`.
+    pub fn write_captions(&mut self, cues: &[Cue], all: bool) -> Result<(), HlsError> {
+        let Some(t) = self.subtitles.as_mut() else {
+            return Ok(());
+        };
+        let playlist = t.files().0;
+        t.write(cues, all, all, self.uploads.as_ref())
+            .map_err(|e| io_error(&self.field, Path::new(&playlist), e))
+    }
+
     /// Sets when the output started (egress ACTIVE).
     pub fn set_started(&mut self, at: i64) {
         self.info.started_at = at;
     }
 
-    /// Every segment written so far, as `(playlist local path, segment local paths)`.
+    /// Every segment written so far, as `(playlist local path, segment local paths)` (the
+    /// subtitles' last).
     pub fn files(&self) -> Vec<(String, Vec<String>)> {
+        let subtitles = self.subtitles.as_ref().map(SubtitleTrack::files);
         self.variants
             .iter()
             .map(|v| {
@@ -510,6 +561,7 @@ impl HlsOutput {
                         .collect(),
                 )
             })
+            .chain(subtitles)
             .collect()
     }
 }

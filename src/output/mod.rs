@@ -9,6 +9,7 @@ pub(crate) mod images;
 pub(crate) mod manifest;
 pub(crate) mod playlist;
 pub(crate) mod stream;
+pub(crate) mod subtitles;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -101,17 +101,31 @@ pub struct Rendition {
     pub codecs: String,
 }
 
-/// The master playlist of an adaptive ladder, highest bandwidth first.
-pub fn master(renditions: &[Rendition]) -> String {
+/// The master playlist of an adaptive ladder (or of one rendition with subtitles),
+/// highest bandwidth first; `subtitles`: the URI of a subtitles rendition every stream
+/// names. A rendition without a picture (width 0) has no `RESOLUTION`.
+pub fn master(renditions: &[Rendition], subtitles: Option<&str>) -> String {
     let mut sorted = renditions.to_vec();
     sorted.sort_by_key(|r| std::cmp::Reverse(r.bandwidth));
     let mut out = String::from("#EXTM3U\n#EXT-X-VERSION:3\n");
-    for r in sorted {
+    if let Some(uri) = subtitles {
         let _ = writeln!(
             out,
-            "#EXT-X-STREAM-INF:BANDWIDTH={},RESOLUTION={}x{},CODECS=\"{}\"",
-            r.bandwidth, r.width, r.height, r.codecs
+            "#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=\"{}\",NAME=\"Captions\",DEFAULT=YES,AUTOSELECT=YES,FORCED=NO,URI=\"{}\"",
+            super::subtitles::GROUP,
+            uri_line(uri)
         );
+    }
+    for r in sorted {
+        let _ = write!(out, "#EXT-X-STREAM-INF:BANDWIDTH={}", r.bandwidth);
+        if r.width > 0 {
+            let _ = write!(out, ",RESOLUTION={}x{}", r.width, r.height);
+        }
+        let _ = write!(out, ",CODECS=\"{}\"", r.codecs);
+        if subtitles.is_some() {
+            let _ = write!(out, ",SUBTITLES=\"{}\"", super::subtitles::GROUP);
+        }
+        out.push('\n');
         out.push_str(&uri_line(&r.uri));
         out.push('\n');
     }
@@ -194,13 +208,16 @@ mod tests {
             !text.contains("ENDLIST\n") && !text.contains("\n#EXT-X-KEY"),
             "{text}"
         );
-        let m = master(&[Rendition {
-            uri: "p\r\n#EXT-X-ENDLIST.m3u8".into(),
-            bandwidth: 1,
-            width: 2,
-            height: 2,
-            codecs: "avc1.4d401e".into(),
-        }]);
+        let m = master(
+            &[Rendition {
+                uri: "p\r\n#EXT-X-ENDLIST.m3u8".into(),
+                bandwidth: 1,
+                width: 2,
+                height: 2,
+                codecs: "avc1.4d401e".into(),
+            }],
+            None,
+        );
         assert_eq!(m.lines().count(), 4, "{m}");
         assert!(m.ends_with("p%0D%0A%23EXT-X-ENDLIST.m3u8\n"), "{m}");
         // Ordinary names are unchanged.
@@ -219,24 +236,47 @@ mod tests {
     fn master_sorted_and_codecs() {
         assert_eq!(avc1_codec(77, 1280, 720, 30), "avc1.4d401f");
         assert_eq!(avc1_codec(100, 1920, 1080, 30), "avc1.640028");
-        let m = master(&[
-            Rendition {
-                uri: "p_360p.m3u8".into(),
-                bandwidth: 900_000,
-                width: 640,
-                height: 360,
-                codecs: "avc1.4d401e".into(),
-            },
-            Rendition {
-                uri: "p_720p.m3u8".into(),
-                bandwidth: 3_300_000,
-                width: 1280,
-                height: 720,
-                codecs: "avc1.4d401f".into(),
-            },
-        ]);
+        let m = master(
+            &[
+                Rendition {
+                    uri: "p_360p.m3u8".into(),
+                    bandwidth: 900_000,
+                    width: 640,
+                    height: 360,
+                    codecs: "avc1.4d401e".into(),
+                },
+                Rendition {
+                    uri: "p_720p.m3u8".into(),
+                    bandwidth: 3_300_000,
+                    width: 1280,
+                    height: 720,
+                    codecs: "avc1.4d401f".into(),
+                },
+            ],
+            None,
+        );
         let first = m.find("720p").unwrap();
         assert!(first < m.find("360p").unwrap());
         assert!(m.contains("RESOLUTION=1280x720"));
+    }
+
+    #[test]
+    fn a_master_with_subtitles_names_them_from_every_stream() {
+        let m = master(
+            &[Rendition {
+                uri: "a.m3u8".into(),
+                bandwidth: 200_000,
+                width: 0,
+                height: 0,
+                codecs: "mp4a.40.2".into(),
+            }],
+            Some("a_captions.m3u8"),
+        );
+        assert_eq!(
+            m,
+            "#EXTM3U\n#EXT-X-VERSION:3\n\
+             #EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=\"captions\",NAME=\"Captions\",DEFAULT=YES,AUTOSELECT=YES,FORCED=NO,URI=\"a_captions.m3u8\"\n\
+             #EXT-X-STREAM-INF:BANDWIDTH=200000,CODECS=\"mp4a.40.2\",SUBTITLES=\"captions\"\na.m3u8\n"
+        );
     }
 }

@@ -190,7 +190,11 @@ pub(crate) fn plan_composite(
         };
         return Err(super::kinds::no_conversation(field, parts.kind));
     }
-    let outputs = outputs::plan_outputs(&parts.outputs, parts.extensions, parts.tracks, &encoding)?;
+    let mut outputs =
+        outputs::plan_outputs(&parts.outputs, parts.extensions, parts.tracks, &encoding)?;
+    for s in &mut outputs.segments {
+        s.subtitles = conversation.webvtt;
+    }
     check_variables(&outputs, parts.kind)?;
     Ok(EgressPlan {
         kind: parts.kind,

@@ -105,6 +105,8 @@ pub struct SegmentsPlan {
     pub variants: Vec<Variant>,
     /// Whether the audio encode (AAC) is carried.
     pub audio: bool,
+    /// Whether a subtitles rendition carries the captions (the request's `captions`).
+    pub subtitles: bool,
     /// The output's own storage (`s3`, `aliOSS`, ...), validated; `None`: the worker's
     /// default, else local disk.
     pub storage: Option<StoreSpec>,
@@ -500,6 +502,7 @@ fn plan_segments(
         suffix,
         variants,
         audio: tracks.audio,
+        subtitles: false,
         storage,
     })
 }

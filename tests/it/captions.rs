@@ -69,6 +69,75 @@ fn read_json(path: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
+/// The lines of a playlist that are URIs.
+fn uris(playlist: &str) -> Vec<String> {
+    playlist
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The captions of an HLS output as a player finds them: the master's subtitles rendition
+/// (named by every stream), its playlist, each WebVTT segment with its `X-TIMESTAMP-MAP`
+/// turned onto the media segments' clock (the first media segment's start is time 0);
+/// a cue repeated across segments counts once.
+fn hls_cues(dir: &Path) -> Vec<Cue> {
+    let master = std::fs::read_to_string(dir.join("talk.m3u8")).unwrap();
+    let media = master
+        .lines()
+        .find(|l| l.starts_with("#EXT-X-MEDIA:TYPE=SUBTITLES"))
+        .unwrap_or_else(|| panic!("no subtitles in {master}"));
+    let group = media
+        .split("GROUP-ID=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let uri = media
+        .split("URI=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    assert!(
+        master.contains(&format!("SUBTITLES=\"{group}\"")),
+        "streams name the group: {master}"
+    );
+    let stream = &uris(&master)[0];
+    let first_ts = &uris(&std::fs::read_to_string(dir.join(stream)).unwrap())[0];
+    let start = common::ffprobe(&dir.join(first_ts))["format"]["start_time"]
+        .as_str()
+        .unwrap()
+        .parse::<f64>()
+        .unwrap();
+    let list = std::fs::read_to_string(dir.join(uri)).unwrap();
+    assert!(list.ends_with("#EXT-X-ENDLIST\n"), "{list}");
+    let mut cues: Vec<Cue> = Vec::new();
+    for seg in uris(&list) {
+        let text = std::fs::read_to_string(dir.join(&seg)).unwrap();
+        let map = text.lines().nth(1).unwrap();
+        let mpegts: f64 = map
+            .strip_prefix("X-TIMESTAMP-MAP=MPEGTS:")
+            .and_then(|m| m.split(',').next())
+            .unwrap_or_else(|| panic!("{seg}: {map}"))
+            .parse()
+            .unwrap();
+        assert!(map.ends_with(",LOCAL:00:00:00.000"), "{map}");
+        let shift = mpegts / 90_000.0 - start;
+        for mut c in parse_webvtt(&text) {
+            c.start += shift;
+            c.end += shift;
+            if !cues.iter().any(|k| k.start == c.start && k.text == c.text) {
+                cues.push(c);
+            }
+        }
+    }
+    cues
+}
+
 #[test]
 fn transcriptions_become_captions_and_levels_a_speaker_timeline() {
     let _g = common::exclusive();
@@ -78,6 +147,8 @@ fn transcriptions_become_captions_and_levels_a_speaker_timeline() {
     let request = format!(
         r#"{{"room_name": "{room}", "audio_only": true,
             "file_outputs": [{{"filepath": "talk.ogg"}}],
+            "segment_outputs": [{{"filename_prefix": "hls/talk", "playlist_name": "hls/talk.m3u8",
+                                  "segment_duration": 2}}],
             "captions": {{"webvtt": true}}}}"#
     );
     let dir = tempfile::tempdir().unwrap();
@@ -206,6 +277,12 @@ fn transcriptions_become_captions_and_levels_a_speaker_timeline() {
         );
         assert!(cue.end > cue.start + 1.0, "{cue:?}");
     }
+
+    // HLS: the master names a subtitles rendition; a player reads its segments.
+    let from_hls = hls_cues(&out.join("hls"));
+    let sidecar: Vec<_> = cues.iter().map(|c| (c.start, c.end, &c.text)).collect();
+    let segmented: Vec<_> = from_hls.iter().map(|c| (c.start, c.end, &c.text)).collect();
+    assert_eq!(segmented, sidecar);
 
     // Who spoke when, within 300 ms of who was sending tone.
     let speakers = read_json(&out.join(format!("{egress_id}.speakers.json")));
