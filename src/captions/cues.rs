@@ -102,44 +102,53 @@ impl Captions {
     /// Every cue with text, by start time, none ending after `until` (the recording's
     /// length; a cue starting at or after it is dropped).
     pub fn cues(&self, until: Duration) -> Vec<Cue> {
-        let mut order: Vec<usize> = (0..self.segments.len()).collect();
-        order.sort_by_key(|&i| (self.segments[i].first, i));
-        let mut cues: Vec<Cue> = Vec::new();
-        for (k, &i) in order.iter().enumerate() {
-            let s = &self.segments[i];
-            let text = s.text.trim();
-            if text.is_empty() || s.first >= until {
-                continue;
-            }
-            let mut end = s.last.max(s.first + reading_time(text)).min(until);
-            // The same speaker's next cue replaces this one.
-            if let Some(next) = order[k + 1..]
-                .iter()
-                .map(|&j| &self.segments[j])
-                .find(|n| n.identity == s.identity && !n.text.trim().is_empty())
-            {
-                end = end.min(next.first.max(s.first + Duration::from_millis(1)));
-            }
-            cues.push(Cue {
-                start: s.first,
-                end,
-                identity: s.identity.clone(),
-                name: s.name.clone(),
-                text: text.to_owned(),
-                is_final: s.is_final,
-            });
-        }
-        cues
+        cues_of(&self.segments, until)
     }
 
-    /// The cues on screen at media time `at`, oldest first (for burning in).
+    /// The cues on screen at media time `at`, oldest first (for burning in, every frame):
+    /// the same cues as [`Captions::cues`], found among the newest [`SHOWING_SCAN`]
+    /// segments only.
     pub fn showing(&self, at: Duration) -> Vec<Cue> {
-        self.cues(Duration::MAX)
-            .into_iter()
-            .filter(|c| c.start <= at && at < c.end)
-            .collect()
+        let from = self.segments.len().saturating_sub(SHOWING_SCAN);
+        let mut cues = cues_of(&self.segments[from..], Duration::MAX);
+        cues.retain(|c| c.start <= at && at < c.end);
+        cues
     }
 }
+
+/// The cues of `segments`, by start time, none ending after `until`: each lasts until
+/// the later of its last update and its reading time, cut where the same speaker's next
+/// cue starts.
+fn cues_of(segments: &[Segment], until: Duration) -> Vec<Cue> {
+    let mut order: Vec<&Segment> = segments
+        .iter()
+        .filter(|s| !s.text.trim().is_empty())
+        .collect();
+    order.sort_by_key(|s| s.first);
+    let mut cues = Vec::new();
+    for (k, s) in order.iter().enumerate() {
+        if s.first >= until {
+            continue;
+        }
+        let text = s.text.trim();
+        let mut end = s.last.max(s.first + reading_time(text)).min(until);
+        if let Some(next) = order[k + 1..].iter().find(|n| n.identity == s.identity) {
+            end = end.min(next.first.max(s.first + Duration::from_millis(1)));
+        }
+        cues.push(Cue {
+            start: s.first,
+            end,
+            identity: s.identity.clone(),
+            name: s.name.clone(),
+            text: text.to_owned(),
+            is_final: s.is_final,
+        });
+    }
+    cues
+}
+
+/// Segments [`Captions::showing`] looks through (the newest).
+pub const SHOWING_SCAN: usize = 64;
 
 /// How long a text stays up at least: [`MIN_SHOWN`] plus [`PER_CHAR`] a character, at
 /// most [`MAX_SHOWN`].

@@ -42,6 +42,11 @@ pub struct PreviewArgs {
     /// Participants with their camera off, 1-based, comma-separated (e.g. `2,5`).
     #[arg(long, value_delimiter = ',')]
     no_camera: Vec<usize>,
+    /// A caption burned in, `K:TEXT` (participant K, 1-based, says TEXT); repeat for more
+    /// (oldest first). Drawn in the layout's caption region as a request with
+    /// `"captions": {"burn_in": true}` draws it.
+    #[arg(long)]
+    caption: Vec<String>,
     /// Output size, WIDTHxHEIGHT.
     #[arg(long, default_value = "1280x720")]
     size: String,
@@ -164,6 +169,20 @@ fn preview(args: PreviewArgs) -> Result<bool> {
             .collect::<Result<_>>()?,
         width,
         height,
+        captions: args
+            .caption
+            .iter()
+            .map(|c| {
+                let (k, text) = c
+                    .split_once(':')
+                    .with_context(|| format!("--caption: expected K:TEXT, got {c:?}"))?;
+                let k = k
+                    .trim()
+                    .parse()
+                    .with_context(|| format!("--caption: {k:?} is not a participant number"))?;
+                Ok((one_based("--caption", k)?, text.trim().to_owned()))
+            })
+            .collect::<Result<_>>()?,
     };
     let mut compositor = Backend::open(args.compositor)?.compositor(width, height)?;
     let render = |compositor: &mut Compositor, layout: &ResolvedLayout| -> Result<()> {

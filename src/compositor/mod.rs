@@ -10,6 +10,7 @@
 
 pub(crate) mod backend;
 mod batch;
+mod captions;
 pub(crate) mod cpu;
 mod draw;
 mod error;
@@ -27,6 +28,7 @@ pub(crate) mod text;
 mod timer;
 
 pub use backend::{Backend, BackendChoice, Compositor};
+pub use captions::{CaptionLook, add_captions};
 pub use cpu::CpuCompositor;
 pub use error::{CompositorError, MAX_LAYERS, MAX_TARGETS};
 pub use frame::Nv12Frame;

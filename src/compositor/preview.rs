@@ -44,6 +44,8 @@ pub struct PreviewSpec {
     pub width: u32,
     /// Output height.
     pub height: u32,
+    /// Captions burned in: (participant, text), oldest first.
+    pub captions: Vec<(usize, String)>,
 }
 
 /// An 8-bit RGB picture.
@@ -145,7 +147,7 @@ pub fn render_with(
         cameras: &cameras,
         screen_share: room.screen_share(),
     };
-    let scene = scene::still(
+    let mut scene = scene::still(
         layout,
         &members,
         spec.speaker,
@@ -153,6 +155,16 @@ pub fn render_with(
         spec.width,
         spec.height,
     );
+    let captions: Vec<(String, String)> = spec
+        .captions
+        .iter()
+        .map(|(k, text)| {
+            let name = members.get(*k).map_or_else(String::new, |m| m.name.clone());
+            (name, text.clone())
+        })
+        .collect();
+    let look = super::captions::CaptionLook::of(layout);
+    super::captions::add_captions(&mut scene, &look, (spec.width, spec.height), &captions);
     compositor.send_frames(layout.theme.background, &[(0, &scene)], Duration::ZERO)?;
     let frame = compositor
         .receive_frame_from(0, true)?

@@ -54,6 +54,16 @@ impl ConversationLog {
         }
     }
 
+    /// The captions showing at media time `at`, `(speaker name, text)`, oldest first.
+    pub fn showing(&self, at: Duration) -> Vec<(String, String)> {
+        self.captions.as_ref().map_or_else(Vec::new, |c| {
+            c.showing(at)
+                .into_iter()
+                .map(|cue| (cue.name, cue.text))
+                .collect()
+        })
+    }
+
     /// The captions up to media time `until`, if the egress takes captions.
     pub fn cues(&self, until: Duration) -> Option<Vec<Cue>> {
         self.captions.as_ref().map(|c| c.cues(until))

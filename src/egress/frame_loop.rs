@@ -313,7 +313,15 @@ impl<'a> EgressRun<'a> {
                 // As drawn at the last tick (the live source adapts within ~1 s).
                 hints = Some(self.live.picture_sizes().clone());
             }
-            let scenes = self.live.scenes(&sizes, &members, &pictures, t);
+            let captions = match self.plan.conversation.burn_in {
+                true => self.conversation.showing(t),
+                false => Vec::new(),
+            };
+            let look = self.live.caption_look();
+            let mut scenes = self.live.scenes(&sizes, &members, &pictures, t);
+            for (scene, &(_, w, h)) in scenes.iter_mut().zip(&sizes) {
+                crate::compositor::add_captions(scene, &look, (w, h), &captions);
+            }
             for &k in &targets {
                 if !comp.can_send_to(k) {
                     let done = comp.receive_frame_from(k, true)?.expect("ring is full");

@@ -94,6 +94,11 @@ impl LiveLayout {
         &self.current.theme
     }
 
+    /// How the layout in use draws captions.
+    pub fn caption_look(&self) -> crate::compositor::CaptionLook {
+        crate::compositor::CaptionLook::of(&self.current)
+    }
+
     /// LiveKit's `UpdateLayout`: switches to another layout by name. Tiles glide to
     /// their new places.
     pub fn update_layout(&mut self, name: &str) -> Result<(), LayoutError> {

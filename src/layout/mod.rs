@@ -5,6 +5,7 @@
 //! nothing of the GPU.
 
 pub(crate) mod animate;
+pub(crate) mod captions;
 pub(crate) mod check;
 pub(crate) mod diag;
 pub(crate) mod eval;
@@ -16,6 +17,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
+pub use captions::CaptionStyle;
 pub use diag::{Diagnostic, Severity};
 pub use eval::{Content, Member, Placement, Roster};
 pub use geometry::Rect;

@@ -32,6 +32,10 @@ pub struct Theme {
     pub placeholder: Vec<Color>,
     /// Initials on placeholders, and the "+N" of overflow tiles.
     pub placeholder_text: Color,
+    /// Burned-in caption text.
+    pub caption: Color,
+    /// The box behind each caption line.
+    pub caption_background: Color,
 }
 
 /// How tiles look; lengths are fractions of the canvas's shorter side.
@@ -146,4 +150,6 @@ pub struct Layout {
     pub transition: Duration,
     /// First match wins.
     pub rules: Vec<Rule>,
+    /// Where burned-in captions go.
+    pub captions: super::CaptionStyle,
 }

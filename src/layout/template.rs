@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::captions::{CaptionStyle, FONT_SIZES, MAX_LINES};
 use super::diag::{Diagnostic, Severity};
 use super::model::{Arrange, Layout, MAX_GRID, Overflow, Region, Rule, Show, Theme, TileStyle};
 use super::{Color, CountRange, Fit, Image};
@@ -27,6 +28,17 @@ struct FileDoc {
     #[serde(default)]
     style: StyleDoc,
     rule: Spanned<Vec<Spanned<RuleDoc>>>,
+    captions: Option<CaptionsDoc>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CaptionsDoc {
+    area: Option<Spanned<Vec<f64>>>,
+    lines: Option<Spanned<i64>>,
+    font_size: Option<Spanned<f64>>,
+    speaker: Option<bool>,
+    enabled: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -41,6 +53,8 @@ struct ThemeDoc {
     label_background: Option<Spanned<String>>,
     placeholder: Option<Spanned<Vec<Spanned<String>>>>,
     placeholder_text: Option<Spanned<String>>,
+    caption: Option<Spanned<String>>,
+    caption_background: Option<Spanned<String>>,
 }
 
 /// Tile style fields, in `[style]` (defaults) and each region (overrides). Written out in
@@ -251,6 +265,12 @@ impl Compiler<'_> {
             )?,
             placeholder,
             placeholder_text: opt("placeholder_text", &doc.placeholder_text, Color([1.0; 4]))?,
+            caption: opt("caption", &doc.caption, Color([1.0; 4]))?,
+            caption_background: opt(
+                "caption_background",
+                &doc.caption_background,
+                Color([0.0, 0.0, 0.0, 0.7]),
+            )?,
         })
     }
 
@@ -495,6 +515,7 @@ impl Compiler<'_> {
                 span: rule.span(),
             });
         }
+        let captions = self.captions(doc.captions.as_ref())?;
         Ok(Layout {
             name: doc.name,
             description: doc.description,
@@ -503,6 +524,55 @@ impl Compiler<'_> {
             gap,
             transition,
             rules,
+            captions,
+        })
+    }
+
+    /// The `[captions]` table over the defaults.
+    fn captions(&mut self, doc: Option<&CaptionsDoc>) -> Result<CaptionStyle, Diagnostic> {
+        let base = CaptionStyle::default();
+        let Some(c) = doc else { return Ok(base) };
+        let area = match &c.area {
+            None => base.area,
+            Some(a) => {
+                let v = a.get_ref();
+                let ok = v.len() == 4
+                    && v.iter().all(|x| x.is_finite() && *x >= 0.0)
+                    && v[2] > 0.0
+                    && v[3] > 0.0
+                    && v[0] + v[2] <= 1.0001
+                    && v[1] + v[3] <= 1.0001;
+                if !ok {
+                    return Err(self.error(
+                        a.span(),
+                        "captions.area must be [x, y, width, height] inside the canvas".into(),
+                        "fractions of the canvas: [0.05, 0.75, 0.9, 0.22] is the bottom quarter",
+                    ));
+                }
+                [v[0] as f32, v[1] as f32, v[2] as f32, v[3] as f32]
+            }
+        };
+        let lines = match &c.lines {
+            None => base.lines,
+            Some(n) if (1..=MAX_LINES as i64).contains(n.get_ref()) => *n.get_ref() as u32,
+            Some(n) => {
+                return Err(self.error(
+                    n.span(),
+                    format!(
+                        "captions.lines must be 1 to {MAX_LINES}, got {}",
+                        n.get_ref()
+                    ),
+                    "the newest lines are shown; 2 is usual",
+                ));
+            }
+        };
+        let sizes = *FONT_SIZES.start() as f64..*FONT_SIZES.end() as f64 + 1e-9;
+        Ok(CaptionStyle {
+            area,
+            lines,
+            font_size: self.number("captions.font_size", &c.font_size, sizes, base.font_size)?,
+            speaker: c.speaker.unwrap_or(base.speaker),
+            enabled: c.enabled.unwrap_or(base.enabled),
         })
     }
 }

@@ -181,7 +181,7 @@ pub(crate) fn plan_composite(
             "not supported yet by this version of tessera",
         ));
     }
-    let conversation = parts.extensions.conversation;
+    let mut conversation = parts.extensions.conversation;
     if conversation.any() && (parts.web.is_some() || parts.kind == EgressKind::Web) {
         let field = if conversation.captions() {
             "captions"
@@ -189,6 +189,11 @@ pub(crate) fn plan_composite(
             "speaker_timeline"
         };
         return Err(super::kinds::no_conversation(field, parts.kind));
+    }
+    // A layout may burn captions in by itself (`[captions] enabled = true`).
+    if layout.layout.captions.enabled && parts.web.is_none() && parts.kind != EgressKind::Web {
+        conversation.burn_in = true;
+        conversation.speaker_timeline = true;
     }
     let mut outputs =
         outputs::plan_outputs(&parts.outputs, parts.extensions, parts.tracks, &encoding)?;

@@ -110,6 +110,7 @@ fn check_layout(layout: &str, cpu: bool) {
                 no_camera: if n >= 3 { vec![2] } else { vec![] },
                 width: SIZE.0,
                 height: SIZE.1,
+                captions: Vec::new(),
             };
             let got = render_with(&mut compositor(cpu).lock().unwrap(), &resolved, &spec).unwrap();
             let name = format!("{layout}-{n}{}", if share { "-share" } else { "" });
@@ -165,9 +166,46 @@ fn light(cpu: bool) {
             no_camera: vec![2],
             width: SIZE.0,
             height: SIZE.1,
+            captions: Vec::new(),
         };
         let got = render_with(&mut compositor(cpu).lock().unwrap(), &resolved, &spec).unwrap();
         if let Err(e) = compare(&format!("{layout}-light-4"), &got, cpu) {
+            failures.push(e);
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Burned-in captions in each built-in layout's caption region (its default: two lines
+/// at the bottom, speakers named), dark and light: the wrapped text, its boxes, the
+/// newest lines only.
+#[test]
+fn burned_in_captions() {
+    captions(false);
+}
+
+fn captions(cpu: bool) {
+    let mut failures = Vec::new();
+    for layout in ["grid", "speaker-light", "pip"] {
+        let resolved = LayoutLibrary::builtin().resolve(layout).unwrap();
+        let spec = PreviewSpec {
+            participants: 4,
+            screen_share: false,
+            speaker: Some(1),
+            no_camera: vec![2],
+            width: SIZE.0,
+            height: SIZE.1,
+            captions: vec![
+                (1, "An older line that scrolls away.".into()),
+                (
+                    1,
+                    "Welcome, everyone: thanks for joining the review.".into(),
+                ),
+                (0, "Thanks & hello!".into()),
+            ],
+        };
+        let got = render_with(&mut compositor(cpu).lock().unwrap(), &resolved, &spec).unwrap();
+        if let Err(e) = compare(&format!("{layout}-4-captions"), &got, cpu) {
             failures.push(e);
         }
     }
@@ -182,4 +220,5 @@ fn cpu_compositor_matches_every_reference() {
         check_layout(layout, true);
     }
     light(true);
+    captions(true);
 }

@@ -69,6 +69,65 @@ fn read_json(path: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
+const W: u32 = 640;
+const H: u32 = 360;
+
+/// Pixels inside `band` (x0, y0, x1, y1) where `b` differs from `a` by more than 60 on
+/// some channel.
+fn changed(a: &[u8], b: &[u8], band: (u32, u32, u32, u32)) -> usize {
+    let (x0, y0, x1, y1) = band;
+    let mut n = 0;
+    for y in y0..y1 {
+        for x in x0..x1 {
+            let i = ((y * W + x) * 3) as usize;
+            if (0..3).any(|c| (a[i + c] as i32 - b[i + c] as i32).abs() > 60) {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+/// Every cue is drawn in the grid layout's caption region while it shows, and nothing
+/// is once the last has gone: the region (its middle, where the centred lines are)
+/// changes from the frame before the first cue while each cue shows, and is back after
+/// the last. The rest of the picture changes on its own (the speaker's highlight), so
+/// only the region is compared, and a band above it shows no caption is drawn there.
+fn burned_in(mp4: &Path, cues: &[Cue]) {
+    // grid.toml: area = [0.05, 0.75, 0.9, 0.22] inside a padding of 0.01 of the height.
+    let region = (W * 25 / 100, H * 80 / 100, W * 75 / 100, H * 96 / 100);
+    let above = (W * 25 / 100, H * 40 / 100, W * 75 / 100, H * 56 / 100);
+    let frame = |t: f64| common::frame_rgb(mp4, t, W, H);
+    let before = frame(cues[0].start - 0.4);
+    for c in cues {
+        let during = frame(c.start + 0.3);
+        let (inside, outside) = (
+            changed(&before, &during, region),
+            changed(&before, &during, above),
+        );
+        eprintln!(
+            "{:?} at {:.2} s: {inside} pixels changed in the region, {outside} above",
+            c.text, c.start
+        );
+        assert!(
+            inside > 1500,
+            "{:?}: caption drawn ({inside} pixels)",
+            c.text
+        );
+        assert!(
+            outside < inside / 5,
+            "{:?}: drawn above its region ({outside})",
+            c.text
+        );
+    }
+    let last = cues.iter().map(|c| c.end).fold(0.0, f64::max);
+    let gone = changed(&before, &frame(last + 0.4), region);
+    assert!(
+        gone < 400,
+        "captions gone after the last cue ({gone} pixels differ)"
+    );
+}
+
 /// The lines of a playlist that are URIs.
 fn uris(playlist: &str) -> Vec<String> {
     playlist
@@ -145,11 +204,12 @@ fn transcriptions_become_captions_and_levels_a_speaker_timeline() {
     let room = "captions";
     // The recorder first, so every transcription falls inside the recording.
     let request = format!(
-        r#"{{"room_name": "{room}", "audio_only": true,
-            "file_outputs": [{{"filepath": "talk.ogg"}}],
+        r#"{{"room_name": "{room}", "layout": "grid",
+            "advanced": {{"width": {W}, "height": {H}, "framerate": 25}},
+            "file_outputs": [{{"filepath": "talk.ogg"}}, {{"filepath": "talk.mp4"}}],
             "segment_outputs": [{{"filename_prefix": "hls/talk", "playlist_name": "hls/talk.m3u8",
                                   "segment_duration": 2}}],
-            "captions": {{"webvtt": true}}}}"#
+            "captions": {{"webvtt": true, "burn_in": true}}}}"#
     );
     let dir = tempfile::tempdir().unwrap();
     let args = lk.run_args();
@@ -157,7 +217,7 @@ fn transcriptions_become_captions_and_levels_a_speaker_timeline() {
     let mut child = spawn_run(
         &request,
         dir.path(),
-        &[&args[..], &["--duration", "14"]].concat(),
+        &[&args[..], &["--duration", "17"]].concat(),
     );
     let mut stderr = child.stderr.take().unwrap();
     let log = std::thread::spawn(move || {
@@ -165,32 +225,9 @@ fn transcriptions_become_captions_and_levels_a_speaker_timeline() {
         stderr.read_to_string(&mut s).unwrap();
         s
     });
-    // Alice speaks from the start and pauses 4–7 s after joining; her captions are text
-    // streams for her microphone, the first one interim, then finalised.
-    let mut alice = Publisher::start(
-        &lk,
-        room,
-        "alice",
-        &[
-            "--name",
-            "Alice Liddell",
-            "--no-video",
-            "--tone",
-            "440",
-            "--at",
-            "4:mute-audio",
-            "--at",
-            "7:unmute-audio",
-            "--caption",
-            "2|SG_1|interim|hello wor",
-            "--caption",
-            "3|SG_1|final|hello world",
-            "--caption",
-            "9|SG_3|final|a <b> & c",
-        ],
-    );
-    // Bob's microphone is muted but for 3–7 s after joining; an agent's older
-    // Transcription packet transcribes him (naming his track: the SDKs need one).
+    // Everyone joins first (so the picture only changes for the captions): Bob, whose
+    // microphone is muted but for 5–9 s after joining; an agent whose older Transcription
+    // packet transcribes him (naming his track: the SDKs need one); then Alice.
     let mut bob = Publisher::start(
         &lk,
         room,
@@ -201,9 +238,9 @@ fn transcriptions_become_captions_and_levels_a_speaker_timeline() {
             "880",
             "--start-muted",
             "--at",
-            "3:unmute-audio",
+            "5:unmute-audio",
             "--at",
-            "7:mute-audio",
+            "9:mute-audio",
         ],
     );
     let bob_mic = bob.track("microphone");
@@ -221,7 +258,31 @@ fn transcriptions_become_captions_and_levels_a_speaker_timeline() {
             "--transcribed-track",
             &bob_mic,
             "--legacy-caption",
-            "3|SG_2|final|bob's words",
+            "6|SG_2|final|bob's words",
+        ],
+    );
+    // Alice speaks from the start and pauses 6–9 s after joining; her captions are text
+    // streams for her microphone, the first one interim, then finalised.
+    let mut alice = Publisher::start(
+        &lk,
+        room,
+        "alice",
+        &[
+            "--name",
+            "Alice Liddell",
+            "--no-video",
+            "--tone",
+            "440",
+            "--at",
+            "6:mute-audio",
+            "--at",
+            "9:unmute-audio",
+            "--caption",
+            "4|SG_1|interim|hello wor",
+            "--caption",
+            "5|SG_1|final|hello world",
+            "--caption",
+            "11|SG_3|final|a <b> & c",
         ],
     );
     let status = child.wait().unwrap();
@@ -245,7 +306,16 @@ fn transcriptions_become_captions_and_levels_a_speaker_timeline() {
         .iter()
         .map(|f| f["filename"].as_str().unwrap())
         .collect();
-    assert_eq!(results, ["talk.ogg", "talk.vtt"], "{info}");
+    // Two files, two sidecars: the second takes its file's whole name.
+    assert_eq!(
+        results,
+        ["talk.ogg", "talk.mp4", "talk.vtt", "talk.mp4.vtt"],
+        "{info}"
+    );
+    assert_eq!(
+        std::fs::read(&vtt).unwrap(),
+        std::fs::read(out.join("talk.mp4.vtt")).unwrap()
+    );
     let egress_id = info["egress_id"].as_str().unwrap();
     let manifest = read_json(&out.join(format!("{egress_id}.json")));
     let listed: Vec<&str> = manifest["files"]
@@ -254,7 +324,11 @@ fn transcriptions_become_captions_and_levels_a_speaker_timeline() {
         .iter()
         .map(|f| f["filename"].as_str().unwrap())
         .collect();
-    assert_eq!(listed, ["talk.ogg", "talk.vtt"], "{manifest}");
+    assert_eq!(
+        listed,
+        ["talk.ogg", "talk.mp4", "talk.vtt", "talk.mp4.vtt"],
+        "{manifest}"
+    );
 
     let cues = parse_webvtt(&std::fs::read_to_string(&vtt).unwrap());
     eprintln!("cues: {cues:?}");
@@ -277,6 +351,9 @@ fn transcriptions_become_captions_and_levels_a_speaker_timeline() {
         );
         assert!(cue.end > cue.start + 1.0, "{cue:?}");
     }
+
+    // Burned in: the caption region changes while a cue shows, and only then.
+    burned_in(&out.join("talk.mp4"), &cues);
 
     // HLS: the master names a subtitles rendition; a player reads its segments.
     let from_hls = hls_cues(&out.join("hls"));
