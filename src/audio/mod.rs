@@ -52,6 +52,19 @@ impl Mixer {
         channels: &[Channel],
         until: u64,
     ) -> Vec<u8> {
+        self.mix_until_each(room, participants, channels, until, &mut |_, _, _| {})
+    }
+
+    /// [`Mixer::mix_until`], handing `each` every participant's own samples on the way
+    /// (participant index, first sample, mono samples): their isolated tracks.
+    pub fn mix_until_each(
+        &mut self,
+        room: &mut dyn RoomSource,
+        participants: usize,
+        channels: &[Channel],
+        until: u64,
+        each: &mut dyn FnMut(usize, u64, &[f32]),
+    ) -> Vec<u8> {
         if until <= self.next_sample {
             return Vec::new();
         }
@@ -65,6 +78,7 @@ impl Mixer {
             self.own.clear();
             self.own.resize(n, 0.0);
             room.mix_audio_into(i, self.next_sample, &mut self.own);
+            each(i, self.next_sample, &self.own);
             let energy: f32 = self.own.iter().map(|s| s * s).sum();
             self.levels.push((energy / n as f32).sqrt());
             let channel = channels.get(i).copied().unwrap_or_default();

@@ -30,6 +30,7 @@ use crate::compositor::{Backend, Compositor, Nv12Frame, scene};
 use crate::encode;
 use crate::info::now_ns;
 use crate::output::images::ImagesOutput;
+use crate::output::isolated::{IsolatedAudio, IsolatedError};
 use crate::request::EgressPlan;
 use crate::request::naming::NameContext;
 use crate::source::{AUDIO_RATE, ParticipantInfo, PictureSizes, RoomSource};
@@ -91,6 +92,10 @@ pub(super) struct EgressRun<'a> {
     only_streams: bool,
     /// Captions and who spoke when, as the request asks.
     conversation: ConversationLog,
+    /// Each participant's own audio, when asked for (`None` after a failure, in
+    /// `isolated_failed`).
+    isolated: Option<IsolatedAudio>,
+    isolated_failed: Option<IsolatedError>,
 }
 
 impl<'a> EgressRun<'a> {
@@ -157,6 +162,14 @@ impl<'a> EgressRun<'a> {
             epoch,
             only_streams: o.files.is_empty() && o.segments.is_empty() && o.images.is_empty(),
             conversation: ConversationLog::new(plan.conversation),
+            isolated: match &outputs.isolated_dir {
+                Some(dir) => Some(
+                    IsolatedAudio::new(dir.clone(), p.audio_bitrate_kbps / 2)
+                        .map_err(isolated_error)?,
+                ),
+                None => None,
+            },
+            isolated_failed: None,
         })
     }
 
@@ -355,7 +368,31 @@ impl<'a> EgressRun<'a> {
         let channels = self.channels.assign(infos, self.plan.selection.mixing);
         let from = self.mixer.position();
         let until = self.pacer.audio_until(self.tick);
-        let bytes = self.mixer.mix_until(room, infos.len(), channels, until);
+        let bytes = match self.isolated.as_mut() {
+            None => self.mixer.mix_until(room, infos.len(), channels, until),
+            Some(iso) => {
+                let mut failed = None;
+                let bytes = self.mixer.mix_until_each(
+                    room,
+                    infos.len(),
+                    channels,
+                    until,
+                    &mut |i, first, samples| {
+                        if let (None, Some(p)) = (&failed, infos.get(i))
+                            && let Err(e) = iso.push(&p.identity, first, samples)
+                        {
+                            failed = Some(e);
+                        }
+                    },
+                );
+                if let Some(e) = failed {
+                    tracing::warn!(error = %e, "isolated tracks stopped");
+                    self.isolated = None;
+                    self.isolated_failed = Some(e);
+                }
+                bytes
+            }
+        };
         if bytes.is_empty() {
             return Ok(());
         }
@@ -464,7 +501,22 @@ impl<'a> EgressRun<'a> {
         if let Err(e) = self.write_subtitles(true) {
             error.get_or_insert(e);
         }
+        let isolated = match (self.isolated.take(), self.isolated_failed.take()) {
+            (_, Some(e)) => Some(Err(e)),
+            (Some(iso), None) => Some(iso.finish()),
+            (None, None) => None,
+        };
         let graph = &mut self.graph;
+        if let Some(Ok(tracks)) = &isolated {
+            for h in &mut graph.hls {
+                if let Err(e) = h.add_isolated_audio(tracks) {
+                    error.get_or_insert(EgressError::Output {
+                        field: "isolated_audio".into(),
+                        reason: e.to_string(),
+                    });
+                }
+            }
+        }
         let ended = now_ns();
         // Every tick completed sent one frame (and its audio).
         let written = self.pacer.pts(self.tick);
@@ -481,9 +533,17 @@ impl<'a> EgressRun<'a> {
         }
         outputs.playlists = graph.hls.iter().flat_map(|h| h.files()).collect();
         outputs.conversation = Some(self.conversation);
+        outputs.isolated = isolated;
         let media_s = written.as_secs_f64();
         tracing::info!(frames = self.tick, media_s, "egress finished");
         written
+    }
+}
+
+fn isolated_error(e: IsolatedError) -> EgressError {
+    EgressError::Output {
+        field: "isolated_audio".into(),
+        reason: e.to_string(),
     }
 }
 

@@ -80,7 +80,13 @@ pub fn run(
         Ok(o) => o,
         Err(e) => return failed(info, e),
     };
+    if plan.conversation.isolated_audio {
+        outputs.isolated_dir = Some(opts.out_dir.join(".isolated").join(egress_id));
+    }
     let (written, mut error) = record(plan, room, backend, opts, &ctx, &mut outputs, &mut info);
+    if let Err(e) = add_isolated_tracks(plan, &mut outputs) {
+        error.get_or_insert(e);
+    }
     let ended = now_ns();
     for (target, q) in outputs.files.iter().zip(&uploads.files) {
         file_written(&mut info, target, q.as_ref(), written, ended);
@@ -110,6 +116,40 @@ pub fn run(
         stored.upload_manifest(&path);
     }
     info
+}
+
+/// Adds the participants' isolated tracks to every MP4 file written (remuxed), then
+/// removes their working files.
+fn add_isolated_tracks(plan: &EgressPlan, outputs: &mut Outputs) -> Result<(), EgressError> {
+    let Some(tracks) = outputs.isolated.take() else {
+        return Ok(());
+    };
+    let error = |reason: String| EgressError::Output {
+        field: "isolated_audio".into(),
+        reason,
+    };
+    let result = tracks.map_err(|e| error(e.to_string())).and_then(|tracks| {
+        for (f, target) in plan.outputs.files.iter().zip(&outputs.files) {
+            if f.kind != crate::request::FileKind::Mp4 || !target.local_path.exists() {
+                continue;
+            }
+            let main = crate::output::isolated::MainStreams {
+                video: f.video,
+                audio: f.audio,
+            };
+            crate::output::isolated::remux_mp4(&target.local_path, main, &tracks)
+                .map_err(|e| error(e.to_string()))?;
+            tracing::info!(file = %target.local_path.display(), tracks = tracks.len(), "isolated tracks added");
+        }
+        Ok(())
+    });
+    if let Some(dir) = &outputs.isolated_dir {
+        let _ = std::fs::remove_dir_all(dir);
+        if let Some(parent) = dir.parent() {
+            let _ = std::fs::remove_dir(parent); // only when no other egress uses it
+        }
+    }
+    result
 }
 
 /// Writes the WebVTT sidecar of every file written (queued with it, listed in the

@@ -10,6 +10,7 @@ use super::conversation::ConversationLog;
 use super::error::EgressError;
 use super::uploads::{Finished, Uploads};
 use crate::output::images::ImagesOutput;
+use crate::output::isolated::{IsolatedError, IsolatedTrack};
 use crate::output::manifest::{Manifest, ManifestFile, ManifestImage, ManifestPlaylist};
 use crate::output::{FileTarget, file_target, prefix_target};
 use crate::request::EgressPlan;
@@ -32,6 +33,10 @@ pub(crate) struct Outputs {
     pub conversation: Option<ConversationLog>,
     /// Where the speaker timeline went, once written.
     pub speakers: Option<String>,
+    /// Where participants' isolated tracks are written while recording (when asked for).
+    pub isolated_dir: Option<PathBuf>,
+    /// The isolated tracks once finished (or why they failed).
+    pub isolated: Option<Result<Vec<IsolatedTrack>, IsolatedError>>,
 }
 
 /// Resolves and claims every output's target and opens the image outputs: the egress's
@@ -71,6 +76,8 @@ fn claim_targets(
         sidecars: Vec::new(),
         conversation: None,
         speakers: None,
+        isolated_dir: None,
+        isolated: None,
     };
     let output_error = |field: &str, reason: String| EgressError::Output {
         field: field.to_owned(),

@@ -16,7 +16,9 @@ use livekit_protocol::SegmentsInfo;
 
 use crate::captions::Cue;
 use crate::encode::{EncodeError, Encoded, make};
-use crate::output::subtitles::SubtitleTrack;
+use crate::output::hls_audio::{self, AudioRendition};
+use crate::output::isolated::IsolatedTrack;
+use crate::output::subtitles::{self, SubtitleTrack};
 use crate::output::{
     FileTarget, atomic_write, file, file_target, playlist, prefix_target, relative_uri,
 };
@@ -95,6 +97,21 @@ pub struct HlsOutput {
     uploads: Option<UploadQueue>,
     /// The captions' subtitles rendition, when the egress writes captions.
     subtitles: Option<SubtitleTrack>,
+    /// The master playlists' targets and streams, when there are masters.
+    masters_of: Option<Masters>,
+    /// Participants' alternative audio (added at the end).
+    audio: Vec<AudioRendition>,
+    /// The media segments' path prefix.
+    prefix: PathBuf,
+    /// MPEG-TS time of media time 0, once the first segment is read.
+    mpegts: Option<u64>,
+}
+
+/// What the master playlists list.
+struct Masters {
+    main: FileTarget,
+    live: Option<FileTarget>,
+    renditions: Vec<playlist::Rendition>,
 }
 
 fn naming_error(field: &str, e: impl ToString) -> HlsError {
@@ -258,8 +275,8 @@ impl HlsOutput {
                 .collect()
         };
         let ladder = plan.is_ladder();
-        // Subtitles need a master playlist: one rendition gets one too.
-        let master = ladder || plan.subtitles;
+        // Subtitles and alternative audio need a master playlist: one rendition gets one too.
+        let master = ladder || plan.subtitles || plan.isolated_audio;
         let mut variants = Vec::new();
         let mut renditions = Vec::new();
         for (encode, name) in &variant_specs {
@@ -344,46 +361,108 @@ impl HlsOutput {
                     epoch,
                 )
             }),
+            masters_of: master.then(|| Masters {
+                main: main_playlist.clone(),
+                live: main_live.clone(),
+                renditions,
+            }),
+            audio: Vec::new(),
+            prefix: prefix.local_path.clone(),
+            mpegts: None,
         };
         out.write_playlists(false)?;
-        if master {
-            out.write_masters(&main_playlist, main_live.as_ref(), &renditions)?;
-        }
+        out.write_masters(false)?;
         Ok(out)
     }
 
-    /// A ladder's master playlists: the main one and, with a live playlist, a live master
-    /// pointing at each variant's live playlist.
-    fn write_masters(
-        &mut self,
-        main: &FileTarget,
-        live: Option<&FileTarget>,
-        renditions: &[playlist::Rendition],
-    ) -> Result<(), HlsError> {
-        let subtitles =
-            |dir: &Path, live: bool| self.subtitles.as_ref().map(|t| t.uri_from(dir, live));
-        let main_dir = main.local_path.parent().unwrap_or(Path::new(""));
-        let text = playlist::master(renditions, subtitles(main_dir, false).as_deref());
-        atomic_write(&main.local_path, text.as_bytes())
-            .map_err(|e| self.io_error(&main.local_path, e))?;
-        self.masters.push(main.local_path.clone());
-        let Some(live) = live else {
+    /// The master playlists (a ladder's, or one rendition's with subtitles or alternative
+    /// audio): the main one and, with a live playlist, a live master pointing at each
+    /// variant's live playlist. Rewritten (`again`) when alternative audio is added.
+    fn write_masters(&mut self, again: bool) -> Result<(), HlsError> {
+        let Some(m) = &self.masters_of else {
             return Ok(());
         };
-        let dir = live.local_path.parent().unwrap_or(Path::new(""));
-        let live_renditions: Vec<_> = renditions
+        let extras = |dir: &Path, live: bool| playlist::MasterExtras {
+            subtitles: self.subtitles.as_ref().map(|t| t.uri_from(dir, live)),
+            audio: if self.audio.is_empty() {
+                Vec::new()
+            } else {
+                std::iter::once(("mix".to_owned(), None))
+                    .chain(self.audio.iter().map(|a| {
+                        let list = match (live, &a.live) {
+                            (true, Some(l)) => l,
+                            _ => &a.playlist,
+                        };
+                        (a.name.clone(), Some(relative_uri(dir, list)))
+                    }))
+                    .collect()
+            },
+        };
+        let main_dir = m.main.local_path.parent().unwrap_or(Path::new(""));
+        let mut written = vec![(
+            m.main.local_path.clone(),
+            playlist::master(&m.renditions, &extras(main_dir, false)),
+        )];
+        if let Some(live) = &m.live {
+            let dir = live.local_path.parent().unwrap_or(Path::new(""));
+            let live_renditions: Vec<_> = m
+                .renditions
+                .iter()
+                .zip(&self.variants)
+                .map(|(r, v)| playlist::Rendition {
+                    uri: relative_uri(dir, &v.live.as_ref().expect("masters live").local_path),
+                    ..r.clone()
+                })
+                .collect();
+            written.push((
+                live.local_path.clone(),
+                playlist::master(&live_renditions, &extras(dir, true)),
+            ));
+        }
+        for (path, text) in written {
+            atomic_write(&path, text.as_bytes()).map_err(|e| self.io_error(&path, e))?;
+            match (&self.uploads, again) {
+                (Some(q), true) => q.snapshot(&path, text.into_bytes(), true),
+                _ if !again => self.masters.push(path),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds each participant's isolated track as alternative audio (packed-audio
+    /// segments on the media segments' boundaries) and lists them in the masters.
+    pub fn add_isolated_audio(&mut self, tracks: &[IsolatedTrack]) -> Result<(), HlsError> {
+        let Some(m) = &self.masters_of else {
+            return Ok(());
+        };
+        let spans: Vec<(Duration, Duration)> = self.variants[0]
+            .segments
             .iter()
-            .zip(&self.variants)
-            .map(|(r, v)| playlist::Rendition {
-                uri: relative_uri(dir, &v.live.as_ref().expect("ladder lives").local_path),
-                ..r.clone()
+            .map(|s| {
+                let start = (s.program_date_time - self.epoch)
+                    .to_std()
+                    .unwrap_or_default();
+                (start, s.duration)
             })
             .collect();
-        let live_text = playlist::master(&live_renditions, subtitles(dir, true).as_deref());
-        atomic_write(&live.local_path, live_text.as_bytes())
-            .map_err(|e| self.io_error(&live.local_path, e))?;
-        self.masters.push(live.local_path.clone());
-        Ok(())
+        let layout = hls_audio::Layout {
+            prefix: &self.prefix,
+            main: &m.main,
+            live: m.live.as_ref(),
+            spans: &spans,
+            mpegts: self.mpegts.unwrap_or(0),
+            target_s: self.target_s,
+            epoch: self.epoch,
+        };
+        let mut added = Vec::new();
+        for (k, t) in tracks.iter().enumerate() {
+            let r = hls_audio::write(&layout, k + 1, t, self.uploads.as_ref())
+                .map_err(|e| self.io_error(&t.path, e))?;
+            added.push(r);
+        }
+        self.audio = added;
+        self.write_masters(true)
     }
 
     fn io_error(&self, path: &Path, source: std::io::Error) -> HlsError {
@@ -471,8 +550,13 @@ impl HlsOutput {
                     .to_owned();
                 std::fs::rename(&location, &done)
                     .map_err(|e| self.io_error(Path::new(&location), e))?;
-                if let (0, Some(t)) = (vi, self.subtitles.as_mut()) {
-                    t.segment_closed(start..running, Path::new(&done));
+                if vi == 0 {
+                    if self.mpegts.is_none() {
+                        self.mpegts = subtitles::mpegts_of(Path::new(&done), start);
+                    }
+                    if let Some(t) = self.subtitles.as_mut() {
+                        t.segment_closed(start..running);
+                    }
                 }
                 if let Some(q) = &self.uploads {
                     q.file(Path::new(&done));
@@ -536,7 +620,8 @@ impl HlsOutput {
             return Ok(());
         };
         let playlist = t.files().0;
-        t.write(cues, all, all, self.uploads.as_ref())
+        let mpegts = self.mpegts.unwrap_or(0);
+        t.write(cues, (all, all), mpegts, self.uploads.as_ref())
             .map_err(|e| io_error(&self.field, Path::new(&playlist), e))
     }
 
@@ -549,6 +634,10 @@ impl HlsOutput {
     /// subtitles' last).
     pub fn files(&self) -> Vec<(String, Vec<String>)> {
         let subtitles = self.subtitles.as_ref().map(SubtitleTrack::files);
+        let audio = self.audio.iter().map(|a| {
+            let segments = a.segments.iter().map(|p| p.display().to_string()).collect();
+            (a.playlist.display().to_string(), segments)
+        });
         self.variants
             .iter()
             .map(|v| {
@@ -562,6 +651,7 @@ impl HlsOutput {
                 )
             })
             .chain(subtitles)
+            .chain(audio)
             .collect()
     }
 }

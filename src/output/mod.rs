@@ -2,14 +2,18 @@
 //! behind its own queue (files, HLS), or is fed from them into a pipeline of its own
 //! (streams), so every output shares one encode. Images come from the compositor.
 
+pub(crate) mod adts;
 pub(crate) mod claim;
 pub(crate) mod file;
 pub(crate) mod hls;
+pub(crate) mod hls_audio;
 pub(crate) mod images;
+pub(crate) mod isolated;
 pub(crate) mod manifest;
 pub(crate) mod playlist;
 pub(crate) mod stream;
 pub(crate) mod subtitles;
+pub(crate) mod track_names;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -101,20 +101,55 @@ pub struct Rendition {
     pub codecs: String,
 }
 
-/// The master playlist of an adaptive ladder (or of one rendition with subtitles),
-/// highest bandwidth first; `subtitles`: the URI of a subtitles rendition every stream
-/// names. A rendition without a picture (width 0) has no `RESOLUTION`.
-pub fn master(renditions: &[Rendition], subtitles: Option<&str>) -> String {
+/// What a master playlist offers besides its streams.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MasterExtras {
+    /// The URI of a subtitles rendition every stream names.
+    pub subtitles: Option<String>,
+    /// Alternative audio every stream names: `(name, URI)`; `None` is the audio inside
+    /// the streams themselves (the mix), listed first and the default.
+    pub audio: Vec<(String, Option<String>)>,
+}
+
+/// The subtitles group's id in a master playlist.
+pub const SUBTITLES_GROUP: &str = "captions";
+/// The audio group's id in a master playlist.
+pub const AUDIO_GROUP: &str = "voices";
+
+/// A NAME attribute's value: no quotes or line breaks.
+fn attribute(s: &str) -> String {
+    s.chars()
+        .map(|c| if c == '"' || c.is_control() { '_' } else { c })
+        .collect()
+}
+
+/// The master playlist of an adaptive ladder (or of one rendition with subtitles or
+/// alternative audio), highest bandwidth first. A rendition without a picture (width 0)
+/// has no `RESOLUTION`.
+pub fn master(renditions: &[Rendition], extras: &MasterExtras) -> String {
     let mut sorted = renditions.to_vec();
     sorted.sort_by_key(|r| std::cmp::Reverse(r.bandwidth));
     let mut out = String::from("#EXTM3U\n#EXT-X-VERSION:3\n");
-    if let Some(uri) = subtitles {
+    if let Some(uri) = &extras.subtitles {
         let _ = writeln!(
             out,
             "#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=\"{}\",NAME=\"Captions\",DEFAULT=YES,AUTOSELECT=YES,FORCED=NO,URI=\"{}\"",
-            super::subtitles::GROUP,
+            SUBTITLES_GROUP,
             uri_line(uri)
         );
+    }
+    for (name, uri) in &extras.audio {
+        let _ = write!(
+            out,
+            "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"{AUDIO_GROUP}\",NAME=\"{}\",LANGUAGE=\"und\",",
+            attribute(name)
+        );
+        match uri {
+            None => out.push_str("DEFAULT=YES,AUTOSELECT=YES\n"),
+            Some(u) => {
+                let _ = writeln!(out, "DEFAULT=NO,AUTOSELECT=NO,URI=\"{}\"", uri_line(u));
+            }
+        }
     }
     for r in sorted {
         let _ = write!(out, "#EXT-X-STREAM-INF:BANDWIDTH={}", r.bandwidth);
@@ -122,8 +157,11 @@ pub fn master(renditions: &[Rendition], subtitles: Option<&str>) -> String {
             let _ = write!(out, ",RESOLUTION={}x{}", r.width, r.height);
         }
         let _ = write!(out, ",CODECS=\"{}\"", r.codecs);
-        if subtitles.is_some() {
-            let _ = write!(out, ",SUBTITLES=\"{}\"", super::subtitles::GROUP);
+        if !extras.audio.is_empty() {
+            let _ = write!(out, ",AUDIO=\"{AUDIO_GROUP}\"");
+        }
+        if extras.subtitles.is_some() {
+            let _ = write!(out, ",SUBTITLES=\"{}\"", SUBTITLES_GROUP);
         }
         out.push('\n');
         out.push_str(&uri_line(&r.uri));
@@ -216,7 +254,7 @@ mod tests {
                 height: 2,
                 codecs: "avc1.4d401e".into(),
             }],
-            None,
+            &MasterExtras::default(),
         );
         assert_eq!(m.lines().count(), 4, "{m}");
         assert!(m.ends_with("p%0D%0A%23EXT-X-ENDLIST.m3u8\n"), "{m}");
@@ -253,11 +291,37 @@ mod tests {
                     codecs: "avc1.4d401f".into(),
                 },
             ],
-            None,
+            &MasterExtras::default(),
         );
         let first = m.find("720p").unwrap();
         assert!(first < m.find("360p").unwrap());
         assert!(m.contains("RESOLUTION=1280x720"));
+    }
+
+    #[test]
+    fn alternative_audio_is_a_group_with_the_mix_as_default() {
+        let m = master(
+            &[Rendition {
+                uri: "v.m3u8".into(),
+                bandwidth: 1,
+                width: 2,
+                height: 2,
+                codecs: "avc1.4d401e,mp4a.40.2".into(),
+            }],
+            &MasterExtras {
+                subtitles: None,
+                audio: vec![
+                    ("mix".into(), None),
+                    ("a\"li\nce".into(), Some("v_audio_1.m3u8".into())),
+                ],
+            },
+        );
+        assert!(m.contains("#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"voices\",NAME=\"mix\",LANGUAGE=\"und\",DEFAULT=YES,AUTOSELECT=YES\n"), "{m}");
+        assert!(m.contains("NAME=\"a_li_ce\",LANGUAGE=\"und\",DEFAULT=NO,AUTOSELECT=NO,URI=\"v_audio_1.m3u8\"\n"), "{m}");
+        assert!(
+            m.contains("CODECS=\"avc1.4d401e,mp4a.40.2\",AUDIO=\"voices\"\nv.m3u8\n"),
+            "{m}"
+        );
     }
 
     #[test]
@@ -270,7 +334,10 @@ mod tests {
                 height: 0,
                 codecs: "mp4a.40.2".into(),
             }],
-            Some("a_captions.m3u8"),
+            &MasterExtras {
+                subtitles: Some("a_captions.m3u8".into()),
+                audio: Vec::new(),
+            },
         );
         assert_eq!(
             m,

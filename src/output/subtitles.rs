@@ -19,8 +19,12 @@ use crate::storage::UploadQueue;
 
 /// MPEG-TS packet size.
 const TS_PACKET: usize = 188;
-/// The subtitle group's id in the master playlist.
-pub const GROUP: &str = "captions";
+
+/// The MPEG-TS time of media time 0, from a media segment starting at `start`.
+pub fn mpegts_of(segment: &Path, start: Duration) -> Option<u64> {
+    let pts = first_pts(&std::fs::read(segment).ok()?)?;
+    Some(pts.saturating_sub(start.as_nanos() as u64 * 9 / 100_000))
+}
 
 /// The first PES presentation time (90 kHz) in an MPEG-TS stream, if any.
 pub fn first_pts(ts: &[u8]) -> Option<u64> {
@@ -64,8 +68,6 @@ pub struct SubtitleTrack {
     segments: Vec<playlist::Segment>,
     /// Segments not yet written.
     pending: usize,
-    /// MPEG-TS time of media time 0, once the first media segment is read.
-    mpegts: Option<u64>,
 }
 
 impl SubtitleTrack {
@@ -97,7 +99,6 @@ impl SubtitleTrack {
             spans: Vec::new(),
             segments: Vec::new(),
             pending: 0,
-            mpegts: None,
         }
     }
 
@@ -110,17 +111,8 @@ impl SubtitleTrack {
         relative_uri(dir, p)
     }
 
-    /// A media segment spanning `span` closed; `media` is its file (read once, for the
-    /// MPEG-TS time of media time 0).
-    pub fn segment_closed(&mut self, span: Range<Duration>, media: &Path) {
-        if self.mpegts.is_none() {
-            let first = std::fs::read(media).ok().and_then(|b| first_pts(&b));
-            // The first segment starts at media time 0.
-            self.mpegts = Some(first.map_or(0, |pts| {
-                let from = span.start.as_nanos() as u64 * 9 / 100_000;
-                pts.saturating_sub(from)
-            }));
-        }
+    /// A media segment spanning `span` closed.
+    pub fn segment_closed(&mut self, span: Range<Duration>) {
         let path = PathBuf::from(format!("{}_{:05}.vtt", self.prefix, self.spans.len()));
         self.segments.push(playlist::Segment {
             uri: relative_uri(
@@ -139,13 +131,14 @@ impl SubtitleTrack {
         self.pending > 0
     }
 
-    /// Writes the pending segments (every one with `all`) with `cues`, then the playlists
-    /// (closed with `ended`); queues them for upload.
+    /// Writes the pending segments (every one with `all`) with `cues` (`mpegts`: the
+    /// MPEG-TS time of media time 0), then the playlists (closed with `ended`); queues
+    /// them for upload.
     pub fn write(
         &mut self,
         cues: &[Cue],
-        all: bool,
-        ended: bool,
+        (all, ended): (bool, bool),
+        mpegts: u64,
         uploads: Option<&UploadQueue>,
     ) -> std::io::Result<()> {
         let from = if all {
@@ -153,7 +146,6 @@ impl SubtitleTrack {
         } else {
             self.spans.len() - self.pending
         };
-        let mpegts = self.mpegts.unwrap_or(0);
         for (path, span) in &self.spans[from..] {
             let text = webvtt::segment(cues, span.clone(), mpegts);
             atomic_write(path, text.as_bytes())?;
@@ -240,8 +232,10 @@ mod tests {
         let epoch = Utc::now();
         let mut t = SubtitleTrack::new(&dir.path().join("h/seg"), &main, None, 2, epoch);
         let ts = dir.path().join("seg_00000.ts");
-        std::fs::write(&ts, pes_packet(324_000_000, false)).unwrap();
-        t.segment_closed(Duration::ZERO..Duration::from_secs(2), &ts);
+        std::fs::write(&ts, pes_packet(324_180_000, false)).unwrap();
+        let mpegts = mpegts_of(&ts, Duration::from_secs(2)).unwrap();
+        assert_eq!(mpegts, 324_000_000);
+        t.segment_closed(Duration::ZERO..Duration::from_secs(2));
         let cue = |start: u64, text: &str| Cue {
             start: Duration::from_millis(start),
             end: Duration::from_millis(start + 1000),
@@ -250,7 +244,8 @@ mod tests {
             text: text.into(),
             is_final: true,
         };
-        t.write(&[cue(500, "early")], false, false, None).unwrap();
+        t.write(&[cue(500, "early")], (false, false), mpegts, None)
+            .unwrap();
         let seg0 = dir.path().join("h/seg_captions_00000.vtt");
         let text = std::fs::read_to_string(&seg0).unwrap();
         assert!(
@@ -258,9 +253,9 @@ mod tests {
             "{text}"
         );
         assert!(!t.pending());
-        t.segment_closed(Duration::from_secs(2)..Duration::from_secs(4), &ts);
-        t.write(&[cue(500, "early"), cue(2500, "late")], true, true, None)
-            .unwrap();
+        t.segment_closed(Duration::from_secs(2)..Duration::from_secs(4));
+        let cues = [cue(500, "early"), cue(2500, "late")];
+        t.write(&cues, (true, true), mpegts, None).unwrap();
         let list = std::fs::read_to_string(dir.path().join("h/index_captions.m3u8")).unwrap();
         assert!(
             list.contains("seg_captions_00001.vtt\n#EXT-X-ENDLIST"),

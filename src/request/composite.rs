@@ -188,7 +188,13 @@ pub(crate) fn plan_composite(
         } else {
             "speaker_timeline"
         };
-        return Err(super::kinds::no_conversation(field, parts.kind));
+        return Err(super::conversation::refused(field, parts.kind));
+    }
+    if conversation.isolated_audio && !parts.tracks.audio {
+        return Err(RequestError::invalid(
+            "isolated_audio",
+            "the request records no audio (video_only)",
+        ));
     }
     // A layout may burn captions in by itself (`[captions] enabled = true`).
     if layout.layout.captions.enabled && parts.web.is_none() && parts.kind != EgressKind::Web {
@@ -199,6 +205,7 @@ pub(crate) fn plan_composite(
         outputs::plan_outputs(&parts.outputs, parts.extensions, parts.tracks, &encoding)?;
     for s in &mut outputs.segments {
         s.subtitles = conversation.webvtt;
+        s.isolated_audio = conversation.isolated_audio && s.audio;
     }
     check_variables(&outputs, parts.kind)?;
     Ok(EgressPlan {

@@ -1,12 +1,14 @@
 //! tessera's conversation extensions of a request: captions from the room's
-//! transcriptions (`"captions": {"webvtt": true, "burn_in": true}`) and the speaker
-//! timeline (`"speaker_timeline": true`, on whenever captions are). Top-level keys of
+//! transcriptions (`"captions": {"webvtt": true, "burn_in": true}`), each participant's
+//! own audio (`"isolated_audio": true`) and the speaker timeline
+//! (`"speaker_timeline": true`, on whenever captions are). Top-level keys of
 //! RoomComposite, Participant, TrackComposite and v2 requests; refused on those without a
 //! room of tessera's own (web egress, a custom web template, a track egress).
 
 use serde_json::Value;
 
 use super::error::RequestError;
+use super::naming::EgressKind;
 
 /// What the request asks of the conversation.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -17,12 +19,14 @@ pub struct Conversation {
     pub burn_in: bool,
     /// `{egress_id}.speakers.json` beside the manifest.
     pub speaker_timeline: bool,
+    /// Every participant's own audio as an extra track (MP4 files).
+    pub isolated_audio: bool,
 }
 
 impl Conversation {
     /// Whether anything is asked.
     pub fn any(&self) -> bool {
-        self.webvtt || self.burn_in || self.speaker_timeline
+        self.webvtt || self.burn_in || self.speaker_timeline || self.isolated_audio
     }
 
     /// Whether the room's transcriptions are needed.
@@ -37,6 +41,20 @@ const KEYS: [(&str, &str); 3] = [
     ("speaker_timeline", "speakerTimeline"),
     ("isolated_audio", "isolatedAudio"),
 ];
+
+/// Captions and the speaker timeline need tessera's own view of a room: refused on a
+/// web egress (no room) and a track egress (one track as received).
+pub(crate) fn refused(field: &str, kind: EgressKind) -> RequestError {
+    let why = match kind {
+        EgressKind::Track => {
+            "a track egress records one track as received; use a participant or room composite egress"
+        }
+        _ => {
+            "needs a room recorded with tessera's own layouts: a web page or custom web template has none"
+        }
+    };
+    RequestError::invalid(field, why)
+}
 
 /// Whether `raw` (a request's JSON) names any of the extension's keys.
 pub fn named(raw: &Value) -> Option<&'static str> {
@@ -73,13 +91,8 @@ pub fn read(raw: &Value) -> Result<Conversation, RequestError> {
     if let Some(v) = get("speaker_timeline", "speakerTimeline") {
         c.speaker_timeline = flag(v, "speaker_timeline")?;
     }
-    if let Some(v) = get("isolated_audio", "isolatedAudio")
-        && flag(v, "isolated_audio")?
-    {
-        return Err(RequestError::invalid(
-            "isolated_audio",
-            "not supported yet by this version of tessera",
-        ));
+    if let Some(v) = get("isolated_audio", "isolatedAudio") {
+        c.isolated_audio = flag(v, "isolated_audio")?;
     }
     c.speaker_timeline |= c.captions();
     Ok(c)
@@ -104,7 +117,8 @@ mod tests {
             Conversation {
                 webvtt: true,
                 burn_in: false,
-                speaker_timeline: true
+                speaker_timeline: true,
+                isolated_audio: false,
             }
         );
         let t = read(&json!({"speakerTimeline": true})).unwrap();
@@ -124,7 +138,11 @@ mod tests {
         assert!(field(json!({"captions": {"webvtt": "yes"}})).contains("captions.webvtt"));
         assert!(field(json!({"captions": {"srt": true}})).contains("captions.srt"));
         assert!(field(json!({"speaker_timeline": 1})).contains("speaker_timeline"));
-        assert!(field(json!({"isolated_audio": true})).contains("isolated_audio"));
-        assert!(read(&json!({"isolated_audio": false})).is_ok());
+        assert!(field(json!({"isolated_audio": "yes"})).contains("isolated_audio"));
+        assert!(
+            read(&json!({"isolatedAudio": true}))
+                .unwrap()
+                .isolated_audio
+        );
     }
 }

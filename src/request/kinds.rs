@@ -109,7 +109,7 @@ pub fn plan_request(text: &str, layouts: &LayoutLibrary) -> Result<Job, RequestE
     if let (EgressKindOrV2::V1(k @ (EgressKind::Web | EgressKind::Track)), Some(field)) =
         (&kind, super::conversation::named(&raw))
     {
-        return Err(no_conversation(field, *k));
+        return Err(super::conversation::refused(field, *k));
     }
     match kind {
         EgressKindOrV2::V1(EgressKind::RoomComposite) => {
@@ -143,20 +143,6 @@ pub fn plan_request(text: &str, layouts: &LayoutLibrary) -> Result<Job, RequestE
             plan_start(req, &ext, layouts)
         }
     }
-}
-
-/// Captions and the speaker timeline need tessera's own view of a room: refused on a
-/// web egress (no room) and a track egress (one track as received).
-pub(crate) fn no_conversation(field: &str, kind: EgressKind) -> RequestError {
-    let why = match kind {
-        EgressKind::Track => {
-            "a track egress records one track as received; use a participant or room composite egress"
-        }
-        _ => {
-            "needs a room recorded with tessera's own layouts: a web page or custom web template has none"
-        }
-    };
-    RequestError::invalid(field, why)
 }
 
 /// `WebEgressRequest`: a page recorded in Chromium, drawn full frame.

@@ -107,6 +107,8 @@ pub struct SegmentsPlan {
     pub audio: bool,
     /// Whether a subtitles rendition carries the captions (the request's `captions`).
     pub subtitles: bool,
+    /// Whether participants' isolated tracks are added as alternative audio.
+    pub isolated_audio: bool,
     /// The output's own storage (`s3`, `aliOSS`, ...), validated; `None`: the worker's
     /// default, else local disk.
     pub storage: Option<StoreSpec>,
@@ -503,6 +505,7 @@ fn plan_segments(
         variants,
         audio: tracks.audio,
         subtitles: false,
+        isolated_audio: false,
         storage,
     })
 }

@@ -128,6 +128,169 @@ fn burned_in(mp4: &Path, cues: &[Cue]) {
     );
 }
 
+/// Audio track `n` of `file` as mono f32 at 48 kHz.
+fn audio_track(file: &Path, n: usize) -> Vec<f32> {
+    let map = format!("0:a:{n}");
+    let args = [
+        "-v",
+        "error",
+        "-i",
+        file.to_str().unwrap(),
+        "-map",
+        &map,
+        "-ac",
+        "1",
+        "-ar",
+        "48000",
+        "-f",
+        "f32le",
+        "-",
+    ];
+    common::tool("ffmpeg", args)
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
+/// The MP4's audio: the mix first (named `mix`), then one track per participant who
+/// sent sound (named by identity, language `und`), each spanning the recording; each
+/// participant's tone is in their own track only; the late speaker's track is silent
+/// before they spoke. Bob speaks from `bob_from` to `bob_until` (recording seconds).
+fn isolated_tracks(file: &Path, who: &[(&str, f64)], bob_from: f64, bob_until: f64) {
+    let probe = common::ffprobe(file);
+    let audio: Vec<&Value> = probe["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["codec_type"] == "audio")
+        .collect();
+    let names: Vec<&str> = audio
+        .iter()
+        .map(|s| s["tags"]["handler_name"].as_str().unwrap())
+        .collect();
+    let mut want = vec!["mix"];
+    want.extend(who.iter().map(|(w, _)| *w));
+    assert_eq!(names, want, "track names");
+    let video = common::num(&common::stream(&probe, "video")["duration"]);
+    for s in &audio {
+        assert_eq!(s["tags"]["language"], "und");
+        let d = common::num(&s["duration"]);
+        assert!(
+            (d - video).abs() < 0.15,
+            "{} spans the recording: {d} s vs {video} s",
+            s["tags"]["handler_name"]
+        );
+    }
+    // While both speak, each track holds its own tone and not the other's.
+    let span =
+        |x: &[f32], a: f64, b: f64| x[(a * 48_000.0) as usize..(b * 48_000.0) as usize].to_vec();
+    for (k, (name, hz)) in who.iter().enumerate() {
+        let track = span(&audio_track(file, k + 1), bob_from + 0.5, bob_until - 0.5);
+        let own = common::goertzel(&track, *hz, 48_000.0);
+        for (other, other_hz) in who.iter().filter(|(n, _)| n != name) {
+            let leak = common::goertzel(&track, *other_hz, 48_000.0);
+            eprintln!("{name}'s track: own tone {own:e}, {other}'s {leak:e}");
+            assert!(
+                own > 1000.0 * leak.max(1e-12),
+                "{other}'s tone in {name}'s track"
+            );
+        }
+    }
+    let bob = audio_track(file, 2);
+    let before: f32 = span(&bob, 0.2, bob_from - 0.5)
+        .iter()
+        .map(|s| s.abs())
+        .fold(0.0, f32::max);
+    assert!(
+        before < 0.01,
+        "bob's track is silent before he speaks (peak {before})"
+    );
+}
+
+/// An HLS master's alternative audio as FFmpeg's HLS reader finds it: the mix and one
+/// rendition per speaker (named by identity, `und`), each spanning the recording (a late
+/// speaker's silence included) and holding its own tone, not the other's, while both
+/// speak (`both`, recording seconds).
+fn hls_alternative_audio(master: &Path, who: &[(&str, f64)], both: (f64, f64)) {
+    let text = std::fs::read_to_string(master).unwrap();
+    let groups: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("#EXT-X-MEDIA:TYPE=AUDIO"))
+        .collect();
+    assert_eq!(groups.len(), 1 + who.len(), "{text}");
+    assert!(groups[0].contains("NAME=\"mix\"") && groups[0].contains("DEFAULT=YES"));
+    assert!(text.contains("AUDIO=\"voices\""), "{text}");
+    let probe: Value = serde_json::from_slice(&common::tool(
+        "ffprobe",
+        [
+            "-v",
+            "error",
+            "-show_streams",
+            "-of",
+            "json",
+            master.to_str().unwrap(),
+        ],
+    ))
+    .unwrap();
+    let streams = probe["streams"].as_array().unwrap();
+    let length = common::num(&probe_format(master)["duration"]);
+    for (name, hz) in who {
+        let s = streams
+            .iter()
+            .find(|s| s["tags"]["comment"] == *name)
+            .unwrap_or_else(|| panic!("{name}'s rendition in {probe}"));
+        let map = format!("0:{}", s["index"]);
+        let args = [
+            "-v",
+            "error",
+            "-i",
+            master.to_str().unwrap(),
+            "-map",
+            &map,
+            "-ac",
+            "1",
+            "-ar",
+            "48000",
+            "-f",
+            "f32le",
+            "-",
+        ];
+        let pcm: Vec<f32> = common::tool("ffmpeg", args)
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        let got = pcm.len() as f64 / 48_000.0;
+        assert!(
+            (got - length).abs() < 0.15,
+            "{name}: {got:.3} s of {length:.3} s"
+        );
+        let span = &pcm[((both.0 + 0.5) * 48_000.0) as usize..((both.1 - 0.5) * 48_000.0) as usize];
+        let own = common::goertzel(span, *hz, 48_000.0);
+        for (other, other_hz) in who.iter().filter(|(n, _)| n != name) {
+            let leak = common::goertzel(span, *other_hz, 48_000.0);
+            assert!(
+                own > 1000.0 * leak.max(1e-12),
+                "{other}'s tone in {name}'s HLS rendition"
+            );
+        }
+    }
+}
+
+fn probe_format(path: &Path) -> Value {
+    let out = common::tool(
+        "ffprobe",
+        [
+            "-v",
+            "error",
+            "-show_format",
+            "-of",
+            "json",
+            path.to_str().unwrap(),
+        ],
+    );
+    serde_json::from_slice::<Value>(&out).unwrap()["format"].clone()
+}
+
 /// The lines of a playlist that are URIs.
 fn uris(playlist: &str) -> Vec<String> {
     playlist
@@ -209,7 +372,7 @@ fn transcriptions_become_captions_and_levels_a_speaker_timeline() {
             "file_outputs": [{{"filepath": "talk.ogg"}}, {{"filepath": "talk.mp4"}}],
             "segment_outputs": [{{"filename_prefix": "hls/talk", "playlist_name": "hls/talk.m3u8",
                                   "segment_duration": 2}}],
-            "captions": {{"webvtt": true, "burn_in": true}}}}"#
+            "captions": {{"webvtt": true, "burn_in": true}}, "isolated_audio": true}}"#
     );
     let dir = tempfile::tempdir().unwrap();
     let args = lk.run_args();
@@ -354,6 +517,21 @@ fn transcriptions_become_captions_and_levels_a_speaker_timeline() {
 
     // Burned in: the caption region changes while a cue shows, and only then.
     burned_in(&out.join("talk.mp4"), &cues);
+
+    // Each speaker's own track in the MP4, after the mix, in the order first heard.
+    isolated_tracks(
+        &out.join("talk.mp4"),
+        &[("alice", 440.0), ("bob", 880.0)],
+        at(&mut bob, "unmute-audio"),
+        at(&mut bob, "mute-audio"),
+    );
+
+    // HLS: each speaker's track is alternative audio beside the mix.
+    hls_alternative_audio(
+        &out.join("hls/talk.m3u8"),
+        &[("alice", 440.0), ("bob", 880.0)],
+        (at(&mut bob, "unmute-audio"), at(&mut bob, "mute-audio")),
+    );
 
     // HLS: the master names a subtitles rendition; a player reads its segments.
     let from_hls = hls_cues(&out.join("hls"));
