@@ -2,15 +2,15 @@
 //! the levels the mixer measures (a participant speaks while their level is above
 //! [`THRESHOLD`]; pauses shorter than [`PAUSE`] do not split an interval; blips shorter
 //! than [`SHORTEST`] are not speech). Pure: the egress hands it each mixed block's levels
-//! and media time; [`Timeline::finish`] gives the intervals, written as
-//! `{egress_id}.speakers.json`.
+//! and media time; [`Timeline::intervals`] gives the intervals, written as
+//! `{egress_id}.speakers.json`, and [`Timeline::chapters`] the MP4 chapters.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::Serialize;
 
-use super::speaker::THRESHOLD;
+use super::speaker::{SpeakerDetector, THRESHOLD};
 
 /// A pause that does not end an interval.
 pub const PAUSE: Duration = Duration::from_millis(500);
@@ -57,10 +57,23 @@ impl Track {
     }
 }
 
-/// Speaking intervals by identity.
+/// A chapter: from when, whose turn (their display name).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Chapter {
+    /// Media time it starts.
+    pub start: Duration,
+    /// The speaker's name.
+    pub title: String,
+}
+
+/// Speaking intervals by identity, and who had the floor when (the active speaker, as
+/// the layouts pick it).
 #[derive(Debug, Default)]
 pub struct Timeline {
     tracks: BTreeMap<String, Track>,
+    detector: SpeakerDetector,
+    /// Each change of active speaker: when, and their display name.
+    turns: Vec<(Duration, String)>,
 }
 
 impl Timeline {
@@ -77,7 +90,16 @@ impl Timeline {
         len: Duration,
         levels: impl IntoIterator<Item = (&'a str, &'a str, f32)>,
     ) {
-        for (identity, name, level) in levels {
+        let heard: Vec<_> = levels.into_iter().collect();
+        let all: Vec<f32> = heard.iter().map(|h| h.2).collect();
+        if let Some(i) = self.detector.update(&all, len) {
+            let (identity, name, _) = heard[i];
+            let title = if name.is_empty() { identity } else { name };
+            if self.turns.last().is_none_or(|(_, t)| t != title) {
+                self.turns.push((at, title.to_owned()));
+            }
+        }
+        for (identity, name, level) in heard {
             let t = self.tracks.entry(identity.to_owned()).or_default();
             if t.name.is_empty() {
                 t.name = name.to_owned();
@@ -95,9 +117,34 @@ impl Timeline {
         }
     }
 
+    /// Chapters at the changes of active speaker that hold for at least `shortest` (a
+    /// shorter turn stays in the chapter around it), the first from time 0, none at or
+    /// after `end`.
+    pub fn chapters(&self, shortest: Duration, end: Duration) -> Vec<Chapter> {
+        let mut out: Vec<Chapter> = Vec::new();
+        for (k, (start, title)) in self.turns.iter().enumerate() {
+            let until = self.turns.get(k + 1).map_or(end, |t| t.0).min(end);
+            if *start >= end || until.saturating_sub(*start) < shortest {
+                continue;
+            }
+            match out.last() {
+                Some(last) if last.title == *title => {}
+                Some(_) => out.push(Chapter {
+                    start: *start,
+                    title: title.clone(),
+                }),
+                None => out.push(Chapter {
+                    start: Duration::ZERO,
+                    title: title.clone(),
+                }),
+            }
+        }
+        out
+    }
+
     /// Everyone's intervals (those still open end where their speech did), by identity;
     /// participants who never spoke are left out.
-    pub fn finish(mut self) -> Vec<SpeakerIntervals> {
+    pub fn intervals(&mut self) -> Vec<SpeakerIntervals> {
         let secs = |d: Duration| (d.as_secs_f64() * 1000.0).round() / 1000.0;
         let mut out = Vec::new();
         for (identity, t) in &mut self.tracks {
@@ -148,7 +195,8 @@ mod tests {
         feed(&mut t, 3000, 100, 0.2, 0.0); // a blip: dropped
         feed(&mut t, 3100, 1000, 0.0, 0.0);
         feed(&mut t, 4100, 400, 0.1, 0.0); // still open at the end
-        let out = t.finish();
+        let out = t.intervals();
+        assert_eq!(t.intervals(), out, "asking twice changes nothing");
         let a = &out[0];
         assert_eq!((a.identity.as_str(), a.name.as_str()), ("a", "Ann"));
         assert_eq!(
@@ -176,9 +224,30 @@ mod tests {
     }
 
     #[test]
+    fn chapters_follow_turns_that_last() {
+        let mut t = Timeline::new();
+        feed(&mut t, 0, 5000, 0.0, 0.1); // b (no name: the identity)
+        feed(&mut t, 5000, 1000, 0.1, 0.0); // a, briefly
+        feed(&mut t, 6000, 4000, 0.0, 0.1); // b again
+        feed(&mut t, 10_000, 6000, 0.1, 0.0); // a
+        let secs = Duration::from_secs;
+        let chapters = t.chapters(secs(3), secs(16));
+        let got: Vec<_> = chapters
+            .iter()
+            .map(|c| (c.start.as_millis() / 100, c.title.as_str()))
+            .collect();
+        // b from 0 (the first chapter starts the file), Ann from about 10.3 s.
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!(got[0], (0, "b"));
+        assert_eq!(got[1].1, "Ann");
+        assert!((100..=106).contains(&got[1].0), "{got:?}");
+        assert!(t.chapters(secs(3), secs(9)).len() == 1);
+    }
+
+    #[test]
     fn the_silent_are_left_out() {
         let mut t = Timeline::new();
         feed(&mut t, 0, 1000, 0.0, 0.0);
-        assert!(t.finish().is_empty());
+        assert!(t.intervals().is_empty());
     }
 }

@@ -7,11 +7,14 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::audio::timeline::{SpeakerIntervals, Timeline};
+use crate::audio::timeline::{Chapter, SpeakerIntervals, Timeline};
 use crate::captions::{Captions, Cue, webvtt};
 use crate::output::atomic_write;
 use crate::request::Conversation;
 use crate::source::{ParticipantInfo, RoomSource};
+
+/// The shortest turn that starts a chapter.
+pub(crate) const CHAPTER_TURN: Duration = Duration::from_secs(3);
 
 /// The conversation so far.
 pub(crate) struct ConversationLog {
@@ -70,8 +73,16 @@ impl ConversationLog {
     }
 
     /// The speaking intervals, if the egress keeps a timeline.
-    pub fn finish_timeline(&mut self) -> Option<Vec<SpeakerIntervals>> {
-        self.timeline.take().map(Timeline::finish)
+    pub fn speakers(&mut self) -> Option<Vec<SpeakerIntervals>> {
+        self.timeline.as_mut().map(Timeline::intervals)
+    }
+
+    /// Chapters at the speaker changes that last [`CHAPTER_TURN`], if the egress keeps a
+    /// timeline.
+    pub fn chapters(&self, end: Duration) -> Option<Vec<Chapter>> {
+        self.timeline
+            .as_ref()
+            .map(|t| t.chapters(CHAPTER_TURN, end))
     }
 }
 

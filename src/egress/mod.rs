@@ -84,7 +84,7 @@ pub fn run(
         outputs.isolated_dir = Some(opts.out_dir.join(".isolated").join(egress_id));
     }
     let (written, mut error) = record(plan, room, backend, opts, &ctx, &mut outputs, &mut info);
-    if let Err(e) = add_isolated_tracks(plan, &mut outputs) {
+    if let Err(e) = finish_mp4s(plan, &mut outputs, written) {
         error.get_or_insert(e);
     }
     let ended = now_ns();
@@ -118,17 +118,33 @@ pub fn run(
     info
 }
 
-/// Adds the participants' isolated tracks to every MP4 file written (remuxed), then
-/// removes their working files.
-fn add_isolated_tracks(plan: &EgressPlan, outputs: &mut Outputs) -> Result<(), EgressError> {
-    let Some(tracks) = outputs.isolated.take() else {
-        return Ok(());
-    };
+/// Finishes every MP4 file written when the conversation adds to it: the participants'
+/// isolated tracks and the chapters at speaker changes (remuxed, not re-encoded), then
+/// removes the tracks' working files.
+fn finish_mp4s(
+    plan: &EgressPlan,
+    outputs: &mut Outputs,
+    written: Duration,
+) -> Result<(), EgressError> {
     let error = |reason: String| EgressError::Output {
         field: "isolated_audio".into(),
         reason,
     };
-    let result = tracks.map_err(|e| error(e.to_string())).and_then(|tracks| {
+    let (tracks, failed) = match outputs.isolated.take() {
+        Some(Ok(t)) => (t, None),
+        Some(Err(e)) => (Vec::new(), Some(error(e.to_string()))),
+        None => (Vec::new(), None),
+    };
+    let chapters: Vec<(Duration, String)> = outputs
+        .conversation
+        .as_ref()
+        .and_then(|c| c.chapters(written))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| (c.start, c.title))
+        .collect();
+    let mut result = failed.map_or(Ok(()), Err);
+    if !tracks.is_empty() || !chapters.is_empty() {
         for (f, target) in plan.outputs.files.iter().zip(&outputs.files) {
             if f.kind != crate::request::FileKind::Mp4 || !target.local_path.exists() {
                 continue;
@@ -137,12 +153,17 @@ fn add_isolated_tracks(plan: &EgressPlan, outputs: &mut Outputs) -> Result<(), E
                 video: f.video,
                 audio: f.audio,
             };
-            crate::output::isolated::remux_mp4(&target.local_path, main, &tracks)
-                .map_err(|e| error(e.to_string()))?;
-            tracing::info!(file = %target.local_path.display(), tracks = tracks.len(), "isolated tracks added");
+            let path = &target.local_path;
+            match crate::output::isolated::remux_mp4(path, main, &tracks, &chapters) {
+                Ok(()) => {
+                    tracing::info!(file = %path.display(), tracks = tracks.len(), chapters = chapters.len(), "MP4 finished with the conversation")
+                }
+                Err(e) => {
+                    result = result.and(Err(error(e.to_string())));
+                }
+            }
         }
-        Ok(())
-    });
+    }
     if let Some(dir) = &outputs.isolated_dir {
         let _ = std::fs::remove_dir_all(dir);
         if let Some(parent) = dir.parent() {
@@ -191,11 +212,7 @@ fn write_speakers(
     out_dir: &std::path::Path,
     written: Duration,
 ) {
-    let Some(speakers) = outputs
-        .conversation
-        .as_mut()
-        .and_then(|c| c.finish_timeline())
-    else {
+    let Some(speakers) = outputs.conversation.as_mut().and_then(|c| c.speakers()) else {
         return;
     };
     match conversation::write_speakers(out_dir, info, written, &speakers) {

@@ -12,7 +12,7 @@ use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
 use super::adts;
-use super::track_names::{self, TrackNamesError};
+use super::moov::{self, MoovError};
 use crate::audio::to_s16;
 use crate::encode::{EncodeError, Encoded, aac_encoder, make};
 use crate::request::AudioCodecKind;
@@ -43,13 +43,13 @@ pub enum IsolatedError {
         /// Why.
         source: std::io::Error,
     },
-    /// The remuxed file's tracks could not be named.
-    #[error("naming the tracks of {path}: {source}")]
+    /// The remuxed file's tracks could not be named or its chapters written.
+    #[error("editing the moov of {path}: {source}")]
     Names {
         /// The file.
         path: String,
         /// Why.
-        source: TrackNamesError,
+        source: MoovError,
     },
 }
 
@@ -295,13 +295,15 @@ pub struct MainStreams {
     pub audio: Option<AudioCodecKind>,
 }
 
-/// Rewrites `mp4` with `tracks` added after its own (video, then the mix): remuxed,
-/// not re-encoded, into a new file that replaces it; the mix is named `mix` and each
-/// added track by its identity.
+/// Rewrites `mp4` with `tracks` added after its own (video, then the mix) and
+/// `chapters` (start, title): remuxed, not re-encoded, into a new file (not fragmented)
+/// that replaces it; with tracks, the mix is named `mix` and each added track by its
+/// identity.
 pub fn remux_mp4(
     mp4: &Path,
     main: MainStreams,
     tracks: &[IsolatedTrack],
+    chapters: &[(Duration, String)],
 ) -> Result<(), IsolatedError> {
     let tmp = mp4.with_extension("mp4.remux");
     let pipeline = gst::Pipeline::new();
@@ -384,23 +386,29 @@ pub fn remux_mp4(
         return Err(e);
     }
     let mut names: Vec<Option<&str>> = Vec::new();
-    if main.video {
-        names.push(None);
+    if !tracks.is_empty() {
+        if main.video {
+            names.push(None);
+        }
+        if main.audio.is_some() {
+            names.push(Some("mix"));
+        }
+        names.extend(tracks.iter().map(|t| Some(t.identity.as_str())));
     }
-    if main.audio.is_some() {
-        names.push(Some("mix"));
-    }
-    names.extend(tracks.iter().map(|t| Some(t.identity.as_str())));
-    if let Err(e) = name_in_file(&tmp, &names) {
+    if let Err(e) = edit_in_file(&tmp, &names, chapters) {
         let _ = std::fs::remove_file(&tmp);
         return Err(e);
     }
     std::fs::rename(&tmp, mp4).map_err(io(mp4))
 }
 
-/// Names the tracks of the MP4 at `path`, reading and rewriting only its `moov` and the
-/// metadata after it.
-fn name_in_file(path: &Path, names: &[Option<&str>]) -> Result<(), IsolatedError> {
+/// Names the tracks of the MP4 at `path` and adds its chapters, reading and rewriting
+/// only its `moov` and the metadata after it.
+fn edit_in_file(
+    path: &Path,
+    names: &[Option<&str>],
+    chapters: &[(Duration, String)],
+) -> Result<(), IsolatedError> {
     use std::io::{Read, Seek, SeekFrom, Write};
     let mut f = std::fs::OpenOptions::new()
         .read(true)
@@ -431,11 +439,11 @@ fn name_in_file(path: &Path, names: &[Option<&str>]) -> Result<(), IsolatedError
         path: path.display().to_string(),
         source,
     };
-    let start = moov.ok_or(names_error(TrackNamesError::Malformed("no moov box")))?;
+    let start = moov.ok_or(names_error(MoovError::Malformed("no moov box")))?;
     let mut bytes = Vec::new();
     f.seek(SeekFrom::Start(start)).map_err(io(path))?;
     f.read_to_end(&mut bytes).map_err(io(path))?;
-    track_names::name_tracks(&mut bytes, names).map_err(names_error)?;
+    moov::edit(&mut bytes, names, chapters).map_err(names_error)?;
     f.set_len(start).map_err(io(path))?;
     f.seek(SeekFrom::Start(start)).map_err(io(path))?;
     f.write_all(&bytes).map_err(io(path))?;

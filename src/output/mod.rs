@@ -10,10 +10,10 @@ pub(crate) mod hls_audio;
 pub(crate) mod images;
 pub(crate) mod isolated;
 pub(crate) mod manifest;
+pub(crate) mod moov;
 pub(crate) mod playlist;
 pub(crate) mod stream;
 pub(crate) mod subtitles;
-pub(crate) mod track_names;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

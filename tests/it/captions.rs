@@ -424,7 +424,7 @@ fn transcriptions_become_captions_and_levels_a_speaker_timeline() {
             "6|SG_2|final|bob's words",
         ],
     );
-    // Alice speaks from the start and pauses 6–9 s after joining; her captions are text
+    // Alice speaks from the start and pauses 6–10 s after joining; her captions are text
     // streams for her microphone, the first one interim, then finalised.
     let mut alice = Publisher::start(
         &lk,
@@ -439,7 +439,7 @@ fn transcriptions_become_captions_and_levels_a_speaker_timeline() {
             "--at",
             "6:mute-audio",
             "--at",
-            "9:unmute-audio",
+            "10:unmute-audio",
             "--caption",
             "4|SG_1|interim|hello wor",
             "--caption",
@@ -524,6 +524,46 @@ fn transcriptions_become_captions_and_levels_a_speaker_timeline() {
         &[("alice", 440.0), ("bob", 880.0)],
         at(&mut bob, "unmute-audio"),
         at(&mut bob, "mute-audio"),
+    );
+
+    // Chapters at the changes of speaker that last: Alice, Bob while she pauses, Alice.
+    let chapters = common::tool(
+        "ffprobe",
+        [
+            "-v",
+            "error",
+            "-show_chapters",
+            "-of",
+            "json",
+            out.join("talk.mp4").to_str().unwrap(),
+        ],
+    );
+    let chapters: Value = serde_json::from_slice(&chapters).unwrap();
+    let got: Vec<(f64, &str)> = chapters["chapters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                common::num(&c["start_time"]),
+                c["tags"]["title"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    eprintln!("chapters: {got:?}");
+    let titles: Vec<&str> = got.iter().map(|c| c.1).collect();
+    assert_eq!(titles, ["Alice Liddell", "bob", "Alice Liddell"]);
+    assert_eq!(got[0].0, 0.0);
+    let (paused, resumed) = (at(&mut alice, "mute-audio"), at(&mut alice, "unmute-audio"));
+    assert!(
+        got[1].0 > paused && got[1].0 < paused + 1.0,
+        "bob's chapter at {}",
+        got[1].0
+    );
+    assert!(
+        got[2].0 > resumed && got[2].0 < resumed + 1.0,
+        "alice's at {}",
+        got[2].0
     );
 
     // HLS: each speaker's track is alternative audio beside the mix.

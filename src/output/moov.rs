@@ -1,12 +1,15 @@
-//! Names for an MP4's tracks: the handler name in `mdia/hdlr` (what ffprobe and the
-//! players built on FFmpeg show as the track's name) set, and a `udta/name` box (the
-//! QuickTime track name) added, for each track of a file whose media data all comes before its
+//! What a finished MP4's `moov` says beyond what the muxer wrote: names for its tracks
+//! (the handler name in `mdia/hdlr`, what ffprobe and the players built on FFmpeg show,
+//! and a `udta/name` box, the QuickTime track name) and chapters (a `chpl` box in the
+//! movie's `udta`, as FFmpeg and most players read them), written into a file of a file whose media data all comes before its
 //! `moov` (as `mp4mux` writes a file that is not fragmented; metadata boxes such as its
 //! XMP `uuid` may follow), so no sample moves. Pure.
 
-/// Why a file could not be renamed.
+use std::time::Duration;
+
+/// Why a file's `moov` could not be edited.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum TrackNamesError {
+pub enum MoovError {
     /// The boxes do not add up.
     #[error("not an MP4 file: {0}")]
     Malformed(&'static str),
@@ -23,14 +26,12 @@ struct BoxAt {
     end: usize,
 }
 
-fn boxes(data: &[u8], from: usize, to: usize) -> Result<Vec<BoxAt>, TrackNamesError> {
+fn boxes(data: &[u8], from: usize, to: usize) -> Result<Vec<BoxAt>, MoovError> {
     let mut out = Vec::new();
     let mut at = from;
     while at < to {
         if at + 8 > to {
-            return Err(TrackNamesError::Malformed(
-                "a box header runs past its parent",
-            ));
+            return Err(MoovError::Malformed("a box header runs past its parent"));
         }
         let size = u32::from_be_bytes(data[at..at + 4].try_into().expect("4 bytes")) as usize;
         let kind: [u8; 4] = data[at + 4..at + 8].try_into().expect("4 bytes");
@@ -43,9 +44,7 @@ fn boxes(data: &[u8], from: usize, to: usize) -> Result<Vec<BoxAt>, TrackNamesEr
             s => (at + 8, s),
         };
         if size < payload - at || at + size > to {
-            return Err(TrackNamesError::Malformed(
-                "a box's size runs past its parent",
-            ));
+            return Err(MoovError::Malformed("a box's size runs past its parent"));
         }
         out.push(BoxAt {
             kind,
@@ -66,7 +65,7 @@ fn boxed(kind: &[u8; 4], payload: &[u8]) -> Vec<u8> {
 }
 
 /// `mdia` with its `hdlr`'s name set to `name`.
-fn named_mdia(data: &[u8], mdia: &BoxAt, name: &str) -> Result<Vec<u8>, TrackNamesError> {
+fn named_mdia(data: &[u8], mdia: &BoxAt, name: &str) -> Result<Vec<u8>, MoovError> {
     let mut payload = Vec::new();
     for child in boxes(data, mdia.payload, mdia.end)? {
         // version/flags, pre_defined, handler_type, reserved[3], then the name.
@@ -84,7 +83,7 @@ fn named_mdia(data: &[u8], mdia: &BoxAt, name: &str) -> Result<Vec<u8>, TrackNam
 
 /// `trak` named `name`: its handler's name, and a `name` box at the end of its `udta`
 /// (made if missing).
-fn named_trak(data: &[u8], trak: &BoxAt, name: &str) -> Result<Vec<u8>, TrackNamesError> {
+fn named_trak(data: &[u8], trak: &BoxAt, name: &str) -> Result<Vec<u8>, MoovError> {
     let name_box = boxed(b"name", name.as_bytes());
     let mut payload = Vec::new();
     let mut had_udta = false;
@@ -106,22 +105,50 @@ fn named_trak(data: &[u8], trak: &BoxAt, name: &str) -> Result<Vec<u8>, TrackNam
     Ok(boxed(b"trak", &payload))
 }
 
-/// Names the tracks of `file` (an MP4 in memory) in order: track `i` gets `names[i]`
-/// (`None`, or a track past the list, keeps its name). The file is changed in place.
-pub fn name_tracks(file: &mut Vec<u8>, names: &[Option<&str>]) -> Result<(), TrackNamesError> {
+/// The `chpl` box of `chapters` (start, title): version 1, start times in 100 ns units,
+/// at most 255 chapters of titles up to 255 bytes.
+fn chpl(chapters: &[(Duration, String)]) -> Vec<u8> {
+    let list = &chapters[..chapters.len().min(255)];
+    let mut payload = vec![1, 0, 0, 0, 0, 0, 0, 0, list.len() as u8];
+    for (start, title) in list {
+        payload.extend_from_slice(&((start.as_nanos() / 100) as u64).to_be_bytes());
+        let mut cut = title.len().min(255);
+        while !title.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        payload.push(cut as u8);
+        payload.extend_from_slice(&title.as_bytes()[..cut]);
+    }
+    boxed(b"chpl", &payload)
+}
+
+/// Edits `file` (an MP4 in memory) in place: track `i` gets `names[i]` (`None`, or a
+/// track past the list, keeps its name), and the movie gets `chapters` (none: none added).
+pub fn edit(
+    file: &mut Vec<u8>,
+    names: &[Option<&str>],
+    chapters: &[(Duration, String)],
+) -> Result<(), MoovError> {
     let top = boxes(file, 0, file.len())?;
     let Some(moov) = top.iter().find(|b| &b.kind == b"moov") else {
-        return Err(TrackNamesError::Malformed("no moov box"));
+        return Err(MoovError::Malformed("no moov box"));
     };
     let after = top.iter().filter(|b| b.start >= moov.end);
     if after.clone().any(|b| matches!(&b.kind, b"mdat" | b"moof")) {
-        return Err(TrackNamesError::MoovNotLast);
+        return Err(MoovError::MoovNotLast);
     }
     let tail = after.map(|b| b.start).min().map(|s| file[s..].to_vec());
     let mut payload = Vec::new();
     let mut track = 0;
+    let chapters_box = (!chapters.is_empty()).then(|| chpl(chapters));
+    let mut had_udta = false;
     for child in boxes(file, moov.payload, moov.end)? {
-        if &child.kind == b"trak" {
+        if let (b"udta", Some(c)) = (&child.kind, &chapters_box) {
+            had_udta = true;
+            let mut udta = file[child.payload..child.end].to_vec();
+            udta.extend_from_slice(c);
+            payload.extend(boxed(b"udta", &udta));
+        } else if &child.kind == b"trak" {
             match names.get(track).copied().flatten() {
                 Some(name) => payload.extend(named_trak(file, &child, name)?),
                 None => payload.extend_from_slice(&file[child.start..child.end]),
@@ -130,6 +157,9 @@ pub fn name_tracks(file: &mut Vec<u8>, names: &[Option<&str>]) -> Result<(), Tra
         } else {
             payload.extend_from_slice(&file[child.start..child.end]);
         }
+    }
+    if let (false, Some(c)) = (had_udta, chapters_box) {
+        payload.extend(boxed(b"udta", &c));
     }
     let start = moov.start;
     file.truncate(start);
@@ -189,7 +219,7 @@ mod tests {
     fn tracks_get_their_names_and_the_rest_is_kept() {
         let mut f = sample();
         let before = f.clone();
-        name_tracks(&mut f, &[Some("mix"), Some("ålice")]).unwrap();
+        edit(&mut f, &[Some("mix"), Some("ålice")], &[]).unwrap();
         assert_eq!(names(&f), [Some("mix".into()), Some("ålice".into())]);
         let at = f.windows(4).position(|w| w == b"soun").unwrap();
         assert_eq!(&f[at + 16..at + 20], b"mix\0");
@@ -197,26 +227,40 @@ mod tests {
         assert_eq!(f[..25], before[..25]);
         assert!(boxes(&f, 0, f.len()).is_ok());
         let mut g = sample();
-        name_tracks(&mut g, &[None, Some("bob")]).unwrap();
+        edit(&mut g, &[None, Some("bob")], &[]).unwrap();
         assert_eq!(names(&g), [None, Some("bob".into())]);
+    }
+
+    #[test]
+    fn chapters_go_in_the_movies_udta() {
+        let mut f = sample();
+        let chapters = [
+            (Duration::ZERO, "Ada".to_owned()),
+            (Duration::from_millis(12_345), "é".repeat(200)),
+        ];
+        edit(&mut f, &[], &chapters).unwrap();
+        let at = f.windows(4).position(|w| w == b"chpl").unwrap() + 4;
+        assert_eq!(&f[at..at + 9], &[1, 0, 0, 0, 0, 0, 0, 0, 2]);
+        assert_eq!(&f[at + 9..at + 17], &0u64.to_be_bytes());
+        assert_eq!(&f[at + 17..at + 21], b"\x03Ada");
+        assert_eq!(&f[at + 21..at + 29], &123_450_000u64.to_be_bytes());
+        assert_eq!(f[at + 29], 254, "cut at a character boundary");
+        assert!(boxes(&f, 0, f.len()).is_ok());
     }
 
     #[test]
     fn a_file_it_cannot_grow_in_place_is_refused() {
         let mut f = sample();
         f.extend(boxed(b"uuid", &[7; 3]));
-        name_tracks(&mut f, &[Some("x")]).unwrap();
+        edit(&mut f, &[Some("x")], &[]).unwrap();
         assert_eq!(names(&f)[0].as_deref(), Some("x"));
         assert_eq!(f[f.len() - 11..], boxed(b"uuid", &[7; 3])[..]);
         f.extend(boxed(b"mdat", &[]));
-        assert_eq!(
-            name_tracks(&mut f, &[Some("x")]),
-            Err(TrackNamesError::MoovNotLast)
-        );
+        assert_eq!(edit(&mut f, &[Some("x")], &[]), Err(MoovError::MoovNotLast));
         let mut junk = b"\x00\x00\x00\x30moov".to_vec();
         assert!(matches!(
-            name_tracks(&mut junk, &[]),
-            Err(TrackNamesError::Malformed(_))
+            edit(&mut junk, &[], &[]),
+            Err(MoovError::Malformed(_))
         ));
     }
 }
