@@ -6,6 +6,7 @@
 #   lk_wait_published NAME...     until each has published
 #   lk_measure ARGS...            `tessera run $work/req.json ARGS`, every thread's CPU time
 #                                 sampled → $work/threads.txt ("name seconds"), $work/run.log
+#                                 (with TESSERA_BIN_WRAP, under that command)
 #   lk_total                      the CPU seconds in $work/threads.txt
 
 TOOLS="${TESSERA_TOOLS:-$HOME/.cache/tessera-tools}"
@@ -50,11 +51,19 @@ lk_wait_published() {
 }
 
 lk_measure() {
-  RUST_LOG=info "$BIN" run "$work/req.json" --out "$work/out" "$@" >"$work/info.json" 2>"$work/run.log" &
+  # TESSERA_BIN_WRAP: a command the run is started under (rusage.py: its CPU time).
+  RUST_LOG=info ${TESSERA_BIN_WRAP:-} "$BIN" run "$work/req.json" --out "$work/out" "$@" >"$work/info.json" 2>"$work/run.log" &
   local pid=$!
+  if [ -n "${TESSERA_BIN_WRAP:-}" ]; then
+    for _ in $(seq 50); do pgrep -P "$pid" >/dev/null && break; sleep 0.02; done
+    local child
+    child=$(pgrep -P "$pid" | head -1)
+    [ -n "$child" ] && pid_sampled=$child
+  fi
   : >"$work/samples"
+  local sampled=${pid_sampled:-$pid}
   while kill -0 "$pid" 2>/dev/null; do
-    for t in /proc/$pid/task/*; do
+    for t in /proc/$sampled/task/*; do
       [ -r "$t/stat" ] && echo "$(basename "$t") $(cat "$t/comm" 2>/dev/null | tr ' ' '_') $(awk '{print $14+$15}' "$t/stat" 2>/dev/null)" >>"$work/samples" || true
     done
     sleep 0.25
