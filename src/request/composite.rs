@@ -203,6 +203,7 @@ pub(crate) fn plan_composite(
     }
     let mut outputs =
         outputs::plan_outputs(&parts.outputs, parts.extensions, parts.tracks, &encoding)?;
+    check_carried(&conversation, &outputs)?;
     for s in &mut outputs.segments {
         s.subtitles = conversation.webvtt;
         s.isolated_audio = conversation.isolated_audio && s.audio;
@@ -221,6 +222,29 @@ pub(crate) fn plan_composite(
         web: parts.web,
         conversation,
     })
+}
+
+/// Refuses what no output would carry: WebVTT without a file or HLS output, isolated
+/// tracks without an MP4 file or HLS output with audio.
+fn check_carried(c: &super::Conversation, o: &OutputsPlan) -> Result<(), RequestError> {
+    if c.webvtt && o.files.is_empty() && o.segments.is_empty() {
+        return Err(RequestError::invalid(
+            "captions.webvtt",
+            "needs a file or segment (HLS) output to write the captions beside",
+        ));
+    }
+    let carries = o
+        .files
+        .iter()
+        .any(|f| f.kind == outputs::FileKind::Mp4 && f.audio.is_some())
+        || o.segments.iter().any(|s| s.audio);
+    if c.isolated_audio && !carries {
+        return Err(RequestError::invalid(
+            "isolated_audio",
+            "needs an MP4 file output or a segment (HLS) output with audio to carry the tracks",
+        ));
+    }
+    Ok(())
 }
 
 /// Refuses filename templates that use a variable the egress type cannot fill.

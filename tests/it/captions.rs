@@ -646,6 +646,18 @@ fn captions_are_refused_where_there_is_no_room_of_our_own() {
             r#"{"room_name": "r", "file_outputs": [{"filepath": "a.mp4"}], "captions": {"webvtt": "yes"}}"#,
             "captions.webvtt",
         ),
+        (
+            r#"{"room_name": "r", "stream_outputs": [{"urls": ["rtmp://127.0.0.1/live/k"]}], "captions": {"webvtt": true}}"#,
+            "captions.webvtt",
+        ),
+        (
+            r#"{"room_name": "r", "file_outputs": [{"filepath": "a.ogg"}], "isolated_audio": true}"#,
+            "isolated_audio",
+        ),
+        (
+            r#"{"room_name": "r", "video_only": true, "file_outputs": [{"filepath": "a.mp4"}], "isolated_audio": true}"#,
+            "isolated_audio",
+        ),
     ];
     for (request, field) in cases {
         let run = tessera_run(request, &[]);
