@@ -15,6 +15,9 @@ const PER_CHAR: Duration = Duration::from_millis(65);
 const MAX_SHOWN: Duration = Duration::from_secs(7);
 /// Segments kept at most (the oldest final ones are the ones that go).
 const MAX_SEGMENTS: usize = 100_000;
+/// Bytes of text kept at most (a room whose senders exceed it keeps its first captions;
+/// an hour of speech is well under 1 MiB).
+const MAX_TEXT_BYTES: usize = 16 << 20;
 
 /// One caption: who, what, from when to when.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -50,6 +53,10 @@ pub struct Captions {
     segments: Vec<Segment>,
     /// (identity, segment id) → index in `segments`.
     index: HashMap<(String, String), usize>,
+    /// Bytes of text held.
+    bytes: usize,
+    /// Whether the bounds were hit (logged once).
+    full: bool,
 }
 
 impl Captions {
@@ -74,20 +81,29 @@ impl Captions {
         is_final: bool,
     ) {
         let key = (identity.to_owned(), id.to_owned());
-        if let Some(&i) = self.index.get(&key) {
+        let existing = self.index.get(&key).copied();
+        let held = existing.map_or(0, |i| self.segments[i].text.len());
+        let over = self.bytes - held + text.len() > MAX_TEXT_BYTES
+            || (existing.is_none() && self.segments.len() >= MAX_SEGMENTS);
+        if over {
+            if !self.full {
+                tracing::warn!("caption text over its bounds: later captions are dropped");
+                self.full = true;
+            }
+            return;
+        }
+        if let Some(i) = existing {
             let s = &mut self.segments[i];
             if s.is_final && !is_final {
                 return; // a late interim never undoes the final
             }
+            self.bytes = self.bytes - held + text.len();
             s.text = text.to_owned();
             s.last = at.max(s.first);
             s.is_final = is_final;
             return;
         }
-        if self.segments.len() >= MAX_SEGMENTS {
-            tracing::warn!("too many caption segments: later ones are dropped");
-            return;
-        }
+        self.bytes += text.len();
         self.index.insert(key, self.segments.len());
         self.segments.push(Segment {
             identity: identity.to_owned(),
@@ -203,6 +219,20 @@ mod tests {
         assert_eq!(c.showing(ms(1250))[1].text, "second");
         // Nothing starts at or after the end of the recording.
         assert!(c.cues(ms(400)).iter().all(|c| c.identity == "a"));
+    }
+
+    #[test]
+    fn a_flood_of_text_is_bounded() {
+        let mut c = Captions::new();
+        let big = "x".repeat(1 << 20);
+        for i in 0..40 {
+            c.hear(ms(i), "a", "", &i.to_string(), &big, true);
+        }
+        assert_eq!(c.segments.len(), 16);
+        assert!(c.bytes <= MAX_TEXT_BYTES);
+        // Revising a segment within the bound still works.
+        c.hear(ms(50), "a", "", "0", "short", true);
+        assert_eq!(c.cues(ms(60_000))[0].text, "short");
     }
 
     #[test]

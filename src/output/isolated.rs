@@ -18,6 +18,8 @@ use crate::encode::{EncodeError, Encoded, aac_encoder, make};
 use crate::request::AudioCodecKind;
 use crate::source::AUDIO_RATE;
 
+/// Speakers who get a track of their own at most (the first heard); each is an encoder.
+pub const MAX_TRACKS: usize = 32;
 /// How long finishing a track's encoder or a remux may take.
 const FINISH_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -134,6 +136,8 @@ pub struct IsolatedAudio {
     dir: PathBuf,
     bitrate_bps: i32,
     recorders: Vec<Recorder>,
+    /// [`MAX_TRACKS`] was reached (logged once).
+    full: bool,
 }
 
 impl IsolatedAudio {
@@ -144,6 +148,7 @@ impl IsolatedAudio {
             dir,
             bitrate_bps: (bitrate_kbps.clamp(32, 256) * 1000) as i32,
             recorders: Vec::new(),
+            full: false,
         })
     }
 
@@ -192,6 +197,13 @@ impl IsolatedAudio {
         let i = match self.recorders.iter().position(|r| r.identity == identity) {
             Some(i) => i,
             None if samples.iter().all(|s| *s == 0.0) => return Ok(()),
+            None if self.recorders.len() >= MAX_TRACKS => {
+                if !self.full {
+                    tracing::warn!(%identity, MAX_TRACKS, "more speakers than isolated tracks: later ones get none");
+                    self.full = true;
+                }
+                return Ok(());
+            }
             None => self.start(identity, first)?,
         };
         let r = &mut self.recorders[i];
