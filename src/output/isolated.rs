@@ -69,8 +69,16 @@ struct Recorder {
     src: gst_app::AppSrc,
     path: PathBuf,
     first_sample: u64,
+    /// The sample after the last one handed over (pushed or pending).
     next_sample: u64,
+    /// S16LE samples not yet pushed, from `pushed` on: handed to the encoder in blocks of
+    /// [`PUSH_SAMPLES`] (fewer wake-ups of its thread than one per frame).
+    pending: Vec<u8>,
+    pushed: u64,
 }
+
+/// Samples handed to a track's encoder at once (100 ms).
+const PUSH_SAMPLES: usize = 4800;
 
 /// A finished track: whose, and its ADTS file from time 0.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -181,6 +189,8 @@ impl IsolatedAudio {
             path,
             first_sample: first,
             next_sample: first,
+            pending: Vec::with_capacity(PUSH_SAMPLES * 2),
+            pushed: first,
         });
         Ok(self.recorders.len() - 1)
     }
@@ -223,7 +233,8 @@ impl IsolatedAudio {
     pub fn finish(self) -> Result<Vec<IsolatedTrack>, IsolatedError> {
         let silent = silent_frame(self.bitrate_bps)?;
         let mut out = Vec::new();
-        for r in self.recorders {
+        for mut r in self.recorders {
+            flush(&mut r)?;
             let _ = r.src.end_of_stream();
             wait_eos(&r.pipeline, &format!("{}'s track", r.identity))?;
             let stream = std::fs::read(&r.path).map_err(io(&r.path))?;
@@ -239,22 +250,33 @@ impl IsolatedAudio {
 }
 
 fn push_samples(r: &mut Recorder, samples: &[f32]) -> Result<(), IsolatedError> {
-    let mut bytes = Vec::with_capacity(samples.len() * 2);
     for s in samples {
-        bytes.extend_from_slice(&to_s16(*s).to_le_bytes());
+        r.pending.extend_from_slice(&to_s16(*s).to_le_bytes());
     }
+    r.next_sample += samples.len() as u64;
+    if r.pending.len() >= PUSH_SAMPLES * 2 {
+        flush(r)?;
+    }
+    Ok(())
+}
+
+/// Hands the pending samples to the encoder.
+fn flush(r: &mut Recorder) -> Result<(), IsolatedError> {
+    if r.pending.is_empty() {
+        return Ok(());
+    }
+    let n = (r.pending.len() / 2) as u64;
+    let bytes = std::mem::replace(&mut r.pending, Vec::with_capacity(PUSH_SAMPLES * 2));
     let rate = AUDIO_RATE as u64;
     let mut buffer = gst::Buffer::from_mut_slice(bytes);
     {
         let b = buffer.get_mut().expect("fresh buffer");
         b.set_pts(gst::ClockTime::from_nseconds(
-            r.next_sample * 1_000_000_000 / rate,
+            r.pushed * 1_000_000_000 / rate,
         ));
-        b.set_duration(gst::ClockTime::from_nseconds(
-            samples.len() as u64 * 1_000_000_000 / rate,
-        ));
+        b.set_duration(gst::ClockTime::from_nseconds(n * 1_000_000_000 / rate));
     }
-    r.next_sample += samples.len() as u64;
+    r.pushed += n;
     r.src
         .push_buffer(buffer)
         .map(|_| ())
