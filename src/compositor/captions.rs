@@ -1,5 +1,5 @@
 //! Burned-in captions as texts: the caption lines of a frame, each centred in the
-//! layout's caption region with its own box behind it, drawn over everything else.
+//! layout's caption region with its own square box behind it, drawn over everything else.
 
 use super::layers::Scene;
 use super::text::{Anchor, Text, TextBox};
@@ -53,10 +53,11 @@ pub fn add_captions(
             color: look.text,
             anchor: Anchor::Center(x, y),
             clip: placed.rect,
+            // Square boxes, as broadcast captions have (and the cheapest to blend).
             background: Some(TextBox {
                 color: look.background,
                 padding: pad,
-                radius: pad,
+                radius: 0.0,
             }),
             after: scene.layers.len(),
         });

@@ -355,16 +355,15 @@ fn draw_text(canvas: &mut Canvas<'_>, shaper: &mut Shaper, t: &Text, m: &Measure
         let (w, h) = (image.placement.width as i32, image.placement.height as i32);
         let xs = gx.max(cx0)..(gx + w).min(cx1);
         let ys = gy.max(cy0)..(gy + h).min(cy1);
-        let colour_glyph = image.content == glyphon::SwashContent::Color;
+        if image.content != glyphon::SwashContent::Color {
+            canvas.blend_mask(xs, ys, (&image.data, w as usize, (gx, gy)), colour, alpha);
+            return;
+        }
         canvas.blend(xs, ys, |x, y| {
             let i = ((y - gy) * w + (x - gx)) as usize;
-            if colour_glyph {
-                let p = &image.data[i * 4..i * 4 + 4];
-                let [r, g, b, a] = [p[0], p[1], p[2], p[3]].map(|v| v as f32 / 255.0);
-                (rgb_to_yuv709_f32([r, g, b]), a)
-            } else {
-                (colour, alpha * image.data[i] as f32 / 255.0)
-            }
+            let p = &image.data[i * 4..i * 4 + 4];
+            let [r, g, b, a] = [p[0], p[1], p[2], p[3]].map(|v| v as f32 / 255.0);
+            (rgb_to_yuv709_f32([r, g, b]), a)
         });
     });
 }
