@@ -126,8 +126,14 @@ fn finish_mp4s(
     outputs: &mut Outputs,
     written: Duration,
 ) -> Result<(), EgressError> {
+    // The remux serves isolated tracks, or only the timeline's chapters: its errors name
+    // what the request asked for.
+    let field = match plan.conversation.isolated_audio {
+        true => "isolated_audio",
+        false => "speaker_timeline",
+    };
     let error = |reason: String| EgressError::Output {
-        field: "isolated_audio".into(),
+        field: field.into(),
         reason,
     };
     let (tracks, failed) = match outputs.isolated.take() {

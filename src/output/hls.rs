@@ -105,6 +105,8 @@ pub struct HlsOutput {
     prefix: PathBuf,
     /// MPEG-TS time of media time 0, once the first segment is read.
     mpegts: Option<u64>,
+    /// Participants' isolated tracks will be added (`add_isolated_audio`).
+    isolated_audio: bool,
 }
 
 /// What the master playlists list.
@@ -369,6 +371,7 @@ impl HlsOutput {
             audio: Vec::new(),
             prefix: prefix.local_path.clone(),
             mpegts: None,
+            isolated_audio: plan.isolated_audio,
         };
         out.write_playlists(false)?;
         out.write_masters(false)?;
@@ -420,12 +423,21 @@ impl HlsOutput {
             ));
         }
         for (path, text) in written {
-            atomic_write(&path, text.as_bytes()).map_err(|e| self.io_error(&path, e))?;
-            match (&self.uploads, again) {
-                (Some(q), true) => q.snapshot(&path, text.into_bytes(), true),
-                _ if !again => self.masters.push(path),
-                _ => {}
+            // The first time, before uploads are set: `set_uploads` queues them.
+            self.publish(&path, text, true)?;
+            if !again {
+                self.masters.push(path);
             }
+        }
+        Ok(())
+    }
+
+    /// Writes a playlist atomically and, with uploads, queues this version of it (the
+    /// final one with `last`): every playlist of the output goes through here.
+    fn publish(&self, path: &Path, text: String, last: bool) -> Result<(), HlsError> {
+        atomic_write(path, text.as_bytes()).map_err(|e| self.io_error(path, e))?;
+        if let Some(q) = &self.uploads {
+            q.snapshot(path, text.into_bytes(), last);
         }
         Ok(())
     }
@@ -456,10 +468,15 @@ impl HlsOutput {
             epoch: self.epoch,
         };
         let mut added = Vec::new();
+        let mut lists = Vec::new();
         for (k, t) in tracks.iter().enumerate() {
-            let r = hls_audio::write(&layout, k + 1, t, self.uploads.as_ref())
+            let (r, l) = hls_audio::write(&layout, k + 1, t, self.uploads.as_ref())
                 .map_err(|e| self.io_error(&t.path, e))?;
             added.push(r);
+            lists.extend(l);
+        }
+        for (path, text) in lists {
+            self.publish(&path, text, true)?;
         }
         self.audio = added;
         self.write_masters(true)
@@ -485,13 +502,7 @@ impl HlsOutput {
     }
 
     fn write_playlists(&self, ended: bool) -> Result<(), HlsError> {
-        let write = |path: &Path, text: String| -> Result<(), HlsError> {
-            atomic_write(path, text.as_bytes()).map_err(|e| self.io_error(path, e))?;
-            if let Some(q) = &self.uploads {
-                q.snapshot(path, text.into_bytes(), ended);
-            }
-            Ok(())
-        };
+        let write = |path: &Path, text: String| self.publish(path, text, ended);
         for v in &self.variants {
             if !ended && v.segments.is_empty() && v.playlist.local_path.exists() {
                 continue;
@@ -551,7 +562,8 @@ impl HlsOutput {
                 std::fs::rename(&location, &done)
                     .map_err(|e| self.io_error(Path::new(&location), e))?;
                 if vi == 0 {
-                    if self.mpegts.is_none() {
+                    // Only subtitles and alternative audio need the segments' clock.
+                    if self.mpegts.is_none() && (self.subtitles.is_some() || self.isolated_audio) {
                         self.mpegts = subtitles::mpegts_of(Path::new(&done), start);
                     }
                     if let Some(t) = self.subtitles.as_mut() {
@@ -621,8 +633,13 @@ impl HlsOutput {
         };
         let playlist = t.files().0;
         let mpegts = self.mpegts.unwrap_or(0);
-        t.write(cues, (all, all), mpegts, self.uploads.as_ref())
-            .map_err(|e| io_error(&self.field, Path::new(&playlist), e))
+        let lists = t
+            .write(cues, (all, all), mpegts, self.uploads.as_ref())
+            .map_err(|e| io_error(&self.field, Path::new(&playlist), e))?;
+        for (path, text) in lists {
+            self.publish(&path, text, all)?;
+        }
+        Ok(())
     }
 
     /// Sets when the output started (egress ACTIVE).

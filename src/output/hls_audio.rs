@@ -53,13 +53,14 @@ pub struct Layout<'a> {
     pub epoch: DateTime<Utc>,
 }
 
-/// Writes track `k`'s segments and playlists (queued for upload with `uploads`).
+/// Writes track `k`'s segments (queued for upload with `uploads`); returns the rendition
+/// and its playlists (closed) for the HLS output to publish with its own.
 pub fn write(
     layout: &Layout<'_>,
     k: usize,
     track: &IsolatedTrack,
     uploads: Option<&UploadQueue>,
-) -> std::io::Result<AudioRendition> {
+) -> std::io::Result<(AudioRendition, Vec<(PathBuf, String)>)> {
     let stream = std::fs::read(&track.path)?;
     let rate = AUDIO_RATE as u64;
     let cuts: Vec<u64> = layout
@@ -88,37 +89,31 @@ pub fn write(
             program_date_time: layout.epoch + *start,
         });
     }
-    let write_list = |path: &Path, text: String| -> std::io::Result<()> {
-        atomic_write(path, text.as_bytes())?;
-        if let Some(q) = uploads {
-            q.snapshot(path, text.into_bytes(), true);
-        }
-        Ok(())
-    };
-    write_list(
-        &playlist_path,
+    let mut lists = vec![(
+        playlist_path.clone(),
         playlist::event(layout.target_s, &listed, true),
-    )?;
-    let live = match layout.live {
-        Some(l) => {
-            let path = beside(l, k);
-            let live_dir = path.parent().unwrap_or(Path::new(""));
-            let from_live: Vec<_> = listed
-                .iter()
-                .map(|s| playlist::Segment {
-                    uri: relative_uri(live_dir, &dir.join(&s.uri)),
-                    ..s.clone()
-                })
-                .collect();
-            write_list(&path, playlist::live(layout.target_s, &from_live, true))?;
-            Some(path)
-        }
-        None => None,
-    };
-    Ok(AudioRendition {
+    )];
+    let live = layout.live.map(|l| {
+        let path = beside(l, k);
+        let live_dir = path.parent().unwrap_or(Path::new(""));
+        let from_live: Vec<_> = listed
+            .iter()
+            .map(|s| playlist::Segment {
+                uri: relative_uri(live_dir, &dir.join(&s.uri)),
+                ..s.clone()
+            })
+            .collect();
+        lists.push((
+            path.clone(),
+            playlist::live(layout.target_s, &from_live, true),
+        ));
+        path
+    });
+    let rendition = AudioRendition {
         name: track.identity.clone(),
         playlist: playlist_path,
         live,
         segments: files,
-    })
+    };
+    Ok((rendition, lists))
 }

@@ -132,15 +132,15 @@ impl SubtitleTrack {
     }
 
     /// Writes the pending segments (every one with `all`) with `cues` (`mpegts`: the
-    /// MPEG-TS time of media time 0), then the playlists (closed with `ended`); queues
-    /// them for upload.
+    /// MPEG-TS time of media time 0), queued for upload; returns the subtitles playlists
+    /// (closed with `ended`) for the HLS output to publish with its own.
     pub fn write(
         &mut self,
         cues: &[Cue],
         (all, ended): (bool, bool),
         mpegts: u64,
         uploads: Option<&UploadQueue>,
-    ) -> std::io::Result<()> {
+    ) -> std::io::Result<Vec<(PathBuf, String)>> {
         let from = if all {
             0
         } else {
@@ -154,24 +154,17 @@ impl SubtitleTrack {
             }
         }
         self.pending = 0;
-        let write = |path: &Path, text: String| -> std::io::Result<()> {
-            atomic_write(path, text.as_bytes())?;
-            if let Some(q) = uploads {
-                q.snapshot(path, text.into_bytes(), ended);
-            }
-            Ok(())
-        };
-        write(
-            &self.playlist.local_path,
+        let mut lists = vec![(
+            self.playlist.local_path.clone(),
             playlist::event(self.target_s, &self.segments, ended),
-        )?;
+        )];
         if let Some(live) = &self.live {
-            write(
-                &live.local_path,
+            lists.push((
+                live.local_path.clone(),
                 playlist::live(self.target_s, &self.segments, ended),
-            )?;
+            ));
         }
-        Ok(())
+        Ok(lists)
     }
 
     /// Its playlist and segments, as `(playlist local path, segment local paths)`.
@@ -255,8 +248,9 @@ mod tests {
         assert!(!t.pending());
         t.segment_closed(Duration::from_secs(2)..Duration::from_secs(4));
         let cues = [cue(500, "early"), cue(2500, "late")];
-        t.write(&cues, (true, true), mpegts, None).unwrap();
-        let list = std::fs::read_to_string(dir.path().join("h/index_captions.m3u8")).unwrap();
+        let lists = t.write(&cues, (true, true), mpegts, None).unwrap();
+        assert_eq!(lists[0].0, dir.path().join("h/index_captions.m3u8"));
+        let list = &lists[0].1;
         assert!(
             list.contains("seg_captions_00001.vtt\n#EXT-X-ENDLIST"),
             "{list}"
