@@ -154,11 +154,20 @@ fn light_themes() {
 }
 
 fn light(cpu: bool) {
+    let layouts = ["grid", "speaker", "single-speaker", "presentation", "pip"];
+    let named: Vec<(String, String)> = layouts
+        .iter()
+        .map(|l| (format!("{l}-light"), format!("{l}-light-4")))
+        .collect();
+    four_people(&named, Vec::new(), cpu);
+}
+
+/// Each `(layout, reference)` with 4 people, participant 2 speaking and participant 3
+/// without a camera, and `captions` burned in.
+fn four_people(named: &[(String, String)], captions: Vec<(usize, String)>, cpu: bool) {
     let mut failures = Vec::new();
-    for layout in ["grid", "speaker", "single-speaker", "presentation", "pip"] {
-        let resolved = LayoutLibrary::builtin()
-            .resolve(&format!("{layout}-light"))
-            .unwrap();
+    for (layout, reference) in named {
+        let resolved = LayoutLibrary::builtin().resolve(layout).unwrap();
         let spec = PreviewSpec {
             participants: 4,
             screen_share: false,
@@ -166,10 +175,10 @@ fn light(cpu: bool) {
             no_camera: vec![2],
             width: SIZE.0,
             height: SIZE.1,
-            captions: Vec::new(),
+            captions: captions.clone(),
         };
         let got = render_with(&mut compositor(cpu).lock().unwrap(), &resolved, &spec).unwrap();
-        if let Err(e) = compare(&format!("{layout}-light-4"), &got, cpu) {
+        if let Err(e) = compare(reference, &got, cpu) {
             failures.push(e);
         }
     }
@@ -185,31 +194,19 @@ fn burned_in_captions() {
 }
 
 fn captions(cpu: bool) {
-    let mut failures = Vec::new();
-    for layout in ["grid", "speaker-light", "pip"] {
-        let resolved = LayoutLibrary::builtin().resolve(layout).unwrap();
-        let spec = PreviewSpec {
-            participants: 4,
-            screen_share: false,
-            speaker: Some(1),
-            no_camera: vec![2],
-            width: SIZE.0,
-            height: SIZE.1,
-            captions: vec![
-                (1, "An older line that scrolls away.".into()),
-                (
-                    1,
-                    "Welcome, everyone: thanks for joining the review.".into(),
-                ),
-                (0, "Thanks & hello!".into()),
-            ],
-        };
-        let got = render_with(&mut compositor(cpu).lock().unwrap(), &resolved, &spec).unwrap();
-        if let Err(e) = compare(&format!("{layout}-4-captions"), &got, cpu) {
-            failures.push(e);
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let named: Vec<(String, String)> = ["grid", "speaker-light", "pip"]
+        .iter()
+        .map(|l| (l.to_string(), format!("{l}-4-captions")))
+        .collect();
+    let captions = vec![
+        (1, "An older line that scrolls away.".into()),
+        (
+            1,
+            "Welcome, everyone: thanks for joining the review.".into(),
+        ),
+        (0, "Thanks & hello!".into()),
+    ];
+    four_people(&named, captions, cpu);
 }
 
 /// The CPU compositor (what `auto` picks on a machine whose only adapter is a software

@@ -65,6 +65,15 @@ fn parse_webvtt(text: &str) -> Vec<Cue> {
     cues
 }
 
+/// The `filename` of each entry of a JSON list (file results, manifest files).
+fn filenames(list: &Value) -> Vec<&str> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["filename"].as_str().unwrap())
+        .collect()
+}
+
 fn read_json(path: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
@@ -128,30 +137,6 @@ fn burned_in(mp4: &Path, cues: &[Cue]) {
     );
 }
 
-/// Audio track `n` of `file` as mono f32 at 48 kHz.
-fn audio_track(file: &Path, n: usize) -> Vec<f32> {
-    let map = format!("0:a:{n}");
-    let args = [
-        "-v",
-        "error",
-        "-i",
-        file.to_str().unwrap(),
-        "-map",
-        &map,
-        "-ac",
-        "1",
-        "-ar",
-        "48000",
-        "-f",
-        "f32le",
-        "-",
-    ];
-    common::tool("ffmpeg", args)
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect()
-}
-
 /// The MP4's audio: the mix first (named `mix`), then one track per participant who
 /// sent sound (named by identity, language `und`), each spanning the recording; each
 /// participant's tone is in their own track only; the late speaker's track is silent
@@ -185,7 +170,11 @@ fn isolated_tracks(file: &Path, who: &[(&str, f64)], bob_from: f64, bob_until: f
     let span =
         |x: &[f32], a: f64, b: f64| x[(a * 48_000.0) as usize..(b * 48_000.0) as usize].to_vec();
     for (k, (name, hz)) in who.iter().enumerate() {
-        let track = span(&audio_track(file, k + 1), bob_from + 0.5, bob_until - 0.5);
+        let track = span(
+            &common::audio_stream_mono(file, &format!("0:a:{}", k + 1)),
+            bob_from + 0.5,
+            bob_until - 0.5,
+        );
         let own = common::goertzel(&track, *hz, 48_000.0);
         for (other, other_hz) in who.iter().filter(|(n, _)| n != name) {
             let leak = common::goertzel(&track, *other_hz, 48_000.0);
@@ -196,7 +185,7 @@ fn isolated_tracks(file: &Path, who: &[(&str, f64)], bob_from: f64, bob_until: f
             );
         }
     }
-    let bob = audio_track(file, 2);
+    let bob = common::audio_stream_mono(file, "0:a:2");
     let before: f32 = span(&bob, 0.2, bob_from - 0.5)
         .iter()
         .map(|s| s.abs())
@@ -220,45 +209,15 @@ fn hls_alternative_audio(master: &Path, who: &[(&str, f64)], both: (f64, f64)) {
     assert_eq!(groups.len(), 1 + who.len(), "{text}");
     assert!(groups[0].contains("NAME=\"mix\"") && groups[0].contains("DEFAULT=YES"));
     assert!(text.contains("AUDIO=\"voices\""), "{text}");
-    let probe: Value = serde_json::from_slice(&common::tool(
-        "ffprobe",
-        [
-            "-v",
-            "error",
-            "-show_streams",
-            "-of",
-            "json",
-            master.to_str().unwrap(),
-        ],
-    ))
-    .unwrap();
+    let probe = common::ffprobe(master);
     let streams = probe["streams"].as_array().unwrap();
-    let length = common::num(&probe_format(master)["duration"]);
+    let length = common::num(&probe["format"]["duration"]);
     for (name, hz) in who {
         let s = streams
             .iter()
             .find(|s| s["tags"]["comment"] == *name)
             .unwrap_or_else(|| panic!("{name}'s rendition in {probe}"));
-        let map = format!("0:{}", s["index"]);
-        let args = [
-            "-v",
-            "error",
-            "-i",
-            master.to_str().unwrap(),
-            "-map",
-            &map,
-            "-ac",
-            "1",
-            "-ar",
-            "48000",
-            "-f",
-            "f32le",
-            "-",
-        ];
-        let pcm: Vec<f32> = common::tool("ffmpeg", args)
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
+        let pcm = common::audio_stream_mono(master, &format!("0:{}", s["index"]));
         let got = pcm.len() as f64 / 48_000.0;
         assert!(
             (got - length).abs() < 0.15,
@@ -274,21 +233,6 @@ fn hls_alternative_audio(master: &Path, who: &[(&str, f64)], both: (f64, f64)) {
             );
         }
     }
-}
-
-fn probe_format(path: &Path) -> Value {
-    let out = common::tool(
-        "ffprobe",
-        [
-            "-v",
-            "error",
-            "-show_format",
-            "-of",
-            "json",
-            path.to_str().unwrap(),
-        ],
-    );
-    serde_json::from_slice::<Value>(&out).unwrap()["format"].clone()
 }
 
 /// The lines of a playlist that are URIs.
@@ -463,12 +407,7 @@ fn transcriptions_become_captions_and_levels_a_speaker_timeline() {
     // The sidecar: beside the file, in the results and the manifest.
     let out = dir.path().join("out");
     let vtt = out.join("talk.vtt");
-    let results: Vec<&str> = info["file_results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["filename"].as_str().unwrap())
-        .collect();
+    let results = filenames(&info["file_results"]);
     // Two files, two sidecars: the second takes its file's whole name.
     assert_eq!(
         results,
@@ -481,12 +420,7 @@ fn transcriptions_become_captions_and_levels_a_speaker_timeline() {
     );
     let egress_id = info["egress_id"].as_str().unwrap();
     let manifest = read_json(&out.join(format!("{egress_id}.json")));
-    let listed: Vec<&str> = manifest["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["filename"].as_str().unwrap())
-        .collect();
+    let listed = filenames(&manifest["files"]);
     assert_eq!(
         listed,
         ["talk.ogg", "talk.mp4", "talk.vtt", "talk.mp4.vtt"],
@@ -530,8 +464,6 @@ fn transcriptions_become_captions_and_levels_a_speaker_timeline() {
     let chapters = common::tool(
         "ffprobe",
         [
-            "-v",
-            "error",
             "-show_chapters",
             "-of",
             "json",

@@ -265,19 +265,23 @@ pub fn gray_frames(path: &Path, width: u32, height: u32) -> Vec<Vec<u8>> {
 
 /// The audio as interleaved f32 at 48 kHz with `channels` channels.
 fn audio_f32(path: &Path, channels: u32) -> Vec<f32> {
+    decode_f32(path, None, channels)
+}
+
+/// Stream `map` of `path` (an ffmpeg `-map`: `0:a:2`, `0:5`) as mono f32 at 48 kHz.
+pub fn audio_stream_mono(path: &Path, map: &str) -> Vec<f32> {
+    decode_f32(path, Some(map), 1)
+}
+
+/// The audio (stream `map`, or the first) as interleaved f32 at 48 kHz.
+fn decode_f32(path: &Path, map: Option<&str>, channels: u32) -> Vec<f32> {
     let channels = channels.to_string();
-    let args = [
-        "-i",
-        path.to_str().unwrap(),
-        "-vn",
-        "-ac",
-        &channels,
-        "-ar",
-        "48000",
-        "-f",
-        "f32le",
-        "-",
-    ];
+    let mut args = vec!["-i", path.to_str().unwrap()];
+    match map {
+        Some(m) => args.extend(["-map", m]),
+        None => args.push("-vn"),
+    }
+    args.extend(["-ac", &channels, "-ar", "48000", "-f", "f32le", "-"]);
     tool("ffmpeg", args)
         .chunks_exact(4)
         .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
