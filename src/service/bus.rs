@@ -7,7 +7,10 @@
 //! With Sentinel, the master is the one the sentinels name now: a command connection is
 //! checked to still be a master at most once a second (`ROLE`) and found again through
 //! the sentinels after an error or a failover, and the pub/sub connection asks them again
-//! each time it reconnects. With a cluster, a lost pub/sub connection moves on to the
+//! each time it reconnects. The sentinels are also asked every second which server is the
+//! master: after a failover the old master can stay up, and a master for some seconds
+//! more (until the sentinels demote it), while livekit-server already publishes on the new
+//! one, so both connections move as soon as the sentinels name another server. With a cluster, a lost pub/sub connection moves on to the
 //! next seed.
 
 use std::collections::HashMap;
@@ -70,13 +73,56 @@ enum Commands {
 /// How often a Sentinel master's connection is checked to still be the master.
 const ROLE_CHECK_EVERY: Duration = Duration::from_secs(1);
 
+/// How often the sentinels are asked which server is the master.
+const MASTER_WATCH_EVERY: Duration = Duration::from_secs(1);
+
+/// A command connection to the master, the server it goes to and when it was last seen
+/// to be the master's.
+type HeldConnection = (redis::aio::MultiplexedConnection, Option<Server>, Instant);
+
 /// The master the sentinels name, and a connection to it.
 struct SentinelMaster {
     name: String,
     node: redis::sentinel::SentinelNodeConnectionInfo,
     sentinel: tokio::sync::Mutex<redis::sentinel::Sentinel>,
-    /// The connection and when it was last seen to be the master's.
-    conn: tokio::sync::Mutex<Option<(redis::aio::MultiplexedConnection, Instant)>>,
+    /// The sentinels themselves, asked in turn which server is the master.
+    sentinels: Vec<redis::Client>,
+    /// A connection to the sentinel that answered last.
+    watch: tokio::sync::Mutex<Option<redis::aio::MultiplexedConnection>>,
+    conn: tokio::sync::Mutex<Option<HeldConnection>>,
+}
+
+/// A Redis server's host and port, as the sentinels name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Server {
+    host: String,
+    port: u16,
+}
+
+impl Server {
+    /// The server a client connects to (`None` for a Unix socket).
+    fn of(client: &redis::Client) -> Option<Server> {
+        match client.get_connection_info().addr() {
+            redis::ConnectionAddr::Tcp(host, port)
+            | redis::ConnectionAddr::TcpTls { host, port, .. } => Some(Server {
+                host: host.clone(),
+                port: *port,
+            }),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.host, self.port)
+    }
+}
+
+/// Whether a connection to `connected` must move: the sentinels name another server.
+/// Not knowing either (no sentinel answered, a Unix socket) moves nothing.
+fn master_moved(connected: Option<&Server>, named: Option<&Server>) -> bool {
+    matches!((connected, named), (Some(c), Some(n)) if c != n)
 }
 
 /// Whether a `ROLE` reply is a master's.
@@ -100,11 +146,54 @@ impl SentinelMaster {
             .await?)
     }
 
+    /// The server the sentinels name as the master now: `SENTINEL
+    /// get-master-addr-by-name`, from each sentinel in turn until one answers.
+    async fn named(&self) -> Result<Server, BusError> {
+        let mut watch = self.watch.lock().await;
+        let mut cmd = redis::cmd("SENTINEL");
+        cmd.arg("get-master-addr-by-name").arg(&self.name);
+        if let Some(c) = watch.as_mut() {
+            match cmd.query_async::<Option<(String, u16)>>(c).await {
+                Ok(Some((host, port))) => return Ok(Server { host, port }),
+                Ok(None) => return Err(unknown_master(&self.name)),
+                Err(_) => *watch = None,
+            }
+        }
+        let mut last = None;
+        for sentinel in &self.sentinels {
+            let answer = async {
+                let mut c = sentinel.get_multiplexed_async_connection().await?;
+                let named: Option<(String, u16)> = cmd.query_async(&mut c).await?;
+                Ok::<_, redis::RedisError>((c, named))
+            };
+            match answer.await {
+                Ok((c, Some((host, port)))) => {
+                    *watch = Some(c);
+                    return Ok(Server { host, port });
+                }
+                Ok((_, None)) => last = Some(unknown_master(&self.name)),
+                Err(e) => last = Some(e.into()),
+            }
+        }
+        Err(last.unwrap_or_else(|| BusError::Config("redis.sentinel_addresses: empty".into())))
+    }
+
+    /// Drops the command connection unless it goes to `named`.
+    async fn keep_only(&self, named: &Server) {
+        let mut held = self.conn.lock().await;
+        if let Some((_, Some(server), _)) = held.as_ref()
+            && server != named
+        {
+            tracing::warn!(master = %self.name, from = %server, to = %named, "the sentinels name another redis master; moving the command connection");
+            *held = None;
+        }
+    }
+
     /// The connection to the master: the one held while it still is the master's,
     /// else a new one to the master the sentinels name.
     async fn connection(&self) -> Result<redis::aio::MultiplexedConnection, BusError> {
         let mut held = self.conn.lock().await;
-        if let Some((c, checked)) = held.as_mut() {
+        if let Some((c, _, checked)) = held.as_mut() {
             if checked.elapsed() < ROLE_CHECK_EVERY {
                 return Ok(c.clone());
             }
@@ -116,12 +205,9 @@ impl SentinelMaster {
             tracing::warn!(master = %self.name, "the redis master changed or went away; asking the sentinels again");
             *held = None;
         }
-        let c = self
-            .client()
-            .await?
-            .get_multiplexed_async_connection()
-            .await?;
-        *held = Some((c.clone(), Instant::now()));
+        let client = self.client().await?;
+        let c = client.get_multiplexed_async_connection().await?;
+        *held = Some((c.clone(), Server::of(&client), Instant::now()));
         Ok(c)
     }
 
@@ -139,6 +225,13 @@ impl SentinelMaster {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// The sentinels do not know the master `name`.
+fn unknown_master(name: &str) -> BusError {
+    BusError::Config(format!(
+        "redis.sentinel_master_name: the sentinels know no master {name:?}"
+    ))
 }
 
 /// An error after which the master should be looked up again.
@@ -161,6 +254,14 @@ enum PubSubSource {
 }
 
 impl PubSubSource {
+    /// The Sentinel master, when the sentinels say where the server is.
+    fn sentinel(&self) -> Option<&SentinelMaster> {
+        match self {
+            PubSubSource::Sentinel(m) => Some(m),
+            PubSubSource::Seeds(..) => None,
+        }
+    }
+
     async fn client(&self) -> Result<redis::Client, BusError> {
         match self {
             PubSubSource::Seeds(seeds, next) => {
@@ -241,7 +342,7 @@ fn sentinel_master(config: &RedisConfig) -> Result<SentinelMaster, BusError> {
             )
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let sentinel = redis::sentinel::Sentinel::build(urls)?;
+    let sentinel = redis::sentinel::Sentinel::build(urls.clone())?;
     let mut info = redis::RedisConnectionInfo::default().set_db(config.db);
     if !config.username.is_empty() {
         info = info.set_username(&config.username);
@@ -256,10 +357,16 @@ fn sentinel_master(config: &RedisConfig) -> Result<SentinelMaster, BusError> {
     } else {
         node
     };
+    let sentinels = urls
+        .iter()
+        .map(|u| redis::Client::open(u.as_str()))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(SentinelMaster {
         name: config.sentinel_master_name.clone(),
         node,
         sentinel: tokio::sync::Mutex::new(sentinel),
+        sentinels,
+        watch: tokio::sync::Mutex::new(None),
         conn: tokio::sync::Mutex::new(None),
     })
 }
@@ -321,14 +428,17 @@ impl Bus {
         };
         // The first pub/sub connection before returning: a server must be listening
         // before it announces itself.
-        let stream = bus.open_pubsub().await?;
-        tokio::spawn(bus.clone().read(stream));
+        let (stream, server) = bus.open_pubsub().await?;
+        tokio::spawn(bus.clone().read(stream, server));
         Ok(bus)
     }
 
-    /// Opens the pub/sub connection and subscribes every wanted channel.
-    async fn open_pubsub(&self) -> Result<redis::aio::PubSubStream, BusError> {
-        let pubsub = self.inner.pubsub.client().await?.get_async_pubsub().await?;
+    /// Opens the pub/sub connection and subscribes every wanted channel; says which
+    /// server it went to.
+    async fn open_pubsub(&self) -> Result<(redis::aio::PubSubStream, Option<Server>), BusError> {
+        let client = self.inner.pubsub.client().await?;
+        let server = Server::of(&client);
+        let pubsub = client.get_async_pubsub().await?;
         let (mut sink, stream) = pubsub.split();
         let mut guard = self.inner.sink.lock().await;
         let wanted: Vec<String> = {
@@ -343,24 +453,23 @@ impl Bus {
             sink.subscribe(&wanted).await?;
         }
         *guard = Some(sink);
-        Ok(stream)
+        Ok((stream, server))
     }
 
     /// Reads messages until the connection drops; reconnects with a backoff.
-    async fn read(self, mut stream: redis::aio::PubSubStream) {
+    async fn read(self, mut stream: redis::aio::PubSubStream, mut server: Option<Server>) {
         let mut failures = 0;
         loop {
-            while let Some(msg) = stream.next().await {
-                self.dispatch(msg.get_channel_name(), msg.get_payload_bytes());
-            }
+            self.pump(&mut stream, server.as_ref()).await;
             *self.inner.sink.lock().await = None;
-            tracing::warn!("redis pub/sub connection lost; reconnecting");
+            tracing::warn!("redis pub/sub connection lost or moved; reconnecting");
             loop {
                 tokio::time::sleep(RECONNECT_BACKOFF.delay(failures)).await;
                 match self.open_pubsub().await {
-                    Ok(s) => {
+                    Ok((s, to)) => {
                         tracing::info!("redis pub/sub connection restored");
                         stream = s;
+                        server = to;
                         failures = 0;
                         break;
                     }
@@ -369,6 +478,37 @@ impl Bus {
                         failures += 1;
                     }
                 }
+            }
+        }
+    }
+
+    /// Hands out the messages of `stream` until it ends or, with Sentinel, the sentinels
+    /// name another master than `server` (the command connection moves then too).
+    async fn pump(&self, stream: &mut redis::aio::PubSubStream, server: Option<&Server>) {
+        let Some(master) = self.inner.pubsub.sentinel() else {
+            while let Some(msg) = stream.next().await {
+                self.dispatch(msg.get_channel_name(), msg.get_payload_bytes());
+            }
+            return;
+        };
+        let mut watch = tokio::time::interval(MASTER_WATCH_EVERY);
+        watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                msg = stream.next() => match msg {
+                    Some(msg) => self.dispatch(msg.get_channel_name(), msg.get_payload_bytes()),
+                    None => return,
+                },
+                _ = watch.tick() => match master.named().await {
+                    Ok(named) => {
+                        master.keep_only(&named).await;
+                        if master_moved(server, Some(&named)) {
+                            tracing::warn!(master = %master.name, to = %named, "the sentinels name another redis master; moving the pub/sub connection");
+                            return;
+                        }
+                    }
+                    Err(e) => tracing::debug!(error = %e, "no sentinel answered which server is the master"),
+                },
             }
         }
     }
@@ -516,5 +656,35 @@ impl Bus {
             Commands::Cluster(mut c) => cmd.query_async(&mut c).await?,
             Commands::Sentinel(m) => m.query(cmd).await?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(host: &str, port: u16) -> Server {
+        Server {
+            host: host.into(),
+            port,
+        }
+    }
+
+    #[test]
+    fn a_connection_moves_only_when_the_sentinels_name_another_server() {
+        let a = server("127.0.0.1", 6379);
+        let b = server("127.0.0.1", 6380);
+        assert!(!master_moved(Some(&a), Some(&a.clone())));
+        assert!(master_moved(Some(&a), Some(&b)));
+        assert!(!master_moved(None, Some(&b)));
+        assert!(!master_moved(Some(&a), None));
+    }
+
+    #[test]
+    fn a_client_names_its_server() {
+        let c = redis::Client::open("redis://10.1.2.3:7000/0").unwrap();
+        assert_eq!(Server::of(&c), Some(server("10.1.2.3", 7000)));
+        let tls = redis::Client::open("rediss://cache.example:6380/0").unwrap();
+        assert_eq!(Server::of(&tls), Some(server("cache.example", 6380)));
     }
 }
