@@ -438,7 +438,7 @@ fn with_five_percent_of_media_packets_lost_the_recording_goes_on_without_long_fr
     );
     assert!(loss > 0.03, "the relay dropped {:.1}%", loss * 100.0);
     assert!(frames.abs_diff(450) <= 2, "{frames} frames");
-    assert!(freeze <= 15, "froze {freeze} frames");
+    assert!(freeze <= 15, "froze {freeze} frames:\n{}", run.stderr());
     let frame = frame_rgb(&file, 12.0, W, H);
     for i in 0..2 {
         assert!(coverage(&frame, i) > 0.15, "participant {i} at 12 s");
