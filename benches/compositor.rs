@@ -6,7 +6,7 @@
 //!
 //! Builds without GStreamer: `cargo bench --no-default-features --bench compositor`.
 //! Sources are 640x360 I420 up to 4 tiles and 320x180 beyond, as a simulcast subscriber
-//! picks smaller layers for smaller tiles.
+//! picks smaller layers for smaller tiles. Also: what burned-in captions add to a frame.
 // criterion_group! makes an undocumented public function.
 #![allow(missing_docs)]
 
@@ -47,7 +47,7 @@ fn composite(c: &mut Criterion) {
                 let mut comp = backend.compositor(w, h).unwrap();
                 group.throughput(Throughput::Elements(1));
                 group.bench_with_input(BenchmarkId::new(name, tiles), &tiles, |b, _| {
-                    b.iter(|| frame(&mut comp, &layout, &room, &mut frames, None));
+                    b.iter(|| frame(&mut comp, &layout, &room, &mut frames, None, &[]));
                 });
                 drain(&mut comp);
             }
@@ -92,12 +92,45 @@ fn layouts_on(c: &mut Criterion, backend: &Backend) {
     for (name, layout) in layouts {
         let mut comp = backend.compositor(w, h).unwrap();
         group.bench_function(name, |b| {
-            b.iter(|| frame(&mut comp, &layout, &room, &mut frames, Some(2)));
+            b.iter(|| frame(&mut comp, &layout, &room, &mut frames, Some(2), &[]));
         });
         drain(&mut comp);
     }
     group.finish();
 }
 
-criterion_group!(benches, composite, layouts);
+/// Burned-in captions: the grid of 4 at 720p without captions (the baseline, in the same
+/// run) and with two caption lines of two speakers, as a conversation egress draws them.
+fn captions(c: &mut Criterion) {
+    let layout = LayoutLibrary::builtin().resolve("grid").unwrap();
+    let lines = [
+        (
+            "Alice",
+            "so the numbers for the third quarter are in, and they look good",
+        ),
+        (
+            "Bob",
+            "great, can you share the slide with the regional breakdown?",
+        ),
+    ]
+    .map(|(who, text)| (who.to_owned(), text.to_owned()));
+    for backend in backends() {
+        let mut group = c.benchmark_group(format!("captions 4p 720p [{}]", backend.describe()));
+        group
+            .sample_size(10)
+            .warm_up_time(Duration::from_secs(1))
+            .measurement_time(Duration::from_secs(3));
+        for (name, captions) in [("none", &lines[..0]), ("two lines", &lines[..])] {
+            let (room, mut frames) = common::room(4);
+            let mut comp = backend.compositor(1280, 720).unwrap();
+            group.bench_function(name, |b| {
+                b.iter(|| frame(&mut comp, &layout, &room, &mut frames, None, captions));
+            });
+            drain(&mut comp);
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, composite, layouts, captions);
 criterion_main!(benches);

@@ -124,7 +124,7 @@ fn step(
                     gpu_comp.set_batched(batched);
                     let mut comp = Compositor::Gpu(Box::new(gpu_comp));
                     for _ in 0..WARMUP_FRAMES {
-                        common::frame(&mut comp, &layout, &room, &mut frames, None);
+                        common::frame(&mut comp, &layout, &room, &mut frames, None, &[]);
                     }
                     barrier.wait();
                     let start = Instant::now();
@@ -142,7 +142,7 @@ fn step(
                                 late += 1;
                             }
                         }
-                        common::frame(&mut comp, &layout, &room, &mut frames, None);
+                        common::frame(&mut comp, &layout, &room, &mut frames, None, &[]);
                         n += 1;
                     }
                     let wall = start.elapsed();

@@ -3,20 +3,21 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use tessera::compositor::{Compositor, scene};
+use tessera::compositor::{CaptionLook, Compositor, add_captions, scene};
 use tessera::layout::ResolvedLayout;
 use tessera::source::synthetic::SyntheticRoom;
 use tessera::source::{RoomSource, VideoFrame};
 
 /// One frame as an egress draws it: every picture is new (uploaded and converted again),
 /// the layout is evaluated and drawn, and a finished frame is read back when the ring is
-/// full.
+/// full. `captions` (speaker, text) are burned in as the egress does.
 pub fn frame(
     comp: &mut Compositor,
     layout: &ResolvedLayout,
     room: &SyntheticRoom,
     frames: &mut [Option<VideoFrame>],
     speaker: Option<usize>,
+    captions: &[(String, String)],
 ) {
     for f in frames.iter_mut().flatten() {
         f.seq = VideoFrame::next_seq();
@@ -28,7 +29,8 @@ pub fn frame(
         screen_share: None,
     };
     let (w, h) = comp.target_size(0).unwrap();
-    let scene = scene::still(layout, &members, speaker, &pictures, w, h);
+    let mut scene = scene::still(layout, &members, speaker, &pictures, w, h);
+    add_captions(&mut scene, &CaptionLook::of(layout), (w, h), captions);
     if !comp.can_send_to(0) {
         black_box(comp.receive_frame_from(0, true).unwrap());
     }

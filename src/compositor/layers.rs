@@ -85,7 +85,7 @@ impl<'a> From<Vec<Layer<'a>>> for Scene<'a> {
 }
 
 /// The layers to draw for `scene`: its layers with shaped ones split (see
-/// [`split_shaped`]) and boxes behind its texts added; and per text, the layer count
+/// [`split_shaped`]) and boxes behind its texts added (split the same way); and per text, the layer count
 /// after which it draws and its measured box. `shaper` measures the texts (needed only
 /// when the scene has any). With `even`, shaped layers are split on even pixel columns
 /// and rows (see [`split_shaped`]).
@@ -96,7 +96,8 @@ pub(super) fn lay_out<'s>(
 ) -> (Vec<Layer<'s>>, Vec<(usize, text::Measured)>) {
     // Splitting makes up to 5 layers of one; huge scenes are drawn unsplit to stay
     // within the GPU's uniform slots (the CPU has none).
-    let split = even || scene.layers.len() * 5 + scene.texts.len() * 2 <= MAX_LAYERS;
+    // A text is its box (up to 5 pieces) and its glyphs.
+    let split = even || scene.layers.len() * 5 + scene.texts.len() * 6 <= MAX_LAYERS;
     let push = |l: &Layer<'s>, out: &mut Vec<Layer<'s>>| {
         if split {
             split_shaped(l, out, even);
@@ -130,7 +131,9 @@ pub(super) fn lay_out<'s>(
                     w: (right - x).max(0.0),
                     h: (bottom - y).max(0.0),
                 };
-                layers.push(Layer {
+                // Split as any shaped layer: on the CPU only the box's corners and
+                // anti-aliased edges are then drawn per pixel (caption boxes are wide).
+                let shaped = Layer {
                     dst: r,
                     content: LayerContent::Solid(b.color),
                     shape: Some(Shape {
@@ -139,7 +142,8 @@ pub(super) fn lay_out<'s>(
                         border: 0.0,
                         border_color: b.color,
                     }),
-                });
+                };
+                push(&shaped, &mut layers);
             }
             at[i] = layers.len();
         }
@@ -258,9 +262,23 @@ fn split_fine<'a>(layer: &Layer<'a>, shape: Shape, out: &mut Vec<Layer<'a>>) {
     let (dx1, dy1) = (d.x + d.w, d.y + d.h);
     // A pixel whose centre is at least the border plus half a pixel inside a straight
     // edge is the layer's own (no anti-aliasing, no border): the strip along an edge is
-    // only as wide as that, and none where the layer's own edge is that far in.
-    let strip_lo = |lo: f32, edge: f32| if lo >= edge + b { lo } else { up(edge + b) };
-    let strip_hi = |hi: f32, edge: f32| if hi <= edge - b { hi } else { down(edge - b) };
+    // only as wide as that, and none where the layer's first (last) pixel is that far in.
+    // The layer's pixels are those whose centres it covers (a fractional edge's pixel
+    // may be partly covered, so anti-aliased).
+    let strip_lo = |lo: f32, edge: f32| {
+        if (lo - 0.5).ceil() >= edge + b {
+            lo
+        } else {
+            up(edge + b)
+        }
+    };
+    let strip_hi = |hi: f32, edge: f32| {
+        if (hi - 0.5).ceil() <= edge - b {
+            hi
+        } else {
+            down(edge - b)
+        }
+    };
     // Lines: outer edge, end of the straight-edge strip, end of the corner, mirrored.
     // A layer narrower than the corners (a bar beside a picture) has lines out of order:
     // each is kept inside the layer and at or after the one before. A moved line lands

@@ -497,4 +497,73 @@ mod tests {
         assert_eq!(f.yuv_at(20, 20)[0], 235, "the middle is white");
         assert_eq!(f.yuv_at(20, 0)[0], 235, "the straight edge is whole");
     }
+
+    /// Draws `layer` whole, every pixel through the shape test (what the split must equal).
+    fn drawn_whole(layer: &Layer<'_>, (w, h): (u32, u32)) -> Vec<u8> {
+        let mut data = vec![0u8; (w * h * 3 / 2) as usize];
+        let mut canvas = Canvas {
+            data: &mut data,
+            width: w,
+            height: h,
+            stride: w as usize,
+        };
+        canvas.clear(yuv_of(Color([0.1, 0.3, 0.6, 1.0])).0);
+        let (LayerContent::Solid(colour), Some(shape)) = (layer.content, layer.shape) else {
+            unreachable!("a shaped colour")
+        };
+        let d = layer.dst;
+        let c = yuv_of(colour);
+        canvas.blend(span(d.x, d.x + d.w, w), span(d.y, d.y + d.h, h), |x, y| {
+            shaped(&shape, c, (x as f32 + 0.5, y as f32 + 0.5))
+        });
+        data
+    }
+
+    #[test]
+    fn a_split_shaped_colour_draws_the_pixels_of_the_whole_one() {
+        let size = (64u32, 48u32);
+        // Fractional edges (a text's box), whole ones, corners, a border; opaque and not.
+        let rects = [
+            (3.3, 5.7, 41.2, 30.9),
+            (4.0, 6.0, 40.0, 30.0),
+            (0.6, 1.5, 63.0, 46.2),
+        ];
+        for (x, y, w, h) in rects {
+            for (radius, border, alpha) in [
+                (0.0, 0.0, 0.6),
+                (0.0, 0.0, 1.0),
+                (5.0, 0.0, 0.6),
+                (4.0, 1.5, 1.0),
+            ] {
+                let r = Rect { x, y, w, h };
+                let layer = Layer {
+                    dst: r,
+                    content: LayerContent::Solid(Color([0.9, 0.8, 0.1, alpha])),
+                    shape: Some(Shape {
+                        rect: r,
+                        radius,
+                        border,
+                        border_color: Color([0.2, 0.9, 0.3, 1.0]),
+                    }),
+                };
+                let mut c = CpuCompositor::new(size.0, size.1).unwrap();
+                let s = scene(vec![layer]);
+                c.send_frames(Color([0.1, 0.3, 0.6, 1.0]), &[(0, &s)], Duration::ZERO)
+                    .unwrap();
+                let split = c.receive_frame_from(0).unwrap().unwrap();
+                let whole = drawn_whole(&layer, size);
+                let worst = split
+                    .data
+                    .iter()
+                    .zip(&whole)
+                    .map(|(a, b)| a.abs_diff(*b))
+                    .max()
+                    .unwrap();
+                assert!(
+                    worst <= 1,
+                    "{r:?} radius {radius} border {border} alpha {alpha}: off by {worst}"
+                );
+            }
+        }
+    }
 }
