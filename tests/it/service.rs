@@ -320,7 +320,13 @@ fn two_workers_share_the_load_and_outlive_each_other() {
         "StartRoomCompositeEgress",
         &request,
     );
-    assert!(fifth.is_err(), "a fifth egress was taken: {fifth:?}");
+    assert!(
+        fifth.is_err(),
+        "a fifth egress was taken: {fifth:?}\nthe four: {:?}\nworker a:\n{}\nworker b:\n{}",
+        ids.iter().map(|id| status_of(&api, id)).collect::<Vec<_>>(),
+        a.log(),
+        b.log()
+    );
     assert!(
         a.metrics()
             .contains("tessera_admission_refusals_total{reason=\"capacity\"}")

@@ -8,7 +8,8 @@ use crate::source::VideoFrame;
 
 /// The most audio kept ahead of the egress clock (older sound is dropped first).
 const MAX_AUDIO: usize = 10 * crate::source::AUDIO_RATE as usize;
-/// The most pictures kept ahead of the egress clock per track.
+/// The most pictures kept ahead of the egress clock per track (past it, the queue is
+/// thinned: see [`PictureQueue::push`]).
 const MAX_PICTURES: usize = 90;
 
 /// Mono samples placed by their sample index on the session clock.
@@ -81,8 +82,21 @@ impl PictureQueue {
         let pos = self.queue.partition_point(|f| f.pts <= frame.pts);
         self.queue.insert(pos, frame);
         while self.queue.len() > MAX_PICTURES {
-            self.queue.pop_front();
+            self.thin();
         }
+    }
+
+    /// Drops one picture to stay within [`MAX_PICTURES`]: the one whose neighbours are
+    /// closest in time (the oldest of equals), never the earliest or the newest. A clock
+    /// that fell far behind (an egress that cannot keep up) then still finds pictures
+    /// near its time, fewer a second, where dropping the oldest left it none for as long
+    /// as it stayed behind (the picture froze); memory stays bounded either way.
+    fn thin(&mut self) {
+        let n = self.queue.len();
+        let at = (1..n.saturating_sub(1))
+            .min_by_key(|&k| (self.queue[k + 1].pts - self.queue[k - 1].pts, k))
+            .unwrap_or(0);
+        self.queue.remove(at);
     }
 
     /// Whether a picture is due at `at`.
@@ -93,7 +107,7 @@ impl PictureQueue {
     /// Drops every picture earlier than `at`.
     pub fn drop_before(&mut self, at: Duration) {
         while self.queue.front().is_some_and(|f| f.pts < at) {
-            self.queue.pop_front();
+            self.thin();
         }
     }
 
@@ -173,5 +187,44 @@ mod tests {
             q.take_due(Duration::from_secs(1)).unwrap().pts.as_millis(),
             100
         );
+    }
+
+    fn picture_at(ms: u64) -> VideoFrame {
+        let mut f = VideoFrame::solid(PixelFormat::I420, 2, 2, [16, 128, 128]);
+        f.pts = Duration::from_millis(ms);
+        f
+    }
+
+    #[test]
+    fn a_clock_far_behind_still_finds_pictures_near_its_time() {
+        // 10 s of 30 fps arrive while the egress clock stays at 0 (it fell behind).
+        let mut q = PictureQueue::default();
+        let sent: Vec<u64> = (0..300).map(|k| k * 1000 / 30).collect();
+        for &ms in &sent {
+            q.push(picture_at(ms));
+        }
+        // Bounded, the newest kept, and pictures spread over the whole 10 s: each second
+        // of it still has one within 150 ms of any moment.
+        assert_eq!(q.queue.len(), MAX_PICTURES);
+        assert_eq!(q.queue.back().unwrap().pts.as_millis(), 9966);
+        let kept: Vec<u128> = q.queue.iter().map(|f| f.pts.as_millis()).collect();
+        assert_eq!(kept[0], 0, "the earliest is kept");
+        for w in kept.windows(2) {
+            assert!(w[1] - w[0] <= 300, "a gap of {} ms: {kept:?}", w[1] - w[0]);
+        }
+        // The clock catches up frame by frame: a new picture at least every 9 frames
+        // (dropping the oldest instead showed none for the first 7 s).
+        let (mut shown, mut still, mut longest) = (0, 0, 0);
+        for k in 0..300u64 {
+            if q.take_due(Duration::from_millis(k * 1000 / 30)).is_some() {
+                shown += 1;
+                still = 0;
+            } else {
+                still += 1;
+                longest = longest.max(still);
+            }
+        }
+        assert_eq!(shown, MAX_PICTURES);
+        assert!(longest <= 9, "{longest} frames without a new picture");
     }
 }
