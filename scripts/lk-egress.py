@@ -6,9 +6,6 @@ standalone API.
   lk-egress.py --url http://HOST:PORT --api-key K --api-secret S call METHOD 'JSON'
       One call; prints the response as JSON on stdout and `elapsed_ms=N` on stderr, or
       `error: CODE MESSAGE` on stdout with exit status 1.
-  lk-egress.py ... start-many N 'JSON'
-      N StartRoomCompositeEgress calls at once; one JSON line per call (response or
-      {"error": ...}).
   lk-egress.py ... create-room 'JSON'
       RoomService.CreateRoom (a room with an `egress` starts it by itself: auto egress).
 
@@ -81,9 +78,6 @@ async def main():
     c = sub.add_parser("call")
     c.add_argument("method", choices=sorted(METHODS))
     c.add_argument("body")
-    m = sub.add_parser("start-many")
-    m.add_argument("n", type=int)
-    m.add_argument("body")
     r = sub.add_parser("create-room")
     r.add_argument("body")
     a = p.parse_args()
@@ -100,21 +94,6 @@ async def main():
                 print(f"error: {code} {msg}")
                 status = 1
             print(f"elapsed_ms={(time.monotonic() - t) * 1000:.1f}", file=sys.stderr)
-        elif a.cmd == "start-many":
-
-            async def one():
-                t = time.monotonic()
-                try:
-                    res = await call(lk, "StartRoomCompositeEgress", a.body)
-                    d = to_dict(res)
-                except Exception as e:
-                    code, msg = describe(e)
-                    d = {"error": f"{code} {msg}"}
-                d["elapsed_ms"] = (time.monotonic() - t) * 1000
-                return d
-
-            for d in await asyncio.gather(*[one() for _ in range(a.n)]):
-                print(json.dumps(d))
         elif a.cmd == "create-room":
             req = ParseDict(json.loads(a.body), api.CreateRoomRequest())
             res = await lk.room.create_room(req)

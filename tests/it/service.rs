@@ -12,8 +12,7 @@ use common::livekit::{API_KEY, API_SECRET, LiveKit, Publisher};
 use common::services::Nginx;
 use common::stores::Minio;
 use common::worker::{
-    Redis, Sentinel, Webhooks, Worker, create_room, egress_api, egress_api_as, http, start_many,
-    wait_for,
+    Redis, Sentinel, Webhooks, Worker, create_room, egress_api, egress_api_as, http, wait_for,
 };
 use serde_json::{Value, json};
 
@@ -285,28 +284,37 @@ fn two_workers_share_the_load_and_outlive_each_other() {
     let _g = common::exclusive();
     let redis = Redis::start();
     let lk = livekit_on(&redis, None);
-    // Audio-only composites: light on this machine's CPU; each worker holds two. `{utc}`
-    // (milliseconds) names each apart: two in one second would clash on `{time}`.
+    // Audio-only composites: light on this machine's CPU; each worker holds two.
     let extra = "cpu_cost:\n  max_cpu_utilization: 1.0\n  audio_room_composite_cpu_cost: 0.4\n\
                  tessera:\n  compositor: cpu\n  cpu_cores: 1.0\n";
     let mut a = Worker::start(&worker_yaml(&redis, &lk, extra));
     let b = Worker::start(&worker_yaml(&redis, &lk, extra));
     let _alice = Publisher::start(&lk, "pair", "alice", &[]);
     let api = lk.http_url();
-    let request = json!({
-        "room_name": "pair",
-        "audio_only": true,
-        "file_outputs": [{ "filepath": "pair/{utc}.ogg", "file_type": "OGG" }],
+    // Each its own file: two started in the same millisecond on one worker would clash
+    // even on `{utc}` (the second fails, naming the file, and frees its place).
+    let request = |k: usize| {
+        json!({
+            "room_name": "pair",
+            "audio_only": true,
+            "file_outputs": [{ "filepath": format!("pair/{k}-{{utc}}.ogg"), "file_type": "OGG" }],
+        })
+    };
+    let ids: Vec<String> = std::thread::scope(|s| {
+        let starts: Vec<_> = (0..4)
+            .map(|k| {
+                let (api, body) = (&api, request(k));
+                s.spawn(move || egress_api(api, "StartRoomCompositeEgress", &body))
+            })
+            .collect();
+        starts
+            .into_iter()
+            .map(|h| {
+                let r = h.join().unwrap().expect("a start failed");
+                r["egress_id"].as_str().unwrap().to_owned()
+            })
+            .collect()
     });
-    let results = start_many(&api, 4, &request);
-    assert_eq!(results.len(), 4);
-    for r in &results {
-        assert!(r["egress_id"].is_string(), "a start failed: {r}");
-    }
-    let ids: Vec<String> = results
-        .iter()
-        .map(|r| r["egress_id"].as_str().unwrap().to_owned())
-        .collect();
     wait_for(
         Duration::from_secs(30),
         "two egresses on each worker",
@@ -318,7 +326,7 @@ fn two_workers_share_the_load_and_outlive_each_other() {
         API_KEY,
         API_SECRET,
         "StartRoomCompositeEgress",
-        &request,
+        &request(4),
     );
     assert!(
         fifth.is_err(),

@@ -496,18 +496,6 @@ pub fn egress_api(url: &str, method: &str, body: &Value) -> Result<Value, String
     egress_api_as(url, API_KEY, API_SECRET, method, body).0
 }
 
-/// `n` StartRoomCompositeEgress calls at once: one result per call.
-pub fn start_many(url: &str, n: usize, body: &Value) -> Vec<Value> {
-    let out = egress_command(url, API_KEY, API_SECRET)
-        .args(["start-many", &n.to_string(), &body.to_string()])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
-}
-
 /// RoomService.CreateRoom.
 pub fn create_room(url: &str, body: &Value) -> Value {
     let out = egress_command(url, API_KEY, API_SECRET)
