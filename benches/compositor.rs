@@ -15,7 +15,10 @@ mod common;
 use std::time::Duration;
 
 use common::frame;
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{
+    BenchmarkGroup, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main,
+};
 use tessera::compositor::{Backend, BackendChoice, Compositor};
 use tessera::layout::{LayoutLibrary, ResolvedLayout};
 use tessera::source::RoomSource;
@@ -29,6 +32,16 @@ fn backends() -> Vec<Backend> {
     ]
 }
 
+/// A group of 10 samples over 3 s (1 s warm-up): every group here times whole frames.
+fn short_group(c: &mut Criterion, name: String) -> BenchmarkGroup<'_, WallTime> {
+    let mut group = c.benchmark_group(name);
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    group
+}
+
 fn drain(comp: &mut Compositor) {
     while comp.receive_frame_from(0, true).unwrap().is_some() {}
 }
@@ -36,11 +49,7 @@ fn drain(comp: &mut Compositor) {
 fn composite(c: &mut Criterion) {
     let layout = LayoutLibrary::builtin().resolve("grid").unwrap();
     for backend in backends() {
-        let mut group = c.benchmark_group(format!("composite+nv12 [{}]", backend.describe()));
-        group
-            .sample_size(10)
-            .warm_up_time(Duration::from_secs(1))
-            .measurement_time(Duration::from_secs(3));
+        let mut group = short_group(c, format!("composite+nv12 [{}]", backend.describe()));
         for (name, w, h) in [("720p", 1280u32, 720u32), ("1080p", 1920, 1080)] {
             for tiles in [1usize, 4, 9, 16, 25] {
                 let (room, mut frames) = common::room(tiles);
@@ -66,11 +75,10 @@ fn layouts(c: &mut Criterion) {
 
 fn layouts_on(c: &mut Criterion, backend: &Backend) {
     let lib = LayoutLibrary::builtin();
-    let mut group = c.benchmark_group(format!("layouts 9p 720p labels [{}]", backend.describe()));
-    group
-        .sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3));
+    let mut group = short_group(
+        c,
+        format!("layouts 9p 720p labels [{}]", backend.describe()),
+    );
     let (w, h) = (1280u32, 720u32);
     let mut room = SyntheticRoom::new(9, 320, 180).without_camera(4);
     room.advance_video(Duration::ZERO);
@@ -115,11 +123,7 @@ fn captions(c: &mut Criterion) {
     ]
     .map(|(who, text)| (who.to_owned(), text.to_owned()));
     for backend in backends() {
-        let mut group = c.benchmark_group(format!("captions 4p 720p [{}]", backend.describe()));
-        group
-            .sample_size(10)
-            .warm_up_time(Duration::from_secs(1))
-            .measurement_time(Duration::from_secs(3));
+        let mut group = short_group(c, format!("captions 4p 720p [{}]", backend.describe()));
         for (name, captions) in [("none", &lines[..0]), ("two lines", &lines[..])] {
             let (room, mut frames) = common::room(4);
             let mut comp = backend.compositor(1280, 720).unwrap();
