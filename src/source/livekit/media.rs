@@ -107,7 +107,7 @@ impl PictureQueue {
     /// Drops every picture earlier than `at`.
     pub fn drop_before(&mut self, at: Duration) {
         while self.queue.front().is_some_and(|f| f.pts < at) {
-            self.thin();
+            self.queue.pop_front();
         }
     }
 
@@ -226,5 +226,16 @@ mod tests {
         }
         assert_eq!(shown, MAX_PICTURES);
         assert!(longest <= 9, "{longest} frames without a new picture");
+    }
+
+    #[test]
+    fn dropping_before_a_time_keeps_every_later_picture() {
+        let mut q = PictureQueue::default();
+        for ms in (0..20).map(|k| k * 100) {
+            q.push(picture_at(ms));
+        }
+        q.drop_before(Duration::from_millis(500));
+        let kept: Vec<u128> = q.queue.iter().map(|f| f.pts.as_millis()).collect();
+        assert_eq!(kept, (5..20).map(|k| k * 100).collect::<Vec<u128>>());
     }
 }
